@@ -1,0 +1,3 @@
+//! All integration tests, in one binary so that the lab support compiles once.
+
+mod support;

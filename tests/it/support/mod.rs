@@ -1,0 +1,1 @@
+//! The test lab: real registries, token server, TLS material and image fixtures.
