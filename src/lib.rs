@@ -1,7 +1,32 @@
 //! ferry: promote container images between registries, byte for byte.
 //!
-//! The binary is a thin shell over this library; every module is one concern:
-//! [`cli`] parses skopeo's command line, [`error`] maps failures to exit codes.
+//! The binary is a thin shell over this library. Each module is one concern:
+//!
+//! - [`cli`]: skopeo-compatible verbs and flags;
+//! - [`reference`]: image references and transports;
+//! - [`registry`]: the OCI distribution client (auth challenges, token cache, blobs, manifests, tags);
+//! - [`credentials`]: credentials from flags, files, the environment and auth files;
+//! - [`tls`]: cert dirs and verification;
+//! - [`copy`]: planning the manifest tree, then streaming, verified, concurrent transfer;
+//! - [`retry`]: what is retried and how;
+//! - [`progress`]: bars and plain progress lines;
+//! - [`policy`], [`platform`]: trust policy and platform choice as skopeo does them;
+//! - [`redact`]: keeping secrets out of output;
+//! - [`error`]: typed errors and the one mapping to exit codes.
+
+// Errors carry their context (operation, registry, repository, status, registry message) by
+// value; they are on the cold path, so their size does not matter.
+#![allow(clippy::result_large_err)]
 
 pub mod cli;
+pub mod copy;
+pub mod credentials;
 pub mod error;
+pub mod platform;
+pub mod policy;
+pub mod progress;
+pub mod redact;
+pub mod reference;
+pub mod registry;
+pub mod retry;
+pub mod tls;

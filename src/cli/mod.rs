@@ -1,22 +1,119 @@
-//! Command line: skopeo-compatible verbs and flags, parsed with clap.
+//! Command line: skopeo's verbs and flags, parsed with clap, plus ferry's own commands.
+//!
+//! Global flags are accepted before and after the verb (`ferry --debug copy …` and
+//! `ferry copy --debug …`), as skopeo accepts them. Boolean flags take Go's forms:
+//! `--tls-verify`, `--tls-verify=false`, `--tls-verify=0`. Invoked under the name `skopeo`
+//! (a symlink), ferry keeps skopeo's defaults: one platform of a multi-arch image, no retries.
+//!
+//! Every error ends here: one line on stderr, and the exit code of
+//! [`crate::error::Error::exit_code`] (a usage error exits 1, as skopeo's do — 2 means
+//! "image not found").
 
-use clap::Parser;
+mod copy;
+pub mod options;
 
-use crate::error::{EXIT_ERROR, EXIT_OK};
+use std::time::Duration;
 
-/// Copy container images between registries, byte for byte. A drop-in for skopeo's registry verbs.
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
+
+use crate::error::{EXIT_ERROR, EXIT_OK, Error, Result};
+pub use options::{GlobalOptions, Personality};
+
+const ABOUT: &str = "Copy container images between registries, byte for byte.
+
+A drop-in for skopeo's registry verbs: the same flags, the same digests, the same exit codes \
+(0 ok, 1 error, 2 image not found). Layers always pass through unchanged — never \
+recompressed — so the digest that reaches the destination is the digest of the source \
+(as `skopeo copy --preserve-digests`).
+
+Invoked as `ferry`, `copy` takes the whole multi-arch index (`--multi-arch all`, digest kept) \
+and retries transient failures 3 times; invoked as `skopeo` (a symlink), it keeps skopeo's \
+defaults: the current platform's image and no retries.";
+
+/// ferry's command line.
 #[derive(Debug, Parser)]
-#[command(name = "ferry", version, about)]
-pub struct Cli {}
+#[command(name = "ferry", version, about = "Copy container images between registries, byte for byte", long_about = ABOUT)]
+#[command(
+    disable_version_flag = true,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalOptions,
+
+    /// Print version information.
+    #[arg(short = 'v', long = "version", visible_short_alias = 'V', action = clap::ArgAction::Version, global = true)]
+    version: Option<bool>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Copy an image from one registry to another (docker:// to docker://).
+    #[command(long_about = copy::LONG_ABOUT)]
+    Copy(Box<copy::CopyArgs>),
+}
 
 /// Run the command line and return the process exit code.
 pub fn main() -> i32 {
-    match Cli::try_parse() {
-        Ok(_) => EXIT_OK,
+    let personality = Personality::from_argv0();
+    let mut cmd = Cli::command();
+    if personality == Personality::Skopeo {
+        cmd = cmd.name("skopeo").bin_name("skopeo");
+    }
+    let matches = match cmd.try_get_matches() {
+        Ok(m) => m,
         Err(e) => {
             let code = if e.use_stderr() { EXIT_ERROR } else { EXIT_OK };
             let _ = e.print();
-            code
+            return code;
+        }
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return EXIT_ERROR;
+        }
+    };
+    options::init_logging(cli.global.debug());
+    match run(cli, personality) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            e.exit_code()
         }
     }
+}
+
+fn run(cli: Cli, personality: Personality) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("starting the async runtime", "-", e))?;
+    let timeout = cli.global.command_timeout()?;
+    rt.block_on(async move {
+        let fut = async {
+            match cli.command {
+                Command::Copy(args) => copy::run(*args, &cli.global, personality).await,
+            }
+        };
+        match timeout {
+            Some(t) => match tokio::time::timeout(t, fut).await {
+                Ok(r) => r,
+                Err(_) => Err(Error::usage(format!(
+                    "command timed out after {}",
+                    fmt_duration(t)
+                ))),
+            },
+            None => fut.await,
+        }
+    })
+}
+
+fn fmt_duration(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
 }

@@ -1,0 +1,275 @@
+//! `copy`: skopeo's flags, ferry's engine.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+
+use super::options::{DestFlags, GlobalOptions, Personality, RetryArgs, SrcFlags, go_bool};
+use crate::copy::{Copier, CopyOptions, MultiArch};
+use crate::error::{Error, Result};
+use crate::progress::{Mode, Progress};
+use crate::reference::ImageRef;
+
+pub(super) const LONG_ABOUT: &str = "Copy an image from one registry to another, byte for byte.
+
+Blobs stream from source to destination (nothing is written to disk), are verified against \
+their digests on the way, copied concurrently, skipped when the destination has them, and \
+mounted when both repositories are on one registry. The tag is written last: a failure leaves \
+it where it was. Layers are never recompressed (as with --preserve-digests, always).
+
+Default --multi-arch: `all` as ferry (the index digest is kept), `system` as skopeo.
+
+Secrets can come from files or the environment instead of argv: --src-creds-file, \
+--src-registry-token-file, --src-password-file, FERRY_SRC_CREDS, FERRY_SRC_REGISTRY_TOKEN \
+(and the same for --dest-/FERRY_DEST_). A flag wins over a file, a file over the environment.";
+
+/// Arguments of `copy`.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// Source image: docker://[HOST[:PORT]/]PATH[:TAG|@DIGEST].
+    #[arg(value_name = "SOURCE-IMAGE")]
+    source: String,
+    /// Destination image: docker://[HOST[:PORT]/]PATH[:TAG|@DIGEST].
+    #[arg(value_name = "DESTINATION-IMAGE")]
+    destination: String,
+
+    #[command(flatten)]
+    src: SrcFlags,
+    #[command(flatten)]
+    dest: DestFlags,
+
+    /// Path of the authentication file for both registries (default: containers-auth.json lookup).
+    #[arg(long, value_name = "PATH")]
+    authfile: Option<PathBuf>,
+
+    /// Copy all images if SOURCE-IMAGE is a list (same as --multi-arch all).
+    #[arg(short = 'a', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    all: Option<bool>,
+    /// How to handle multi-architecture images: system, all, or index-only.
+    #[arg(long, value_name = "MODE", value_parser = clap::value_parser!(MultiArch))]
+    multi_arch: Option<MultiArch>,
+    /// Preserve digests of images and lists (ferry always does).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    preserve_digests: Option<bool>,
+    /// Write the digest of the pushed image to this file (no trailing newline).
+    #[arg(long, value_name = "PATH")]
+    digestfile: Option<PathBuf>,
+    #[command(flatten)]
+    retry: RetryArgs,
+    /// Suppress progress output.
+    #[arg(short = 'q', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    quiet: Option<bool>,
+    /// Maximum number of blobs copied at the same time (default 8).
+    #[arg(long, value_name = "N")]
+    image_parallel_copies: Option<usize>,
+    /// Accepted: ferry always knows digests before uploading.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    dest_precompute_digests: Option<bool>,
+    /// Do not copy signatures (ferry copies none yet; this silences the notice).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    remove_signatures: Option<bool>,
+    /// ferry: write a JSON report of the copy to this file.
+    #[arg(long, value_name = "PATH")]
+    report: Option<PathBuf>,
+
+    // skopeo flags ferry refuses by name.
+    #[arg(long, hide = true, value_name = "FINGERPRINT")]
+    sign_by: Option<String>,
+    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "true")]
+    sign_by_sigstore: Option<String>,
+    #[arg(long, hide = true)]
+    sign_by_sigstore_private_key: Option<String>,
+    #[arg(long, hide = true)]
+    sign_by_sq_fingerprint: Option<String>,
+    #[arg(long, hide = true)]
+    sign_passphrase_file: Option<String>,
+    #[arg(long, hide = true)]
+    sign_identity: Option<String>,
+    #[arg(long, hide = true)]
+    encrypt_layer: Option<String>,
+    #[arg(long, hide = true)]
+    encryption_key: Option<String>,
+    #[arg(long, hide = true)]
+    decryption_key: Option<String>,
+    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "true")]
+    dest_compress: Option<String>,
+    #[arg(long, hide = true)]
+    dest_compress_format: Option<String>,
+    #[arg(long, hide = true)]
+    dest_compress_level: Option<String>,
+    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "true")]
+    dest_decompress: Option<String>,
+    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "true")]
+    dest_force_compress_format: Option<String>,
+    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "true")]
+    dest_oci_accept_uncompressed_layers: Option<String>,
+    #[arg(short = 'f', long, hide = true)]
+    format: Option<String>,
+    #[arg(long, hide = true)]
+    additional_tag: Option<String>,
+}
+
+impl CopyArgs {
+    fn refuse_unsupported(&self) -> Result<()> {
+        let refused: [(&str, bool, &str); 17] = [
+            ("--sign-by", self.sign_by.is_some(), "signing"),
+            (
+                "--sign-by-sigstore",
+                self.sign_by_sigstore.is_some(),
+                "signing",
+            ),
+            (
+                "--sign-by-sigstore-private-key",
+                self.sign_by_sigstore_private_key.is_some(),
+                "signing",
+            ),
+            (
+                "--sign-by-sq-fingerprint",
+                self.sign_by_sq_fingerprint.is_some(),
+                "signing",
+            ),
+            (
+                "--sign-passphrase-file",
+                self.sign_passphrase_file.is_some(),
+                "signing",
+            ),
+            ("--sign-identity", self.sign_identity.is_some(), "signing"),
+            (
+                "--encrypt-layer",
+                self.encrypt_layer.is_some(),
+                "encryption",
+            ),
+            (
+                "--encryption-key",
+                self.encryption_key.is_some(),
+                "encryption",
+            ),
+            (
+                "--decryption-key",
+                self.decryption_key.is_some(),
+                "decryption",
+            ),
+            (
+                "--dest-compress",
+                self.dest_compress.is_some(),
+                "changing compression",
+            ),
+            (
+                "--dest-compress-format",
+                self.dest_compress_format.is_some(),
+                "changing compression",
+            ),
+            (
+                "--dest-compress-level",
+                self.dest_compress_level.is_some(),
+                "changing compression",
+            ),
+            (
+                "--dest-decompress",
+                self.dest_decompress.is_some(),
+                "changing compression",
+            ),
+            (
+                "--dest-force-compress-format",
+                self.dest_force_compress_format.is_some(),
+                "changing compression",
+            ),
+            (
+                "--dest-oci-accept-uncompressed-layers",
+                self.dest_oci_accept_uncompressed_layers.is_some(),
+                "the oci transport",
+            ),
+            (
+                "--format",
+                self.format.is_some(),
+                "manifest format conversion",
+            ),
+            (
+                "--additional-tag",
+                self.additional_tag.is_some(),
+                "the docker-archive transport",
+            ),
+        ];
+        for (flag, given, what) in refused {
+            if given {
+                return Err(Error::Unsupported(format!("{flag} ({what})")));
+            }
+        }
+        if self.preserve_digests == Some(false) {
+            log::debug!(
+                "--preserve-digests=false: ferry never changes layers, digests are kept anyway"
+            );
+        }
+        Ok(())
+    }
+
+    fn multi_arch(&self, personality: Personality) -> Result<MultiArch> {
+        match (self.all.unwrap_or(false), self.multi_arch) {
+            (true, Some(m)) if m != MultiArch::All => Err(Error::usage(
+                "--all and --multi-arch cannot be used together with a mode other than all",
+            )),
+            (true, _) => Ok(MultiArch::All),
+            (false, Some(m)) => Ok(m),
+            (false, None) => Ok(match personality {
+                Personality::Ferry => MultiArch::All,
+                Personality::Skopeo => MultiArch::System,
+            }),
+        }
+    }
+}
+
+pub(super) async fn run(
+    args: CopyArgs,
+    global: &GlobalOptions,
+    personality: Personality,
+) -> Result<()> {
+    args.refuse_unsupported()?;
+    let src = ImageRef::parse_transport(&args.source)?;
+    let dst = ImageRef::parse_transport(&args.destination)?;
+    let multi_arch = args.multi_arch(personality)?;
+    if let Some(policy) = global.policy().load()? {
+        policy.check(&src)?;
+    }
+    let parallel = args.image_parallel_copies.unwrap_or(8);
+    if parallel == 0 {
+        return Err(Error::usage("--image-parallel-copies must be at least 1"));
+    }
+    let retry = args.retry.policy(personality);
+    let src_side = args.src.side(args.authfile.as_ref())?;
+    let dst_side = args.dest.side(args.authfile.as_ref())?;
+    let src_client = src_side.client(&src.registry, &src.repository, retry.clone(), global)?;
+    let dst_client = dst_side.client(&dst.registry, &dst.repository, retry, global)?;
+    let quiet = args.quiet.unwrap_or(false);
+    let progress = Progress::new(Mode::detect(quiet));
+    let opts = CopyOptions {
+        multi_arch,
+        platform: global.platform(),
+        remove_signatures: args.remove_signatures.unwrap_or(false),
+    };
+    let copier = Copier::new(
+        src_client,
+        dst_client,
+        opts,
+        progress.clone(),
+        Arc::new(tokio::sync::Semaphore::new(parallel)),
+    );
+    let result = copier.copy(&src, &dst).await;
+    progress.finish();
+    let report = result?;
+    for s in &report.signatures_not_copied {
+        progress.line(&format!("Note: the source has a signature that was not copied: {s} (ferry does not copy signatures yet)"));
+    }
+    if let Some(path) = &args.digestfile {
+        std::fs::write(path, report.digest.as_bytes())
+            .map_err(|e| Error::io("writing digest file", path, e))?;
+    }
+    if let Some(path) = &args.report {
+        let json = serde_json::to_vec_pretty(&report).expect("report serialises");
+        std::fs::write(path, json).map_err(|e| Error::io("writing report", path, e))?;
+    }
+    if !quiet {
+        println!("{}", report.summary());
+    }
+    Ok(())
+}

@@ -1,0 +1,488 @@
+//! Copying an image: plan the manifest tree, then transfer.
+//!
+//! 1. Read the source manifest and, at the same time, ask the destination what its tag points
+//!    at. If it already holds the manifest ferry would write, stop: "already present".
+//! 2. Plan: for an index, `--multi-arch all` takes every child (recursively, at most
+//!    [`MAX_INDEX_DEPTH`] levels), `system` one platform's image, `index-only` the index alone.
+//! 3. Transfer every distinct blob concurrently (bounded), skipping what the destination has
+//!    and mounting across repositories of one registry.
+//! 4. Write child manifests by digest, then — last — the top manifest to the tag. A failure at
+//!    any earlier point leaves the destination tag where it was.
+//!
+//! Manifests are written with their original bytes, so digests are kept; layers are never
+//! recompressed.
+
+pub mod transfer;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use futures_util::{StreamExt as _, TryStreamExt as _};
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use crate::error::{Error, Result};
+use crate::platform::Wanted;
+use crate::progress::{Progress, human_bytes};
+use crate::reference::{Digest, ImageRef, Target};
+use crate::registry::manifest::{
+    Descriptor, Kind, MAX_INDEX_DEPTH, Manifest, is_image_type, is_index_type,
+};
+use crate::registry::{Client, Request, Scope};
+use transfer::{BlobJob, BlobOutcome};
+
+/// How to treat a multi-architecture image (`--multi-arch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MultiArch {
+    /// One platform's image: the running one or `--override-*`.
+    System,
+    /// The index and every image in it (digest kept).
+    All,
+    /// The index alone (its children must already be at the destination).
+    IndexOnly,
+}
+
+impl std::str::FromStr for MultiArch {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "system" => Ok(MultiArch::System),
+            "all" => Ok(MultiArch::All),
+            "index-only" => Ok(MultiArch::IndexOnly),
+            other => Err(format!(
+                "unknown --multi-arch value {other:?} (expected system, all or index-only)"
+            )),
+        }
+    }
+}
+
+/// Options of one copy.
+#[derive(Debug, Clone)]
+pub struct CopyOptions {
+    /// `--multi-arch`.
+    pub multi_arch: MultiArch,
+    /// The platform for `system`.
+    pub platform: Wanted,
+    /// `--remove-signatures`: do not mention signatures that are not copied.
+    pub remove_signatures: bool,
+}
+
+/// Byte and blob counts of a copy.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Counts {
+    /// Everything the copied image references.
+    pub total: u64,
+    /// Moved from source to destination.
+    pub copied: u64,
+    /// Already at the destination.
+    pub skipped: u64,
+    /// Mounted from another repository of the destination registry.
+    pub mounted: u64,
+}
+
+/// Requests sent to each registry during the copy.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Requests {
+    /// To the source registry (pings and token requests included).
+    pub source: u64,
+    /// To the destination registry (pings and token requests included).
+    pub destination: u64,
+}
+
+/// What a copy did: written by `--report`, documented in the README.
+#[derive(Debug, Clone, Serialize)]
+pub struct CopyReport {
+    /// The source reference, normalised.
+    pub source: String,
+    /// The destination reference, normalised.
+    pub destination: String,
+    /// Digest of the source's top-level manifest.
+    pub source_digest: String,
+    /// Digest of the manifest now at the destination (differs from `source_digest` only when
+    /// `--multi-arch system` picked one image of an index).
+    pub digest: String,
+    /// Media type of that manifest.
+    pub media_type: String,
+    /// True when the destination already had it and nothing was written.
+    pub already_present: bool,
+    /// Manifests written (children and top).
+    pub manifests_written: u64,
+    /// Blob counts.
+    pub blobs: Counts,
+    /// Byte counts.
+    pub bytes: Counts,
+    /// Requests per registry.
+    pub requests: Requests,
+    /// Wall time in milliseconds.
+    pub duration_ms: u64,
+    /// Signatures the source has that were not copied.
+    pub signatures_not_copied: Vec<String>,
+}
+
+impl CopyReport {
+    /// The final one-line summary.
+    pub fn summary(&self) -> String {
+        if self.already_present {
+            return format!(
+                "{} already present at {} (nothing copied, {:.1} s)",
+                self.digest,
+                self.destination,
+                self.duration_ms as f64 / 1000.0
+            );
+        }
+        format!(
+            "Copied {} to {}: {} copied, {} already present, {} mounted in {:.1} s",
+            self.digest,
+            self.destination,
+            human_bytes(self.bytes.copied),
+            human_bytes(self.bytes.skipped),
+            human_bytes(self.bytes.mounted),
+            self.duration_ms as f64 / 1000.0
+        )
+    }
+}
+
+/// A planned manifest: itself and, for an index, its planned children.
+#[derive(Debug)]
+struct Node {
+    manifest: Manifest,
+    children: Vec<Node>,
+}
+
+/// Copies images from one registry to another (or within one).
+pub struct Copier {
+    src: Arc<Client>,
+    dst: Arc<Client>,
+    opts: CopyOptions,
+    progress: Arc<Progress>,
+    slots: Arc<Semaphore>,
+}
+
+impl Copier {
+    /// A copier; `slots` bounds blob transfers in flight (shared across copies in `sync`).
+    pub fn new(
+        src: Arc<Client>,
+        dst: Arc<Client>,
+        opts: CopyOptions,
+        progress: Arc<Progress>,
+        slots: Arc<Semaphore>,
+    ) -> Self {
+        Copier {
+            src,
+            dst,
+            opts,
+            progress,
+            slots,
+        }
+    }
+
+    /// The scope every destination request uses, so that one token serves the whole copy.
+    fn dst_scope(&self, src: &ImageRef, dst: &ImageRef) -> Scope {
+        let s = Scope::push(&dst.repository);
+        if self.src.same_registry(&self.dst) && src.repository != dst.repository {
+            s.and_pull(&src.repository)
+        } else {
+            s
+        }
+    }
+
+    /// Copy `src` to `dst`.
+    pub async fn copy(&self, src: &ImageRef, dst: &ImageRef) -> Result<CopyReport> {
+        let started = Instant::now();
+        let (src_req0, dst_req0) = (self.src.request_count(), self.dst.request_count());
+        let dst_scope = self.dst_scope(src, dst);
+        // Read the source and look at the destination at the same time.
+        let dst_ref = dst.target.as_str().to_string();
+        let (top, existing) = tokio::join!(
+            self.src.get_manifest(&src.repository, src.target.as_str()),
+            self.dst
+                .head_manifest(&dst.repository, &dst_ref, &dst_scope),
+        );
+        let top = top?;
+        let existing = existing?;
+        let root = self.plan(src, top, 0).await?;
+        let source_digest = root.manifest.digest.clone();
+        let root = self.select(src, root).await?;
+        if let Target::Digest(want) = &dst.target
+            && want != &root.manifest.digest
+        {
+            return Err(Error::usage(format!(
+                "destination {dst} names digest {want}, but the image to write has digest {}",
+                root.manifest.digest
+            )));
+        }
+        let mut report = CopyReport {
+            source: src.to_string(),
+            destination: dst.to_string(),
+            source_digest: source_digest.to_string(),
+            digest: root.manifest.digest.to_string(),
+            media_type: root.manifest.media_type.clone(),
+            already_present: false,
+            manifests_written: 0,
+            blobs: Counts::default(),
+            bytes: Counts::default(),
+            requests: Requests::default(),
+            duration_ms: 0,
+            signatures_not_copied: vec![],
+        };
+        if existing.as_ref().and_then(|h| h.digest.as_ref()) == Some(&root.manifest.digest) {
+            report.already_present = true;
+        } else {
+            let sigs = (!self.opts.remove_signatures).then(|| {
+                let src_client = self.src.clone();
+                let repo = src.repository.clone();
+                let digest = source_digest.clone();
+                tokio::spawn(async move { signatures(&src_client, &repo, &digest).await })
+            });
+            self.transfer(src, dst, &dst_scope, &root, &mut report)
+                .await?;
+            if let Some(h) = sigs {
+                report.signatures_not_copied = h.await.unwrap_or_default();
+            }
+        }
+        report.requests = Requests {
+            source: self.src.request_count() - src_req0,
+            destination: self.dst.request_count() - dst_req0,
+        };
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        Ok(report)
+    }
+
+    /// Read the children an index needs under the multi-arch mode.
+    async fn plan(&self, src: &ImageRef, manifest: Manifest, depth: usize) -> Result<Node> {
+        if depth > MAX_INDEX_DEPTH {
+            return Err(Error::Invalid {
+                what: format!("manifest {}", manifest.digest),
+                location: self.src.location(&src.repository),
+                reason: format!("indexes nest more than {MAX_INDEX_DEPTH} levels deep"),
+            });
+        }
+        let Kind::Index { manifests } = &manifest.kind else {
+            return Ok(Node {
+                manifest,
+                children: vec![],
+            });
+        };
+        let wanted: Vec<Descriptor> = match self.opts.multi_arch {
+            MultiArch::IndexOnly => vec![],
+            MultiArch::All => manifests.clone(),
+            MultiArch::System => match self.opts.platform.choose(manifests) {
+                Some(d) => vec![d.clone()],
+                None => {
+                    return Err(Error::Invalid {
+                        what: format!("image index {}", manifest.digest),
+                        location: self.src.location(&src.repository),
+                        reason: format!("no image in it for {}", self.opts.platform),
+                    });
+                }
+            },
+        };
+        for d in &wanted {
+            if !d.media_type.is_empty()
+                && !is_index_type(&d.media_type)
+                && !is_image_type(&d.media_type)
+            {
+                return Err(Error::Unsupported(format!(
+                    "copying index entry {} of media type {:?}",
+                    d.digest, d.media_type
+                )));
+            }
+        }
+        let children: Vec<Node> = futures_util::stream::iter(wanted)
+            .map(|d| async move {
+                let child = self
+                    .src
+                    .get_manifest(&src.repository, d.digest.as_str())
+                    .await?;
+                if child.bytes.len() as u64 != d.size {
+                    return Err(Error::Invalid {
+                        what: format!("manifest {}", d.digest),
+                        location: self.src.location(&src.repository),
+                        reason: format!(
+                            "it is {} bytes, the index declares {}",
+                            child.bytes.len(),
+                            d.size
+                        ),
+                    });
+                }
+                Box::pin(self.plan(src, child, depth + 1)).await
+            })
+            .buffered(8)
+            .try_collect()
+            .await?;
+        Ok(Node { manifest, children })
+    }
+
+    /// Under `system`, the image that goes to the destination is the chosen child.
+    async fn select(&self, src: &ImageRef, mut node: Node) -> Result<Node> {
+        while self.opts.multi_arch == MultiArch::System && node.manifest.is_index() {
+            let chosen = node.children.pop().expect("system plan has one child");
+            log::debug!(
+                "{src}: chose {} for {}",
+                chosen.manifest.digest,
+                self.opts.platform
+            );
+            node = chosen;
+        }
+        Ok(node)
+    }
+
+    async fn transfer(
+        &self,
+        src: &ImageRef,
+        dst: &ImageRef,
+        dst_scope: &Scope,
+        root: &Node,
+        report: &mut CopyReport,
+    ) -> Result<()> {
+        // Every distinct blob of every image in the plan.
+        let mut blobs: Vec<Descriptor> = Vec::new();
+        let mut seen = HashSet::new();
+        collect_blobs(root, &mut blobs, &mut seen);
+        let total: u64 = blobs.iter().map(|b| b.size).sum();
+        report.blobs.total = blobs.len() as u64;
+        report.bytes.total = total;
+        self.progress.add_total(total, blobs.len() as u64);
+        let job = Arc::new(BlobJob {
+            src: self.src.clone(),
+            src_repo: src.repository.clone(),
+            dst: self.dst.clone(),
+            dst_repo: dst.repository.clone(),
+            dst_scope: dst_scope.clone(),
+            mount: Arc::new(AtomicBool::new(self.src.same_registry(&self.dst))),
+            progress: self.progress.clone(),
+        });
+        let outcomes: Vec<(Descriptor, BlobOutcome)> = futures_util::stream::iter(blobs)
+            .map(|d| {
+                let job = job.clone();
+                let slots = self.slots.clone();
+                async move {
+                    let _permit = slots.acquire_owned().await.expect("semaphore open");
+                    let o = job.run(&d).await?;
+                    let how = match o {
+                        BlobOutcome::Present => "already present".to_string(),
+                        BlobOutcome::Mounted => format!("mounted from {}", job.src_repo),
+                        BlobOutcome::Copied => "copied".to_string(),
+                    };
+                    job.progress
+                        .blob_done(&d.digest, d.size, &how, o == BlobOutcome::Copied);
+                    Ok::<_, Error>((d, o))
+                }
+            })
+            .buffer_unordered(usize::MAX >> 1)
+            .try_collect()
+            .await?;
+        for (d, o) in &outcomes {
+            let (b, n) = match o {
+                BlobOutcome::Present => (&mut report.blobs.skipped, &mut report.bytes.skipped),
+                BlobOutcome::Mounted => (&mut report.blobs.mounted, &mut report.bytes.mounted),
+                BlobOutcome::Copied => (&mut report.blobs.copied, &mut report.bytes.copied),
+            };
+            *b += 1;
+            *n += d.size;
+        }
+        // Children by digest, deepest first; the top manifest last, to the tag.
+        let mut levels: Vec<Vec<&Manifest>> = Vec::new();
+        collect_children(root, 0, &mut levels);
+        let mut written = HashMap::new();
+        for level in levels.iter().rev() {
+            let todo: Vec<&Manifest> = level
+                .iter()
+                .copied()
+                .filter(|m| written.insert(m.digest.clone(), ()).is_none())
+                .collect();
+            futures_util::stream::iter(todo)
+                .map(|m| async move {
+                    self.dst
+                        .put_manifest(&dst.repository, m.digest.as_str(), m)
+                        .await?;
+                    Ok::<u64, Error>(1)
+                })
+                .buffer_unordered(8)
+                .try_for_each(|n| {
+                    report.manifests_written += n;
+                    async { Ok(()) }
+                })
+                .await?;
+        }
+        self.dst
+            .put_manifest(&dst.repository, dst.target.as_str(), &root.manifest)
+            .await?;
+        report.manifests_written += 1;
+        Ok(())
+    }
+}
+
+fn collect_blobs(node: &Node, out: &mut Vec<Descriptor>, seen: &mut HashSet<Digest>) {
+    for b in node.manifest.blobs() {
+        if seen.insert(b.digest.clone()) {
+            out.push(b.clone());
+        }
+    }
+    for c in &node.children {
+        collect_blobs(c, out, seen);
+    }
+}
+
+/// Children grouped by depth (level 0 = direct children of the root).
+fn collect_children<'a>(node: &'a Node, depth: usize, levels: &mut Vec<Vec<&'a Manifest>>) {
+    for c in &node.children {
+        if levels.len() <= depth {
+            levels.push(vec![]);
+        }
+        levels[depth].push(&c.manifest);
+        collect_children(c, depth + 1, levels);
+    }
+}
+
+/// Signatures the source carries that ferry does not copy: a cosign signature tag and
+/// OpenShift's signature extension.
+async fn signatures(src: &Client, repo: &str, digest: &Digest) -> Vec<String> {
+    let mut out = vec![];
+    let cosign_tag = format!("{}-{}.sig", digest.algorithm(), digest.hex());
+    if let Ok(Some(_)) = src
+        .head_manifest(repo, &cosign_tag, &Scope::pull(repo))
+        .await
+    {
+        out.push(format!("cosign signature {cosign_tag}"));
+    }
+    if let Ok(n) = openshift_signatures(src, repo, digest).await
+        && n > 0
+    {
+        out.push(format!("{n} OpenShift image signature(s)"));
+    }
+    out
+}
+
+async fn openshift_signatures(src: &Client, repo: &str, digest: &Digest) -> Result<usize> {
+    let base = src.base().await?;
+    let url = base
+        .join(&format!("extensions/v2/{repo}/signatures/{digest}"))
+        .map_err(|_| Error::usage("bad signature URL"))?;
+    let resp = src
+        .send_small(Request {
+            method: reqwest::Method::GET,
+            url,
+            scope: &Scope::pull(repo),
+            headers: Default::default(),
+            body: crate::registry::Body::Empty,
+            op: "reading signatures",
+            repo,
+        })
+        .await?;
+    if !resp.status().is_success() {
+        return Ok(0);
+    }
+    let body = crate::registry::read_limited(resp, 4 << 20, src.stall_timeout())
+        .await
+        .unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    Ok(v.get("signatures")
+        .and_then(|s| s.as_array())
+        .map(|a| a.len())
+        .unwrap_or(0))
+}

@@ -1,0 +1,593 @@
+//! Credentials: from flags, files, the environment, and containers-auth.json files.
+//!
+//! For one side of an operation, the first source that gives credentials wins:
+//!
+//! 1. `--no-creds`: anonymous, nothing else is read;
+//! 2. a flag: `--creds USER[:PASS]`, `--username` with `--password`, `--registry-token`;
+//! 3. ferry's file forms: `--creds-file`, `--password-file`, `--registry-token-file`;
+//! 4. ferry's environment forms: `FERRY_<SIDE>_CREDS`, `FERRY_<SIDE>_REGISTRY_TOKEN`;
+//! 5. auth files, as containers-auth.json(5) describes: the explicit `--authfile` (or
+//!    `$REGISTRY_AUTH_FILE`), else `$XDG_RUNTIME_DIR/containers/auth.json` (or
+//!    `/run/containers/$UID/auth.json`); then `$XDG_CONFIG_HOME/containers/auth.json`
+//!    (`~/.config/containers/auth.json`), `$DOCKER_CONFIG/config.json` (or
+//!    `~/.docker/config.json`), `~/.dockercfg`. Within a file the most specific key wins:
+//!    `host/ns/repo`, then `host/ns`, then `host`.
+//!
+//! Secrets are read into [`Secret`] and never printed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::redact::Secret;
+
+/// How to authenticate to a registry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Credentials {
+    /// No credentials.
+    #[default]
+    Anonymous,
+    /// Username and password (for a token registry, the password is e.g. a service-account token).
+    Basic {
+        /// Username (OpenShift's registry accepts any).
+        username: String,
+        /// Password or token.
+        password: Secret,
+    },
+    /// A bearer token sent as is (`--registry-token`).
+    Bearer(Secret),
+}
+
+impl Credentials {
+    /// Split skopeo's `USER[:PASS]` at the first colon.
+    pub fn from_creds(value: &str, what: &str) -> Result<Self> {
+        let (user, pass) = match value.split_once(':') {
+            Some((u, p)) => (u, p),
+            None => (value, ""),
+        };
+        if user.is_empty() {
+            return Err(Error::usage(format!(
+                "{what}: username is empty (expected USER[:PASS])"
+            )));
+        }
+        Ok(Credentials::Basic {
+            username: user.to_string(),
+            password: Secret::new(pass),
+        })
+    }
+
+    /// Every secret these credentials hold, for scrubbing text.
+    pub fn secrets(&self) -> Vec<&Secret> {
+        match self {
+            Credentials::Anonymous => vec![],
+            Credentials::Basic { password, .. } => vec![password],
+            Credentials::Bearer(t) => vec![t],
+        }
+    }
+
+    /// A short description for logs: never the secret.
+    pub fn describe(&self) -> String {
+        match self {
+            Credentials::Anonymous => "anonymous".into(),
+            Credentials::Basic { username, .. } => format!("user {username:?}"),
+            Credentials::Bearer(_) => "bearer token".into(),
+        }
+    }
+}
+
+/// The credential inputs of one side (`src`, `dest`, or none for single-image verbs).
+#[derive(Debug, Clone, Default)]
+pub struct CredentialArgs {
+    /// `--creds USER[:PASS]`.
+    pub creds: Option<Secret>,
+    /// `--username`.
+    pub username: Option<String>,
+    /// `--password`.
+    pub password: Option<Secret>,
+    /// `--registry-token`.
+    pub registry_token: Option<Secret>,
+    /// `--creds-file PATH` (ferry).
+    pub creds_file: Option<PathBuf>,
+    /// `--password-file PATH` (ferry).
+    pub password_file: Option<PathBuf>,
+    /// `--registry-token-file PATH` (ferry).
+    pub registry_token_file: Option<PathBuf>,
+    /// `--no-creds`.
+    pub no_creds: bool,
+    /// `--authfile` for this side (or the global one).
+    pub authfile: Option<PathBuf>,
+    /// Prefix of the flags, for messages: `--src-`, `--dest-`, `--`.
+    pub flag_prefix: String,
+    /// Prefix of the environment forms: `FERRY_SRC_`, `FERRY_DEST_`, `FERRY_`.
+    pub env_prefix: String,
+}
+
+/// Read a secret file: whole content, one trailing newline (`\n` or `\r\n`) removed.
+pub fn read_secret_file(path: &Path, what: &str) -> Result<Secret> {
+    let mut s =
+        std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {what}"), path, e))?;
+    if s.ends_with('\n') {
+        s.pop();
+        if s.ends_with('\r') {
+            s.pop();
+        }
+    }
+    if s.is_empty() {
+        return Err(Error::usage(format!("{what} {} is empty", path.display())));
+    }
+    Ok(Secret::new(s))
+}
+
+fn env_secret(name: &str) -> Option<Secret> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(Secret::new)
+}
+
+impl CredentialArgs {
+    fn flag(&self, name: &str) -> String {
+        format!("{}{}", self.flag_prefix, name)
+    }
+
+    /// Resolve the explicit credentials (flags, files, environment). `None` means: look in
+    /// auth files.
+    pub fn explicit(&self) -> Result<Option<Credentials>> {
+        let given = [
+            self.creds.is_some(),
+            self.username.is_some() || self.password.is_some() || self.password_file.is_some(),
+            self.registry_token.is_some(),
+            self.creds_file.is_some(),
+            self.registry_token_file.is_some(),
+        ];
+        if self.no_creds && given.iter().any(|g| *g) {
+            return Err(Error::usage(format!(
+                "{} cannot be used together with other credential options",
+                self.flag("no-creds")
+            )));
+        }
+        if self.no_creds {
+            return Ok(Some(Credentials::Anonymous));
+        }
+        if (self.creds.is_some() || self.creds_file.is_some())
+            && (self.username.is_some() || self.password.is_some() || self.password_file.is_some())
+        {
+            return Err(Error::usage(format!(
+                "{} and {}/{} cannot be used together",
+                self.flag("creds"),
+                self.flag("username"),
+                self.flag("password")
+            )));
+        }
+        let has_basic = given[0] || given[1] || given[3];
+        let has_token = given[2] || given[4];
+        if has_basic && has_token {
+            return Err(Error::usage(format!(
+                "{} and {} cannot be used together",
+                self.flag("creds"),
+                self.flag("registry-token")
+            )));
+        }
+        // 1. flags
+        if let Some(c) = &self.creds {
+            return Credentials::from_creds(c.expose(), &self.flag("creds")).map(Some);
+        }
+        if let Some(t) = &self.registry_token {
+            return Ok(Some(Credentials::Bearer(t.clone())));
+        }
+        if self.username.is_some() || self.password.is_some() || self.password_file.is_some() {
+            let Some(username) = self.username.clone().filter(|u| !u.is_empty()) else {
+                return Err(Error::usage(format!(
+                    "{} is required with a password",
+                    self.flag("username")
+                )));
+            };
+            let password = match (&self.password, &self.password_file) {
+                (Some(p), _) => p.clone(),
+                (None, Some(f)) => read_secret_file(f, "password file")?,
+                (None, None) => {
+                    return Err(Error::usage(format!(
+                        "{} needs {} or {}",
+                        self.flag("username"),
+                        self.flag("password"),
+                        self.flag("password-file")
+                    )));
+                }
+            };
+            return Ok(Some(Credentials::Basic { username, password }));
+        }
+        // 2. files
+        if let Some(f) = &self.creds_file {
+            let c = read_secret_file(f, "credentials file")?;
+            return Credentials::from_creds(
+                c.expose(),
+                &format!("credentials file {}", f.display()),
+            )
+            .map(Some);
+        }
+        if let Some(f) = &self.registry_token_file {
+            return Ok(Some(Credentials::Bearer(read_secret_file(
+                f,
+                "registry token file",
+            )?)));
+        }
+        // 3. environment
+        let creds_env = format!("{}CREDS", self.env_prefix);
+        let token_env = format!("{}REGISTRY_TOKEN", self.env_prefix);
+        match (env_secret(&creds_env), env_secret(&token_env)) {
+            (Some(_), Some(_)) => Err(Error::usage(format!(
+                "{creds_env} and {token_env} cannot both be set"
+            ))),
+            (Some(c), None) => Credentials::from_creds(c.expose(), &creds_env).map(Some),
+            (None, Some(t)) => Ok(Some(Credentials::Bearer(t))),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// Resolve credentials for `registry/repository`: explicit ones, else the auth files.
+    pub fn resolve(&self, registry: &str, repository: &str) -> Result<Credentials> {
+        if let Some(c) = self.explicit()? {
+            return Ok(c);
+        }
+        let files = AuthFiles::discover(self.authfile.as_deref());
+        Ok(files.lookup(registry, repository)?.unwrap_or_default())
+    }
+}
+
+/// The ordered list of auth files to consult.
+#[derive(Debug, Clone)]
+pub struct AuthFiles {
+    /// `(path, legacy dockercfg format)` in lookup order.
+    pub paths: Vec<(PathBuf, bool)>,
+}
+
+/// The primary (read/write) auth file: `--authfile`, `$REGISTRY_AUTH_FILE`, else
+/// `$XDG_RUNTIME_DIR/containers/auth.json` or `/run/containers/$UID/auth.json`.
+pub fn primary_auth_file(explicit: Option<&Path>) -> PathBuf {
+    if let Some(p) = explicit {
+        return p.to_path_buf();
+    }
+    if let Some(p) = std::env::var_os("REGISTRY_AUTH_FILE").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|p| !p.is_empty()) {
+        Some(dir) => Path::new(&dir).join("containers/auth.json"),
+        // SAFETY: getuid has no preconditions and cannot fail.
+        None => PathBuf::from(format!("/run/containers/{}/auth.json", unsafe {
+            libc::getuid()
+        })),
+    }
+}
+
+impl AuthFiles {
+    /// The files containers-auth.json(5) lists, in order.
+    pub fn discover(explicit: Option<&Path>) -> Self {
+        let mut paths = vec![(primary_auth_file(explicit), false)];
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let config_home = std::env::var_os("XDG_CONFIG_HOME")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| home.as_ref().map(|h| h.join(".config")));
+        if let Some(c) = config_home {
+            paths.push((c.join("containers/auth.json"), false));
+        }
+        match std::env::var_os("DOCKER_CONFIG").filter(|p| !p.is_empty()) {
+            Some(d) => paths.push((Path::new(&d).join("config.json"), false)),
+            None => {
+                if let Some(h) = &home {
+                    paths.push((h.join(".docker/config.json"), false));
+                }
+            }
+        }
+        if let Some(h) = &home {
+            paths.push((h.join(".dockercfg"), true));
+        }
+        let mut seen = std::collections::HashSet::new();
+        paths.retain(|(p, _)| seen.insert(p.clone()));
+        AuthFiles { paths }
+    }
+
+    /// The credentials for `registry/repository` from the first file that has them.
+    pub fn lookup(&self, registry: &str, repository: &str) -> Result<Option<Credentials>> {
+        for (path, legacy) in &self.paths {
+            let text = match std::fs::read_to_string(path) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => continue,
+                Err(e) => return Err(Error::io("reading auth file", path, e)),
+            };
+            if text.trim().is_empty() {
+                continue;
+            }
+            let doc: Value = serde_json::from_str(&text).map_err(|e| {
+                Error::usage(format!(
+                    "auth file {} is not valid JSON: {e}",
+                    path.display()
+                ))
+            })?;
+            let auths = if *legacy {
+                Some(&doc)
+            } else {
+                doc.get("auths")
+            };
+            let entries =
+                normalised_entries(auths, *legacy || path.ends_with(".docker/config.json"));
+            for key in candidate_keys(registry, repository) {
+                if let Some(entry) = entries.get(&key)
+                    && let Some(c) = decode_entry(entry, path, &key)?
+                {
+                    log::debug!("using credentials for {key} from {}", path.display());
+                    return Ok(Some(c));
+                }
+            }
+            if let Some(helper) = credential_helper(&doc, registry)
+                && let Some(c) = run_credential_helper(&helper, registry)?
+            {
+                return Ok(Some(c));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Keys to try, most specific first: `host/ns/repo`, `host/ns`, `host`.
+fn candidate_keys(registry: &str, repository: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut path = format!("{registry}/{repository}");
+    loop {
+        keys.push(path.clone());
+        match path.rfind('/') {
+            Some(i) => path.truncate(i),
+            None => break,
+        }
+    }
+    keys
+}
+
+/// Normalise auth-file keys as containers/image does: strip `http(s)://`, cut legacy
+/// paths (`https://index.docker.io/v1/` → `docker.io`).
+fn normalised_entries(auths: Option<&Value>, legacy_keys: bool) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    let Some(Value::Object(map)) = auths else {
+        return out;
+    };
+    for (key, entry) in map {
+        let stripped = key
+            .trim_start_matches("http://")
+            .trim_start_matches("https://");
+        let cut = if legacy_keys || stripped != key {
+            stripped.split('/').next().unwrap_or(stripped)
+        } else {
+            stripped
+        };
+        let norm = match cut {
+            "index.docker.io" | "registry-1.docker.io" => "docker.io".to_string(),
+            other => match other.split_once('/') {
+                Some(("index.docker.io" | "registry-1.docker.io", rest)) => {
+                    format!("docker.io/{rest}")
+                }
+                _ => other.to_string(),
+            },
+        };
+        // An exact (already normal) key wins over a legacy spelling of the same registry.
+        if stripped == key || !out.contains_key(&norm) {
+            out.insert(norm, entry.clone());
+        }
+    }
+    out
+}
+
+fn decode_entry(entry: &Value, path: &Path, key: &str) -> Result<Option<Credentials>> {
+    let bad =
+        |why: &str| Error::usage(format!("auth file {}: entry {key:?} {why}", path.display()));
+    if let Some(auth) = entry
+        .get("auth")
+        .and_then(Value::as_str)
+        .filter(|a| !a.is_empty())
+    {
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(auth.trim())
+            .map_err(|_| bad("has an \"auth\" value that is not base64"))?;
+        let text =
+            String::from_utf8(raw).map_err(|_| bad("has an \"auth\" value that is not UTF-8"))?;
+        let (user, pass) = text
+            .split_once(':')
+            .ok_or_else(|| bad("has an \"auth\" value without ':'"))?;
+        if let Some(idt) = entry
+            .get("identitytoken")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+        {
+            log::debug!(
+                "auth file entry {key} has an identity token; OAuth2 refresh tokens are not supported, using auth"
+            );
+            let _ = idt;
+        }
+        return Ok(Some(Credentials::Basic {
+            username: user.to_string(),
+            password: Secret::new(pass),
+        }));
+    }
+    if entry
+        .get("identitytoken")
+        .and_then(Value::as_str)
+        .is_some_and(|t| !t.is_empty())
+    {
+        return Err(Error::Unsupported(format!(
+            "the identity token of auth file entry {key:?} in {} (OAuth2 refresh tokens)",
+            path.display()
+        )));
+    }
+    Ok(None)
+}
+
+fn credential_helper(doc: &Value, registry: &str) -> Option<String> {
+    let helpers = doc.get("credHelpers").and_then(Value::as_object);
+    if let Some(h) = helpers
+        .and_then(|h| h.get(registry))
+        .and_then(Value::as_str)
+    {
+        return Some(h.to_string());
+    }
+    doc.get("credsStore")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// Ask `docker-credential-HELPER get` for the registry's credentials.
+fn run_credential_helper(helper: &str, registry: &str) -> Result<Option<Credentials>> {
+    use std::io::Write as _;
+    let program = format!("docker-credential-{helper}");
+    let child = std::process::Command::new(&program)
+        .arg("get")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            log::debug!("credential helper {program} not usable: {e}");
+            return Ok(None);
+        }
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(registry.as_bytes());
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| Error::io("running credential helper", &program, e))?;
+    if !out.status.success() {
+        log::debug!("credential helper {program} has no credentials for {registry}");
+        return Ok(None);
+    }
+    let v: Value = serde_json::from_slice(&out.stdout).map_err(|_| {
+        Error::usage(format!(
+            "credential helper {program} printed something that is not JSON"
+        ))
+    })?;
+    let user = v
+        .get("Username")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let secret = v.get("Secret").and_then(Value::as_str).unwrap_or_default();
+    if secret.is_empty() {
+        return Ok(None);
+    }
+    if user == "<token>" {
+        return Err(Error::Unsupported(format!(
+            "identity tokens from credential helper {program}"
+        )));
+    }
+    Ok(Some(Credentials::Basic {
+        username: user.to_string(),
+        password: Secret::new(secret),
+    }))
+}
+
+/// The `auth` value of an auth-file entry: base64 of `user:password`.
+pub fn encode_auth(username: &str, password: &Secret) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{username}:{}", password.expose()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creds_split_at_first_colon() {
+        let c = Credentials::from_creds("u:p:q", "--creds").unwrap();
+        assert_eq!(
+            c,
+            Credentials::Basic {
+                username: "u".into(),
+                password: Secret::new("p:q")
+            }
+        );
+        let c = Credentials::from_creds("u", "--creds").unwrap();
+        assert_eq!(
+            c,
+            Credentials::Basic {
+                username: "u".into(),
+                password: Secret::new("")
+            }
+        );
+        assert!(Credentials::from_creds(":p", "--creds").is_err());
+    }
+
+    #[test]
+    fn keys_most_specific_first() {
+        assert_eq!(
+            candidate_keys("r.io", "a/b"),
+            vec!["r.io/a/b", "r.io/a", "r.io"]
+        );
+    }
+
+    #[test]
+    fn lookup_in_auth_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("auth.json");
+        let auth = encode_auth("alice", &Secret::new("pw:1"));
+        let other = encode_auth("bob", &Secret::new("x"));
+        std::fs::write(
+            &f,
+            format!(r#"{{"auths":{{"r.io":{{"auth":"{other}"}},"r.io/team":{{"auth":"{auth}"}},"https://index.docker.io/v1/":{{"auth":"{other}"}}}}}}"#),
+        )
+        .unwrap();
+        let files = AuthFiles {
+            paths: vec![(f.clone(), false)],
+        };
+        assert_eq!(
+            files.lookup("r.io", "team/app").unwrap(),
+            Some(Credentials::Basic {
+                username: "alice".into(),
+                password: Secret::new("pw:1")
+            })
+        );
+        assert_eq!(
+            files.lookup("r.io", "other/app").unwrap(),
+            Some(Credentials::Basic {
+                username: "bob".into(),
+                password: Secret::new("x")
+            })
+        );
+        assert!(
+            files
+                .lookup("docker.io", "library/busybox")
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(files.lookup("q.io", "a").unwrap(), None);
+    }
+
+    #[test]
+    fn flag_file_env_precedence() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("creds");
+        std::fs::write(&f, "fileuser:filepass\n").unwrap();
+        let mut a = CredentialArgs {
+            creds_file: Some(f.clone()),
+            flag_prefix: "--src-".into(),
+            env_prefix: "FERRY_TEST_PRECEDENCE_".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            a.explicit().unwrap(),
+            Some(Credentials::Basic {
+                username: "fileuser".into(),
+                password: Secret::new("filepass")
+            })
+        );
+        a.creds = Some(Secret::new("flag:pw"));
+        a.creds_file = None;
+        assert!(
+            matches!(a.explicit().unwrap(), Some(Credentials::Basic { username, .. }) if username == "flag")
+        );
+        a.no_creds = true;
+        assert!(a.explicit().is_err());
+    }
+}

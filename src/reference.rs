@@ -1,0 +1,530 @@
+//! Image references and transports, parsed and normalised as skopeo does.
+//!
+//! `docker://[host[:port]/]path[:tag|@digest]`: a first component without `.` or `:` that is
+//! not `localhost` is a path on `docker.io`; a single-component path on `docker.io` gets
+//! `library/`; no tag and no digest means `:latest`. A tag and a digest together are refused,
+//! as skopeo's docker transport refuses them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{Error, Result};
+
+/// Transports skopeo knows; only `docker` is implemented by ferry.
+const KNOWN_TRANSPORTS: &[&str] = &[
+    "docker",
+    "oci",
+    "oci-archive",
+    "dir",
+    "docker-archive",
+    "docker-daemon",
+    "containers-storage",
+    "sif",
+    "tarball",
+];
+
+/// The registry that unqualified names live on.
+pub const DOCKER_HUB: &str = "docker.io";
+/// The API host behind [`DOCKER_HUB`].
+pub const DOCKER_HUB_API: &str = "registry-1.docker.io";
+
+/// A content digest, `algorithm:hex`, validated as go-digest does.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Digest(String);
+
+impl Digest {
+    /// The sha256 digest of `bytes`.
+    pub fn sha256(bytes: &[u8]) -> Self {
+        Digest(format!("sha256:{}", hex::encode(Sha256::digest(bytes))))
+    }
+
+    /// `sha256:…` built from a finished hasher.
+    pub fn from_sha256_hex(hex: &str) -> Self {
+        Digest(format!("sha256:{hex}"))
+    }
+
+    /// The algorithm part (`sha256`).
+    pub fn algorithm(&self) -> &str {
+        self.0.split_once(':').map(|(a, _)| a).unwrap_or("")
+    }
+
+    /// The hex part.
+    pub fn hex(&self) -> &str {
+        self.0.split_once(':').map(|(_, h)| h).unwrap_or("")
+    }
+
+    /// The full `algorithm:hex` string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A short form for progress output: `sha256:0123456789ab`.
+    pub fn short(&self) -> String {
+        let h = self.hex();
+        format!("{}:{}", self.algorithm(), &h[..h.len().min(12)])
+    }
+
+    /// Whether `bytes` hash to this digest (only sha256, sha384 and sha512 are known).
+    pub fn verify(&self, bytes: &[u8]) -> Option<Digest> {
+        let actual = match self.algorithm() {
+            "sha256" => Digest::sha256(bytes),
+            "sha512" => Digest(format!(
+                "sha512:{}",
+                hex::encode(sha2::Sha512::digest(bytes))
+            )),
+            "sha384" => Digest(format!(
+                "sha384:{}",
+                hex::encode(sha2::Sha384::digest(bytes))
+            )),
+            _ => return None,
+        };
+        if &actual == self { None } else { Some(actual) }
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for Digest {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let (alg, hex) = s
+            .split_once(':')
+            .ok_or_else(|| format!("digest {s:?} is not of the form algorithm:hex"))?;
+        if alg.is_empty() || !valid_digest_algorithm(alg) {
+            return Err(format!("digest {s:?} has an invalid algorithm"));
+        }
+        let want = match alg {
+            "sha256" => 64,
+            "sha384" => 96,
+            "sha512" => 128,
+            _ => return Err(format!("digest {s:?} uses unsupported algorithm {alg:?}")),
+        };
+        if hex.len() != want {
+            return Err(format!(
+                "digest {s:?} has {} hex characters, {alg} needs {want}",
+                hex.len()
+            ));
+        }
+        if !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(format!("digest {s:?} is not lowercase hex"));
+        }
+        Ok(Digest(s.to_string()))
+    }
+}
+
+fn valid_digest_algorithm(alg: &str) -> bool {
+    // component ([+._-] component)*, component = [A-Za-z][A-Za-z0-9]*
+    alg.split(['+', '.', '_', '-']).all(|c| {
+        let mut b = c.bytes();
+        matches!(b.next(), Some(x) if x.is_ascii_alphabetic())
+            && b.all(|x| x.is_ascii_alphanumeric())
+    })
+}
+
+/// Tag or digest of a reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `:tag` (`latest` when none was given).
+    Tag(String),
+    /// `@algorithm:hex`.
+    Digest(Digest),
+}
+
+impl Target {
+    /// What goes in `/v2/<name>/manifests/<here>`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Target::Tag(t) => t,
+            Target::Digest(d) => d.as_str(),
+        }
+    }
+}
+
+/// A parsed, normalised `docker://` reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRef {
+    /// Registry host (and port) as normalised: `docker.io`, `127.0.0.1:5000`.
+    pub registry: String,
+    /// Repository path: `library/busybox`.
+    pub repository: String,
+    /// Tag or digest.
+    pub target: Target,
+}
+
+impl ImageRef {
+    /// Parse `docker://…` (the transport prefix is required, as on skopeo's command line).
+    pub fn parse_transport(input: &str) -> Result<Self> {
+        let err = |reason: String| Error::Reference {
+            input: input.to_string(),
+            reason,
+        };
+        let Some((transport, rest)) = input.split_once(':') else {
+            return Err(err(
+                "expected colon-separated transport:reference, e.g. docker://registry/repo:tag"
+                    .into(),
+            ));
+        };
+        if transport != "docker" {
+            if KNOWN_TRANSPORTS.contains(&transport) {
+                return Err(Error::Unsupported(format!(
+                    "the {transport:?} transport (only docker:// is)"
+                )));
+            }
+            return Err(err(format!(
+                "unknown transport {transport:?} (ferry supports docker://)"
+            )));
+        }
+        let Some(rest) = rest.strip_prefix("//") else {
+            return Err(err("a docker reference must start with docker://".into()));
+        };
+        Self::parse(rest).map_err(|e| match e {
+            Error::Reference { reason, .. } => err(reason),
+            other => other,
+        })
+    }
+
+    /// Parse a reference without transport: `[host[:port]/]path[:tag|@digest]`.
+    pub fn parse(input: &str) -> Result<Self> {
+        let err = |reason: &str| Error::Reference {
+            input: input.to_string(),
+            reason: reason.to_string(),
+        };
+        if input.is_empty() {
+            return Err(err("empty reference"));
+        }
+        if input.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(err("contains whitespace or control characters"));
+        }
+        let (name_tag, digest) = match input.split_once('@') {
+            Some((n, d)) => (n, Some(d)),
+            None => (input, None),
+        };
+        // A tag is after the last ':' that comes after the last '/'.
+        let last_slash = name_tag.rfind('/').map(|i| i + 1).unwrap_or(0);
+        let (name, tag) = match name_tag[last_slash..].rfind(':') {
+            Some(i) => (
+                &name_tag[..last_slash + i],
+                Some(&name_tag[last_slash + i + 1..]),
+            ),
+            None => (name_tag, None),
+        };
+        if name.len() > 255 {
+            return Err(err("repository name is longer than 255 characters"));
+        }
+        let (registry, repository) = split_domain(name).map_err(|r| err(&r))?;
+        validate_repository(&repository).map_err(|r| err(&r))?;
+        let target = match (tag, digest) {
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    "references with both a tag and a digest are not supported (use one)",
+                ));
+            }
+            (Some(t), None) => {
+                validate_tag(t).map_err(|r| err(&r))?;
+                Target::Tag(t.to_string())
+            }
+            (None, Some(d)) => Target::Digest(d.parse::<Digest>().map_err(|r| err(&r))?),
+            (None, None) => Target::Tag("latest".to_string()),
+        };
+        Ok(ImageRef {
+            registry,
+            repository,
+            target,
+        })
+    }
+
+    /// `registry/repository` without tag or digest (skopeo's `Name`).
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.registry, self.repository)
+    }
+
+    /// The tag, if the reference has one.
+    pub fn tag(&self) -> Option<&str> {
+        match &self.target {
+            Target::Tag(t) => Some(t),
+            Target::Digest(_) => None,
+        }
+    }
+
+    /// The digest, if the reference has one.
+    pub fn digest(&self) -> Option<&Digest> {
+        match &self.target {
+            Target::Digest(d) => Some(d),
+            Target::Tag(_) => None,
+        }
+    }
+
+    /// The same repository with another target.
+    pub fn with_target(&self, target: Target) -> Self {
+        ImageRef {
+            target,
+            ..self.clone()
+        }
+    }
+
+    /// The host to talk to: `registry-1.docker.io` for `docker.io`, else the registry.
+    pub fn api_host(&self) -> &str {
+        api_host(&self.registry)
+    }
+}
+
+/// The host that serves the registry API for a registry name.
+pub fn api_host(registry: &str) -> &str {
+    if registry == DOCKER_HUB {
+        DOCKER_HUB_API
+    } else {
+        registry
+    }
+}
+
+impl fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.target {
+            Target::Tag(t) => write!(f, "{}/{}:{}", self.registry, self.repository, t),
+            Target::Digest(d) => write!(f, "{}/{}@{}", self.registry, self.repository, d),
+        }
+    }
+}
+
+/// Split `name` into registry and repository, applying docker.io normalisation.
+fn split_domain(name: &str) -> std::result::Result<(String, String), String> {
+    let (domain, rest) = match name.split_once('/') {
+        Some((first, rest))
+            if first.contains(['.', ':'])
+                || first == "localhost"
+                || first.chars().any(|c| c.is_ascii_uppercase()) =>
+        {
+            validate_domain(first)?;
+            (first.to_string(), rest.to_string())
+        }
+        _ => (DOCKER_HUB.to_string(), name.to_string()),
+    };
+    let domain = if domain == "index.docker.io" {
+        DOCKER_HUB.to_string()
+    } else {
+        domain
+    };
+    let rest = if domain == DOCKER_HUB && !rest.contains('/') {
+        format!("library/{rest}")
+    } else {
+        rest
+    };
+    Ok((domain, rest))
+}
+
+fn validate_domain(domain: &str) -> std::result::Result<(), String> {
+    let (host, port) = if let Some(inner) = domain.strip_prefix('[') {
+        // [IPv6]:port
+        let (h, after) = inner
+            .split_once(']')
+            .ok_or("unterminated IPv6 address in registry")?;
+        h.parse::<std::net::Ipv6Addr>()
+            .map_err(|_| format!("invalid IPv6 address {h:?} in registry"))?;
+        match after.strip_prefix(':') {
+            Some(p) => ("", Some(p)),
+            None if after.is_empty() => ("", None),
+            None => return Err(format!("invalid registry {domain:?}")),
+        }
+    } else {
+        match domain.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (domain, None),
+        }
+    };
+    for comp in host.split('.').filter(|_| !host.is_empty()) {
+        let ok = !comp.is_empty()
+            && comp.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !comp.starts_with('-')
+            && !comp.ends_with('-');
+        if !ok {
+            return Err(format!("invalid registry host {host:?}"));
+        }
+    }
+    if let Some(p) = port {
+        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("invalid registry port {p:?}"));
+        }
+        match p.parse::<u32>() {
+            Ok(n) if (1..=65535).contains(&n) => {}
+            _ => return Err(format!("registry port {p} is out of range (1-65535)")),
+        }
+    }
+    Ok(())
+}
+
+fn validate_repository(repo: &str) -> std::result::Result<(), String> {
+    if repo.is_empty() {
+        return Err("empty repository name".into());
+    }
+    if repo.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err("repository name must be lowercase".into());
+    }
+    for comp in repo.split('/') {
+        if !valid_path_component(comp) {
+            return Err(format!(
+                "invalid repository path component {comp:?} (lowercase letters, digits and single separators . _ __ - only)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`
+fn valid_path_component(c: &str) -> bool {
+    let b = c.as_bytes();
+    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && !alnum(b[i]) {
+            i += 1;
+        }
+        let sep = &c[start..i];
+        if !(sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-')) {
+            return false;
+        }
+    }
+    true
+}
+
+/// `[\w][\w.-]{0,127}`
+fn validate_tag(tag: &str) -> std::result::Result<(), String> {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut chars = tag.chars();
+    let ok = match chars.next() {
+        Some(c) if word(c) => tag.len() <= 128 && chars.all(|c| word(c) || c == '.' || c == '-'),
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid tag {tag:?} (1-128 characters of letters, digits, _ . -, not starting with . or -)"
+        ))
+    }
+}
+
+/// Parse a `docker://host/repo` repository reference for `list-tags` (no tag or digest allowed).
+pub fn parse_repository(input: &str) -> Result<(String, String)> {
+    let r = ImageRef::parse_transport(input)?;
+    let explicit = {
+        let rest = input.trim_start_matches("docker://");
+        let last = rest.rfind('/').map(|i| i + 1).unwrap_or(0);
+        rest[last..].contains(':') || rest.contains('@')
+    };
+    if explicit {
+        return Err(Error::Reference {
+            input: input.to_string(),
+            reason: "a repository name is expected here, without tag or digest".into(),
+        });
+    }
+    Ok((r.registry, r.repository))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> ImageRef {
+        ImageRef::parse_transport(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn normalises_like_skopeo() {
+        assert_eq!(
+            p("docker://busybox").to_string(),
+            "docker.io/library/busybox:latest"
+        );
+        assert_eq!(
+            p("docker://library/busybox:1").to_string(),
+            "docker.io/library/busybox:1"
+        );
+        assert_eq!(
+            p("docker://index.docker.io/foo/bar").to_string(),
+            "docker.io/foo/bar:latest"
+        );
+        assert_eq!(
+            p("docker://localhost/foo").to_string(),
+            "localhost/foo:latest"
+        );
+        assert_eq!(
+            p("docker://localhost:5000/a/b/c:v1.2").to_string(),
+            "localhost:5000/a/b/c:v1.2"
+        );
+        assert_eq!(p("docker://quay.io/x").to_string(), "quay.io/x:latest");
+        assert_eq!(p("docker://user/repo").repository, "user/repo");
+        let d = format!("docker://127.0.0.1:5000/ns/app@sha256:{}", "a".repeat(64));
+        assert_eq!(p(&d).digest().unwrap().hex(), "a".repeat(64));
+        assert_eq!(p("docker://docker.io/busybox").api_host(), DOCKER_HUB_API);
+    }
+
+    #[test]
+    fn refuses_bad_references() {
+        let h = "a".repeat(64);
+        for bad in [
+            "docker://",
+            "docker:// busybox",
+            "docker://busy box",
+            "docker://example.com/Upper/case",
+            "docker://example.com/app:tag@sha256:".to_string().as_str(),
+            &format!("docker://example.com/app:tag@sha256:{h}"),
+            "docker://example.com/app@md5:abc",
+            "docker://example.com/app@sha256:abc",
+            &format!("docker://example.com/app@sha256:{}", "A".repeat(64)),
+            "docker://example.com:99999/app",
+            "docker://example.com:0/app",
+            "docker://example.com:/app",
+            "docker://example.com/app:.bad",
+            "docker://example.com/a//b",
+            "docker://example.com/-a",
+            "docker:busybox",
+            "busybox",
+            "foo://bar",
+        ] {
+            assert!(
+                ImageRef::parse_transport(bad).is_err(),
+                "{bad} should be refused"
+            );
+        }
+        assert!(matches!(
+            ImageRef::parse_transport("oci:/tmp/x"),
+            Err(Error::Unsupported(_))
+        ));
+    }
+
+    #[test]
+    fn path_components() {
+        for ok in ["a", "a.b", "a_b", "a__b", "a-b", "a---b", "0x"] {
+            assert!(valid_path_component(ok), "{ok}");
+        }
+        for bad in ["", "-a", "a-", "a..b", "a___b", "A", "a.-b"] {
+            assert!(!valid_path_component(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn repository_only() {
+        assert_eq!(
+            parse_repository("docker://127.0.0.1:5000/ns/app").unwrap(),
+            ("127.0.0.1:5000".into(), "ns/app".into())
+        );
+        assert!(parse_repository("docker://127.0.0.1:5000/ns/app:v1").is_err());
+    }
+}

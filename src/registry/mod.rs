@@ -1,0 +1,1266 @@
+//! The OCI distribution client: one [`Client`] per registry and set of credentials.
+//!
+//! It finds the scheme and the authentication the registry wants (`GET /v2/`), caches bearer
+//! tokens per scope, retries transient failures per request ([`crate::retry`]), re-authenticates
+//! once on 401, and maps every failure to a one-line [`Error`] naming the registry, the
+//! repository, the HTTP status and the registry's own error code and message.
+//!
+//! Timeouts: connecting has [`ClientOptions::connect_timeout`]; small requests (manifests,
+//! HEADs, tokens, tag lists) have [`ClientOptions::request_timeout`] in all; blob transfers
+//! fail when no byte moves for [`ClientOptions::stall_timeout`] — a stalled body never hangs a
+//! copy. Credentials are never sent along a redirect to another host (reqwest strips
+//! `Authorization` on cross-origin redirects; at most 10 redirects are followed).
+
+pub mod auth;
+pub mod blob;
+pub mod manifest;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
+use url::Url;
+
+use crate::credentials::Credentials;
+use crate::error::{Error, Location, RegistryMessage, Result};
+use crate::redact;
+use crate::reference::{Digest, api_host};
+use crate::retry::RetryPolicy;
+use crate::tls::TlsOptions;
+use auth::{CachedToken, Challenge};
+use manifest::Manifest;
+
+/// The user agent ferry sends.
+pub const USER_AGENT: &str = concat!("ferry/", env!("CARGO_PKG_VERSION"));
+
+/// How to reach and authenticate to one registry.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// TLS verification and cert dir.
+    pub tls: TlsOptions,
+    /// Credentials.
+    pub credentials: Credentials,
+    /// Retry policy for every request.
+    pub retry: RetryPolicy,
+    /// Time allowed to open a connection.
+    pub connect_timeout: Duration,
+    /// Total time allowed for a small request (everything but blob bodies).
+    pub request_timeout: Duration,
+    /// Time a blob transfer may go without moving a byte.
+    pub stall_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            tls: TlsOptions::default(),
+            credentials: Credentials::Anonymous,
+            retry: RetryPolicy::default(),
+            connect_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(120),
+            stall_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Scopes a request needs, e.g. `repository:ns/app:pull`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Scope(Vec<String>);
+
+impl Scope {
+    /// Pull access to one repository.
+    pub fn pull(repo: &str) -> Self {
+        Scope(vec![format!("repository:{repo}:pull")])
+    }
+
+    /// Pull and push access to one repository.
+    pub fn push(repo: &str) -> Self {
+        Scope(vec![format!("repository:{repo}:pull,push")])
+    }
+
+    /// Delete access (plus pull) to one repository.
+    pub fn delete(repo: &str) -> Self {
+        Scope(vec![format!("repository:{repo}:pull,delete")])
+    }
+
+    /// Registry-wide catalog access.
+    pub fn catalog() -> Self {
+        Scope(vec!["registry:catalog:*".into()])
+    }
+
+    /// No scope (e.g. for a login check).
+    pub fn none() -> Self {
+        Scope(vec![])
+    }
+
+    /// This scope plus pull access to another repository (for cross-repository mounts).
+    pub fn and_pull(mut self, repo: &str) -> Self {
+        let s = format!("repository:{repo}:pull");
+        if !self
+            .0
+            .iter()
+            .any(|x| x.starts_with(&format!("repository:{repo}:")))
+        {
+            self.0.push(s);
+        }
+        self
+    }
+
+    /// Whether a token granted for `self` also serves a request needing `other`.
+    pub fn covers(&self, other: &Scope) -> bool {
+        other.0.iter().all(|want| {
+            let Some((res, actions)) = want.rsplit_once(':') else {
+                return false;
+            };
+            self.0.iter().any(|have| {
+                have.rsplit_once(':').is_some_and(|(hres, hactions)| {
+                    hres == res
+                        && actions
+                            .split(',')
+                            .all(|a| hactions.split(',').any(|h| h == a || h == "*"))
+                })
+            })
+        })
+    }
+
+    #[cfg(test)]
+    fn key(&self) -> String {
+        self.0.join(" ")
+    }
+}
+
+#[derive(Default)]
+struct AuthState {
+    challenge: Option<Challenge>,
+    tokens: Vec<(Scope, CachedToken)>,
+}
+
+/// How long a request may take.
+#[derive(Debug, Clone, Copy)]
+pub enum Timeout {
+    /// The whole exchange, body included (small requests).
+    Total(Duration),
+    /// Until the response headers arrive; the body is then read with a stall timeout.
+    Headers(Duration),
+}
+
+/// A body for a request that may be sent more than once.
+#[derive(Clone)]
+pub enum Body {
+    /// No body.
+    Empty,
+    /// Bytes, re-sent as they are on a retry.
+    Bytes(Bytes, &'static str),
+}
+
+/// One request to a registry: what to send, which scope it needs, and what it is for (used
+/// in messages).
+pub struct Request<'a> {
+    /// HTTP method.
+    pub method: Method,
+    /// Full URL.
+    pub url: Url,
+    /// Scope the request needs.
+    pub scope: &'a Scope,
+    /// Extra headers.
+    pub headers: HeaderMap,
+    /// Body (re-sent on retries).
+    pub body: Body,
+    /// What ferry is doing, for messages (`reading manifest latest`).
+    pub op: &'a str,
+    /// Repository, for messages.
+    pub repo: &'a str,
+}
+
+/// A client for one registry.
+pub struct Client {
+    registry: String,
+    host: String,
+    http: reqwest::Client,
+    allow_http: bool,
+    creds: Credentials,
+    retry: RetryPolicy,
+    request_timeout: Duration,
+    stall_timeout: Duration,
+    base: tokio::sync::OnceCell<Url>,
+    state: tokio::sync::Mutex<AuthState>,
+    requests: AtomicU64,
+    token_requests: AtomicU64,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("registry", &self.registry)
+            .field("creds", &self.creds.describe())
+            .finish()
+    }
+}
+
+/// What a manifest HEAD found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestHead {
+    /// `Docker-Content-Digest`.
+    pub digest: Option<Digest>,
+    /// `Content-Type`.
+    pub media_type: Option<String>,
+    /// `Content-Length`.
+    pub size: Option<u64>,
+}
+
+impl Client {
+    /// A client for `registry` (as written in references: `docker.io`, `host:port`).
+    pub fn new(registry: &str, opts: ClientOptions) -> Result<Arc<Self>> {
+        let host = api_host(registry).to_string();
+        let material = crate::tls::load(&opts.tls, &host)?;
+        for f in &material.files {
+            log::debug!("{registry}: using TLS file {}", f.display());
+        }
+        let mut b = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .http1_only()
+            .connect_timeout(opts.connect_timeout)
+            .tcp_keepalive(Duration::from_secs(30))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .redirect(reqwest::redirect::Policy::limited(10))
+            .tls_certs_merge(material.roots);
+        if let Some(id) = material.identity {
+            b = b.identity(id);
+        }
+        if !opts.tls.verify() {
+            b = b.tls_danger_accept_invalid_certs(true);
+        }
+        let http = b.build().map_err(|e| {
+            Error::usage(format!(
+                "cannot set up TLS for {registry}: {}",
+                chain(&e.without_url())
+            ))
+        })?;
+        Ok(Arc::new(Client {
+            registry: registry.to_string(),
+            host,
+            http,
+            allow_http: !opts.tls.verify(),
+            creds: opts.credentials,
+            retry: opts.retry,
+            request_timeout: opts.request_timeout,
+            stall_timeout: opts.stall_timeout,
+            base: tokio::sync::OnceCell::new(),
+            state: tokio::sync::Mutex::new(AuthState::default()),
+            requests: AtomicU64::new(0),
+            token_requests: AtomicU64::new(0),
+        }))
+    }
+
+    /// The registry name this client talks to.
+    pub fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    /// The credentials in use.
+    pub fn credentials(&self) -> &Credentials {
+        &self.creds
+    }
+
+    /// Requests sent so far (including pings and token requests).
+    pub fn request_count(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Token requests sent so far.
+    pub fn token_request_count(&self) -> u64 {
+        self.token_requests.load(Ordering::Relaxed)
+    }
+
+    /// The stall timeout for blob transfers.
+    pub fn stall_timeout(&self) -> Duration {
+        self.stall_timeout
+    }
+
+    /// The retry policy.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// A location for messages.
+    pub fn location(&self, repo: &str) -> Location {
+        Location {
+            registry: self.registry.clone(),
+            repository: repo.to_string(),
+        }
+    }
+
+    /// Whether two clients reach the same registry (so blobs can be mounted across repositories).
+    pub fn same_registry(&self, other: &Client) -> bool {
+        self.host == other.host
+    }
+
+    /// The base URL (`https://host` or, with TLS verification off, possibly `http://host`),
+    /// found by pinging `/v2/` once.
+    pub async fn base(&self) -> Result<&Url> {
+        self.base.get_or_try_init(|| self.ping()).await
+    }
+
+    async fn ping(&self) -> Result<Url> {
+        let https = Url::parse(&format!("https://{}/", self.host))
+            .map_err(|_| Error::usage(format!("invalid registry host {:?}", self.registry)))?;
+        // With verification off, HTTPS is tried once before falling back to plain HTTP.
+        match self.ping_at(&https, !self.allow_http).await {
+            Ok(()) => Ok(https),
+            Err(e) if self.allow_http && matches!(e, Error::Network { .. }) => {
+                log::debug!(
+                    "{}: HTTPS ping failed ({e}); trying plain HTTP (TLS verification is off)",
+                    self.registry
+                );
+                let http = Url::parse(&format!("http://{}/", self.host)).expect("valid URL");
+                self.ping_at(&http, true).await.map(|()| http)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn ping_at(&self, base: &Url, retry: bool) -> Result<()> {
+        let url = base.join("v2/").expect("valid URL");
+        let loc = self.location("");
+        let mut schedule = if retry {
+            self.retry.schedule()
+        } else {
+            RetryPolicy::none().schedule()
+        };
+        let resp = loop {
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let r = self
+                .http
+                .get(url.clone())
+                .timeout(self.request_timeout)
+                .send()
+                .await;
+            let err = match r {
+                Ok(r) if retryable_status(r.status()) => {
+                    status_error(r, "pinging the registry", &loc).await
+                }
+                Ok(r) => break r,
+                Err(e) => network_error(e, "pinging the registry", &loc),
+            };
+            match schedule.next_delay(&err) {
+                Some(d) => tokio::time::sleep(d).await,
+                None => return Err(err),
+            }
+        };
+        log::debug!("GET {} -> {}", redact::url(&url), resp.status().as_u16());
+        match resp.status() {
+            s if s.is_success() => {
+                self.state.lock().await.challenge = None;
+                Ok(())
+            }
+            StatusCode::UNAUTHORIZED => {
+                let challenge = self.challenge_from(&resp, &loc)?;
+                self.state.lock().await.challenge = challenge;
+                Ok(())
+            }
+            _ => Err(status_error(resp, "pinging the registry (GET /v2/)", &loc).await),
+        }
+    }
+
+    fn challenge_from(
+        &self,
+        resp: &reqwest::Response,
+        loc: &Location,
+    ) -> Result<Option<Challenge>> {
+        let values: Vec<&str> = resp
+            .headers()
+            .get_all(header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        if values.is_empty() {
+            return Err(Error::Auth {
+                location: loc.clone(),
+                reason: "the registry answered 401 without a WWW-Authenticate challenge".into(),
+            });
+        }
+        let mut found = Vec::new();
+        for v in values {
+            found.extend(auth::parse_challenges(v).map_err(|reason| Error::Auth {
+                location: loc.clone(),
+                reason,
+            })?);
+        }
+        // Prefer Bearer, as Docker clients do.
+        let bearer = found
+            .iter()
+            .find(|c| matches!(c, Challenge::Bearer { .. }))
+            .cloned();
+        Ok(bearer.or_else(|| found.into_iter().next()))
+    }
+
+    /// The `Authorization` header for a request needing `scope`, fetching a token if needed.
+    async fn authorization(
+        &self,
+        scope: &Scope,
+        refresh: bool,
+        loc: &Location,
+    ) -> Result<Option<HeaderValue>> {
+        if let Credentials::Bearer(t) = &self.creds {
+            return Ok(Some(bearer_header(t.expose())?));
+        }
+        let mut state = self.state.lock().await;
+        match state.challenge.clone() {
+            None => Ok(None),
+            Some(Challenge::Basic) => match &self.creds {
+                Credentials::Basic { username, password } => {
+                    Ok(Some(basic_header(username, password.expose())?))
+                }
+                _ => Ok(None),
+            },
+            Some(Challenge::Bearer { realm, service }) => {
+                let now = Instant::now();
+                state.tokens.retain(|(_, t)| t.fresh(now));
+                if refresh {
+                    state.tokens.retain(|(s, _)| !s.covers(scope));
+                } else if let Some((_, t)) = state.tokens.iter().find(|(s, _)| s.covers(scope)) {
+                    return Ok(Some(bearer_header(t.token.expose())?));
+                }
+                let t = self
+                    .fetch_token(&realm, service.as_deref(), scope, loc)
+                    .await?;
+                let cached = CachedToken::new(t.token, t.lifetime, now);
+                let h = bearer_header(cached.token.expose())?;
+                state.tokens.push((scope.clone(), cached));
+                Ok(Some(h))
+            }
+        }
+    }
+
+    async fn fetch_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scope: &Scope,
+        loc: &Location,
+    ) -> Result<auth::TokenResponse> {
+        let auth_err = |reason: String| Error::Auth {
+            location: loc.clone(),
+            reason,
+        };
+        let mut url = Url::parse(realm)
+            .map_err(|_| auth_err(format!("token realm {realm:?} is not a URL")))?;
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(s) = service {
+                q.append_pair("service", s);
+            }
+            for s in &scope.0 {
+                q.append_pair("scope", s);
+            }
+            if let Credentials::Basic { username, .. } = &self.creds {
+                q.append_pair("account", username);
+            }
+        }
+        let mut schedule = self.retry.schedule();
+        loop {
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            self.token_requests.fetch_add(1, Ordering::Relaxed);
+            let mut req = self.http.get(url.clone()).timeout(self.request_timeout);
+            if let Credentials::Basic { username, password } = &self.creds {
+                req = req.header(
+                    header::AUTHORIZATION,
+                    basic_header(username, password.expose())?,
+                );
+            }
+            let err = match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    log::debug!("GET {} -> {}", redact::url(&url), status.as_u16());
+                    if status.is_success() {
+                        let ct = content_type(&resp);
+                        let body = read_limited(resp, 1 << 20, self.request_timeout)
+                            .await
+                            .map_err(|e| network_error_msg(e, "reading the token", loc))?;
+                        let secrets = self.creds.secrets();
+                        return auth::parse_token_response(&body, ct.as_deref())
+                            .map_err(|r| auth_err(redact::scrub(&r, &secrets)));
+                    }
+                    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+                        let what = match &self.creds {
+                            Credentials::Anonymous => {
+                                "anonymous access was refused; credentials are needed"
+                            }
+                            _ => "the token endpoint refused the credentials",
+                        };
+                        return Err(auth_err(format!("{what} (HTTP {})", status.as_u16())));
+                    }
+                    let e = status_error(resp, "requesting a token", loc).await;
+                    if !e.is_transient() {
+                        return Err(auth_err(format!(
+                            "the token endpoint answered HTTP {}{}",
+                            status.as_u16(),
+                            match &e {
+                                Error::Registry { detail, .. } => detail.to_string(),
+                                _ => String::new(),
+                            }
+                        )));
+                    }
+                    e
+                }
+                Err(e) => network_error(e, "requesting a token", loc),
+            };
+            match schedule.next_delay(&err) {
+                Some(d) => tokio::time::sleep(d).await,
+                None => return Err(err),
+            }
+        }
+    }
+
+    /// Make sure the scope has a fresh token before a long, non-retryable request.
+    pub async fn prepare(&self, scope: &Scope, repo: &str) -> Result<Option<HeaderValue>> {
+        self.base().await?;
+        self.authorization(scope, false, &self.location(repo)).await
+    }
+
+    /// The URL of `/v2/<rest>`.
+    pub async fn url(&self, rest: &str) -> Result<Url> {
+        let base = self.base().await?;
+        base.join(&format!("v2/{rest}"))
+            .map_err(|_| Error::usage(format!("cannot build a URL for {rest:?}")))
+    }
+
+    /// Resolve a `Location` header against the registry base.
+    pub async fn resolve(&self, location: &str) -> Result<Url> {
+        let base = self.base().await?;
+        base.join(location).map_err(|_| Error::Invalid {
+            what: "Location header".into(),
+            location: self.location(""),
+            reason: format!("{location:?} is not a URL"),
+        })
+    }
+
+    /// Send a request with retries and re-authentication. Returns the response whatever its
+    /// status, unless the status is transient and retries are left, or it is a 401 after
+    /// re-authenticating (an [`Error::Auth`]).
+    pub async fn send(&self, request: Request<'_>, timeout: Timeout) -> Result<reqwest::Response> {
+        let Request {
+            method,
+            url,
+            scope,
+            headers,
+            body,
+            op,
+            repo,
+        } = request;
+        let loc = self.location(repo);
+        self.base().await?;
+        let mut schedule = self.retry.schedule();
+        let mut reauthed = false;
+        loop {
+            let auth = self.authorization(scope, false, &loc).await?;
+            let mut req = self
+                .http
+                .request(method.clone(), url.clone())
+                .headers(headers.clone());
+            if let Timeout::Total(t) = timeout {
+                req = req.timeout(t);
+            }
+            if let Some(a) = auth {
+                req = req.header(header::AUTHORIZATION, a);
+            }
+            req = match &body {
+                Body::Empty => req,
+                Body::Bytes(b, ct) => req.header(header::CONTENT_TYPE, *ct).body(b.clone()),
+            };
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let started = Instant::now();
+            let result = match timeout {
+                Timeout::Total(_) => req.send().await.map_err(|e| network_error(e, op, &loc)),
+                Timeout::Headers(d) => match tokio::time::timeout(d, req.send()).await {
+                    Ok(r) => r.map_err(|e| network_error(e, op, &loc)),
+                    Err(_) => Err(Error::Network {
+                        op: op.to_string(),
+                        location: loc.clone(),
+                        reason: format!("no answer within {} s", d.as_secs()),
+                        transient: true,
+                    }),
+                },
+            };
+            let err = match result {
+                Ok(resp) => {
+                    log::debug!(
+                        "{method} {} -> {} ({} ms)",
+                        redact::url(&url),
+                        resp.status().as_u16(),
+                        started.elapsed().as_millis()
+                    );
+                    if resp.status() == StatusCode::UNAUTHORIZED {
+                        if !reauthed && self.creds_can_reauth().await {
+                            reauthed = true;
+                            self.refresh_after_401(&resp, scope, &loc).await?;
+                            continue;
+                        }
+                        return Err(self.unauthorized(resp, op, &loc).await);
+                    }
+                    if retryable_status(resp.status()) {
+                        status_error(resp, op, &loc).await
+                    } else {
+                        return Ok(resp);
+                    }
+                }
+                Err(e) => e,
+            };
+            match schedule.next_delay(&err) {
+                Some(d) => {
+                    log::info!("{err}; retrying in {:.1}s", d.as_secs_f64());
+                    tokio::time::sleep(d).await
+                }
+                None => return Err(err),
+            }
+        }
+    }
+
+    async fn creds_can_reauth(&self) -> bool {
+        matches!(
+            self.state.lock().await.challenge,
+            Some(Challenge::Bearer { .. })
+        ) || !matches!(self.creds, Credentials::Anonymous)
+    }
+
+    async fn refresh_after_401(
+        &self,
+        resp: &reqwest::Response,
+        scope: &Scope,
+        loc: &Location,
+    ) -> Result<()> {
+        // The registry may name a (new) challenge; take it, then fetch a fresh token.
+        if let Ok(Some(c)) = self.challenge_from(resp, loc) {
+            self.state.lock().await.challenge = Some(c);
+        }
+        log::debug!("{}: 401, re-authenticating", self.registry);
+        self.authorization(scope, true, loc).await.map(|_| ())
+    }
+
+    async fn unauthorized(&self, resp: reqwest::Response, op: &str, loc: &Location) -> Error {
+        let insufficient = resp
+            .headers()
+            .get_all(header::WWW_AUTHENTICATE)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|s| s.contains("insufficient_scope")));
+        let e = status_error(resp, op, loc).await;
+        let detail = match &e {
+            Error::Registry { detail, .. } => detail.to_string(),
+            _ => String::new(),
+        };
+        let reason = match &self.creds {
+            _ if insufficient => {
+                format!(
+                    "{op}: the credentials do not grant the access this needs (HTTP 401 insufficient_scope{detail})"
+                )
+            }
+            Credentials::Anonymous => format!("{op}: credentials are required (HTTP 401{detail})"),
+            _ => format!("{op}: the registry refused the credentials (HTTP 401{detail})"),
+        };
+        Error::Auth {
+            location: loc.clone(),
+            reason,
+        }
+    }
+
+    /// A small request whose successful answer body is read whole (with `limit`).
+    pub async fn send_small(&self, request: Request<'_>) -> Result<reqwest::Response> {
+        self.send(request, Timeout::Total(self.request_timeout))
+            .await
+    }
+
+    // ---- manifests -------------------------------------------------------------------
+
+    /// `GET /v2/<repo>/manifests/<reference>`: the manifest, parsed, bytes kept. When
+    /// `reference` is a digest, the bytes are verified against it.
+    pub async fn get_manifest(&self, repo: &str, reference: &str) -> Result<Manifest> {
+        let loc = self.location(repo);
+        let op = format!("reading manifest {reference}");
+        let url = self.url(&format!("{repo}/manifests/{reference}")).await?;
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, HeaderValue::from_static(manifest::ACCEPT));
+        let resp = self
+            .send_small(Request {
+                method: Method::GET,
+                url,
+                scope: &Scope::pull(repo),
+                headers: h,
+                body: Body::Empty,
+                op: &op,
+                repo,
+            })
+            .await?;
+        let resp = self
+            .expect_manifest_found(resp, &op, reference, &loc)
+            .await?;
+        let ct = content_type(&resp);
+        if resp
+            .content_length()
+            .is_some_and(|l| l > manifest::MAX_MANIFEST_SIZE as u64)
+        {
+            return Err(Error::Invalid {
+                what: format!("manifest {reference}"),
+                location: loc,
+                reason: format!(
+                    "it is {} bytes, more than the 4 MiB limit",
+                    resp.content_length().unwrap_or(0)
+                ),
+            });
+        }
+        let bytes = read_limited(resp, manifest::MAX_MANIFEST_SIZE, self.stall_timeout)
+            .await
+            .map_err(|e| match e {
+                ReadError::TooLarge => Error::Invalid {
+                    what: format!("manifest {reference}"),
+                    location: loc.clone(),
+                    reason: "it is more than the 4 MiB limit".into(),
+                },
+                other => network_error_msg(other, &op, &loc),
+            })?;
+        if let Ok(d) = reference.parse::<Digest>()
+            && let Some(actual) = d.verify(&bytes)
+        {
+            return Err(Error::DigestMismatch {
+                what: format!("manifest {reference}"),
+                location: loc,
+                expected: d.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        manifest::parse(bytes, ct.as_deref()).map_err(|reason| Error::Invalid {
+            what: format!("manifest {reference}"),
+            location: loc,
+            reason,
+        })
+    }
+
+    async fn expect_manifest_found(
+        &self,
+        resp: reqwest::Response,
+        op: &str,
+        reference: &str,
+        loc: &Location,
+    ) -> Result<reqwest::Response> {
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let e = status_error(resp, op, loc).await;
+        if status == StatusCode::NOT_FOUND {
+            let detail = match e {
+                Error::Registry { detail, .. } => detail,
+                _ => RegistryMessage::default(),
+            };
+            return Err(Error::NotFound {
+                what: format!("manifest {reference}"),
+                location: loc.clone(),
+                detail,
+            });
+        }
+        Err(e)
+    }
+
+    /// `HEAD /v2/<repo>/manifests/<reference>`: `None` when it does not exist.
+    pub async fn head_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        scope: &Scope,
+    ) -> Result<Option<ManifestHead>> {
+        let loc = self.location(repo);
+        let op = format!("checking manifest {reference}");
+        let url = self.url(&format!("{repo}/manifests/{reference}")).await?;
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, HeaderValue::from_static(manifest::ACCEPT));
+        let resp = self
+            .send_small(Request {
+                method: Method::HEAD,
+                url,
+                scope,
+                headers: h,
+                body: Body::Empty,
+                op: &op,
+                repo,
+            })
+            .await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(status_error(resp, &op, &loc).await);
+        }
+        let digest = resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<Digest>().ok());
+        Ok(Some(ManifestHead {
+            digest,
+            media_type: content_type(&resp),
+            size: resp.content_length(),
+        }))
+    }
+
+    /// `PUT /v2/<repo>/manifests/<reference>` with the exact bytes; returns the digest the
+    /// registry reports (checked against the bytes' digest).
+    pub async fn put_manifest(&self, repo: &str, reference: &str, m: &Manifest) -> Result<()> {
+        let loc = self.location(repo);
+        let op = format!("writing manifest {reference}");
+        let url = self.url(&format!("{repo}/manifests/{reference}")).await?;
+        let ct: &'static str = match m.media_type.as_str() {
+            manifest::OCI_INDEX => manifest::OCI_INDEX,
+            manifest::OCI_MANIFEST => manifest::OCI_MANIFEST,
+            manifest::DOCKER_MANIFEST => manifest::DOCKER_MANIFEST,
+            manifest::DOCKER_MANIFEST_LIST => manifest::DOCKER_MANIFEST_LIST,
+            other => {
+                return Err(Error::Unsupported(format!(
+                    "writing a manifest of media type {other:?}"
+                )));
+            }
+        };
+        let resp = self
+            .send_small(Request {
+                method: Method::PUT,
+                url,
+                scope: &Scope::push(repo),
+                headers: HeaderMap::new(),
+                body: Body::Bytes(m.bytes.clone(), ct),
+                op: &op,
+                repo,
+            })
+            .await?;
+        let status = resp.status();
+        if !status.is_success() {
+            let e = status_error(resp, &op, &loc).await;
+            if matches!(status.as_u16(), 400 | 415) {
+                let detail = match &e {
+                    Error::Registry { detail, .. } => detail.to_string(),
+                    _ => String::new(),
+                };
+                let hint = if m.is_index() {
+                    " (a registry that takes no multi-arch images, like OpenShift 3.11's, needs --multi-arch system)"
+                } else if m.media_type == manifest::OCI_MANIFEST {
+                    " (a registry that takes no OCI manifests, like OpenShift 3.11's, cannot store this image unchanged)"
+                } else {
+                    ""
+                };
+                return Err(Error::Invalid {
+                    what: format!(
+                        "write of {} {}",
+                        manifest::type_name(&m.media_type),
+                        m.digest
+                    ),
+                    location: loc,
+                    reason: format!(
+                        "the registry refused it (HTTP {}{detail}){hint}",
+                        status.as_u16()
+                    ),
+                });
+            }
+            return Err(e);
+        }
+        if let Some(d) = resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            && d != m.digest.as_str()
+        {
+            return Err(Error::DigestMismatch {
+                what: format!("manifest {reference} as stored"),
+                location: loc,
+                expected: m.digest.to_string(),
+                actual: d.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// `DELETE /v2/<repo>/manifests/<digest>`.
+    pub async fn delete_manifest(&self, repo: &str, digest: &Digest) -> Result<()> {
+        let loc = self.location(repo);
+        let op = format!("deleting manifest {digest}");
+        let url = self.url(&format!("{repo}/manifests/{digest}")).await?;
+        let resp = self
+            .send_small(Request {
+                method: Method::DELETE,
+                url,
+                scope: &Scope::delete(repo),
+                headers: HeaderMap::new(),
+                body: Body::Empty,
+                op: &op,
+                repo,
+            })
+            .await?;
+        match resp.status() {
+            s if s.is_success() => Ok(()),
+            StatusCode::NOT_FOUND => {
+                let detail = match status_error(resp, &op, &loc).await {
+                    Error::Registry { detail, .. } => detail,
+                    _ => RegistryMessage::default(),
+                };
+                Err(Error::NotFound {
+                    what: format!("manifest {digest}"),
+                    location: loc,
+                    detail,
+                })
+            }
+            StatusCode::METHOD_NOT_ALLOWED => {
+                let e = status_error(resp, &op, &loc).await;
+                Err(Error::Registry {
+                    op: format!("{op} (the registry has deletes disabled)"),
+                    location: loc,
+                    status: 405,
+                    detail: match e {
+                        Error::Registry { detail, .. } => detail,
+                        _ => RegistryMessage::default(),
+                    },
+                    retry_after: None,
+                })
+            }
+            _ => Err(status_error(resp, &op, &loc).await),
+        }
+    }
+
+    /// `GET /v2/<repo>/tags/list`, following `Link` pagination (a loop of links is refused).
+    pub async fn list_tags(&self, repo: &str) -> Result<Vec<String>> {
+        let loc = self.location(repo);
+        let op = "listing tags".to_string();
+        let mut url = self.url(&format!("{repo}/tags/list")).await?;
+        let mut seen = std::collections::HashSet::new();
+        let mut tags = Vec::new();
+        loop {
+            if !seen.insert(url.to_string()) || seen.len() > 10_000 {
+                return Err(Error::Invalid {
+                    what: "tag list".into(),
+                    location: loc,
+                    reason: "its Link pagination loops".into(),
+                });
+            }
+            let resp = self
+                .send_small(Request {
+                    method: Method::GET,
+                    url: url.clone(),
+                    scope: &Scope::pull(repo),
+                    headers: HeaderMap::new(),
+                    body: Body::Empty,
+                    op: &op,
+                    repo,
+                })
+                .await?;
+            let resp = self.expect_repo_found(resp, &op, &loc).await?;
+            let next = resp
+                .headers()
+                .get(header::LINK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_next_link);
+            let body = read_limited(resp, 64 << 20, self.stall_timeout)
+                .await
+                .map_err(|e| network_error_msg(e, &op, &loc))?;
+            #[derive(serde::Deserialize)]
+            struct TagList {
+                tags: Option<Vec<String>>,
+            }
+            let page: TagList = serde_json::from_slice(&body).map_err(|e| Error::Invalid {
+                what: "tag list".into(),
+                location: loc.clone(),
+                reason: format!("not valid JSON: {e}"),
+            })?;
+            tags.extend(page.tags.unwrap_or_default());
+            match next {
+                Some(n) => url = self.resolve(&n).await?,
+                None => break,
+            }
+        }
+        Ok(tags)
+    }
+
+    async fn expect_repo_found(
+        &self,
+        resp: reqwest::Response,
+        op: &str,
+        loc: &Location,
+    ) -> Result<reqwest::Response> {
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let e = status_error(resp, op, loc).await;
+        if status == StatusCode::NOT_FOUND {
+            let detail = match e {
+                Error::Registry { detail, .. } => detail,
+                _ => RegistryMessage::default(),
+            };
+            return Err(Error::NotFound {
+                what: "repository".into(),
+                location: loc.clone(),
+                detail,
+            });
+        }
+        Err(e)
+    }
+
+    /// Check that the credentials are accepted (for `login`): pings, then authenticates
+    /// against `/v2/`.
+    pub async fn check_login(&self) -> Result<()> {
+        let loc = self.location("");
+        let url = self.url("").await?;
+        let resp = self
+            .send_small(Request {
+                method: Method::GET,
+                url,
+                scope: &Scope::none(),
+                headers: HeaderMap::new(),
+                body: Body::Empty,
+                op: "logging in",
+                repo: "",
+            })
+            .await?;
+        if resp.status().is_success() {
+            return Ok(());
+        }
+        Err(status_error(resp, "logging in", &loc).await)
+    }
+
+    /// The raw reqwest client (for blob streaming).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub(crate) fn count_request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Parse `Link: </v2/x/tags/list?n=1&last=a>; rel="next"`.
+pub fn parse_next_link(v: &str) -> Option<String> {
+    for part in v.split(',') {
+        let part = part.trim();
+        let (target, params) = part.split_once(';').unwrap_or((part, ""));
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        if params.split(';').any(|p| {
+            let p = p.trim().replace(' ', "");
+            p == "rel=\"next\"" || p == "rel=next"
+        }) {
+            return Some(target.to_string());
+        }
+    }
+    None
+}
+
+fn retryable_status(s: StatusCode) -> bool {
+    matches!(s.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+fn basic_header(user: &str, pass: &str) -> Result<HeaderValue> {
+    use base64::Engine as _;
+    let v = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+    );
+    let mut h = HeaderValue::from_str(&v)
+        .map_err(|_| Error::usage("credentials contain characters not allowed in HTTP headers"))?;
+    h.set_sensitive(true);
+    Ok(h)
+}
+
+fn bearer_header(token: &str) -> Result<HeaderValue> {
+    let mut h = HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| Error::usage("the token contains characters not allowed in HTTP headers"))?;
+    h.set_sensitive(true);
+    Ok(h)
+}
+
+/// The response's media type (parameters stripped).
+pub fn content_type(resp: &reqwest::Response) -> Option<String> {
+    resp.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// Why reading a body failed.
+#[derive(Debug)]
+pub enum ReadError {
+    /// More bytes than allowed.
+    TooLarge,
+    /// No byte arrived within the stall timeout.
+    Stalled(Duration),
+    /// The connection failed.
+    Http(reqwest::Error),
+}
+
+/// Read a whole body, at most `limit` bytes, failing if no byte arrives for `stall`.
+pub async fn read_limited(
+    resp: reqwest::Response,
+    limit: usize,
+    stall: Duration,
+) -> Result<Bytes, ReadError> {
+    let mut stream = resp.bytes_stream();
+    let mut buf = bytes::BytesMut::new();
+    loop {
+        match tokio::time::timeout(stall, stream.next()).await {
+            Err(_) => return Err(ReadError::Stalled(stall)),
+            Ok(None) => return Ok(buf.freeze()),
+            Ok(Some(Err(e))) => return Err(ReadError::Http(e)),
+            Ok(Some(Ok(chunk))) => {
+                if buf.len() + chunk.len() > limit {
+                    return Err(ReadError::TooLarge);
+                }
+                buf.extend_from_slice(&chunk);
+            }
+        }
+    }
+}
+
+/// Turn a failed response into an [`Error::Registry`] with the registry's code and message.
+pub async fn status_error(resp: reqwest::Response, op: &str, loc: &Location) -> Error {
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::retry::parse_retry_after);
+    let body = tokio::time::timeout(
+        Duration::from_secs(10),
+        read_limited(resp, 64 * 1024, Duration::from_secs(5)),
+    )
+    .await
+    .ok()
+    .and_then(|r| r.ok())
+    .unwrap_or_default();
+    Error::Registry {
+        op: op.to_string(),
+        location: loc.clone(),
+        status,
+        detail: registry_message(&body),
+        retry_after,
+    }
+}
+
+/// The first error of a distribution error body `{"errors":[{"code","message"}]}`.
+pub fn registry_message(body: &[u8]) -> RegistryMessage {
+    #[derive(serde::Deserialize)]
+    struct Errs {
+        errors: Vec<E>,
+    }
+    #[derive(serde::Deserialize)]
+    struct E {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    let clean = |s: String| -> String {
+        let one_line: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+        one_line.chars().take(300).collect()
+    };
+    match serde_json::from_slice::<Errs>(body) {
+        Ok(e) if !e.errors.is_empty() => {
+            let first = e.errors.into_iter().next().expect("non-empty");
+            RegistryMessage {
+                code: first.code.map(clean),
+                message: first.message.map(clean),
+            }
+        }
+        _ => RegistryMessage::default(),
+    }
+}
+
+/// One line describing an error and its causes, without URLs.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        let s = err.to_string();
+        if !s.is_empty() && !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+        cur = err.source();
+    }
+    parts.join(": ")
+}
+
+pub(crate) fn network_error(e: reqwest::Error, op: &str, loc: &Location) -> Error {
+    let timeout = e.is_timeout();
+    let e = e.without_url();
+    let reason = chain(&e);
+    let lower = reason.to_lowercase();
+    let tls = lower.contains("certificate")
+        || lower.contains("unknownissuer")
+        || lower.contains("tls handshake")
+        || lower.contains("invalid peer")
+        || lower.contains("received fatal alert");
+    let reason = if timeout {
+        format!("timed out ({reason})")
+    } else {
+        reason
+    };
+    let reason = if tls && !timeout {
+        format!(
+            "{reason} (TLS verification failed: pass the registry's CA with --cert-dir, or --tls-verify=false)"
+        )
+    } else {
+        reason
+    };
+    Error::Network {
+        op: op.to_string(),
+        location: loc.clone(),
+        reason,
+        transient: !tls || timeout,
+    }
+}
+
+pub(crate) fn network_error_msg(e: ReadError, op: &str, loc: &Location) -> Error {
+    match e {
+        ReadError::Http(e) => network_error(e, op, loc),
+        ReadError::Stalled(d) => Error::Network {
+            op: op.to_string(),
+            location: loc.clone(),
+            reason: format!("no data for {} s (stalled)", d.as_secs()),
+            transient: true,
+        },
+        ReadError::TooLarge => Error::Invalid {
+            what: "answer".into(),
+            location: loc.clone(),
+            reason: "it is too large".into(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_header() {
+        assert_eq!(
+            parse_next_link(r#"</v2/a/tags/list?last=x&n=2>; rel="next""#),
+            Some("/v2/a/tags/list?last=x&n=2".into())
+        );
+        assert_eq!(parse_next_link(r#"</x>; rel="prev""#), None);
+        assert_eq!(parse_next_link("garbage"), None);
+    }
+
+    #[test]
+    fn registry_messages() {
+        let m = registry_message(br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest\nunknown","detail":{}}]}"#);
+        assert_eq!(m.code.as_deref(), Some("MANIFEST_UNKNOWN"));
+        assert_eq!(m.message.as_deref(), Some("manifest unknown"));
+        assert_eq!(registry_message(b"<html>"), RegistryMessage::default());
+    }
+
+    #[test]
+    fn scopes() {
+        let s = Scope::push("a/b").and_pull("c/d").and_pull("a/b");
+        assert_eq!(s.key(), "repository:a/b:pull,push repository:c/d:pull");
+        assert!(s.covers(&Scope::pull("a/b")));
+        assert!(s.covers(&Scope::push("a/b")));
+        assert!(s.covers(&Scope::pull("c/d")));
+        assert!(!s.covers(&Scope::push("c/d")));
+        assert!(!s.covers(&Scope::pull("a/bb")));
+        assert!(s.covers(&Scope::none()));
+    }
+}

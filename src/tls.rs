@@ -1,0 +1,151 @@
+//! TLS settings for one registry: certificate directories and verification, as skopeo reads them.
+//!
+//! A cert dir holds `*.crt` files (CA certificates, added to the system roots) and client
+//! certificates as `NAME.cert` with `NAME.key`. Without `--cert-dir`, the per-host directories
+//! `/etc/containers/certs.d/HOST[:PORT]` and `/etc/docker/certs.d/HOST[:PORT]` are used when
+//! they exist, as containers/image does. Verification is on unless the user turns it off with
+//! `--tls-verify=false`, which also allows plain HTTP.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Certificates and client identity read from a cert dir.
+#[derive(Default)]
+pub struct TlsMaterial {
+    /// Extra trusted CA certificates.
+    pub roots: Vec<reqwest::Certificate>,
+    /// Client certificate and key, PEM, if one was found.
+    pub identity: Option<reqwest::Identity>,
+    /// Files that were used, for `--debug` output.
+    pub files: Vec<PathBuf>,
+}
+
+/// TLS options for one side of an operation.
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// `--tls-verify`: `None` means the default (verify).
+    pub verify: Option<bool>,
+    /// `--cert-dir`.
+    pub cert_dir: Option<PathBuf>,
+}
+
+impl TlsOptions {
+    /// Whether certificates are verified (and HTTPS required).
+    pub fn verify(&self) -> bool {
+        self.verify.unwrap_or(true)
+    }
+}
+
+/// The default per-host cert directories containers/image consults.
+fn default_cert_dirs(host: &str) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(
+            Path::new(&home)
+                .join(".config/containers/certs.d")
+                .join(host),
+        );
+    }
+    dirs.push(Path::new("/etc/containers/certs.d").join(host));
+    dirs.push(Path::new("/etc/docker/certs.d").join(host));
+    dirs
+}
+
+/// Read the TLS material for `host` from the explicit cert dir or the default per-host ones.
+pub fn load(opts: &TlsOptions, host: &str) -> Result<TlsMaterial> {
+    match &opts.cert_dir {
+        Some(dir) => {
+            if !dir.is_dir() {
+                return Err(Error::usage(format!(
+                    "cert dir {} does not exist or is not a directory",
+                    dir.display()
+                )));
+            }
+            read_cert_dir(dir)
+        }
+        None => {
+            let mut all = TlsMaterial::default();
+            for dir in default_cert_dirs(host) {
+                if dir.is_dir() {
+                    let m = read_cert_dir(&dir)?;
+                    all.roots.extend(m.roots);
+                    all.files.extend(m.files);
+                    if all.identity.is_none() {
+                        all.identity = m.identity;
+                    }
+                }
+            }
+            Ok(all)
+        }
+    }
+}
+
+/// Read one cert dir: `*.crt` are CAs, `X.cert` + `X.key` a client certificate.
+pub fn read_cert_dir(dir: &Path) -> Result<TlsMaterial> {
+    let mut out = TlsMaterial::default();
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io("reading cert dir", dir, e))?;
+    let mut names: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    names.sort();
+    for path in &names {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        match ext {
+            "crt" => {
+                let pem = std::fs::read(path)
+                    .map_err(|e| Error::io("reading CA certificate", path, e))?;
+                let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                    Error::usage(format!(
+                        "CA certificate {} is not valid PEM: {}",
+                        path.display(),
+                        e.without_url()
+                    ))
+                })?;
+                if certs.is_empty() {
+                    return Err(Error::usage(format!(
+                        "CA certificate {} holds no certificate",
+                        path.display()
+                    )));
+                }
+                out.roots.extend(certs);
+                out.files.push(path.clone());
+            }
+            "cert" => {
+                let key_path = path.with_extension("key");
+                if !key_path.is_file() {
+                    return Err(Error::usage(format!(
+                        "client certificate {} has no matching key {}",
+                        path.display(),
+                        key_path.display()
+                    )));
+                }
+                let mut pem = std::fs::read(path)
+                    .map_err(|e| Error::io("reading client certificate", path, e))?;
+                pem.push(b'\n');
+                pem.extend(
+                    std::fs::read(&key_path)
+                        .map_err(|e| Error::io("reading client key", &key_path, e))?,
+                );
+                let id = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                    Error::usage(format!(
+                        "client certificate {} / {} is not usable: {}",
+                        path.display(),
+                        key_path.display(),
+                        e.without_url()
+                    ))
+                })?;
+                out.identity = Some(id);
+                out.files.push(path.clone());
+                out.files.push(key_path);
+            }
+            "key" if !path.with_extension("cert").is_file() => {
+                return Err(Error::usage(format!(
+                    "client key {} has no matching certificate {}",
+                    path.display(),
+                    path.with_extension("cert").display()
+                )));
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
