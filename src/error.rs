@@ -171,6 +171,10 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// ferry refused to do something that would lose or hide data (e.g. re-point a tag).
+    #[error("{0}")]
+    Refused(String),
+
     /// Several images failed in a multi-image operation (sync); each was already reported.
     #[error("{0}")]
     Aggregate(String),

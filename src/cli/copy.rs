@@ -246,6 +246,7 @@ pub(super) async fn run(
         multi_arch,
         platform: global.platform(),
         remove_signatures: args.remove_signatures.unwrap_or(false),
+        refuse_retag: false,
     };
     let copier = Copier::new(
         src_client,

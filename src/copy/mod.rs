@@ -69,6 +69,9 @@ pub struct CopyOptions {
     pub platform: Wanted,
     /// `--remove-signatures`: do not mention signatures that are not copied.
     pub remove_signatures: bool,
+    /// Refuse, before copying anything, when the destination tag exists and points at a
+    /// different digest (`ferry promote` without `--allow-overwrite`).
+    pub refuse_retag: bool,
 }
 
 /// Byte and blob counts of a copy.
@@ -229,7 +232,17 @@ impl Copier {
             duration_ms: 0,
             signatures_not_copied: vec![],
         };
-        if existing.as_ref().and_then(|h| h.digest.as_ref()) == Some(&root.manifest.digest) {
+        let existing_digest = existing.as_ref().and_then(|h| h.digest.as_ref());
+        if self.opts.refuse_retag
+            && let Some(old) = existing_digest
+            && old != &root.manifest.digest
+        {
+            return Err(Error::Refused(format!(
+                "{dst} already points at {old}, not at {} (the digest of {src}); refusing to move the tag",
+                root.manifest.digest
+            )));
+        }
+        if existing_digest == Some(&root.manifest.digest) {
             report.already_present = true;
         } else {
             let sigs = (!self.opts.remove_signatures).then(|| {
