@@ -833,11 +833,8 @@ fn the_production_pipeline_declares_exactly_the_promote_parameters() {
 fn the_nonprod_pipeline_passes_the_six_values_to_ferry_trigger() {
     let p = process("nonprod-pipeline.yaml", &[]);
     let bc = object(&p, "BuildConfig");
-    assert!(
-        bc["spec"]
-            .get("triggers")
-            .is_none_or(|t| t.as_array().is_some())
-    );
+    assert_eq!(bc["spec"]["strategy"]["type"], "JenkinsPipeline");
+    assert_eq!(bc["spec"]["runPolicy"], "Serial");
     let jenkinsfile = read(
         bc["spec"]["strategy"]["jenkinsPipelineStrategy"]["jenkinsfilePath"]
             .as_str()
