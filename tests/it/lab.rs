@@ -23,7 +23,7 @@ fn auth(auth: Auth, tls: Tls) -> RegistryOptions {
     }
 }
 
-/// `skopeo copy --preserve-digests [--all] <src flags> <dst flags> src dst`.
+/// `skopeo copy --preserve-digests [--all] <src flags> <dst flags> src dst` in a fresh sandbox.
 fn skopeo_copy(
     all: bool,
     src_args: &[String],
@@ -31,7 +31,19 @@ fn skopeo_copy(
     src: &str,
     dst: &str,
 ) -> Output {
-    let mut c = skopeo();
+    skopeo_copy_in(&Sandbox::new(), all, src_args, dst_args, src, dst)
+}
+
+/// The same in `sb` (whose blob info cache remembers earlier copies).
+fn skopeo_copy_in(
+    sb: &Sandbox,
+    all: bool,
+    src_args: &[String],
+    dst_args: &[String],
+    src: &str,
+    dst: &str,
+) -> Output {
+    let mut c = sb.skopeo();
     c.args(["copy", "--preserve-digests"]);
     if all {
         c.arg("--all");
@@ -269,20 +281,14 @@ fn https_registry_refuses_clients_without_the_ca() {
         .arg(reg.docker_ref("ns/app:v1"))
         .run()
         .assert_failure_with(&["x509", "certificate"]);
-    // And it is HTTPS only.
-    let (status, _) = {
-        let plain = std::net::TcpStream::connect(reg.host()).map(|mut s| {
-            use std::io::Write;
-            s.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n").unwrap();
-            let mut buf = String::new();
-            let _ = s.read_to_string(&mut buf);
-            buf
-        });
-        (plain.unwrap_or_default(), ())
-    };
+    // And it speaks only TLS: plain HTTP gets Go's "HTTP request to an HTTPS server" 400.
+    let mut conn = std::net::TcpStream::connect(reg.host()).unwrap();
+    std::io::Write::write_all(&mut conn, b"GET /v2/ HTTP/1.0\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    let _ = conn.read_to_string(&mut answer);
     assert!(
-        status.starts_with("HTTP/1.0 400"),
-        "plain HTTP to TLS port: {status:?}"
+        answer.starts_with("HTTP/1.0 400"),
+        "plain HTTP to the TLS port: {answer:?}"
     );
     // With the cert dir it works.
     skopeo()
@@ -660,8 +666,11 @@ fn request_log_shows_uploads_skips_and_mounts() {
     assert_eq!(puts[0].reference().as_deref(), Some("v1"));
 
     // First copy: every blob uploaded (config + 2 layers), then one manifest PUT, last.
+    // One sandbox for all copies: skopeo's blob info cache then knows where blobs already are.
+    let sb = Sandbox::new();
     let copy = |to: &str| {
-        skopeo_copy(
+        skopeo_copy_in(
+            &sb,
             false,
             &src.tls_args(Side::Src),
             &dst.tls_args(Side::Dest),
@@ -707,7 +716,8 @@ fn request_log_shows_uploads_skips_and_mounts() {
             .any(|r| r.kind() == RequestKind::BlobHead && r.status == 200)
     );
 
-    // Into another repository of the same registry: skopeo mounts the blobs it knows are there.
+    // Into another repository of the same registry: skopeo mounts the blobs its cache knows
+    // are there.
     let mark = dst.mark();
     copy("other/app:v1");
     let third = dst.requests_since(mark);

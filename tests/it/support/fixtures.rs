@@ -238,6 +238,9 @@ impl Fixture {
     /// Push the fixture into `reg` as `name` (`"ns/app:v1"`) with skopeo
     /// (`--preserve-digests`, `--all` for an index, the lab's admin credentials), then check
     /// through the registry API that the tag resolves to [`digest`](Self::digest).
+    ///
+    /// skopeo's requests show in [`Registry::requests`]; take a [`Registry::mark`] after
+    /// seeding to look only at what the test does next.
     pub fn seed(&self, reg: &Registry, name: &str) {
         let (repo, tag) = split_name(name);
         let mut skopeo = super::skopeo();

@@ -16,9 +16,11 @@
 //! finished before the sentinel was sent. (Go's server flushes the last buffered bytes of a
 //! response after the handler, and so after the log line, returns; only the final bytes of a
 //! large body written straight through could reach a client first, and then the log write is a
-//! few instructions away while the sentinel needs a new connection and a full request.) Lines
-//! carrying the lab's User-Agent (sentinels, readiness probes, the lab's own checks) are left
-//! out of the result.
+//! few instructions away while the sentinel needs a new connection and a full request.) A
+//! request the client abandoned half-way (a dropped connection during a blob upload) may still
+//! be running in the registry and be logged after the sentinel, i.e. in the next interval.
+//! Lines carrying the lab's User-Agent (sentinels, readiness probes, the lab's own checks) are
+//! left out of the result.
 
 use std::fmt::Write as _;
 use std::fs;

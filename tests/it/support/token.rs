@@ -355,7 +355,9 @@ impl TokenServer {
     }
 
     /// Every request answered so far (the log is written before the response is sent, so it is
-    /// complete once the client has its answer).
+    /// complete once the client has its answer). Includes the lab's own [`fetch`](Self::fetch)
+    /// and [`post_form`](Self::post_form) (User-Agent `ferry-lab/1`); the lab's seeding never
+    /// asks the token server (it mints its tokens directly).
     pub fn requests(&self) -> Vec<TokenRequest> {
         self.state.log.lock().unwrap().clone()
     }

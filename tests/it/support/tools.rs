@@ -68,6 +68,11 @@ impl Sandbox {
     /// not consulted).
     pub fn skopeo(&self) -> Tool {
         let mut t = self.tool("skopeo", Path::new("skopeo"));
+        // As root, skopeo keeps its blob info cache (where blobs were seen: used for mounts and
+        // reuse) in /var/lib/containers/cache, shared by every test and locked per process.
+        // A non-zero "rootless" uid moves it (and the default sigstore) under the sandbox's
+        // HOME, so each run starts with an empty cache and runs do not wait on each other.
+        t.env("_CONTAINERS_ROOTLESS_UID", "1000");
         t.arg("--insecure-policy");
         t
     }
