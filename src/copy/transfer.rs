@@ -78,7 +78,7 @@ impl BlobJob {
                             );
                             tokio::time::sleep(d).await;
                         }
-                        None => return Err(e),
+                        None => return Err(schedule.give_up(e)),
                     }
                 }
             }

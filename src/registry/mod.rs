@@ -349,7 +349,7 @@ impl Client {
             };
             match schedule.next_delay(&err) {
                 Some(d) => tokio::time::sleep(d).await,
-                None => return Err(err),
+                None => return Err(schedule.give_up(err)),
             }
         };
         log::debug!("GET {} -> {}", redact::url(&url), resp.status().as_u16());
@@ -512,7 +512,7 @@ impl Client {
             };
             match schedule.next_delay(&err) {
                 Some(d) => tokio::time::sleep(d).await,
-                None => return Err(err),
+                None => return Err(schedule.give_up(err)),
             }
         }
     }
@@ -616,7 +616,7 @@ impl Client {
                     log::info!("{err}; retrying in {:.1}s", d.as_secs_f64());
                     tokio::time::sleep(d).await
                 }
-                None => return Err(err),
+                None => return Err(schedule.give_up(err)),
             }
         }
     }
@@ -715,7 +715,7 @@ impl Client {
                     log::info!("{err}; retrying in {:.1}s", d.as_secs_f64());
                     tokio::time::sleep(d).await
                 }
-                None => return Err(err),
+                None => return Err(schedule.give_up(err)),
             }
         }
     }
