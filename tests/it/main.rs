@@ -1,6 +1,7 @@
 //! All integration tests, in one binary so that the lab support compiles once.
 
 mod faults;
+mod hostile;
 mod lab;
 mod lint;
 mod oc_process;
