@@ -1278,6 +1278,8 @@ pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 pub(crate) fn network_error(e: reqwest::Error, op: &str, loc: &Location) -> Error {
     let timeout = e.is_timeout();
+    // A redirect loop (or chain longer than 10) answers the same way every time.
+    let redirect = e.is_redirect();
     let e = e.without_url();
     let reason = chain(&e);
     let lower = reason.to_lowercase();
@@ -1302,7 +1304,7 @@ pub(crate) fn network_error(e: reqwest::Error, op: &str, loc: &Location) -> Erro
         op: op.to_string(),
         location: loc.clone(),
         reason,
-        transient: !tls || timeout,
+        transient: (!tls || timeout) && !redirect,
     }
 }
 
