@@ -4,10 +4,12 @@
 //! timeouts (connect and stall), HTTP 408, 429, 500, 502, 503, 504 — see
 //! [`crate::error::Error::is_transient`]. Never retried: other 4xx answers, authentication
 //! refusals (a 401 only triggers one re-authentication), digest mismatches, invalid
-//! documents, certificate errors, redirect loops. `--retry-times N` allows N retries after the first attempt;
-//! waits grow exponentially with jitter (from 0.5 s, capped at 30 s) unless `--retry-delay`
-//! fixes them. A 429 is always honoured — its `Retry-After` waited for, at least
-//! [`MIN_429_RETRIES`] times — even with `--retry-times 0`, as skopeo does.
+//! documents, certificate errors, redirect loops, and a failure already given up on by an
+//! inner loop (retries never nest: [`Schedule::give_up`]). `--retry-times N` allows N
+//! retries after the first attempt; waits grow exponentially with jitter (from 0.5 s, capped
+//! at 30 s) unless `--retry-delay` fixes them. A 429 is always honoured — its `Retry-After`
+//! waited for, at least [`MIN_429_RETRIES`] times — even with `--retry-times 0`, as skopeo
+//! does.
 
 use std::time::Duration;
 
