@@ -5,5 +5,6 @@ mod hostile;
 mod lab;
 mod lint;
 mod oc_process;
+mod parsers;
 mod support;
 mod templates;
