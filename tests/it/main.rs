@@ -6,5 +6,6 @@ mod lab;
 mod lint;
 mod oc_process;
 mod parsers;
+mod secrets;
 mod support;
 mod templates;

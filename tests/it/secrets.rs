@@ -1,0 +1,363 @@
+//! No secret ever shows: every ferry command runs with `--debug` (and `RUST_LOG=trace`) with
+//! distinctive secrets passed by flag, file, environment and auth file, through success and
+//! failures (refused credentials, missing image, a registry error after the secrets were
+//! used), and neither stdout, stderr nor any file ferry writes (`--report`) holds a secret, its
+//! base64 form, the base64 of `user:secret`, or any JWT.
+//!
+//! Adding a command: one line in [`COMMANDS`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+
+use crate::support::faults::{Fault, FaultProxy, Rule};
+use crate::support::fixtures::*;
+use crate::support::*;
+
+const SRC_USER: &str = "srcuser";
+const SRC_PASSWORD: &str = "SrcPw-7Kq2xZ9vLm";
+const WRONG_PASSWORD: &str = "WrongPw-3Jd8rT1nQa";
+const SA_USER: &str = "pusher";
+const SA_TOKEN: &str = "sa-token-Vb5Nc0Xw4Ey";
+
+/// How the secrets reach ferry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Via {
+    /// `--src-creds`, `--dest-creds`.
+    Flags,
+    /// `--src-creds-file`, `--dest-registry-token` (a bearer token on the command line).
+    TokenFlag,
+    /// `--src-username` + `--src-password-file`, `--dest-registry-token-file`.
+    Files,
+    /// `FERRY_SRC_CREDS`, `FERRY_DEST_REGISTRY_TOKEN`.
+    Env,
+    /// `--authfile` with both registries.
+    AuthFile,
+}
+
+const VIAS: [Via; 5] = [
+    Via::Flags,
+    Via::TokenFlag,
+    Via::Files,
+    Via::Env,
+    Via::AuthFile,
+];
+
+/// What happens in the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Case {
+    Works,
+    /// The source refuses the password.
+    Refused,
+    /// The image does not exist.
+    Missing,
+    /// The destination fails with HTTP 500 after the credentials were used.
+    ServerError,
+}
+
+const CASES: [Case; 4] = [Case::Works, Case::Refused, Case::Missing, Case::ServerError];
+
+/// A command line: arguments, environment, and files ferry may write that must be checked.
+#[derive(Default)]
+struct Invocation {
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    outputs: Vec<PathBuf>,
+}
+
+/// Builds the invocation of one command for one way of passing secrets and one case.
+type CommandFn = fn(&Lab, Via, Case) -> Invocation;
+
+/// Every ferry command. Adding a command is one line here.
+const COMMANDS: &[(&str, CommandFn)] = &[("copy", copy)];
+
+/// Source: Basic auth. Destination: token auth (the token server trades the service-account
+/// token for JWTs), behind a proxy that fails manifest writes to `prod/fail`.
+struct Lab {
+    src: Registry,
+    _dst: Registry,
+    ts: TokenServer,
+    proxy: FaultProxy,
+    /// A bearer token for the destination (a JWT minted for `prod/*`).
+    jwt: String,
+    dir: tempfile::TempDir,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        let ts = TokenServer::start(TokenServerOptions {
+            tokens: vec![(SA_TOKEN.into(), vec![Grant::push("prod/*")])],
+            ..Default::default()
+        });
+        let src = Registry::start(RegistryOptions {
+            auth: Auth::Basic(vec![(SRC_USER.into(), SRC_PASSWORD.into())]),
+            ..Default::default()
+        });
+        let dst = Registry::start(RegistryOptions {
+            auth: Auth::Token(ts.config()),
+            ..Default::default()
+        });
+        ImageSpec::oci()
+            .layers(&[2000])
+            .build()
+            .seed(&src, "ns/app:v1");
+        let proxy = FaultProxy::start(&dst);
+        proxy.add(Rule::new(
+            "PUT",
+            "^/v2/prod/fail/manifests/",
+            Fault::status(500),
+        ));
+        let jwt = ts.config().mint(
+            SA_USER,
+            &[
+                ("prod/app".into(), vec!["pull".into(), "push".into()]),
+                ("prod/fail".into(), vec!["pull".into(), "push".into()]),
+            ],
+            Duration::from_secs(3600),
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("ferry-secrets-")
+            .tempdir()
+            .unwrap();
+        Lab {
+            src,
+            _dst: dst,
+            ts,
+            proxy,
+            jwt,
+            dir,
+        }
+    }
+
+    fn file(&self, name: &str, content: &str) -> String {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, content).unwrap();
+        p.display().to_string()
+    }
+
+    fn password(case: Case) -> &'static str {
+        if case == Case::Refused {
+            WRONG_PASSWORD
+        } else {
+            SRC_PASSWORD
+        }
+    }
+
+    /// Every secret that must never show, with the base64 forms that carry them.
+    fn secrets(&self) -> Vec<String> {
+        let mut s = vec![
+            SRC_PASSWORD.to_string(),
+            WRONG_PASSWORD.to_string(),
+            SA_TOKEN.to_string(),
+            self.jwt.clone(),
+        ];
+        for pair in [
+            format!("{SRC_USER}:{SRC_PASSWORD}"),
+            format!("{SRC_USER}:{WRONG_PASSWORD}"),
+            format!("{SA_USER}:{SA_TOKEN}"),
+        ] {
+            s.push(B64.encode(&pair));
+        }
+        for v in s.clone() {
+            s.push(B64.encode(&v));
+        }
+        // Any JWT (the ones the token server issues are never known to the test).
+        s.push("eyJ".into());
+        s
+    }
+
+    /// Source-side secrets of a command with `--src-…` flags (`prefix` "src") or plain ones
+    /// (`prefix` ""): (arguments, environment).
+    fn src_creds(&self, prefix: &str, via: Via, case: Case) -> Invocation {
+        let flag = |name: &str| {
+            if prefix.is_empty() {
+                format!("--{name}")
+            } else {
+                format!("--{prefix}-{name}")
+            }
+        };
+        let env = |name: &str| {
+            if prefix.is_empty() {
+                format!("FERRY_{name}")
+            } else {
+                format!("FERRY_{}_{name}", prefix.to_uppercase())
+            }
+        };
+        let pw = Self::password(case);
+        let pair = format!("{SRC_USER}:{pw}");
+        let mut inv = Invocation::default();
+        match via {
+            Via::Flags => inv.args.push(format!("{}={pair}", flag("creds"))),
+            Via::TokenFlag => inv.args.push(format!(
+                "{}={}",
+                flag("creds-file"),
+                self.file(&format!("{prefix}-creds-{case:?}"), &pair)
+            )),
+            Via::Files => {
+                inv.args.push(format!("{}={SRC_USER}", flag("username")));
+                inv.args.push(format!(
+                    "{}={}",
+                    flag("password-file"),
+                    self.file(&format!("{prefix}-pw-{case:?}"), &format!("{pw}\n"))
+                ));
+            }
+            Via::Env => inv.env.push((env("CREDS"), pair)),
+            Via::AuthFile => {}
+        }
+        inv
+    }
+
+    /// Destination-side secrets (`--dest-…`).
+    fn dst_creds(&self, via: Via) -> Invocation {
+        let mut inv = Invocation::default();
+        match via {
+            Via::Flags => inv.args.push(format!("--dest-creds={SA_USER}:{SA_TOKEN}")),
+            Via::TokenFlag => inv.args.push(format!("--dest-registry-token={}", self.jwt)),
+            Via::Files => inv.args.push(format!(
+                "--dest-registry-token-file={}",
+                self.file("dest-token", &self.jwt)
+            )),
+            Via::Env => inv
+                .env
+                .push(("FERRY_DEST_REGISTRY_TOKEN".into(), self.jwt.clone())),
+            Via::AuthFile => {}
+        }
+        inv
+    }
+
+    /// `--authfile` holding both registries (only for [`Via::AuthFile`]).
+    fn authfile(&self, via: Via, case: Case) -> Vec<String> {
+        if via != Via::AuthFile {
+            return vec![];
+        }
+        let auths = serde_json::json!({"auths": {
+            self.src.host(): {"auth": B64.encode(format!("{SRC_USER}:{}", Self::password(case)))},
+            self.proxy.host(): {"auth": B64.encode(format!("{SA_USER}:{SA_TOKEN}"))},
+        }});
+        vec![format!(
+            "--authfile={}",
+            self.file(&format!("auth-{case:?}.json"), &auths.to_string())
+        )]
+    }
+}
+
+fn merge(into: &mut Invocation, other: Invocation) {
+    into.args.extend(other.args);
+    into.env.extend(other.env);
+    into.outputs.extend(other.outputs);
+}
+
+// ---- the commands -----------------------------------------------------------------------------
+
+fn copy(lab: &Lab, via: Via, case: Case) -> Invocation {
+    let report = lab.dir.path().join(format!("report-{via:?}-{case:?}.json"));
+    let _ = std::fs::remove_file(&report);
+    let mut inv = Invocation {
+        args: vec![
+            "copy".into(),
+            "--retry-times=1".into(),
+            "--retry-delay=10ms".into(),
+            format!("--report={}", report.display()),
+            "--src-tls-verify=false".into(),
+            "--dest-tls-verify=false".into(),
+        ],
+        outputs: vec![report],
+        ..Default::default()
+    };
+    inv.args.extend(lab.authfile(via, case));
+    merge(&mut inv, lab.src_creds("src", via, case));
+    merge(&mut inv, lab.dst_creds(via));
+    let src = if case == Case::Missing {
+        "ns/absent:v1"
+    } else {
+        "ns/app:v1"
+    };
+    let dst = if case == Case::ServerError {
+        "prod/fail:v1"
+    } else {
+        "prod/app:v1"
+    };
+    inv.args.push(lab.src.docker_ref(src));
+    inv.args.push(lab.proxy.docker_ref(dst));
+    inv
+}
+
+// ---- the test ---------------------------------------------------------------------------------
+
+#[test]
+fn no_command_shows_a_secret() {
+    let lab = Lab::new();
+    let secrets = lab.secrets();
+    let mut runs = 0;
+    for (name, command) in COMMANDS {
+        for via in VIAS {
+            for case in CASES {
+                let inv = command(&lab, via, case);
+                let mut tool = ferry();
+                tool.arg("--debug").args(&inv.args).env("RUST_LOG", "trace");
+                for (k, v) in &inv.env {
+                    tool.env(k, v);
+                }
+                let out = tool.timeout(Duration::from_secs(60)).run();
+                let what = format!("{name} with secrets by {via:?}, {case:?}");
+                // The run did what the case says (so the secrets were really used).
+                let want = match case {
+                    Case::Works => 0,
+                    Case::Missing => 2,
+                    Case::Refused | Case::ServerError => 1,
+                };
+                assert_eq!(out.code, Some(want), "{what}\n{out}");
+                assert!(!out.stderr.contains("panicked"), "{what}\n{out}");
+                let mut texts = vec![
+                    ("stdout".to_string(), out.stdout.clone()),
+                    ("stderr".to_string(), out.stderr.clone()),
+                ];
+                for path in &inv.outputs {
+                    if let Ok(t) = std::fs::read_to_string(path) {
+                        texts.push((path.display().to_string(), t));
+                    }
+                }
+                for (where_, text) in &texts {
+                    for s in &secrets {
+                        assert!(
+                            !text.contains(s.as_str()),
+                            "{what}: {where_} shows the secret {s:?}\n{out}"
+                        );
+                    }
+                }
+                runs += 1;
+            }
+        }
+    }
+    // The destination's token endpoint was really used with the service-account token.
+    assert!(
+        lab.ts
+            .requests()
+            .iter()
+            .any(|r| r.token.as_deref() == Some(SA_TOKEN)),
+        "the service-account token was never used"
+    );
+    assert_eq!(runs, COMMANDS.len() * VIAS.len() * CASES.len());
+}
+
+#[test]
+fn the_jenkinsfiles_pass_no_secret_on_a_command_line() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let flag = regex::Regex::new(r"--[a-z][a-z-]*").unwrap();
+    for file in ["Jenkinsfile.nonprod", "Jenkinsfile.prod"] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        for m in flag.find_iter(&text) {
+            let f = m.as_str();
+            let secretish = ["creds", "password", "token", "secret"]
+                .iter()
+                .any(|s| f.contains(s));
+            let by_reference = f.ends_with("-file") || f.ends_with("-dir") || f == "--no-creds";
+            assert!(
+                !secretish || by_reference,
+                "{file}: {f} would put a secret on a command line"
+            );
+        }
+    }
+}
