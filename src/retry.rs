@@ -282,10 +282,16 @@ mod tests {
         assert!(!e.is_transient());
         assert_eq!(e.status(), Some(503));
         assert_eq!(e.exit_code(), 1);
-        assert!(e.to_string().ends_with("HTTP 503 (gave up after 1 retry)"), "{e}");
+        assert!(
+            e.to_string().ends_with("HTTP 503 (gave up after 1 retry)"),
+            "{e}"
+        );
         assert!(p.schedule().next_delay(&e).is_none());
         // Nothing to say when nothing was retried.
         let none = RetryPolicy::none().schedule();
-        assert!(matches!(none.give_up(http(503, None)), Error::Registry { .. }));
+        assert!(matches!(
+            none.give_up(http(503, None)),
+            Error::Registry { .. }
+        ));
     }
 }

@@ -279,11 +279,31 @@ fn persistent_download_faults_fail_cleanly_and_leave_the_tag() {
     // interrupted download may resume 5 times when it made progress, and a resumed request
     // that fails before its answer has its own retries).
     let cases: Vec<(Fault, Vec<&str>, usize)> = vec![
-        (Fault::status(503), vec!["HTTP 503", short, "gave up after 3 retries"], 4),
-        (Fault::too_many(0), vec!["HTTP 429", short, "gave up after 8 retries"], 9),
-        (Fault::TruncateAfter(100_000), vec![short, "gave up after 3 retries"], 4 * 6 + 4),
-        (Fault::ResetAfter(100_000), vec![short, "gave up after 3 retries"], 4 * 6 + 4),
-        (Fault::StallAfter(0), vec![short, "stalled", "gave up after 3 retries"], 4),
+        (
+            Fault::status(503),
+            vec!["HTTP 503", short, "gave up after 3 retries"],
+            4,
+        ),
+        (
+            Fault::too_many(0),
+            vec!["HTTP 429", short, "gave up after 8 retries"],
+            9,
+        ),
+        (
+            Fault::TruncateAfter(100_000),
+            vec![short, "gave up after 3 retries"],
+            4 * 6 + 4,
+        ),
+        (
+            Fault::ResetAfter(100_000),
+            vec![short, "gave up after 3 retries"],
+            4 * 6 + 4,
+        ),
+        (
+            Fault::StallAfter(0),
+            vec![short, "stalled", "gave up after 3 retries"],
+            4,
+        ),
     ];
     for (fault, needles, max_gets) in cases {
         let name = format!("{needles:?}");

@@ -98,11 +98,23 @@ fn malformed_references_and_unsupported_transports() {
         ("docker://".into(), "empty"),
         ("docker:// ns/app:v1".into(), "whitespace"),
         ("docker://ns/app :v1".into(), "whitespace"),
-        ("docker://127.0.0.1:5000/Ns/App:v1".into(), "invalid image reference"),
+        (
+            "docker://127.0.0.1:5000/Ns/App:v1".into(),
+            "invalid image reference",
+        ),
         ("docker://r.io/a@md5:abc".into(), "invalid image reference"),
-        ("docker://r.io/a@sha256:abc".into(), "invalid image reference"),
-        (format!("docker://r.io/a@sha256:{hex64}0"), "invalid image reference"),
-        (format!("docker://r.io/a:v1@sha256:{hex64}"), "tag and a digest"),
+        (
+            "docker://r.io/a@sha256:abc".into(),
+            "invalid image reference",
+        ),
+        (
+            format!("docker://r.io/a@sha256:{hex64}0"),
+            "invalid image reference",
+        ),
+        (
+            format!("docker://r.io/a:v1@sha256:{hex64}"),
+            "tag and a digest",
+        ),
         ("docker://r.io:99999/a:v1".into(), "invalid image reference"),
         ("docker://r.io/a:-bad".into(), "invalid image reference"),
         ("docker://r.io/a:v1:v2".into(), "invalid image reference"),
@@ -282,8 +294,8 @@ fn an_index_nested_more_than_8_levels_is_refused() {
     let dst = Registry::start(RegistryOptions::default());
     // An image, then 10 indexes each holding the previous one.
     let mut docs: Vec<(String, Vec<u8>, &str)> = Vec::new();
-    let image = serde_json::to_vec(&oci_image(json!(format!("sha256:{}", "e".repeat(64)))))
-        .unwrap();
+    let image =
+        serde_json::to_vec(&oci_image(json!(format!("sha256:{}", "e".repeat(64))))).unwrap();
     let mut child = (digest(&image), image.len(), OCI_CT);
     docs.push((child.0.clone(), image, OCI_CT));
     for _ in 0..10 {
@@ -333,7 +345,10 @@ fn an_index_nested_more_than_8_levels_is_refused() {
 fn hostile_blob_answers() {
     let src = Registry::start(RegistryOptions::default());
     let dst = Registry::start(RegistryOptions::default());
-    let fx = ImageSpec::oci().uncompressed().layers(&[1_200_000, 5000]).build();
+    let fx = ImageSpec::oci()
+        .uncompressed()
+        .layers(&[1_200_000, 5000])
+        .build();
     fx.seed(&src, "ns/app:v1");
     let proxy = FaultProxy::start(&src);
     let big = fx.image().layers[0].digest.clone();
@@ -373,7 +388,11 @@ fn hostile_blob_answers() {
             &[],
         );
         assert_clean_error(&out, 1, &needles);
-        assert_eq!(proxy.hits(id), 1, "{name}: refused documents are not retried\n{out}");
+        assert_eq!(
+            proxy.hits(id),
+            1,
+            "{name}: refused documents are not retried\n{out}"
+        );
         assert!(dst.get_manifest(&format!("prod/app{i}"), "v1").is_none());
     }
 }
@@ -409,7 +428,11 @@ fn hostile_authentication() {
             vec![Rule::new(
                 "GET",
                 "^/v2/$",
-                serve(401, &[("www-authenticate", r#"Bearer realm="http://x/t"#)], b""),
+                serve(
+                    401,
+                    &[("www-authenticate", r#"Bearer realm="http://x/t"#)],
+                    b"",
+                ),
             )],
             vec!["authentication", "malformed WWW-Authenticate"],
         ),
@@ -430,7 +453,11 @@ fn hostile_authentication() {
         (
             "token endpoint answering HTML",
             vec![
-                Rule::new("GET", "^/v2/$", serve(401, &[("www-authenticate", &bearer)], b"")),
+                Rule::new(
+                    "GET",
+                    "^/v2/$",
+                    serve(401, &[("www-authenticate", &bearer)], b""),
+                ),
                 Rule::new(
                     "GET",
                     "^/token",

@@ -25,7 +25,10 @@ fn component() -> impl Strategy<Value = String> {
 }
 
 fn registry() -> impl Strategy<Value = String> {
-    ("[a-z][a-z0-9-]{0,8}[a-z0-9]\\.[a-z]{2,5}", proptest::option::of(1u16..=65535))
+    (
+        "[a-z][a-z0-9-]{0,8}[a-z0-9]\\.[a-z]{2,5}",
+        proptest::option::of(1u16..=65535),
+    )
         .prop_filter("not Docker Hub", |(h, _)| {
             h != "docker.io" && h != "index.docker.io"
         })
