@@ -1061,3 +1061,39 @@ fn the_report_documents_the_copy() {
     );
     assert!(r["duration_ms"].as_u64().is_some());
 }
+
+#[test]
+fn signatures_that_are_not_copied_are_mentioned() {
+    let src = Registry::start(RegistryOptions::default());
+    let dst = Registry::start(RegistryOptions::default());
+    let fx = ImageSpec::oci().layers(&[1_000]).build();
+    fx.seed(&src, "ns/app:v1");
+    // A cosign signature is stored as a tag named after the signed digest.
+    let sig = ImageSpec::oci().layers(&[200]).build();
+    let sig_tag = fx.digest.replace(':', "-") + ".sig";
+    sig.seed(&src, &format!("ns/app:{sig_tag}"));
+    let out = ferry_copy(
+        &[],
+        &src.tls_args(Side::Src),
+        &dst.tls_args(Side::Dest),
+        &src.docker_ref("ns/app:v1"),
+        &dst.docker_ref("ns/app:v1"),
+    );
+    out.assert_success();
+    assert!(
+        out.stderr.contains("not copied") && out.stderr.contains(&sig_tag),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(dst.manifest_digest("ns/app", &sig_tag), None);
+    // --remove-signatures: the user asked for it, no notice.
+    let out = ferry_copy(
+        &["--remove-signatures"],
+        &src.tls_args(Side::Src),
+        &dst.tls_args(Side::Dest),
+        &src.docker_ref("ns/app:v1"),
+        &dst.docker_ref("ns/app:v2"),
+    );
+    out.assert_success();
+    assert!(!out.stderr.contains("not copied"), "{}", out.stderr);
+}
