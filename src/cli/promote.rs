@@ -58,16 +58,16 @@ pub struct PromoteArgs {
     tag: Option<String>,
 
     /// File holding the non-production service-account token.
-    #[arg(long, value_name = "PATH", default_value = DEFAULT_SRC_TOKEN_FILE)]
+    #[arg(long, value_name = "PATH", env = "FERRY_SRC_TOKEN_FILE", default_value = DEFAULT_SRC_TOKEN_FILE)]
     src_token_file: PathBuf,
     /// File holding the production service-account token.
-    #[arg(long, value_name = "PATH", default_value = DEFAULT_DEST_TOKEN_FILE)]
+    #[arg(long, value_name = "PATH", env = "FERRY_DEST_TOKEN_FILE", default_value = DEFAULT_DEST_TOKEN_FILE)]
     dest_token_file: PathBuf,
-    /// CA certificates (*.crt) for the non-production registry [default: the token Secret's folder, when it exists].
-    #[arg(long, value_name = "DIR")]
+    /// CA certificates (*.crt) for the non-production registry [default: /run/secrets/kubernetes.io/non-production-cluster-token, when it exists].
+    #[arg(long, value_name = "DIR", env = "FERRY_SRC_CERT_DIR")]
     src_cert_dir: Option<PathBuf>,
-    /// CA certificates (*.crt) for the production registry [default: the service-account folder, when it exists].
-    #[arg(long, value_name = "DIR")]
+    /// CA certificates (*.crt) for the production registry [default: /var/run/secrets/kubernetes.io/serviceaccount, when it exists].
+    #[arg(long, value_name = "DIR", env = "FERRY_DEST_CERT_DIR")]
     dest_cert_dir: Option<PathBuf>,
     /// Verify the non-production registry's certificate (false also allows plain HTTP).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
