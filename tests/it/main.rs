@@ -1,5 +1,7 @@
 //! All integration tests, in one binary so that the lab support compiles once.
 
+mod copy;
+mod lab;
 mod lint;
 mod oc_process;
 mod support;
