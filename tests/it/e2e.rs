@@ -64,7 +64,9 @@ struct Flow {
 
 impl Flow {
     fn start() -> Flow {
-        narrate("Two clusters: a non-production and a production registry (HTTPS, token auth as OpenShift's)");
+        narrate(
+            "Two clusters: a non-production and a production registry (HTTPS, token auth as OpenShift's)",
+        );
         let nonprod_tokens = TokenServer::start(TokenServerOptions {
             // The image-puller service account: system:image-puller on the project, pull only.
             tokens: vec![(NONPROD_TOKEN.into(), vec![Grant::pull(&format!("{DEV}/*"))])],
@@ -118,7 +120,10 @@ impl Flow {
             .arg("--cert-dir")
             .arg(self.hook.cert_dir().unwrap())
             .args(["--env", "IMAGE_NAME=app"])
-            .args(["--env", &format!("NON_PROD_REGISTRY={}", self.nonprod.host())])
+            .args([
+                "--env",
+                &format!("NON_PROD_REGISTRY={}", self.nonprod.host()),
+            ])
             .args(["--env", &format!("PROD_REGISTRY={}", self.prod.host())])
             .args(["--env", &format!("NON_PROD_PROJECT_NAME={DEV}")])
             .args(["--env", &format!("PROD_PROJECT_NAME={PROD}")])
@@ -136,7 +141,8 @@ impl Flow {
         let record = self.prod_agent.path().join("promotion.json");
         let _ = std::fs::remove_file(&record);
         let mut t = self.prod_agent.ferry();
-        t.args(["promote", "--record", "promotion.json"]).args(extra);
+        t.args(["promote", "--record", "promotion.json"])
+            .args(extra);
         for (k, v) in build.stage_env().into_iter().chain(self.pod.env()) {
             t.env(k, v);
         }
@@ -155,10 +161,15 @@ impl Flow {
 
     /// Trigger, take the build the webhook started, run its stage.
     fn run(&self, extra: &[&str]) -> (StartedBuild, Output, Option<serde_json::Value>) {
-        narrate("Non-production pipeline: ferry trigger (generic webhook of the production pipeline)");
+        narrate(
+            "Non-production pipeline: ferry trigger (generic webhook of the production pipeline)",
+        );
         self.trigger().assert_success();
         let build = self.hook.builds().pop().expect("a build was started");
-        narrate(&format!("Production pipeline, build {}: ferry promote --record promotion.json", build.name));
+        narrate(&format!(
+            "Production pipeline, build {}: ferry promote --record promotion.json",
+            build.name
+        ));
         let (out, rec) = self.promote(&build, extra);
         (build, out, rec)
     }
@@ -195,7 +206,9 @@ fn seed(flow: &Flow, fx: &Fixture) {
 #[test]
 fn e2e_trigger_then_promote_is_exact_idempotent_and_guarded() {
     let flow = Flow::start();
-    narrate(&format!("CI built the image in non-production and tagged it {DEV}/app:{COMMIT}"));
+    narrate(&format!(
+        "CI built the image in non-production and tagged it {DEV}/app:{COMMIT}"
+    ));
     let image = IndexSpec::oci()
         .platforms(2)
         .shared_layers(&[40_000])
@@ -228,16 +241,25 @@ fn e2e_trigger_then_promote_is_exact_idempotent_and_guarded() {
     );
     let rec = rec.expect("promotion.json written");
     if std::env::var_os("FERRY_E2E_NARRATE").is_some() {
-        eprintln!("$ cat promotion.json\n{}", serde_json::to_string_pretty(&rec).unwrap());
+        eprintln!(
+            "$ cat promotion.json\n{}",
+            serde_json::to_string_pretty(&rec).unwrap()
+        );
     }
-    assert_eq!(rec["source"], format!("docker://{}/{DEV}/app:{COMMIT}", flow.nonprod.host()));
+    assert_eq!(
+        rec["source"],
+        format!("docker://{}/{DEV}/app:{COMMIT}", flow.nonprod.host())
+    );
     assert_eq!(rec["destination"], format!("docker://{dst}"));
     assert_eq!(rec["source_digest"], nonprod_digest.as_str());
     assert_eq!(rec["destination_digest"], nonprod_digest.as_str());
     assert_eq!(rec["media_type"], "application/vnd.oci.image.index.v1+json");
     assert_eq!(rec["already_present"], false);
     assert_eq!(rec["ferry_version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(rec["job_name"], format!("{PROD}/{PROD}-production-pipeline"));
+    assert_eq!(
+        rec["job_name"],
+        format!("{PROD}/{PROD}-production-pipeline")
+    );
     assert_eq!(rec["build_number"], "1");
     assert!(rec["build_url"].as_str().unwrap().ends_with("/1/"));
     let total: u64 = image.blobs().iter().map(|(_, s)| s).sum();
@@ -245,13 +267,21 @@ fn e2e_trigger_then_promote_is_exact_idempotent_and_guarded() {
     assert_eq!(rec["bytes"]["copied"], total);
     assert!(rec["duration_ms"].is_u64());
     let time = rec["time"].as_str().unwrap();
-    assert!(time.ends_with('Z') && humantime::parse_rfc3339(time).is_ok(), "{time}");
+    assert!(
+        time.ends_with('Z') && humantime::parse_rfc3339(time).is_ok(),
+        "{time}"
+    );
     // The non-production side was only ever asked for pull, with its own token.
     let np = flow.nonprod_tokens.requests();
     assert!(!np.is_empty());
     for r in &np {
         assert_eq!(r.token.as_deref(), Some(NONPROD_TOKEN));
-        assert!(r.granted.iter().all(|(_, a)| a == &vec!["pull".to_string()]), "{r:?}");
+        assert!(
+            r.granted
+                .iter()
+                .all(|(_, a)| a == &vec!["pull".to_string()]),
+            "{r:?}"
+        );
     }
 
     // 2. The same promotion again: nothing is written.
@@ -272,7 +302,10 @@ fn e2e_trigger_then_promote_is_exact_idempotent_and_guarded() {
     let (_, out, rec) = flow.run(&[]);
     out.assert_failure_with(&["--allow-overwrite"]);
     assert_eq!(out.code, Some(1));
-    assert!(out.stderr.contains(&image.digest) && out.stderr.contains(&other.digest), "{out}");
+    assert!(
+        out.stderr.contains(&image.digest) && out.stderr.contains(&other.digest),
+        "{out}"
+    );
     assert!(rec.is_none(), "no record for a refused promotion");
     assert_eq!(flow.prod_digest().as_deref(), Some(image.digest.as_str()));
     assert_eq!(flow.prod_writes(mark), Vec::<String>::new());
@@ -281,7 +314,10 @@ fn e2e_trigger_then_promote_is_exact_idempotent_and_guarded() {
     narrate("With --allow-overwrite the production tag moves, and the record says from what");
     let (_, out, rec) = flow.run(&["--allow-overwrite"]);
     out.assert_success();
-    assert!(out.stdout.contains(&format!("replacing {}", image.digest)), "{out}");
+    assert!(
+        out.stdout.contains(&format!("replacing {}", image.digest)),
+        "{out}"
+    );
     assert_eq!(flow.prod_digest().as_deref(), Some(other.digest.as_str()));
     let rec = rec.unwrap();
     assert_eq!(rec["destination_digest"], other.digest.as_str());
