@@ -62,12 +62,22 @@ impl Pod {
     pub fn env(&self) -> Vec<(String, String)> {
         let policy = self.root.path().join("etc/containers/policy.json");
         std::fs::create_dir_all(policy.parent().unwrap()).unwrap();
-        std::fs::write(&policy, r#"{"default":[{"type":"insecureAcceptAnything"}]}"#).unwrap();
+        std::fs::write(
+            &policy,
+            r#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
+        )
+        .unwrap();
         let p = |p: PathBuf| p.to_str().expect("UTF-8 path").to_string();
         vec![
-            ("FERRY_SRC_TOKEN_FILE".into(), p(self.src_dir().join("token"))),
+            (
+                "FERRY_SRC_TOKEN_FILE".into(),
+                p(self.src_dir().join("token")),
+            ),
             ("FERRY_SRC_CERT_DIR".into(), p(self.src_dir())),
-            ("FERRY_DEST_TOKEN_FILE".into(), p(self.dest_dir().join("token"))),
+            (
+                "FERRY_DEST_TOKEN_FILE".into(),
+                p(self.dest_dir().join("token")),
+            ),
             ("FERRY_DEST_CERT_DIR".into(), p(self.dest_dir())),
             ("CONTAINERS_POLICY_JSON".into(), p(policy)),
         ]
@@ -165,22 +175,49 @@ fn promote_with_flags_and_tokens() {
     let run = || {
         sb.ferry()
             .args(["--insecure-policy", "promote", "--image-name", "app"])
-            .args(["--non-prod-registry", &np.host(), "--prod-registry", &p.host()])
-            .args(["--non-prod-project", "dev", "--prod-project", "prod", "--tag", "v1"])
+            .args([
+                "--non-prod-registry",
+                &np.host(),
+                "--prod-registry",
+                &p.host(),
+            ])
+            .args([
+                "--non-prod-project",
+                "dev",
+                "--prod-project",
+                "prod",
+                "--tag",
+                "v1",
+            ])
             .arg("--src-token-file")
             .arg(&src_tok)
             .arg("--dest-token-file")
             .arg(&dst_tok)
-            .args(["--src-tls-verify=false", "--dest-tls-verify=false", "--debug"])
+            .args([
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+                "--debug",
+            ])
             .run()
     };
     let out = run();
     out.assert_success();
-    assert!(out.stdout.starts_with(&format!("Promoted {}/dev/app:v1 to {}/prod/app:v1 as {}", np.host(), p.host(), img.digest)), "{out}");
+    assert!(
+        out.stdout.starts_with(&format!(
+            "Promoted {}/dev/app:v1 to {}/prod/app:v1 as {}",
+            np.host(),
+            p.host(),
+            img.digest
+        )),
+        "{out}"
+    );
     for s in ["np-token", "p-token"] {
         assert!(!out.stderr.contains(s) && !out.stdout.contains(s), "{out}");
     }
-    assert_eq!(p.manifest_digest("prod/app", "v1").as_deref(), Some(img.digest.as_str()));
+    assert_eq!(
+        p.manifest_digest("prod/app", "v1").as_deref(),
+        Some(img.digest.as_str())
+    );
     let mark = p.mark();
     let out = run();
     out.assert_success();
@@ -188,12 +225,27 @@ fn promote_with_flags_and_tokens() {
     let writes: Vec<_> = p
         .requests_since(mark)
         .into_iter()
-        .filter(|r| !matches!(r.kind(), RequestKind::Ping | RequestKind::ManifestHead | RequestKind::ManifestGet))
+        .filter(|r| {
+            !matches!(
+                r.kind(),
+                RequestKind::Ping | RequestKind::ManifestHead | RequestKind::ManifestGet
+            )
+        })
         .collect();
     assert!(writes.is_empty(), "{writes:?}");
     // Every token request of each side carried its own token, as user "serviceaccount".
-    assert!(np_ts.requests().iter().all(|r| r.token.as_deref() == Some("np-token") && r.user.as_deref() == Some("serviceaccount")));
-    assert!(p_ts.requests().iter().all(|r| r.token.as_deref() == Some("p-token")));
+    assert!(
+        np_ts
+            .requests()
+            .iter()
+            .all(|r| r.token.as_deref() == Some("np-token")
+                && r.user.as_deref() == Some("serviceaccount"))
+    );
+    assert!(
+        p_ts.requests()
+            .iter()
+            .all(|r| r.token.as_deref() == Some("p-token"))
+    );
 }
 
 /// The pod layout (Secret volumes with `..data` symlinks) with HTTPS registries: the CA files

@@ -78,14 +78,19 @@ fn trigger_starts_the_build_with_the_parameters() {
     assert_eq!(c.method, "POST");
     assert_eq!(
         c.path,
-        format!("/apis/build.openshift.io/v1/namespaces/{NS}/buildconfigs/production-pipeline/webhooks/{SECRET}/generic")
+        format!(
+            "/apis/build.openshift.io/v1/namespaces/{NS}/buildconfigs/production-pipeline/webhooks/{SECRET}/generic"
+        )
     );
     assert_eq!(c.content_type.as_deref(), Some("application/json"));
     assert!(c.authorization.is_none());
     let body: serde_json::Value = serde_json::from_slice(&c.body).unwrap();
     let env = body["env"].as_array().expect("env is a list");
     assert_eq!(env.len(), 6);
-    assert_eq!(env[5], serde_json::json!({"name": "GIT_COMMIT", "value": "0123456789abcdef0123456789abcdef01234567"}));
+    assert_eq!(
+        env[5],
+        serde_json::json!({"name": "GIT_COMMIT", "value": "0123456789abcdef0123456789abcdef01234567"})
+    );
 
     let builds = hook.builds();
     assert_eq!(builds.len(), 1);
@@ -123,7 +128,11 @@ fn trigger_over_https_secret_from_file_and_legacy_path() {
     let out = run(&["--cert-dir", &cert_dir, "--legacy-oapi"]);
     out.assert_success();
     assert!(out.stdout.contains("production-pipeline-1"), "{out}");
-    assert!(hook.calls()[0].path.starts_with("/oapi/v1/namespaces/team-prod/"));
+    assert!(
+        hook.calls()[0]
+            .path
+            .starts_with("/oapi/v1/namespaces/team-prod/")
+    );
 }
 
 #[test]
@@ -185,7 +194,11 @@ fn trigger_with_a_token_on_clusters_that_refuse_anonymous_calls() {
 
     let f = sb.path().join("token");
     std::fs::write(&f, token).unwrap();
-    let out = trigger(&sb, &hook, &["--token-file", f.to_str().unwrap(), "--debug"]);
+    let out = trigger(
+        &sb,
+        &hook,
+        &["--token-file", f.to_str().unwrap(), "--debug"],
+    );
     out.assert_success();
     assert_no_secret(&out, &[SECRET, token]);
     assert_eq!(
@@ -203,14 +216,27 @@ fn trigger_input_errors() {
     // Everything missing: one error naming all of it.
     let out = sb.ferry().arg("trigger").run();
     out.assert_failure_with(&["missing inputs"]);
-    for what in ["--api-url", "--namespace", "--buildconfig", "FERRY_WEBHOOK_SECRET"] {
+    for what in [
+        "--api-url",
+        "--namespace",
+        "--buildconfig",
+        "FERRY_WEBHOOK_SECRET",
+    ] {
         assert!(out.stderr.contains(what), "{what}: {out}");
     }
     assert_eq!(out.stderr.lines().count(), 1, "{out}");
     // A secret on the command line is refused, and not repeated.
     let out = sb
         .ferry()
-        .args(["trigger", "--api-url", "https://h", "-n", "a", "--buildconfig", "b"])
+        .args([
+            "trigger",
+            "--api-url",
+            "https://h",
+            "-n",
+            "a",
+            "--buildconfig",
+            "b",
+        ])
         .arg(format!("--secret={SECRET}"))
         .run();
     out.assert_failure_with(&["never taken from the command line"]);
@@ -221,7 +247,15 @@ fn trigger_input_errors() {
         .run()
         .assert_failure_with(&["NAME=VALUE"]);
     sb.ferry()
-        .args(["trigger", "--api-url", "http://127.0.0.1:9", "-n", "a", "--buildconfig", "b"])
+        .args([
+            "trigger",
+            "--api-url",
+            "http://127.0.0.1:9",
+            "-n",
+            "a",
+            "--buildconfig",
+            "b",
+        ])
         .env("FERRY_WEBHOOK_SECRET", SECRET)
         .run()
         .assert_failure_with(&["clear text"]);
@@ -231,7 +265,9 @@ fn trigger_input_errors() {
 // The stand-in answers as OpenShift does (independent of ferry).
 
 fn hook_path(secret: &str) -> String {
-    format!("/apis/build.openshift.io/v1/namespaces/{NS}/buildconfigs/production-pipeline/webhooks/{secret}/generic")
+    format!(
+        "/apis/build.openshift.io/v1/namespaces/{NS}/buildconfigs/production-pipeline/webhooks/{secret}/generic"
+    )
 }
 
 const JSON: (&str, &str) = ("content-type", "application/json");
@@ -279,17 +315,37 @@ fn stand_in_answers_like_openshift() {
     // Wrong secret: 401, the message does not repeat it.
     let (s, b) = hook.send("POST", &hook_path("wrong"), &[JSON], Some(env));
     assert_eq!(s, 401);
-    assert!(b.contains(r#"the webhook \"generic\" for \"production-pipeline\" did not accept your secret"#), "{b}");
+    assert!(
+        b.contains(
+            r#"the webhook \"generic\" for \"production-pipeline\" did not accept your secret"#
+        ),
+        "{b}"
+    );
     // Unknown hook type: 404; a known one without a trigger: 401; a bad subpath: 400.
     let base = hook_path(SECRET);
     let base = base.trim_end_matches("/generic");
-    assert_eq!(hook.send("POST", &format!("{base}/nosuch"), &[JSON], None).0, 404);
-    assert_eq!(hook.send("POST", &format!("{base}/github"), &[JSON], None).0, 401);
-    assert_eq!(hook.send("POST", &format!("{base}/generic/x"), &[JSON], None).0, 400);
+    assert_eq!(
+        hook.send("POST", &format!("{base}/nosuch"), &[JSON], None)
+            .0,
+        404
+    );
+    assert_eq!(
+        hook.send("POST", &format!("{base}/github"), &[JSON], None)
+            .0,
+        401
+    );
+    assert_eq!(
+        hook.send("POST", &format!("{base}/generic/x"), &[JSON], None)
+            .0,
+        400
+    );
     // No Content-Type: the build runs, payload ignored, with a warning.
     let (s, b) = hook.send("POST", &hook_path(SECRET), &[], Some(env));
     assert_eq!(s, 200);
-    assert!(b.contains("invalid Content-Type on payload, ignoring payload and continuing with build"), "{b}");
+    assert!(
+        b.contains("invalid Content-Type on payload, ignoring payload and continuing with build"),
+        "{b}"
+    );
     // JSON: only declared parameters reach "Jenkins"; the build's env has all of them.
     let (s, b) = hook.send("POST", &hook_path(SECRET), &[JSON], Some(env));
     assert_eq!(s, 200);
@@ -309,10 +365,18 @@ fn stand_in_answers_like_openshift() {
         Some(b"env:\n- name: GIT_COMMIT\n  value: fromyaml\n"),
     );
     assert_eq!(s, 200);
-    assert_eq!(hook.builds().pop().unwrap().parameter("GIT_COMMIT"), Some("fromyaml"));
+    assert_eq!(
+        hook.builds().pop().unwrap().parameter("GIT_COMMIT"),
+        Some("fromyaml")
+    );
     // A git ref that does not match the BuildConfig's: no build.
     let n = hook.builds().len();
-    let (s, b) = hook.send("POST", &hook_path(SECRET), &[JSON], Some(br#"{"git":{"ref":"other"}}"#));
+    let (s, b) = hook.send(
+        "POST",
+        &hook_path(SECRET),
+        &[JSON],
+        Some(br#"{"git":{"ref":"other"}}"#),
+    );
     assert_eq!(s, 200);
     assert!(b.contains("skipping build"), "{b}");
     assert_eq!(hook.builds().len(), n);

@@ -43,6 +43,8 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::token::{TlsListener, server_tls_config};
+
 /// One BuildConfig of the stand-in (JenkinsPipeline strategy).
 #[derive(Clone, Debug)]
 pub struct BuildConfig {
@@ -197,7 +199,7 @@ impl WebhookServer {
                     if tls {
                         let listener = TlsListener {
                             inner: listener,
-                            acceptor: tokio_rustls::TlsAcceptor::from(tls_config()),
+                            acceptor: tokio_rustls::TlsAcceptor::from(server_tls_config()),
                         };
                         tokio::select! {
                             r = axum::serve(listener, app) => r.expect("webhook server"),
@@ -306,52 +308,6 @@ impl Drop for WebhookServer {
     }
 }
 
-fn tls_config() -> Arc<tokio_rustls::rustls::ServerConfig> {
-    use tokio_rustls::rustls;
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let ca = super::pki::lab_ca();
-    let cert = CertificateDer::from_pem_slice(ca.server.cert_pem.as_bytes()).expect("cert PEM");
-    let key = PrivateKeyDer::from_pem_slice(ca.server.key_pem.as_bytes()).expect("key PEM");
-    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("TLS versions")
-    .with_no_client_auth()
-    .with_single_cert(vec![cert], key)
-    .expect("webhook TLS config");
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(cfg)
-}
-
-/// Accepts TLS connections for axum; a failed handshake just drops the connection.
-struct TlsListener {
-    inner: tokio::net::TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            if let Ok((tcp, addr)) = self.inner.accept().await {
-                let handshake = self.acceptor.accept(tcp);
-                let limit = std::time::Duration::from_secs(5);
-                if let Ok(Ok(tls)) = tokio::time::timeout(limit, handshake).await {
-                    return (tls, addr);
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
-}
-
 /// A Kubernetes `Status` object.
 fn status_json(status: &str, code: u16, reason: Option<&str>, message: &str) -> Value {
     let mut v = json!({
@@ -429,7 +385,11 @@ fn answer(
     } else if let Some(r) = path.strip_prefix("/oapi/v1/") {
         (true, r)
     } else {
-        return failure(404, "NotFound", "the server could not find the requested resource");
+        return failure(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        );
     };
     let parts: Vec<String> = rest.split('/').map(decode).collect();
     if parts.len() < 5
@@ -437,7 +397,11 @@ fn answer(
         || parts[2] != "buildconfigs"
         || parts[4] != "webhooks"
     {
-        return failure(404, "NotFound", "the server could not find the requested resource");
+        return failure(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        );
     }
     let (ns, name) = (parts[1].as_str(), parts[3].as_str());
 
@@ -540,7 +504,13 @@ fn answer(
                 )
             })
         };
-        match json_body.and_then(|v| decode_event(&v).map_err(|e| format!("error unmarshalling payload: {e}, ignoring payload and continuing with build"))) {
+        match json_body.and_then(|v| {
+            decode_event(&v).map_err(|e| {
+                format!(
+                    "error unmarshalling payload: {e}, ignoring payload and continuing with build"
+                )
+            })
+        }) {
             Err(w) => warning = Some(w),
             Ok(event) => {
                 if trigger.allow_env {
@@ -643,7 +613,8 @@ fn answer(
         .collect();
     let mut source = json!({"type": "None"});
     if let Some(r) = &bc.git_ref {
-        source = json!({"type": "Git", "git": {"uri": "https://git.example.invalid/kit.git", "ref": r}});
+        source =
+            json!({"type": "Git", "git": {"uri": "https://git.example.invalid/kit.git", "ref": r}});
     }
     let build_json = json!({
         "kind": "Build",
@@ -705,10 +676,18 @@ fn kind(v: &Value) -> &'static str {
 
 fn decode_event(v: &Value) -> Result<Event, String> {
     let mismatch = |v: &Value, field: &str, ty: &str| {
-        format!("json: cannot unmarshal {} into Go struct field GenericWebHookEvent.{field} of type {ty}", kind(v))
+        format!(
+            "json: cannot unmarshal {} into Go struct field GenericWebHookEvent.{field} of type {ty}",
+            kind(v)
+        )
     };
     let obj = match v {
-        Value::Null => return Ok(Event { env: vec![], git: None }),
+        Value::Null => {
+            return Ok(Event {
+                env: vec![],
+                git: None,
+            });
+        }
         Value::Object(o) => o,
         other => {
             return Err(format!(
@@ -744,7 +723,10 @@ fn decode_event(v: &Value) -> Result<Event, String> {
     let git = match field(obj, "git") {
         None | Some(Value::Null) => None,
         Some(Value::Object(g)) => Some(GitInfo {
-            r#ref: field(g, "ref").and_then(Value::as_str).unwrap_or("").to_string(),
+            r#ref: field(g, "ref")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
             refs: field(g, "refs").and_then(Value::as_array).map(|a| {
                 a.iter()
                     .filter_map(|r| field(r.as_object()?, "ref")?.as_str().map(str::to_string))
@@ -763,7 +745,12 @@ fn go_syntax_error(e: &serde_json::Error) -> String {
 
 /// `mime.ParseMediaType`, reduced: the lower-cased type/subtype, or an error for a malformed one.
 fn parse_media_type(v: &str) -> Result<String, String> {
-    let t = v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let t = v
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     let ok = |s: &str| {
         !s.is_empty()
             && s.chars()
