@@ -217,24 +217,11 @@ impl Client {
     /// A client for `registry` (as written in references: `docker.io`, `host:port`).
     pub fn new(registry: &str, opts: ClientOptions) -> Result<Arc<Self>> {
         let host = api_host(registry).to_string();
-        let material = crate::tls::load(&opts.tls, &host)?;
-        for f in &material.files {
-            log::debug!("{registry}: using TLS file {}", f.display());
-        }
-        let mut b = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .http1_only()
+        let b = crate::tls::client_builder(&opts.tls, &host)?
             .connect_timeout(opts.connect_timeout)
             .tcp_keepalive(Duration::from_secs(30))
             .pool_idle_timeout(Duration::from_secs(60))
-            .redirect(reqwest::redirect::Policy::limited(10))
-            .tls_certs_merge(material.roots);
-        if let Some(id) = material.identity {
-            b = b.identity(id);
-        }
-        if !opts.tls.verify() {
-            b = b.tls_danger_accept_invalid_certs(true);
-        }
+            .redirect(reqwest::redirect::Policy::limited(10));
         let http = b.build().map_err(|e| {
             Error::usage(format!(
                 "cannot set up TLS for {registry}: {}",
