@@ -1,8 +1,9 @@
 //! No secret ever shows: every ferry command runs with `--debug` (and `RUST_LOG=trace`) with
-//! distinctive secrets passed by flag, file, environment and auth file, through success and
-//! failures (refused credentials, missing image, a registry error after the secrets were
-//! used), and neither stdout, stderr nor any file ferry writes (`--report`) holds a secret, its
-//! base64 form, the base64 of `user:secret`, or any JWT.
+//! distinctive secrets passed by every way it takes them — flag, file, environment, auth file
+//! — through success and failures (refused credentials, missing image or BuildConfig, a server
+//! error after the secrets were used), and neither stdout, stderr nor any file ferry writes
+//! (`--report`, the promotion `--record`) holds a secret, its base64 form, the base64 of
+//! `user:secret`, or any JWT.
 //!
 //! Adding a command: one line in [`COMMANDS`].
 
@@ -14,6 +15,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 
 use crate::support::faults::{Fault, FaultProxy, Rule};
 use crate::support::fixtures::*;
+use crate::support::webhook::{BuildConfig, WebhookOptions, WebhookServer};
 use crate::support::*;
 
 const SRC_USER: &str = "srcuser";
@@ -21,6 +23,11 @@ const SRC_PASSWORD: &str = "SrcPw-7Kq2xZ9vLm";
 const WRONG_PASSWORD: &str = "WrongPw-3Jd8rT1nQa";
 const SA_USER: &str = "pusher";
 const SA_TOKEN: &str = "sa-token-Vb5Nc0Xw4Ey";
+const NONPROD_TOKEN: &str = "nonprod-token-Hu6Rt2Pz8Ks";
+const WRONG_TOKEN: &str = "wrong-token-Yx1Gf5Wq0Dm";
+const WEBHOOK_SECRET: &str = "hook-secret-Lm3Zs9Cv7Nb";
+const WRONG_WEBHOOK_SECRET: &str = "hook-wrong-Tq4Kp8Ja2Xe";
+const API_TOKEN: &str = "api-token-Ew6Hn1Ur5Gc";
 
 /// How the secrets reach ferry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,27 +66,35 @@ enum Case {
 
 const CASES: [Case; 4] = [Case::Works, Case::Refused, Case::Missing, Case::ServerError];
 
-/// A command line: arguments, environment, and files ferry may write that must be checked.
+/// A command line: arguments, environment, files ferry may write that must be checked, and
+/// the exit code the case must end with.
 #[derive(Default)]
 struct Invocation {
     args: Vec<String>,
     env: Vec<(String, String)>,
     outputs: Vec<PathBuf>,
+    expect: i32,
 }
 
-/// Builds the invocation of one command for one way of passing secrets and one case.
-type CommandFn = fn(&Lab, Via, Case) -> Invocation;
+/// Builds the invocation of one command for one way of passing secrets and one case; `None`
+/// when the command takes no secret that way.
+type CommandFn = fn(&Lab, Via, Case) -> Option<Invocation>;
 
 /// Every ferry command. Adding a command is one line here.
-const COMMANDS: &[(&str, CommandFn)] = &[("copy", copy)];
+const COMMANDS: &[(&str, CommandFn)] =
+    &[("copy", copy), ("promote", promote), ("trigger", trigger)];
 
-/// Source: Basic auth. Destination: token auth (the token server trades the service-account
-/// token for JWTs), behind a proxy that fails manifest writes to `prod/fail`.
+/// Source: Basic auth. Destination: token auth (the token server trades service-account
+/// tokens for JWTs), behind a proxy that fails manifest writes to `prod/fail` and `prodfail/…`; it also holds
+/// the non-production image of `promote`. A webhook stand-in that wants a bearer token, behind
+/// a proxy that fails calls for the `fail` namespace.
 struct Lab {
     src: Registry,
     _dst: Registry,
     ts: TokenServer,
     proxy: FaultProxy,
+    _hook: WebhookServer,
+    hook_proxy: FaultProxy,
     /// A bearer token for the destination (a JWT minted for `prod/*`).
     jwt: String,
     dir: tempfile::TempDir,
@@ -88,7 +103,10 @@ struct Lab {
 impl Lab {
     fn new() -> Lab {
         let ts = TokenServer::start(TokenServerOptions {
-            tokens: vec![(SA_TOKEN.into(), vec![Grant::push("prod/*")])],
+            tokens: vec![
+                (SA_TOKEN.into(), vec![Grant::push("prod*")]),
+                (NONPROD_TOKEN.into(), vec![Grant::pull("nonprod/*")]),
+            ],
             ..Default::default()
         });
         let src = Registry::start(RegistryOptions {
@@ -99,16 +117,22 @@ impl Lab {
             auth: Auth::Token(ts.config()),
             ..Default::default()
         });
-        ImageSpec::oci()
-            .layers(&[2000])
-            .build()
-            .seed(&src, "ns/app:v1");
+        let fx = ImageSpec::oci().layers(&[2000]).build();
+        fx.seed(&src, "ns/app:v1");
+        fx.seed(&dst, "nonprod/app:c0ffee");
         let proxy = FaultProxy::start(&dst);
         proxy.add(Rule::new(
             "PUT",
-            "^/v2/prod/fail/manifests/",
+            "^/v2/prod/?fail/.*manifests/",
             Fault::status(500),
         ));
+        let hook = WebhookServer::start(WebhookOptions {
+            buildconfigs: vec![BuildConfig::production_pipeline("prod", WEBHOOK_SECRET)],
+            require_token: Some(API_TOKEN.into()),
+            tls: false,
+        });
+        let hook_proxy = FaultProxy::forward_to(&hook.api_url());
+        hook_proxy.add(Rule::new("POST", "/namespaces/fail/", Fault::status(500)));
         let jwt = ts.config().mint(
             SA_USER,
             &[
@@ -126,6 +150,8 @@ impl Lab {
             _dst: dst,
             ts,
             proxy,
+            _hook: hook,
+            hook_proxy,
             jwt,
             dir,
         }
@@ -151,12 +177,20 @@ impl Lab {
             SRC_PASSWORD.to_string(),
             WRONG_PASSWORD.to_string(),
             SA_TOKEN.to_string(),
+            NONPROD_TOKEN.to_string(),
+            WRONG_TOKEN.to_string(),
+            WEBHOOK_SECRET.to_string(),
+            WRONG_WEBHOOK_SECRET.to_string(),
+            API_TOKEN.to_string(),
             self.jwt.clone(),
         ];
         for pair in [
             format!("{SRC_USER}:{SRC_PASSWORD}"),
             format!("{SRC_USER}:{WRONG_PASSWORD}"),
             format!("{SA_USER}:{SA_TOKEN}"),
+            format!("serviceaccount:{SA_TOKEN}"),
+            format!("serviceaccount:{NONPROD_TOKEN}"),
+            format!("serviceaccount:{WRONG_TOKEN}"),
         ] {
             s.push(B64.encode(&pair));
         }
@@ -251,7 +285,7 @@ fn merge(into: &mut Invocation, other: Invocation) {
 
 // ---- the commands -----------------------------------------------------------------------------
 
-fn copy(lab: &Lab, via: Via, case: Case) -> Invocation {
+fn copy(lab: &Lab, via: Via, case: Case) -> Option<Invocation> {
     let report = lab.dir.path().join(format!("report-{via:?}-{case:?}.json"));
     let _ = std::fs::remove_file(&report);
     let mut inv = Invocation {
@@ -264,6 +298,7 @@ fn copy(lab: &Lab, via: Via, case: Case) -> Invocation {
             "--dest-tls-verify=false".into(),
         ],
         outputs: vec![report],
+        expect: exit_code(case),
         ..Default::default()
     };
     inv.args.extend(lab.authfile(via, case));
@@ -281,7 +316,112 @@ fn copy(lab: &Lab, via: Via, case: Case) -> Invocation {
     };
     inv.args.push(lab.src.docker_ref(src));
     inv.args.push(lab.proxy.docker_ref(dst));
-    inv
+    Some(inv)
+}
+
+fn exit_code(case: Case) -> i32 {
+    match case {
+        Case::Works => 0,
+        Case::Missing => 2,
+        Case::Refused | Case::ServerError => 1,
+    }
+}
+
+/// Tokens only from files, named by flag or by environment.
+fn promote(lab: &Lab, via: Via, case: Case) -> Option<Invocation> {
+    let src_token = if case == Case::Refused {
+        WRONG_TOKEN
+    } else {
+        NONPROD_TOKEN
+    };
+    let src_file = lab.file(&format!("promote-src-{case:?}"), &format!("{src_token}\n"));
+    let dst_file = lab.file("promote-dst", SA_TOKEN);
+    let record = lab.dir.path().join(format!("record-{via:?}-{case:?}.json"));
+    let _ = std::fs::remove_file(&record);
+    let mut inv = Invocation {
+        args: vec![
+            "promote".into(),
+            "--retry-times=1".into(),
+            "--retry-delay=10ms".into(),
+            format!("--record={}", record.display()),
+            "--src-tls-verify=false".into(),
+            "--dest-tls-verify=false".into(),
+            format!("--image-name=app"),
+            format!("--non-prod-registry={}", lab.proxy.host()),
+            format!("--prod-registry={}", lab.proxy.host()),
+            "--non-prod-project=nonprod".into(),
+        ],
+        outputs: vec![record],
+        expect: exit_code(case),
+        ..Default::default()
+    };
+    inv.args.push(match case {
+        Case::ServerError => "--prod-project=prodfail".into(),
+        _ => "--prod-project=prod".into(),
+    });
+    inv.args.push(match case {
+        Case::Missing => "--tag=deadbeef".into(),
+        _ => "--tag=c0ffee".into(),
+    });
+    match via {
+        Via::Flags | Via::Files => {
+            inv.args.push(format!("--src-token-file={src_file}"));
+            inv.args.push(format!("--dest-token-file={dst_file}"));
+        }
+        Via::Env => {
+            inv.env.push(("FERRY_SRC_TOKEN_FILE".into(), src_file));
+            inv.env.push(("FERRY_DEST_TOKEN_FILE".into(), dst_file));
+        }
+        Via::TokenFlag | Via::AuthFile => return None,
+    }
+    Some(inv)
+}
+
+/// The webhook secret from a file or the environment (on the command line: refused); the API
+/// token from a file.
+fn trigger(lab: &Lab, via: Via, case: Case) -> Option<Invocation> {
+    let secret = if case == Case::Refused {
+        WRONG_WEBHOOK_SECRET
+    } else {
+        WEBHOOK_SECRET
+    };
+    let mut inv = Invocation {
+        args: vec![
+            "trigger".into(),
+            format!("--api-url={}", lab.hook_proxy.url()),
+            "--tls-verify=false".into(),
+            format!(
+                "--token-file={}",
+                lab.file("api-token", &format!("{API_TOKEN}\n"))
+            ),
+            "--env=GIT_COMMIT=c0ffee".into(),
+        ],
+        // An unknown BuildConfig is refused like a wrong secret (401), as OpenShift does.
+        expect: if case == Case::Works { 0 } else { 1 },
+        ..Default::default()
+    };
+    inv.args.push(match case {
+        Case::ServerError => "--namespace=fail".into(),
+        _ => "--namespace=prod".into(),
+    });
+    inv.args.push(match case {
+        Case::Missing => "--buildconfig=absent".into(),
+        _ => "--buildconfig=production-pipeline".into(),
+    });
+    match via {
+        // Refused before anything is sent, without echoing it.
+        Via::Flags => {
+            inv.args.push(format!("--secret={secret}"));
+            inv.expect = 1;
+        }
+        Via::Files => inv.args.push(format!(
+            "--secret-file={}",
+            lab.file(&format!("hook-{case:?}"), secret)
+        )),
+        Via::Env => inv.env.push(("FERRY_WEBHOOK_SECRET".into(), secret.into())),
+        Via::TokenFlag | Via::AuthFile => return None,
+    }
+    Some(inv)
 }
 
 // ---- the test ---------------------------------------------------------------------------------
@@ -294,7 +434,9 @@ fn no_command_shows_a_secret() {
     for (name, command) in COMMANDS {
         for via in VIAS {
             for case in CASES {
-                let inv = command(&lab, via, case);
+                let Some(inv) = command(&lab, via, case) else {
+                    continue;
+                };
                 let mut tool = ferry();
                 tool.arg("--debug").args(&inv.args).env("RUST_LOG", "trace");
                 for (k, v) in &inv.env {
@@ -303,12 +445,7 @@ fn no_command_shows_a_secret() {
                 let out = tool.timeout(Duration::from_secs(60)).run();
                 let what = format!("{name} with secrets by {via:?}, {case:?}");
                 // The run did what the case says (so the secrets were really used).
-                let want = match case {
-                    Case::Works => 0,
-                    Case::Missing => 2,
-                    Case::Refused | Case::ServerError => 1,
-                };
-                assert_eq!(out.code, Some(want), "{what}\n{out}");
+                assert_eq!(out.code, Some(inv.expect), "{what}\n{out}");
                 assert!(!out.stderr.contains("panicked"), "{what}\n{out}");
                 let mut texts = vec![
                     ("stdout".to_string(), out.stdout.clone()),
@@ -339,7 +476,7 @@ fn no_command_shows_a_secret() {
             .any(|r| r.token.as_deref() == Some(SA_TOKEN)),
         "the service-account token was never used"
     );
-    assert_eq!(runs, COMMANDS.len() * VIAS.len() * CASES.len());
+    assert!(runs >= COMMANDS.len() * CASES.len() * 2, "{runs} runs");
 }
 
 #[test]

@@ -228,6 +228,13 @@ impl FaultProxy {
         Self::launch("127.0.0.1", Some(reg.url()))
     }
 
+    /// A proxy on `127.0.0.1` in front of any plain-HTTP server (`http://IP:PORT`), e.g. a
+    /// webhook stand-in.
+    pub fn forward_to(url: &str) -> FaultProxy {
+        assert!(url.starts_with("http://"), "plain HTTP upstreams only");
+        Self::launch("127.0.0.1", Some(url.trim_end_matches('/').to_string()))
+    }
+
     /// A proxy on `ip` (a loopback address, e.g. `127.0.0.2`) with no registry behind it:
     /// it answers only through rules, 502 otherwise.
     pub fn standalone(ip: &str) -> FaultProxy {
