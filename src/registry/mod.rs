@@ -1094,7 +1094,7 @@ impl Buffered {
 }
 
 fn limit_text(limit: usize) -> String {
-    if limit % (1 << 20) == 0 {
+    if limit.is_multiple_of(1 << 20) {
         format!("{} MiB", limit >> 20)
     } else {
         format!("{limit}-byte")
