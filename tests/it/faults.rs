@@ -149,7 +149,7 @@ fn assert_no_panic(out: &Output) {
 
 /// The single `Error:` line of stderr.
 #[track_caller]
-fn one_error_line(out: &Output) -> String {
+pub(crate) fn one_error_line(out: &Output) -> String {
     let lines: Vec<&str> = out
         .stderr
         .lines()

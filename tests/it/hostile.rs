@@ -36,15 +36,10 @@ fn run_copy(src: &str, dst: &str, extra: &[&str]) -> Output {
 fn assert_clean_error(out: &Output, code: i32, needles: &[&str]) {
     assert_eq!(out.code, Some(code), "exit code\n{out}");
     assert!(!out.stderr.contains("panicked"), "panic\n{out}");
-    let lines: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("Error:"))
-        .collect();
-    assert_eq!(lines.len(), 1, "expected one error line\n{out}");
+    let line = crate::faults::one_error_line(out).to_lowercase();
     for n in needles {
         assert!(
-            lines[0].to_lowercase().contains(&n.to_lowercase()),
+            line.contains(&n.to_lowercase()),
             "error line lacks {n:?}\n{out}"
         );
     }
