@@ -7,6 +7,7 @@
 //! - [`registry`]: the OCI distribution client (auth challenges, token cache, blobs, manifests, tags);
 //! - [`credentials`]: credentials from flags, files, the environment and auth files;
 //! - [`tls`]: cert dirs and verification;
+//! - [`inspect`]: skopeo's inspect output, Go's JSON and `fmt` rendering, the `--format` subset;
 //! - [`copy`]: planning the manifest tree, then streaming, verified, concurrent transfer;
 //! - [`retry`]: what is retried and how;
 //! - [`progress`]: bars and plain progress lines;
@@ -22,6 +23,7 @@ pub mod cli;
 pub mod copy;
 pub mod credentials;
 pub mod error;
+pub mod inspect;
 pub mod platform;
 pub mod policy;
 pub mod progress;

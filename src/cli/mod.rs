@@ -10,6 +10,10 @@
 //! "image not found").
 
 mod copy;
+mod delete;
+mod inspect;
+mod list_tags;
+mod manifest_digest;
 pub mod options;
 
 use std::time::Duration;
@@ -55,6 +59,15 @@ enum Command {
     /// Copy an image from one registry to another (docker:// to docker://).
     #[command(long_about = copy::LONG_ABOUT)]
     Copy(Box<copy::CopyArgs>),
+    /// Inspect an image: skopeo's JSON, the raw manifest, the config, or a Go template.
+    #[command(long_about = inspect::LONG_ABOUT)]
+    Inspect(Box<inspect::InspectArgs>),
+    /// List the tags of a repository (docker://HOST/PATH).
+    ListTags(Box<list_tags::ListTagsArgs>),
+    /// Delete an image's manifest from a registry (by its digest).
+    Delete(Box<delete::DeleteArgs>),
+    /// Print the digest of a manifest file.
+    ManifestDigest(manifest_digest::ManifestDigestArgs),
 }
 
 /// Run the command line and return the process exit code.
@@ -99,6 +112,10 @@ fn run(cli: Cli, personality: Personality) -> Result<()> {
         let fut = async {
             match cli.command {
                 Command::Copy(args) => copy::run(*args, &cli.global, personality).await,
+                Command::Inspect(args) => inspect::run(*args, &cli.global, personality).await,
+                Command::ListTags(args) => list_tags::run(*args, &cli.global, personality).await,
+                Command::Delete(args) => delete::run(*args, &cli.global, personality).await,
+                Command::ManifestDigest(args) => manifest_digest::run(args),
             }
         };
         match timeout {
