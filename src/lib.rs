@@ -5,6 +5,7 @@
 //! - [`cli`]: skopeo-compatible verbs and flags;
 //! - [`reference`]: image references and transports;
 //! - [`registry`]: the OCI distribution client (auth challenges, token cache, blobs, manifests, tags);
+//! - [`login`]: changing the primary auth file for `login`/`logout`;
 //! - [`credentials`]: credentials from flags, files, the environment and auth files;
 //! - [`tls`]: cert dirs and verification;
 //! - [`inspect`]: skopeo's inspect output, Go's JSON and `fmt` rendering, the `--format` subset;
@@ -24,6 +25,7 @@ pub mod copy;
 pub mod credentials;
 pub mod error;
 pub mod inspect;
+pub mod login;
 pub mod platform;
 pub mod policy;
 pub mod progress;

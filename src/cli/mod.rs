@@ -13,6 +13,7 @@ mod copy;
 mod delete;
 mod inspect;
 mod list_tags;
+mod login;
 mod manifest_digest;
 pub mod options;
 
@@ -68,6 +69,10 @@ enum Command {
     Delete(Box<delete::DeleteArgs>),
     /// Print the digest of a manifest file.
     ManifestDigest(manifest_digest::ManifestDigestArgs),
+    /// Log in to a registry: check the credentials, then store them in the auth file.
+    Login(Box<login::LoginArgs>),
+    /// Remove a registry's credentials from the auth file.
+    Logout(login::LogoutArgs),
 }
 
 /// Run the command line and return the process exit code.
@@ -116,6 +121,8 @@ fn run(cli: Cli, personality: Personality) -> Result<()> {
                 Command::ListTags(args) => list_tags::run(*args, &cli.global, personality).await,
                 Command::Delete(args) => delete::run(*args, &cli.global, personality).await,
                 Command::ManifestDigest(args) => manifest_digest::run(args),
+                Command::Login(args) => login::login(*args, &cli.global, personality).await,
+                Command::Logout(args) => login::logout(args),
             }
         };
         match timeout {
