@@ -10,6 +10,7 @@
 //! - [`tls`]: cert dirs and verification;
 //! - [`inspect`]: skopeo's inspect output, Go's JSON and `fmt` rendering, the `--format` subset;
 //! - [`copy`]: planning the manifest tree, then streaming, verified, concurrent transfer;
+//! - [`sync`]: `sync`'s sources (repository, YAML), destination naming, concurrent copies;
 //! - [`retry`]: what is retried and how;
 //! - [`progress`]: bars and plain progress lines;
 //! - [`policy`], [`platform`]: trust policy and platform choice as skopeo does them;
@@ -33,4 +34,5 @@ pub mod redact;
 pub mod reference;
 pub mod registry;
 pub mod retry;
+pub mod sync;
 pub mod tls;

@@ -205,17 +205,26 @@ impl CopyArgs {
     }
 
     fn multi_arch(&self, personality: Personality) -> Result<MultiArch> {
-        match (self.all.unwrap_or(false), self.multi_arch) {
-            (true, Some(m)) if m != MultiArch::All => Err(Error::usage(
-                "--all and --multi-arch cannot be used together with a mode other than all",
-            )),
-            (true, _) => Ok(MultiArch::All),
-            (false, Some(m)) => Ok(m),
-            (false, None) => Ok(match personality {
-                Personality::Ferry => MultiArch::All,
-                Personality::Skopeo => MultiArch::System,
-            }),
-        }
+        multi_arch(self.all, self.multi_arch, personality)
+    }
+}
+
+/// `-a/--all` and `--multi-arch` together, with the personality's default (also for `sync`).
+pub(super) fn multi_arch(
+    all: Option<bool>,
+    mode: Option<MultiArch>,
+    personality: Personality,
+) -> Result<MultiArch> {
+    match (all.unwrap_or(false), mode) {
+        (true, Some(m)) if m != MultiArch::All => Err(Error::usage(
+            "--all and --multi-arch cannot be used together with a mode other than all",
+        )),
+        (true, _) => Ok(MultiArch::All),
+        (false, Some(m)) => Ok(m),
+        (false, None) => Ok(match personality {
+            Personality::Ferry => MultiArch::All,
+            Personality::Skopeo => MultiArch::System,
+        }),
     }
 }
 

@@ -16,6 +16,7 @@ mod list_tags;
 mod login;
 mod manifest_digest;
 pub mod options;
+mod sync;
 
 use std::time::Duration;
 
@@ -73,6 +74,9 @@ enum Command {
     Login(Box<login::LoginArgs>),
     /// Remove a registry's credentials from the auth file.
     Logout(login::LogoutArgs),
+    /// Copy whole repositories (or the images a YAML file lists) to a registry.
+    #[command(long_about = sync::LONG_ABOUT)]
+    Sync(Box<sync::SyncArgs>),
 }
 
 /// Run the command line and return the process exit code.
@@ -123,6 +127,7 @@ fn run(cli: Cli, personality: Personality) -> Result<()> {
                 Command::ManifestDigest(args) => manifest_digest::run(args),
                 Command::Login(args) => login::login(*args, &cli.global, personality).await,
                 Command::Logout(args) => login::logout(args),
+                Command::Sync(args) => sync::run(*args, &cli.global, personality).await,
             }
         };
         match timeout {

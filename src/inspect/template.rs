@@ -106,9 +106,9 @@ impl Template {
         let mut pos = 0;
         let (nodes, end) = parse_list(&pieces, &mut pos)?;
         match end {
-            End::Eof => Ok(Template { nodes }),
-            End::End => Err("template: unexpected {{end}}".into()),
-            End::Else => Err("template: unexpected {{else}}".into()),
+            Stop::Eof => Ok(Template { nodes }),
+            Stop::End => Err("template: unexpected {{end}}".into()),
+            Stop::Else => Err("template: unexpected {{else}}".into()),
         }
     }
 
@@ -298,13 +298,13 @@ fn lex(action: &str) -> Result<Vec<Token>, String> {
     Ok(tokens)
 }
 
-enum End {
+enum Stop {
     Eof,
     End,
     Else,
 }
 
-fn parse_list(pieces: &[Piece], pos: &mut usize) -> Result<(Vec<Node>, End), String> {
+fn parse_list(pieces: &[Piece], pos: &mut usize) -> Result<(Vec<Node>, Stop), String> {
     let mut nodes = Vec::new();
     while *pos < pieces.len() {
         let piece = &pieces[*pos];
@@ -314,21 +314,21 @@ fn parse_list(pieces: &[Piece], pos: &mut usize) -> Result<(Vec<Node>, End), Str
             Piece::Action(tokens) => match tokens.first() {
                 None => return Err("template: empty action {{}}".into()),
                 Some(Token::Ident(k)) if k == "end" && tokens.len() == 1 => {
-                    return Ok((nodes, End::End));
+                    return Ok((nodes, Stop::End));
                 }
                 Some(Token::Ident(k)) if k == "else" && tokens.len() == 1 => {
-                    return Ok((nodes, End::Else));
+                    return Ok((nodes, Stop::Else));
                 }
                 Some(Token::Ident(k)) if k == "range" || k == "if" => {
                     let pipe = parse_pipeline(&tokens[1..])?;
                     let (body, end) = parse_list(pieces, pos)?;
                     let alt = match end {
-                        End::End => vec![],
-                        End::Else => match parse_list(pieces, pos)? {
-                            (alt, End::End) => alt,
+                        Stop::End => vec![],
+                        Stop::Else => match parse_list(pieces, pos)? {
+                            (alt, Stop::End) => alt,
                             _ => return Err(format!("template: {{{{{k}}}}} without {{{{end}}}}")),
                         },
-                        End::Eof => {
+                        Stop::Eof => {
                             return Err(format!("template: {{{{{k}}}}} without {{{{end}}}}"));
                         }
                     };
@@ -342,7 +342,7 @@ fn parse_list(pieces: &[Piece], pos: &mut usize) -> Result<(Vec<Node>, End), Str
             },
         }
     }
-    Ok((nodes, End::Eof))
+    Ok((nodes, Stop::Eof))
 }
 
 fn func_named(name: &str) -> Option<Func> {
