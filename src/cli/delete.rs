@@ -24,11 +24,11 @@ pub(super) async fn run(
     personality: Personality,
 ) -> Result<()> {
     let image = ImageRef::parse_transport(&args.image)?;
-    let side = args.registry.side(None)?;
-    let client = side.client(
+    let client = args.registry.client(
         &image.registry,
         &image.repository,
-        args.retry.policy(personality),
+        &args.retry,
+        personality,
         global,
     )?;
     // The registry deletes manifests by digest: read the manifest to learn it (and to fail

@@ -109,11 +109,11 @@ pub(super) async fn run(
         return Err(Error::usage("raw output does not support format option"));
     }
     let image = ImageRef::parse_transport(&args.image)?;
-    let side = args.registry.side(None)?;
-    let client = side.client(
+    let client = args.registry.client(
         &image.registry,
         &image.repository,
-        args.retry.policy(personality),
+        &args.retry,
+        personality,
         global,
     )?;
     let top = client

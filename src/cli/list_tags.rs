@@ -38,13 +38,9 @@ pub(super) async fn run(
     personality: Personality,
 ) -> Result<()> {
     let (registry, repository) = parse_repository(&args.repository)?;
-    let side = args.registry.side(None)?;
-    let client = side.client(
-        &registry,
-        &repository,
-        args.retry.policy(personality),
-        global,
-    )?;
+    let client = args
+        .registry
+        .client(&registry, &repository, &args.retry, personality, global)?;
     let tags = match client.list_tags(&repository).await {
         Ok(t) => t,
         // A missing repository is NAME_UNKNOWN, not a missing image: skopeo exits 1.

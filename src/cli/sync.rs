@@ -7,9 +7,9 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::options::{
-    DestFlags, GlobalOptions, Personality, RetryArgs, SideFlags, SrcFlags, go_bool,
+    DestFlags, GlobalOptions, MultiArchArgs, Personality, RetryArgs, SideFlags, SrcFlags, go_bool,
 };
-use crate::copy::{CopyOptions, MultiArch};
+use crate::copy::CopyOptions;
 use crate::error::{Error, Result};
 use crate::progress::{Mode, Progress};
 use crate::redact::Secret;
@@ -57,12 +57,8 @@ pub struct SyncArgs {
     #[arg(long, value_name = "PATH")]
     authfile: Option<PathBuf>,
 
-    /// Copy all images of a multi-arch image (same as --multi-arch all).
-    #[arg(short = 'a', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
-    all: Option<bool>,
-    /// How to handle multi-architecture images: system, all, or index-only.
-    #[arg(long, value_name = "MODE", value_parser = clap::value_parser!(MultiArch))]
-    multi_arch: Option<MultiArch>,
+    #[command(flatten)]
+    multi_arch: MultiArchArgs,
     /// Preserve digests (ferry always does).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     preserve_digests: Option<bool>,
@@ -231,7 +227,7 @@ pub(super) async fn run(
     }
     let opts = SyncOptions {
         copy: CopyOptions {
-            multi_arch: super::copy::multi_arch(args.all, args.multi_arch, personality)?,
+            multi_arch: args.multi_arch.mode(personality)?,
             platform: global.platform(),
             remove_signatures: args.remove_signatures.unwrap_or(false),
             refuse_retag: false,
