@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::options::{GlobalOptions, Personality, RegistryFlags, RetryArgs};
 use crate::error::Result;
-use crate::reference::{ImageRef, Target};
+use crate::reference::ImageRef;
 
 /// Arguments of `delete`.
 #[derive(Debug, Args)]
@@ -33,15 +33,10 @@ pub(super) async fn run(
     )?;
     // The registry deletes manifests by digest: read the manifest to learn it (and to fail
     // with "not found", exit 2, when there is none).
-    let digest = match &image.target {
-        Target::Digest(d) => {
-            client
-                .get_manifest(&image.repository, d.as_str())
-                .await?
-                .digest
-        }
-        Target::Tag(t) => client.get_manifest(&image.repository, t).await?.digest,
-    };
+    let digest = client
+        .get_manifest(&image.repository, image.target.as_str())
+        .await?
+        .digest;
     log::debug!("deleting {image} ({digest})");
     client.delete_manifest(&image.repository, &digest).await
 }
