@@ -16,7 +16,9 @@ mod list_tags;
 mod login;
 mod manifest_digest;
 pub mod options;
+mod promote;
 mod sync;
+mod trigger;
 
 use std::time::Duration;
 
@@ -77,6 +79,12 @@ enum Command {
     /// Copy whole repositories (or the images a YAML file lists) to a registry.
     #[command(long_about = sync::LONG_ABOUT)]
     Sync(Box<sync::SyncArgs>),
+    /// ferry: promote an image from the non-production registry to production.
+    #[command(long_about = promote::LONG_ABOUT)]
+    Promote(Box<promote::PromoteArgs>),
+    /// ferry: start a BuildConfig's build through OpenShift's generic webhook.
+    #[command(long_about = trigger::LONG_ABOUT)]
+    Trigger(Box<trigger::TriggerArgs>),
 }
 
 /// Run the command line and return the process exit code.
@@ -128,6 +136,8 @@ fn run(cli: Cli, personality: Personality) -> Result<()> {
                 Command::Login(args) => login::login(*args, &cli.global, personality).await,
                 Command::Logout(args) => login::logout(args),
                 Command::Sync(args) => sync::run(*args, &cli.global, personality).await,
+                Command::Promote(args) => promote::run(*args, &cli.global, personality).await,
+                Command::Trigger(args) => trigger::run(*args).await,
             }
         };
         match timeout {

@@ -29,6 +29,7 @@ pub mod pki;
 mod registry;
 mod token;
 mod tools;
+pub mod webhook;
 
 use std::os::unix::process::CommandExt;
 use std::process::Command;

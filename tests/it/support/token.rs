@@ -448,7 +448,7 @@ impl Drop for TokenServer {
     }
 }
 
-fn server_tls_config() -> Arc<rustls::ServerConfig> {
+pub(super) fn server_tls_config() -> Arc<rustls::ServerConfig> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let ca = pki::lab_ca();
@@ -468,9 +468,9 @@ fn server_tls_config() -> Arc<rustls::ServerConfig> {
     Arc::new(cfg)
 }
 
-struct TlsListener {
-    inner: tokio::net::TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
+pub(super) struct TlsListener {
+    pub(super) inner: tokio::net::TcpListener,
+    pub(super) acceptor: tokio_rustls::TlsAcceptor,
 }
 
 impl axum::serve::Listener for TlsListener {
