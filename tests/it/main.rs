@@ -1,11 +1,16 @@
 //! All integration tests, in one binary so that the lab support compiles once.
 
 mod copy;
+mod delete;
 mod e2e;
+mod inspect;
 mod lab;
 mod lint;
+mod list_tags;
+mod login;
 mod oc_process;
 mod promote;
 mod support;
+mod sync;
 mod templates;
 mod trigger;
