@@ -154,7 +154,7 @@ impl Client {
             };
             match schedule.next_delay(&err) {
                 Some(d) => tokio::time::sleep(d).await,
-                None => return Err(err),
+                None => return Err(schedule.give_up(err)),
             }
         }
     }
