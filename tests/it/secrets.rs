@@ -314,51 +314,44 @@ fn merge(into: &mut Invocation, other: Invocation) {
 fn copy(lab: &Lab, via: Via, case: Case) -> Option<Invocation> {
     let report = lab.dir.path().join(format!("report-{via:?}-{case:?}.json"));
     let _ = std::fs::remove_file(&report);
-    let mut inv = Invocation {
-        args: vec![
-            "copy".into(),
-            "--retry-times=1".into(),
-            "--retry-delay=10ms".into(),
-            format!("--report={}", report.display()),
-            "--src-tls-verify=false".into(),
-            "--dest-tls-verify=false".into(),
-        ],
-        outputs: vec![report],
-        expect: exit_code(case),
-        ..Default::default()
-    };
-    inv.args.extend(lab.authfile(via, case));
-    merge(&mut inv, lab.src_creds("src", via, case));
-    merge(&mut inv, lab.dst_creds(via));
-    let src = if case == Case::Missing {
-        "ns/absent:v1"
-    } else {
-        "ns/app:v1"
-    };
     let dst = if case == Case::ServerError {
         "prod/fail:v1"
     } else {
         "prod/app:v1"
     };
-    inv.args.push(lab.src_proxy.docker_ref(src));
-    inv.args.push(lab.proxy.docker_ref(dst));
+    let mut inv = two_registries(lab, &["copy"], via, case, dst);
+    inv.args.insert(1, format!("--report={}", report.display()));
+    inv.outputs.push(report);
     Some(inv)
 }
 
 fn sync(lab: &Lab, via: Via, case: Case) -> Option<Invocation> {
+    let dst = if case == Case::ServerError {
+        "prod/fail"
+    } else {
+        "prod"
+    };
+    let verb = ["sync", "--src=docker", "--dest=docker"];
+    Some(two_registries(lab, &verb, via, case, dst))
+}
+
+/// `verb… --src-… --dest-… SOURCE DESTINATION` from the source (`ns/app:v1`, or a missing
+/// image) to `dst` on the destination.
+fn two_registries(lab: &Lab, verb: &[&str], via: Via, case: Case, dst: &str) -> Invocation {
     let mut inv = Invocation {
-        args: vec![
-            "sync".into(),
-            "--src=docker".into(),
-            "--dest=docker".into(),
-            "--retry-times=1".into(),
-            "--retry-delay=10ms".into(),
-            "--src-tls-verify=false".into(),
-            "--dest-tls-verify=false".into(),
-        ],
+        args: verb.iter().map(|a| a.to_string()).collect(),
         expect: exit_code(case),
         ..Default::default()
     };
+    inv.args.extend(
+        [
+            "--retry-times=1",
+            "--retry-delay=10ms",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+        ]
+        .map(String::from),
+    );
     inv.args.extend(lab.authfile(via, case));
     merge(&mut inv, lab.src_creds("src", via, case));
     merge(&mut inv, lab.dst_creds(via));
@@ -367,14 +360,9 @@ fn sync(lab: &Lab, via: Via, case: Case) -> Option<Invocation> {
     } else {
         "ns/app:v1"
     };
-    let dst = if case == Case::ServerError {
-        "prod/fail"
-    } else {
-        "prod"
-    };
     inv.args.push(lab.src_proxy.docker_ref(src));
     inv.args.push(lab.proxy.docker_ref(dst));
-    Some(inv)
+    inv
 }
 
 /// A single-registry command (`--creds`, `--tls-verify`, …) on the source, through the
