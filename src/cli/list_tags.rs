@@ -3,7 +3,7 @@
 use clap::Args;
 
 use super::options::{GlobalOptions, Personality, RegistryFlags, RetryArgs};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::inspect::govalue::{Field, GoValue};
 use crate::reference::parse_repository;
 
@@ -41,24 +41,8 @@ pub(super) async fn run(
     let client = args
         .registry
         .client(&registry, &repository, &args.retry, personality, global)?;
-    let tags = match client.list_tags(&repository).await {
-        Ok(t) => t,
-        // A missing repository is NAME_UNKNOWN, not a missing image: skopeo exits 1.
-        Err(Error::NotFound {
-            what,
-            location,
-            detail,
-        }) => {
-            return Err(Error::Registry {
-                op: format!("listing tags ({what} not found)"),
-                location,
-                status: 404,
-                detail,
-                retry_after: None,
-            });
-        }
-        Err(e) => return Err(e),
-    };
+    // A missing repository is NAME_UNKNOWN (HTTP 404), not a missing image: exit 1, as skopeo.
+    let tags = client.list_tags(&repository).await?;
     print!("{}", render(&format!("{registry}/{repository}"), tags));
     Ok(())
 }

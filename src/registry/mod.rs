@@ -742,7 +742,7 @@ impl Client {
             Ok(a) => a,
             Err(resp) => {
                 return Err(self
-                    .expect_manifest_found(resp, &op, reference, &loc)
+                    .found(resp, &op, format!("manifest {reference}"), &loc)
                     .await
                     .err()
                     .unwrap_or_else(|| unreachable_success(&op, &loc)));
@@ -767,30 +767,29 @@ impl Client {
         })
     }
 
-    async fn expect_manifest_found(
+    /// The response if it succeeded; a 404 becomes [`Error::NotFound`] for `what` (exit
+    /// code 2), anything else an [`Error::Registry`].
+    async fn found(
         &self,
         resp: reqwest::Response,
         op: &str,
-        reference: &str,
+        what: String,
         loc: &Location,
     ) -> Result<reqwest::Response> {
         if resp.status().is_success() {
             return Ok(resp);
         }
         let status = resp.status();
-        let e = status_error(resp, op, loc).await;
-        if status == StatusCode::NOT_FOUND {
-            let detail = match e {
-                Error::Registry { detail, .. } => detail,
-                _ => RegistryMessage::default(),
-            };
-            return Err(Error::NotFound {
-                what: format!("manifest {reference}"),
-                location: loc.clone(),
-                detail,
-            });
+        match status_error(resp, op, loc).await {
+            Error::Registry { detail, .. } if status == StatusCode::NOT_FOUND => {
+                Err(Error::NotFound {
+                    what,
+                    location: loc.clone(),
+                    detail,
+                })
+            }
+            e => Err(e),
         }
-        Err(e)
     }
 
     /// `HEAD /v2/<repo>/manifests/<reference>`: `None` when it does not exist.
@@ -926,17 +925,10 @@ impl Client {
             .await?;
         match resp.status() {
             s if s.is_success() => Ok(()),
-            StatusCode::NOT_FOUND => {
-                let detail = match status_error(resp, &op, &loc).await {
-                    Error::Registry { detail, .. } => detail,
-                    _ => RegistryMessage::default(),
-                };
-                Err(Error::NotFound {
-                    what: format!("manifest {digest}"),
-                    location: loc,
-                    detail,
-                })
-            }
+            StatusCode::NOT_FOUND => self
+                .found(resp, &op, format!("manifest {digest}"), &loc)
+                .await
+                .map(|_| ()),
             StatusCode::METHOD_NOT_ALLOWED => {
                 let e = status_error(resp, &op, &loc).await;
                 Err(Error::Registry {
@@ -986,13 +978,7 @@ impl Client {
                 .await?;
             let answer = match answer {
                 Ok(a) => a,
-                Err(resp) => {
-                    return Err(self
-                        .expect_repo_found(resp, &op, &loc)
-                        .await
-                        .err()
-                        .unwrap_or_else(|| unreachable_success(&op, &loc)));
-                }
+                Err(resp) => return Err(status_error(resp, &op, &loc).await),
             };
             let next = answer
                 .headers
@@ -1016,31 +1002,6 @@ impl Client {
             }
         }
         Ok(tags)
-    }
-
-    async fn expect_repo_found(
-        &self,
-        resp: reqwest::Response,
-        op: &str,
-        loc: &Location,
-    ) -> Result<reqwest::Response> {
-        if resp.status().is_success() {
-            return Ok(resp);
-        }
-        let status = resp.status();
-        let e = status_error(resp, op, loc).await;
-        if status == StatusCode::NOT_FOUND {
-            let detail = match e {
-                Error::Registry { detail, .. } => detail,
-                _ => RegistryMessage::default(),
-            };
-            return Err(Error::NotFound {
-                what: "repository".into(),
-                location: loc.clone(),
-                detail,
-            });
-        }
-        Err(e)
     }
 
     /// Check that the credentials are accepted (for `login`): pings, then authenticates
