@@ -46,10 +46,14 @@ pub fn client_builder(opts: &TlsOptions, host: &str) -> Result<reqwest::ClientBu
     for f in &material.files {
         log::debug!("{host}: using TLS file {}", f.display());
     }
-    let mut b = reqwest::Client::builder()
+    let b = reqwest::Client::builder()
         .user_agent(crate::registry::USER_AGENT)
-        .http1_only()
-        .tls_certs_merge(material.roots);
+        .http1_only();
+    let mut b = if opts.verify() {
+        b.tls_certs_only(system_roots().iter().cloned().chain(material.roots))
+    } else {
+        b
+    };
     if let Some(id) = material.identity {
         b = b.identity(id);
     }
@@ -57,6 +61,22 @@ pub fn client_builder(opts: &TlsOptions, host: &str) -> Result<reqwest::ClientBu
         b = b.tls_danger_accept_invalid_certs(true);
     }
     Ok(b)
+}
+
+/// The system's trusted CAs, read once per process (every client of a run shares them).
+fn system_roots() -> &'static [reqwest::Certificate] {
+    static ROOTS: std::sync::OnceLock<Vec<reqwest::Certificate>> = std::sync::OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let found = rustls_native_certs::load_native_certs();
+        for e in &found.errors {
+            log::debug!("system CA store: {e}");
+        }
+        found
+            .certs
+            .iter()
+            .filter_map(|c| reqwest::Certificate::from_der(c.as_ref()).ok())
+            .collect()
+    })
 }
 
 /// Make ring rustls' process-wide crypto provider (once). ring seeds from the OS's random

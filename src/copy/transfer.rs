@@ -86,18 +86,32 @@ impl BlobJob {
     }
 
     async fn once(&self, desc: &Descriptor, sent: &mut u64) -> Result<BlobOutcome> {
-        if self
-            .dst
-            .head_blob(&self.dst_repo, &desc.digest, &self.dst_scope)
-            .await?
-            .is_some()
-        {
-            return Ok(BlobOutcome::Present);
-        }
-        let session = self.start(desc).await?;
-        let session = match session {
-            UploadStart::Mounted => return Ok(BlobOutcome::Mounted),
-            UploadStart::Session(u) => u,
+        let session = match self.try_mount(desc).await? {
+            Some(UploadStart::Mounted) => return Ok(BlobOutcome::Mounted),
+            // The mount fell back to an upload session: the blob is not in the source
+            // repository, but the destination may still have it.
+            Some(UploadStart::Session(u)) => {
+                if self.present(desc).await? {
+                    self.dst
+                        .cancel_upload(&u, &self.dst_scope, &self.dst_repo)
+                        .await;
+                    return Ok(BlobOutcome::Present);
+                }
+                u
+            }
+            None => {
+                if self.present(desc).await? {
+                    return Ok(BlobOutcome::Present);
+                }
+                match self
+                    .dst
+                    .start_upload(&self.dst_repo, None, &Scope::push(&self.dst_repo))
+                    .await?
+                {
+                    UploadStart::Session(u) => u,
+                    UploadStart::Mounted => return Ok(BlobOutcome::Mounted),
+                }
+            }
         };
         self.progress.blob_start(&desc.digest, desc.size);
         let result = if desc.size <= SMALL_BLOB {
@@ -115,35 +129,46 @@ impl BlobJob {
         result.map(|()| BlobOutcome::Copied)
     }
 
-    async fn start(&self, desc: &Descriptor) -> Result<UploadStart> {
-        let same_repo = self.src_repo == self.dst_repo;
-        if self.mount.load(Ordering::Relaxed) && !same_repo {
-            match self
-                .dst
-                .start_upload(
-                    &self.dst_repo,
-                    Some((&desc.digest, &self.src_repo)),
-                    &self.dst_scope,
-                )
-                .await
-            {
-                Ok(s) => return Ok(s),
-                Err(
-                    e @ (Error::Auth { .. }
-                    | Error::Registry {
-                        status: 401 | 403 | 404 | 405,
-                        ..
-                    }),
-                ) => {
-                    log::debug!("mounting is not possible ({e}); uploading instead");
-                    self.mount.store(false, Ordering::Relaxed);
-                }
-                Err(e) => return Err(e),
-            }
+    /// Whether the destination repository has the blob.
+    async fn present(&self, desc: &Descriptor) -> Result<bool> {
+        Ok(self
+            .dst
+            .head_blob(&self.dst_repo, &desc.digest, &self.dst_scope)
+            .await?
+            .is_some())
+    }
+
+    /// Mount the blob from the source repository when both are on one registry. A mount
+    /// answers 201 whether it linked the blob or the destination had it already, so it is
+    /// tried before looking: one round trip per blob. `None` when mounting is not possible
+    /// (another registry, the same repository, or the registry refused mounts).
+    async fn try_mount(&self, desc: &Descriptor) -> Result<Option<UploadStart>> {
+        if !self.mount.load(Ordering::Relaxed) || self.src_repo == self.dst_repo {
+            return Ok(None);
         }
-        self.dst
-            .start_upload(&self.dst_repo, None, &Scope::push(&self.dst_repo))
+        match self
+            .dst
+            .start_upload(
+                &self.dst_repo,
+                Some((&desc.digest, &self.src_repo)),
+                &self.dst_scope,
+            )
             .await
+        {
+            Ok(s) => Ok(Some(s)),
+            Err(
+                e @ (Error::Auth { .. }
+                | Error::Registry {
+                    status: 401 | 403 | 404 | 405,
+                    ..
+                }),
+            ) => {
+                log::debug!("mounting is not possible ({e}); uploading instead");
+                self.mount.store(false, Ordering::Relaxed);
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Read a small blob whole, verify it, upload it in one `PUT`.
