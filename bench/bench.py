@@ -440,8 +440,9 @@ def remove_namespaces():
 
 class Wan:
     """Client and the two registries in three network namespaces; each registry is one veth
-    link away from the client, with a rate limit (tbf, both directions) and a delay (NFQUEUE,
-    half the round trip on the way in and half on the way out of the registry's namespace)."""
+    link away from the client, with a rate limit (tbf, both directions) and a delay (NFQUEUE:
+    each packet is held for half the round trip as it arrives, in the client's namespace and in
+    the registry's)."""
     name = "wan"
 
     def __init__(self, cfg):
@@ -450,7 +451,8 @@ class Wan:
         self.src_host, self.dst_host = "10.201.1.2", "10.201.2.2"
         self.src_port = self.dst_port = 5000
         self.desc = (f"network namespaces, veth links client↔source and client↔destination, "
-                     f"each with {cfg.rtt_ms:g} ms round trip (NFQUEUE delay) and {cfg.rate} (tbf)")
+                     f"each with {cfg.rtt_ms:g} ms round trip (NFQUEUE delay, half on arrival at each end) "
+                     f"and {cfg.rate} each way (tbf)")
         self.delays = []
 
     def setup(self):
@@ -472,10 +474,15 @@ class Wan:
                 sh("tc", "-n", n, "qdisc", "add", "dev", dev, "root", "tbf", "rate", cfg.rate,
                    "burst", cfg.burst, "latency", "100ms")
             if cfg.rtt_ms > 0:
+                # Delay on the way in, at the receiver: a packet held on the way out would still
+                # be charged to the sending socket, and TCP small queues would throttle it.
                 sh("iptables", "-A", "INPUT", "-i", reg_if, "-j", "NFQUEUE", "--queue-num", "0", ns=ns)
-                sh("iptables", "-A", "OUTPUT", "-o", reg_if, "-j", "NFQUEUE", "--queue-num", "0", ns=ns)
-                p = start([self.cfg.nfq_delay, "0", int(cfg.rtt_ms * 1000 / 2)], f"nfq-delay {side}",
-                          ns=ns, stderr=open(self.cfg.wd / f"nfq-delay-{side}.log", "ab"))
+                sh("iptables", "-A", "INPUT", "-i", cli_if, "-j", "NFQUEUE", "--queue-num", "0",
+                   ns="fbench-cli")
+        if cfg.rtt_ms > 0:
+            for ns in NS:
+                p = start([self.cfg.nfq_delay, "0", int(cfg.rtt_ms * 1000 / 2)], f"nfq-delay {ns}",
+                          ns=ns, stderr=open(self.cfg.wd / f"nfq-delay-{ns}.log", "ab"))
                 self.delays.append(p)
         time.sleep(0.3)
         for p in self.delays:
@@ -546,19 +553,25 @@ def empty_tool_caches(cfg):
 
 
 def measured(argv, ns, cfg, log_file):
+    """Run a tool; wall time from here, CPU and peak RSS from GNU time (a small process between
+    this driver and the tool: the tool's peak RSS would otherwise include this Python process's,
+    which Linux carries over the fork and exec)."""
     env = tool_env(cfg)
     empty_tool_caches(cfg)
+    usage = cfg.wd / "usage.txt"
+    usage.unlink(missing_ok=True)
     with open(log_file, "ab") as out:
         out.write(("\n$ " + " ".join(map(str, argv)) + "\n").encode())
         out.flush()
         t0 = time.perf_counter()
-        p = subprocess.Popen([str(a) for a in argv], preexec_fn=in_ns(ns), stdout=out,
-                             stderr=out, stdin=subprocess.DEVNULL, env=env)
-        _, status, ru = os.wait4(p.pid, 0)
+        p = subprocess.Popen(["/usr/bin/time", "-o", usage, "-f", "%U %S %M %x"] + [str(a) for a in argv],
+                             preexec_fn=in_ns(ns), stdout=out, stderr=out, stdin=subprocess.DEVNULL, env=env)
+        p.wait()
         wall = time.perf_counter() - t0
-        p.returncode = os.waitstatus_to_exitcode(status)
-    return {"wall": wall, "user": ru.ru_utime, "sys": ru.ru_stime, "cpu": ru.ru_utime + ru.ru_stime,
-            "maxrss_kib": ru.ru_maxrss, "rc": p.returncode}
+    fields = usage.read_text().split()[-4:]
+    user, sys_, rss, rc = float(fields[0]), float(fields[1]), int(fields[2]), int(fields[3])
+    return {"wall": wall, "user": user, "sys": sys_, "cpu": user + sys_, "maxrss_kib": rss,
+            "rc": rc if p.returncode == 0 else p.returncode}
 
 
 def copy_argv(tool, cfg, src, dst, extra=()):
@@ -897,7 +910,8 @@ def svg_plot(res):
         o.append(f'<text x="{left - 8}" y="{y + rowh / 2 + 4}" text-anchor="end">({sc}) {net}</text>')
         o.append(f'<rect x="{x(0.5):.1f}" y="{y + 4}" width="{x(v) - x(0.5):.1f}" height="{rowh - 8}" '
                  f'fill="{colors.get(net, "#999")}" opacity="0.85"/>')
-        o.append(f'<text x="{x(v) + 4:.1f}" y="{y + rowh / 2 + 4}">{v:.2f}×</text>')
+        lx = x(max([v, *pts, tgt or 0])) + 6
+        o.append(f'<text x="{lx:.1f}" y="{y + rowh / 2 + 4}">{v:.2f}×</text>')
         for p in pts:
             o.append(f'<circle cx="{x(p):.1f}" cy="{y + rowh / 2}" r="2.2" fill="black" opacity="0.5"/>')
         if tgt:
@@ -917,7 +931,7 @@ def write_outputs(res, out_dir):
     if svg:
         (out_dir / "bench.svg").write_text(svg)
         md = md.replace("# Benchmark: ferry vs skopeo\n", "# Benchmark: ferry vs skopeo\n\n![ferry speed-up over skopeo](bench.svg)\n", 1)
-    (out_dir / "bench-table.md").write_text(md)
+    (out_dir / "bench-results.md").write_text(md)
     return md
 
 
@@ -962,9 +976,12 @@ def main():
     ap.add_argument("--ports", default="auto", help="loopback registry ports SRC,DST (default: two free ones)")
     ap.add_argument("--workdir", default="/tmp/ferry-bench")
     ap.add_argument("--out", default=str(ROOT / "target" / "bench"),
-                    help="where results go (bench-results.json, bench-table.md, bench.svg)")
+                    help="where results go (bench-results.json, bench-results.md, bench.svg)")
     ap.add_argument("--nfq-delay", default=str(ROOT / "target" / "bench" / "nfq-delay"))
     ap.add_argument("--ferry", default=str(FERRY), help="the ferry binary (default: the release build)")
+    ap.add_argument("--serve", action="store_true",
+                    help="set up the network setting(s) and registries, seed them, print how to reach "
+                         "them and wait (for profiling by hand); ends on Ctrl-C")
     ap.add_argument("--report-only", metavar="RESULTS_JSON", help="only regenerate the table and plot")
     cfg = ap.parse_args()
     FERRY = Path(cfg.ferry)
@@ -1042,6 +1059,13 @@ def main():
                     log(f"link to {side}: connect {k['connect_ms']:.2f} ms, echo RTT {k['echo_rtt_ms']:.2f} ms, "
                         f"TLS ready {k['tls_handshake_done_ms']:.1f} ms, down {k['download_mbit_s']:.0f} Mbit/s, "
                         f"up {k['upload_mbit_s']:.0f} Mbit/s")
+                if cfg.serve:
+                    print(f"{net.name}: source https://{regs['src'].addr}, destination https://{regs['dst'].addr}"
+                          f"{', client namespace ' + net.client_ns if net.client_ns else ''}\n"
+                          f"  creds {CREDS}, cert dir {cfg.certs}, policy {cfg.policy}\n"
+                          f"  images: " + ", ".join(f"{m['repo']}:{m['tag']}" for m in meta.values()
+                                                    if not m['repo'].startswith('bench/f/')), flush=True)
+                    signal.pause()
                 nres = {"net": net.name, "desc": net.desc, "link": link, "titles": titles,
                         "a_bytes": meta["a"]["layer_bytes"], "scenarios": {}}
                 res["nets"].append(nres)
@@ -1063,7 +1087,7 @@ def main():
         remove_namespaces()
     res["machine"]["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(write_outputs(res, out_dir))
-    log(f"results in {out_dir} (bench-table.md, bench.svg, bench-results.json); tool output in {results_dir}")
+    log(f"results in {out_dir} (bench-results.md, bench.svg, bench-results.json); tool output in {results_dir}")
 
 
 def seed(cfg, src, ns, layout, meta):
