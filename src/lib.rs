@@ -11,6 +11,8 @@
 //! - [`retry`]: what is retried and how;
 //! - [`progress`]: bars and plain progress lines;
 //! - [`policy`], [`platform`]: trust policy and platform choice as skopeo does them;
+//! - [`promote`]: `ferry promote`, the production stage as one command;
+//! - [`webhook`]: `ferry trigger`, OpenShift's generic BuildConfig webhook;
 //! - [`redact`]: keeping secrets out of output;
 //! - [`error`]: typed errors and the one mapping to exit codes.
 
@@ -25,8 +27,10 @@ pub mod error;
 pub mod platform;
 pub mod policy;
 pub mod progress;
+pub mod promote;
 pub mod redact;
 pub mod reference;
 pub mod registry;
 pub mod retry;
 pub mod tls;
+pub mod webhook;

@@ -88,6 +88,10 @@ pub fn read_cert_dir(dir: &Path) -> Result<TlsMaterial> {
     let mut names: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     names.sort();
     for path in &names {
+        // Mounted Secrets hold `..data` folders and symlinks into them: follow files, skip folders.
+        if path.is_dir() {
+            continue;
+        }
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         match ext {
             "crt" => {

@@ -11,6 +11,8 @@
 
 mod copy;
 pub mod options;
+mod promote;
+mod trigger;
 
 use std::time::Duration;
 
@@ -55,6 +57,12 @@ enum Command {
     /// Copy an image from one registry to another (docker:// to docker://).
     #[command(long_about = copy::LONG_ABOUT)]
     Copy(Box<copy::CopyArgs>),
+    /// ferry: promote an image from the non-production registry to production.
+    #[command(long_about = promote::LONG_ABOUT)]
+    Promote(Box<promote::PromoteArgs>),
+    /// ferry: start a BuildConfig's build through OpenShift's generic webhook.
+    #[command(long_about = trigger::LONG_ABOUT)]
+    Trigger(Box<trigger::TriggerArgs>),
 }
 
 /// Run the command line and return the process exit code.
@@ -99,6 +107,8 @@ fn run(cli: Cli, personality: Personality) -> Result<()> {
         let fut = async {
             match cli.command {
                 Command::Copy(args) => copy::run(*args, &cli.global, personality).await,
+                Command::Promote(args) => promote::run(*args, &cli.global, personality).await,
+                Command::Trigger(args) => trigger::run(*args).await,
             }
         };
         match timeout {

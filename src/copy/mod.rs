@@ -207,23 +207,14 @@ impl Copier {
         );
         let top = top?;
         let existing = existing?;
-        let root = self.plan(src, top, 0).await?;
-        let source_digest = root.manifest.digest.clone();
-        let root = self.select(src, root).await?;
-        if let Target::Digest(want) = &dst.target
-            && want != &root.manifest.digest
-        {
-            return Err(Error::usage(format!(
-                "destination {dst} names digest {want}, but the image to write has digest {}",
-                root.manifest.digest
-            )));
-        }
-        let mut report = CopyReport {
+        let existing_digest = existing.as_ref().and_then(|h| h.digest.clone());
+        let source_digest = top.digest.clone();
+        let new_report = |digest: &Digest, media_type: &str| CopyReport {
             source: src.to_string(),
             destination: dst.to_string(),
             source_digest: source_digest.to_string(),
-            digest: root.manifest.digest.to_string(),
-            media_type: root.manifest.media_type.clone(),
+            digest: digest.to_string(),
+            media_type: media_type.to_string(),
             already_present: false,
             manifests_written: 0,
             blobs: Counts::default(),
@@ -232,16 +223,22 @@ impl Copier {
             duration_ms: 0,
             signatures_not_copied: vec![],
         };
-        let existing_digest = existing.as_ref().and_then(|h| h.digest.as_ref());
-        if self.opts.refuse_retag
-            && let Some(old) = existing_digest
-            && old != &root.manifest.digest
-        {
-            return Err(Error::Refused(format!(
-                "{dst} already points at {old}, not at {} (the digest of {src}); refusing to move the tag",
-                root.manifest.digest
-            )));
+        // What goes to the destination tag is often known from the top manifest alone: then
+        // an image that is already there costs nothing more.
+        let quick = self.target_of(&top);
+        if let Some((digest, media_type)) = &quick {
+            self.check_destination(src, dst, digest, existing_digest.as_ref())?;
+            if existing_digest.as_ref() == Some(digest) {
+                let mut report = new_report(digest, media_type);
+                report.already_present = true;
+                return Ok(self.finish(report, started, src_req0, dst_req0));
+            }
         }
+        let root = self.plan(src, top, 0).await?;
+        let root = self.select(src, root).await?;
+        self.check_destination(src, dst, &root.manifest.digest, existing_digest.as_ref())?;
+        let mut report = new_report(&root.manifest.digest, &root.manifest.media_type);
+        let existing_digest = existing_digest.as_ref();
         if existing_digest == Some(&root.manifest.digest) {
             report.already_present = true;
         } else {
@@ -257,12 +254,68 @@ impl Copier {
                 report.signatures_not_copied = h.await.unwrap_or_default();
             }
         }
+        Ok(self.finish(report, started, src_req0, dst_req0))
+    }
+
+    fn finish(
+        &self,
+        mut report: CopyReport,
+        started: Instant,
+        src_req0: u64,
+        dst_req0: u64,
+    ) -> CopyReport {
         report.requests = Requests {
             source: self.src.request_count() - src_req0,
             destination: self.dst.request_count() - dst_req0,
         };
         report.duration_ms = started.elapsed().as_millis() as u64;
-        Ok(report)
+        report
+    }
+
+    /// The digest and media type of what goes to the destination tag, when the top manifest
+    /// alone tells (`None` when a nested index must be read first).
+    fn target_of(&self, top: &Manifest) -> Option<(Digest, String)> {
+        match (&top.kind, self.opts.multi_arch) {
+            (Kind::Image { .. }, _)
+            | (Kind::Index { .. }, MultiArch::All | MultiArch::IndexOnly) => {
+                Some((top.digest.clone(), top.media_type.clone()))
+            }
+            (Kind::Index { manifests }, MultiArch::System) => {
+                match self.opts.platform.choose(manifests) {
+                    Some(d) if is_image_type(&d.media_type) => {
+                        Some((d.digest.clone(), d.media_type.clone()))
+                    }
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    /// Refuse a destination digest reference that does not match, and (for promotions) a tag
+    /// that would move to another digest.
+    fn check_destination(
+        &self,
+        src: &ImageRef,
+        dst: &ImageRef,
+        digest: &Digest,
+        existing: Option<&Digest>,
+    ) -> Result<()> {
+        if let Target::Digest(want) = &dst.target
+            && want != digest
+        {
+            return Err(Error::usage(format!(
+                "destination {dst} names digest {want}, but the image to write has digest {digest}"
+            )));
+        }
+        if self.opts.refuse_retag
+            && let Some(old) = existing
+            && old != digest
+        {
+            return Err(Error::Refused(format!(
+                "{dst} already points at {old}, not at {digest} (the digest of {src}); refusing to move the tag"
+            )));
+        }
+        Ok(())
     }
 
     /// Read the children an index needs under the multi-arch mode.

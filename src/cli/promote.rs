@@ -1,0 +1,234 @@
+//! `promote`: the production stage of the promotion pipeline (`Jenkinsfile.prod`).
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use super::options::{GlobalOptions, Personality, RetryArgs, SideFlags, go_bool};
+use crate::credentials::{CredentialArgs, read_secret_file};
+use crate::error::{Error, Result};
+use crate::progress::{Mode, Progress};
+use crate::promote::{
+    DEFAULT_DEST_CERT_DIR, DEFAULT_DEST_TOKEN_FILE, DEFAULT_SRC_CERT_DIR, DEFAULT_SRC_TOKEN_FILE,
+    Inputs, JenkinsEnv, Promoter, SA_USERNAME, write_atomically,
+};
+use crate::redact::Secret;
+use crate::tls::TlsOptions;
+
+pub(super) const LONG_ABOUT: &str =
+    "Promote an image from the non-production registry to production.
+
+Copies docker://NON_PROD_REGISTRY/NON_PROD_PROJECT_NAME/IMAGE_NAME:GIT_COMMIT to \
+docker://PROD_REGISTRY/PROD_PROJECT_NAME/IMAGE_NAME:GIT_COMMIT: the whole image (every platform of \
+a multi-arch index), byte for byte, so the production digest is the non-production digest. \
+It is checked after the copy.
+
+Each input is a flag or, when the flag is absent, the environment variable in brackets (the \
+production pipeline's parameters). Missing or empty inputs are all named in one error.
+
+Authentication: the non-production token is read from --src-token-file (the Secret mounted in \
+the agent pod), the production token from --dest-token-file (the pod's service account); each is \
+sent to its registry as the password of user \"serviceaccount\", which OpenShift's registry \
+exchanges for a bearer token. Tokens are never printed.
+
+A production tag that already points at another digest is never moved (exit 1, nothing copied) \
+unless --allow-overwrite; one that already points at the same digest is left alone (nothing \
+copied). --record writes a JSON record of the promotion; a one-line summary goes to stdout.";
+
+/// Arguments of `promote`.
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// Image name, the same in both projects [env: IMAGE_NAME].
+    #[arg(long, value_name = "NAME")]
+    image_name: Option<String>,
+    /// Non-production registry as production reaches it, host[:port] [env: NON_PROD_REGISTRY].
+    #[arg(long, value_name = "HOST[:PORT]")]
+    non_prod_registry: Option<String>,
+    /// Production registry, host[:port] [env: PROD_REGISTRY].
+    #[arg(long, value_name = "HOST[:PORT]")]
+    prod_registry: Option<String>,
+    /// Non-production project [env: NON_PROD_PROJECT_NAME].
+    #[arg(long, value_name = "PROJECT")]
+    non_prod_project: Option<String>,
+    /// Production project [env: PROD_PROJECT_NAME].
+    #[arg(long, value_name = "PROJECT")]
+    prod_project: Option<String>,
+    /// Tag to promote, e.g. the commit the image was built from [env: GIT_COMMIT].
+    #[arg(long, value_name = "TAG")]
+    tag: Option<String>,
+
+    /// File holding the non-production service-account token.
+    #[arg(long, value_name = "PATH", env = "FERRY_SRC_TOKEN_FILE", default_value = DEFAULT_SRC_TOKEN_FILE)]
+    src_token_file: PathBuf,
+    /// File holding the production service-account token.
+    #[arg(long, value_name = "PATH", env = "FERRY_DEST_TOKEN_FILE", default_value = DEFAULT_DEST_TOKEN_FILE)]
+    dest_token_file: PathBuf,
+    /// CA certificates (*.crt) for the non-production registry [default: /run/secrets/kubernetes.io/non-production-cluster-token, when it exists].
+    #[arg(long, value_name = "DIR", env = "FERRY_SRC_CERT_DIR")]
+    src_cert_dir: Option<PathBuf>,
+    /// CA certificates (*.crt) for the production registry [default: /var/run/secrets/kubernetes.io/serviceaccount, when it exists].
+    #[arg(long, value_name = "DIR", env = "FERRY_DEST_CERT_DIR")]
+    dest_cert_dir: Option<PathBuf>,
+    /// Verify the non-production registry's certificate (false also allows plain HTTP).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    src_tls_verify: Option<bool>,
+    /// Verify the production registry's certificate (false also allows plain HTTP).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    dest_tls_verify: Option<bool>,
+
+    /// Move the production tag even when it points at another digest.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    allow_overwrite: Option<bool>,
+    /// Write the promotion record (JSON) to FILE.
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+    /// Blob transfers in flight.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    image_parallel_copies: usize,
+    #[command(flatten)]
+    retry: RetryArgs,
+    /// No progress output and no summary.
+    #[arg(short = 'q', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    quiet: Option<bool>,
+}
+
+/// One side: its token and TLS options.
+struct Side {
+    token: Secret,
+    tls: TlsOptions,
+}
+
+fn env_value(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Read a token file; on failure, a line for the "missing inputs" error.
+fn token(path: &Path, what: &str, flag: &str) -> std::result::Result<Secret, String> {
+    match read_secret_file(path, what) {
+        Ok(t) => Ok(t),
+        Err(Error::Io { source, .. }) => Err(format!(
+            "{what} {} ({flag}): {}",
+            path.display(),
+            match source.kind() {
+                std::io::ErrorKind::NotFound => "no such file".to_string(),
+                _ => source.to_string(),
+            }
+        )),
+        Err(_) => Err(format!("{what} {} ({flag}): empty", path.display())),
+    }
+}
+
+/// The cert dir: the flag's (must exist), else the default folder when it exists.
+fn cert_dir(flag: Option<&PathBuf>, default: &str) -> Option<PathBuf> {
+    match flag {
+        Some(d) => Some(d.clone()),
+        None => Some(PathBuf::from(default)).filter(|d| d.is_dir()),
+    }
+}
+
+pub(super) async fn run(
+    args: PromoteArgs,
+    global: &GlobalOptions,
+    personality: Personality,
+) -> Result<()> {
+    let flags = [
+        args.image_name.clone(),
+        args.non_prod_registry.clone(),
+        args.prod_registry.clone(),
+        args.non_prod_project.clone(),
+        args.prod_project.clone(),
+        args.tag.clone(),
+    ];
+    let inputs = Inputs::resolve(flags, env_value);
+    let src_token = token(
+        &args.src_token_file,
+        "non-production token file",
+        "--src-token-file",
+    );
+    let dst_token = token(
+        &args.dest_token_file,
+        "production token file",
+        "--dest-token-file",
+    );
+    let mut missing = inputs.as_ref().err().cloned().unwrap_or_default();
+    missing.extend(src_token.as_ref().err().cloned());
+    missing.extend(dst_token.as_ref().err().cloned());
+    if !missing.is_empty() {
+        return Err(Error::usage(format!(
+            "promote: missing or empty inputs: {}",
+            missing.join(", ")
+        )));
+    }
+    let inputs = inputs.expect("checked");
+    let (src, dst) = inputs.references()?;
+    if let Some(policy) = global.policy().load()? {
+        policy.check(&src)?;
+    }
+    let src_side = Side {
+        token: src_token.expect("checked"),
+        tls: TlsOptions {
+            verify: args.src_tls_verify,
+            cert_dir: cert_dir(args.src_cert_dir.as_ref(), DEFAULT_SRC_CERT_DIR),
+        },
+    };
+    let dst_side = Side {
+        token: dst_token.expect("checked"),
+        tls: TlsOptions {
+            verify: args.dest_tls_verify,
+            cert_dir: cert_dir(args.dest_cert_dir.as_ref(), DEFAULT_DEST_CERT_DIR),
+        },
+    };
+    let retry = args.retry.policy(personality);
+    let client = |side: Side, r: &crate::reference::ImageRef, which: &str| {
+        log::debug!(
+            "{which}: {} (token from a file, TLS files from {})",
+            r.registry,
+            side.tls
+                .cert_dir
+                .as_ref()
+                .map(|d| d.display().to_string())
+                .unwrap_or_else(|| "the default places".into())
+        );
+        SideFlags {
+            creds: CredentialArgs {
+                creds: Some(Secret::new(format!(
+                    "{SA_USERNAME}:{}",
+                    side.token.expose()
+                ))),
+                ..CredentialArgs::default()
+            },
+            tls: side.tls,
+        }
+        .client(&r.registry, &r.repository, retry.clone(), global)
+    };
+    let src_client = client(src_side, &src, "non-production")?;
+    let dst_client = client(dst_side, &dst, "production")?;
+    let quiet = args.quiet.unwrap_or(false);
+    let progress = Progress::new(Mode::detect(quiet));
+    let promoter = Promoter {
+        src: src_client,
+        dst: dst_client,
+        allow_overwrite: args.allow_overwrite.unwrap_or(false),
+        progress: progress.clone(),
+        parallel: args.image_parallel_copies,
+    };
+    let result = promoter
+        .promote(&src, &dst, JenkinsEnv::from_env(env_value))
+        .await;
+    progress.finish();
+    let (record, report) = result?;
+    for s in &report.signatures_not_copied {
+        progress.line(&format!(
+            "Note: the source has a signature that was not copied: {s} (ferry does not copy signatures yet)"
+        ));
+    }
+    if let Some(path) = &args.record {
+        let mut json = serde_json::to_vec_pretty(&record).expect("record serialises");
+        json.push(b'\n');
+        write_atomically(path, &json)?;
+    }
+    if !quiet {
+        println!("{}", record.summary());
+    }
+    Ok(())
+}

@@ -1,0 +1,152 @@
+//! `trigger`: start the production pipeline through its generic webhook (`Jenkinsfile.nonprod`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::options::go_bool;
+use crate::credentials::read_secret_file;
+use crate::error::{Error, Result};
+use crate::redact::Secret;
+use crate::tls::TlsOptions;
+use crate::webhook::{Call, EnvVar, Target};
+
+/// The environment variable holding the webhook secret when `--secret-file` is absent.
+pub const SECRET_ENV: &str = "FERRY_WEBHOOK_SECRET";
+
+pub(super) const LONG_ABOUT: &str =
+    "Start a BuildConfig's build through OpenShift's generic webhook.
+
+POSTs {\"env\":[{\"name\":…,\"value\":…},…]} (Content-Type: application/json) to \
+<api>/apis/build.openshift.io/v1/namespaces/<ns>/buildconfigs/<name>/webhooks/<secret>/generic \
+(--legacy-oapi: OpenShift 3.11's /oapi/v1/… path) and prints the name of the build it started.
+
+The secret comes from --secret-file or the environment variable FERRY_WEBHOOK_SECRET, never from \
+the command line, and is redacted from every message (it is part of the URL).
+
+It fails (exit 1) unless OpenShift started a build with the parameters: a wrong secret, a \
+payload OpenShift ignored (it then still starts the build, without parameters: ferry names the \
+build to cancel), or a trigger without `allowEnv: true` (the parameters are missing from the \
+build). Every --env name must also be declared in the BuildConfig's jenkinsPipelineStrategy.env \
+to reach Jenkins as a build parameter. The call is never retried: a retry could start a second \
+build.
+
+OpenShift 4.16+ clusters refuse anonymous webhook calls unless a RoleBinding grants \
+system:webhook to system:unauthenticated in the namespace; otherwise pass --token-file.";
+
+/// Arguments of `trigger`.
+#[derive(Debug, Args)]
+pub struct TriggerArgs {
+    /// The OpenShift API server, e.g. https://api.prod.example.com:6443.
+    #[arg(long, value_name = "URL")]
+    api_url: Option<String>,
+    /// Namespace (project) of the BuildConfig.
+    #[arg(long, short = 'n', value_name = "NAMESPACE")]
+    namespace: Option<String>,
+    /// The BuildConfig whose generic webhook to call.
+    #[arg(long, value_name = "NAME")]
+    buildconfig: Option<String>,
+    /// File holding the webhook secret (default: the FERRY_WEBHOOK_SECRET environment variable).
+    #[arg(long, value_name = "PATH")]
+    secret_file: Option<PathBuf>,
+    /// A build parameter, NAME=VALUE (repeatable).
+    #[arg(long = "env", short = 'e', value_name = "NAME=VALUE")]
+    env: Vec<EnvVar>,
+    /// File holding a bearer token, for clusters that refuse anonymous webhook calls (4.16+).
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<PathBuf>,
+    /// CA certificates (*.crt) of the API server.
+    #[arg(long, value_name = "DIR")]
+    cert_dir: Option<PathBuf>,
+    /// Verify the API server's certificate (false also allows an http:// URL).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    tls_verify: Option<bool>,
+    /// Use OpenShift 3.11's /oapi/v1/… webhook path.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    legacy_oapi: Option<bool>,
+    /// Time allowed for the call (Go duration).
+    #[arg(long, value_name = "DURATION", value_parser = crate::retry::parse_go_duration, default_value = "60s")]
+    timeout: Duration,
+    /// Refused: a secret on the command line shows in process lists and build logs.
+    #[arg(long, hide = true, num_args = 0..=1, value_name = "SECRET")]
+    secret: Option<Option<String>>,
+}
+
+pub(super) async fn run(args: TriggerArgs) -> Result<()> {
+    if args.secret.is_some() {
+        return Err(Error::usage(format!(
+            "trigger: the webhook secret is never taken from the command line (it would show in process lists and logs): use --secret-file PATH or the environment variable {SECRET_ENV}"
+        )));
+    }
+    let mut missing = Vec::new();
+    if args.api_url.as_deref().is_none_or(str::is_empty) {
+        missing.push("--api-url".to_string());
+    }
+    if args.namespace.as_deref().is_none_or(str::is_empty) {
+        missing.push("--namespace".to_string());
+    }
+    if args.buildconfig.as_deref().is_none_or(str::is_empty) {
+        missing.push("--buildconfig".to_string());
+    }
+    let secret = match &args.secret_file {
+        Some(f) => Some(read_secret_file(f, "webhook secret file")?),
+        None => std::env::var(SECRET_ENV)
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(Secret::new),
+    };
+    if secret.is_none() {
+        missing.push(format!(
+            "the webhook secret (--secret-file or {SECRET_ENV})"
+        ));
+    }
+    if !missing.is_empty() {
+        return Err(Error::usage(format!(
+            "trigger: missing inputs: {}",
+            missing.join(", ")
+        )));
+    }
+    let secret = secret.expect("checked");
+    let token = args
+        .token_file
+        .as_ref()
+        .map(|f| read_secret_file(f, "token file"))
+        .transpose()?;
+    let tls = TlsOptions {
+        verify: args.tls_verify,
+        cert_dir: args.cert_dir.clone(),
+    };
+    let target = Target::new(
+        args.api_url.as_deref().unwrap_or_default(),
+        args.namespace.as_deref().unwrap_or_default(),
+        args.buildconfig.as_deref().unwrap_or_default(),
+        args.legacy_oapi.unwrap_or(false),
+        !tls.verify(),
+    )?;
+    let done = crate::webhook::trigger(Call {
+        target: &target,
+        secret: &secret,
+        env: &args.env,
+        token: token.as_ref(),
+        tls: &tls,
+        timeout: args.timeout,
+    })
+    .await?;
+    for n in &done.notes {
+        log::info!("note: OpenShift said: {n} (expected: the payload carries only parameters)");
+    }
+    match done.build {
+        Some(b) => println!(
+            "Started build {}/{} (generic webhook of buildconfig {})",
+            b.namespace.as_deref().unwrap_or(&target.namespace),
+            b.name,
+            target.name()
+        ),
+        None => println!(
+            "Triggered buildconfig {} (OpenShift's answer named no build)",
+            target.name()
+        ),
+    }
+    Ok(())
+}

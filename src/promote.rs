@@ -1,0 +1,524 @@
+//! `ferry promote`: the production stage of the promotion pipeline as one command.
+//!
+//! Inputs come from flags or, when a flag is absent, from the pipeline's environment
+//! ([`INPUTS`]); tokens come from files mounted in the agent pod. The image
+//! `NON_PROD_REGISTRY/NON_PROD_PROJECT_NAME/IMAGE_NAME:GIT_COMMIT` is copied, whole (every
+//! platform of an index, digest kept), to `PROD_REGISTRY/PROD_PROJECT_NAME/IMAGE_NAME:GIT_COMMIT`.
+//!
+//! - A production tag that already points at another digest is never moved unless
+//!   `--allow-overwrite`: the copy engine refuses before it copies anything.
+//! - A production tag that already points at the same digest is a no-op (nothing is written).
+//! - Afterwards the production tag is read back (`HEAD`) and must name the source's digest.
+//! - A [`Record`] of what happened can be written as JSON.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use serde::Serialize;
+
+use crate::copy::{Copier, CopyOptions, CopyReport, Counts, MultiArch};
+use crate::error::{Error, Result};
+use crate::platform::Wanted;
+use crate::progress::{Progress, human_bytes};
+use crate::reference::{Digest, ImageRef};
+use crate::registry::{Client, Scope};
+
+/// Where OpenShift mounts the non-production token Secret in the agent pod (the pod template's
+/// volume); the Secret's `token` key.
+pub const DEFAULT_SRC_TOKEN_FILE: &str =
+    "/run/secrets/kubernetes.io/non-production-cluster-token/token";
+/// The same Secret's folder: its optional `ca.crt` is the CA of the non-production route.
+pub const DEFAULT_SRC_CERT_DIR: &str = "/run/secrets/kubernetes.io/non-production-cluster-token";
+/// The pod's own service-account token (pushes to the production registry).
+pub const DEFAULT_DEST_TOKEN_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+/// The pod's service-account folder: `service-ca.crt` is the CA of the internal registry.
+pub const DEFAULT_DEST_CERT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+/// The user name sent with a service-account token (OpenShift's registry accepts any).
+pub const SA_USERNAME: &str = "serviceaccount";
+
+/// One input of `promote`: its flag and the environment variable used when the flag is absent.
+#[derive(Debug, Clone, Copy)]
+pub struct Input {
+    /// The flag, `--image-name`.
+    pub flag: &'static str,
+    /// The environment variable, `IMAGE_NAME`.
+    pub env: &'static str,
+}
+
+/// The six inputs, in the order of [`Inputs`].
+pub const INPUTS: [Input; 6] = [
+    Input {
+        flag: "--image-name",
+        env: "IMAGE_NAME",
+    },
+    Input {
+        flag: "--non-prod-registry",
+        env: "NON_PROD_REGISTRY",
+    },
+    Input {
+        flag: "--prod-registry",
+        env: "PROD_REGISTRY",
+    },
+    Input {
+        flag: "--non-prod-project",
+        env: "NON_PROD_PROJECT_NAME",
+    },
+    Input {
+        flag: "--prod-project",
+        env: "PROD_PROJECT_NAME",
+    },
+    Input {
+        flag: "--tag",
+        env: "GIT_COMMIT",
+    },
+];
+
+/// The resolved inputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inputs {
+    /// `IMAGE_NAME`.
+    pub image_name: String,
+    /// `NON_PROD_REGISTRY`.
+    pub non_prod_registry: String,
+    /// `PROD_REGISTRY`.
+    pub prod_registry: String,
+    /// `NON_PROD_PROJECT_NAME`.
+    pub non_prod_project: String,
+    /// `PROD_PROJECT_NAME`.
+    pub prod_project: String,
+    /// `GIT_COMMIT`: the tag.
+    pub tag: String,
+}
+
+impl Inputs {
+    /// Each input from its flag value, else from `env(NAME)`; blank values count as missing.
+    /// On failure, the names of every missing input (`IMAGE_NAME (--image-name)`).
+    pub fn resolve(
+        flags: [Option<String>; 6],
+        env: impl Fn(&str) -> Option<String>,
+    ) -> std::result::Result<Self, Vec<String>> {
+        let mut values = Vec::with_capacity(6);
+        let mut missing = Vec::new();
+        for (flag, input) in flags.into_iter().zip(INPUTS) {
+            let v = flag
+                .or_else(|| env(input.env))
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty());
+            match v {
+                Some(v) => values.push(v),
+                None => {
+                    missing.push(format!("{} ({})", input.env, input.flag));
+                    values.push(String::new());
+                }
+            }
+        }
+        if !missing.is_empty() {
+            return Err(missing);
+        }
+        let mut it = values.into_iter();
+        let mut next = || it.next().expect("six values");
+        Ok(Inputs {
+            image_name: next(),
+            non_prod_registry: next(),
+            prod_registry: next(),
+            non_prod_project: next(),
+            prod_project: next(),
+            tag: next(),
+        })
+    }
+
+    /// The source and destination references.
+    pub fn references(&self) -> Result<(ImageRef, ImageRef)> {
+        let src = reference(
+            &self.non_prod_registry,
+            INPUTS[1],
+            &self.non_prod_project,
+            &self.image_name,
+            &self.tag,
+        )?;
+        let dst = reference(
+            &self.prod_registry,
+            INPUTS[2],
+            &self.prod_project,
+            &self.image_name,
+            &self.tag,
+        )?;
+        Ok((src, dst))
+    }
+}
+
+fn reference(
+    registry: &str,
+    input: Input,
+    project: &str,
+    image: &str,
+    tag: &str,
+) -> Result<ImageRef> {
+    let bad =
+        |why: &str| Error::usage(format!("{} ({}) {registry:?} {why}", input.env, input.flag));
+    if registry.contains("://") {
+        return Err(bad("must be a registry host[:port], not a URL"));
+    }
+    if registry.contains('/') {
+        return Err(bad("must be a registry host[:port] without a path"));
+    }
+    let text = format!("{registry}/{project}/{image}:{tag}");
+    let r = ImageRef::parse(&text)?;
+    if r.registry != registry {
+        return Err(bad(
+            "is not a registry host: it needs a dot or a port (registry.example.com, host:5000) or must be localhost",
+        ));
+    }
+    Ok(r)
+}
+
+/// Who started the promotion, from Jenkins' environment.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct JenkinsEnv {
+    /// `BUILD_URL`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build_url: Option<String>,
+    /// `JOB_NAME`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_name: Option<String>,
+    /// `BUILD_NUMBER`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build_number: Option<String>,
+}
+
+impl JenkinsEnv {
+    /// Read `BUILD_URL`, `JOB_NAME`, `BUILD_NUMBER` (blank ones are left out; a URL loses any
+    /// user-info).
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |k: &str| {
+            env(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        JenkinsEnv {
+            build_url: get("BUILD_URL").map(|u| match url::Url::parse(&u) {
+                Ok(parsed) => crate::redact::url(&parsed),
+                Err(_) => u,
+            }),
+            job_name: get("JOB_NAME"),
+            build_number: get("BUILD_NUMBER"),
+        }
+    }
+}
+
+/// The promotion record (`--record FILE`), documented in `docs/promote.md`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Record {
+    /// ferry's version.
+    pub ferry_version: &'static str,
+    /// When the promotion finished, UTC, RFC 3339.
+    pub time: String,
+    /// `docker://NON_PROD_REGISTRY/NON_PROD_PROJECT_NAME/IMAGE_NAME:GIT_COMMIT`.
+    pub source: String,
+    /// `docker://PROD_REGISTRY/PROD_PROJECT_NAME/IMAGE_NAME:GIT_COMMIT`.
+    pub destination: String,
+    /// Digest of the source's manifest (index, for a multi-arch image).
+    pub source_digest: String,
+    /// Digest the production tag points at, read back after the copy (equal to `source_digest`).
+    pub destination_digest: String,
+    /// Media type of that manifest.
+    pub media_type: String,
+    /// True when production already had the image under the tag and nothing was written.
+    pub already_present: bool,
+    /// With `--allow-overwrite`: the digest the production tag pointed at before, if another.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced_digest: Option<String>,
+    /// Bytes: everything the image references, copied, already in production, mounted.
+    pub bytes: Counts,
+    /// Blob counts, the same way.
+    pub blobs: Counts,
+    /// Wall time of the promotion, milliseconds.
+    pub duration_ms: u64,
+    /// Jenkins' `BUILD_URL`, `JOB_NAME`, `BUILD_NUMBER`, when set.
+    #[serde(flatten)]
+    pub jenkins: JenkinsEnv,
+}
+
+impl Record {
+    /// The one-line summary printed on stdout.
+    pub fn summary(&self) -> String {
+        let secs = self.duration_ms as f64 / 1000.0;
+        if self.already_present {
+            return format!(
+                "Already promoted: {} is {} (nothing copied, {secs:.1} s)",
+                self.destination.trim_start_matches("docker://"),
+                self.destination_digest
+            );
+        }
+        let replaced = match &self.replaced_digest {
+            Some(d) => format!(", replacing {d}"),
+            None => String::new(),
+        };
+        format!(
+            "Promoted {} to {} as {}{replaced}: {} copied, {} already present, {} mounted in {secs:.1} s",
+            self.source.trim_start_matches("docker://"),
+            self.destination.trim_start_matches("docker://"),
+            self.destination_digest,
+            human_bytes(self.bytes.copied),
+            human_bytes(self.bytes.skipped),
+            human_bytes(self.bytes.mounted),
+        )
+    }
+}
+
+/// How to promote.
+pub struct Promoter {
+    /// Client of the non-production registry.
+    pub src: Arc<Client>,
+    /// Client of the production registry.
+    pub dst: Arc<Client>,
+    /// `--allow-overwrite`.
+    pub allow_overwrite: bool,
+    /// Progress output.
+    pub progress: Arc<Progress>,
+    /// Blob transfers in flight.
+    pub parallel: usize,
+}
+
+impl Promoter {
+    /// Copy `src` to `dst` as described in the module doc and return the record.
+    pub async fn promote(
+        &self,
+        src: &ImageRef,
+        dst: &ImageRef,
+        jenkins: JenkinsEnv,
+    ) -> Result<(Record, CopyReport)> {
+        let started = Instant::now();
+        let scope = Scope::push(&dst.repository);
+        let tag = dst.target.as_str().to_string();
+        // Only to record what an allowed overwrite replaced.
+        let before = if self.allow_overwrite {
+            self.dst
+                .head_manifest(&dst.repository, &tag, &scope)
+                .await?
+                .and_then(|h| h.digest)
+        } else {
+            None
+        };
+        let copier = Copier::new(
+            self.src.clone(),
+            self.dst.clone(),
+            CopyOptions {
+                multi_arch: MultiArch::All,
+                platform: Wanted::current(None, None, None),
+                remove_signatures: false,
+                refuse_retag: !self.allow_overwrite,
+            },
+            self.progress.clone(),
+            Arc::new(tokio::sync::Semaphore::new(self.parallel.max(1))),
+        );
+        let report = match copier.copy(src, dst).await {
+            Ok(r) => r,
+            Err(Error::Refused(m)) => {
+                return Err(Error::Refused(format!(
+                    "{m} (a production tag is never re-pointed by accident: pass --allow-overwrite to move it)"
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        let expected: Digest =
+            report
+                .source_digest
+                .parse()
+                .map_err(|e: String| Error::Invalid {
+                    what: "source digest".into(),
+                    location: self.src.location(&src.repository),
+                    reason: e,
+                })?;
+        let actual = self.read_back(dst, &tag, &scope).await?;
+        if actual != expected {
+            return Err(Error::DigestMismatch {
+                what: format!("production tag {tag} after the copy"),
+                location: self.dst.location(&dst.repository),
+                expected: expected.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        let record = Record {
+            ferry_version: env!("CARGO_PKG_VERSION"),
+            time: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            source: format!("docker://{src}"),
+            destination: format!("docker://{dst}"),
+            source_digest: report.source_digest.clone(),
+            destination_digest: actual.to_string(),
+            media_type: report.media_type.clone(),
+            already_present: report.already_present,
+            replaced_digest: before.filter(|b| b != &expected).map(|d| d.to_string()),
+            bytes: report.bytes.clone(),
+            blobs: report.blobs.clone(),
+            duration_ms: started.elapsed().as_millis() as u64,
+            jenkins,
+        };
+        Ok((record, report))
+    }
+
+    /// The digest the production tag points at now (`HEAD`; a `GET` when the registry sends no
+    /// `Docker-Content-Digest`).
+    async fn read_back(&self, dst: &ImageRef, tag: &str, scope: &Scope) -> Result<Digest> {
+        let head = self.dst.head_manifest(&dst.repository, tag, scope).await?;
+        match head {
+            None => Err(Error::NotFound {
+                what: format!("manifest {tag} (just written)"),
+                location: self.dst.location(&dst.repository),
+                detail: Default::default(),
+            }),
+            Some(h) => match h.digest {
+                Some(d) => Ok(d),
+                None => Ok(self.dst.get_manifest(&dst.repository, tag).await?.digest),
+            },
+        }
+    }
+}
+
+/// Write `bytes` to `path` through a temporary file in the same folder, so that a reader never
+/// sees half a record.
+pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "record".into());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io("writing record", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io("writing record", path, e)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    }
+
+    const ALL: &[(&str, &str)] = &[
+        ("IMAGE_NAME", "app"),
+        (
+            "NON_PROD_REGISTRY",
+            "default-route-openshift-image-registry.apps.np.example.com",
+        ),
+        (
+            "PROD_REGISTRY",
+            "image-registry.openshift-image-registry.svc:5000",
+        ),
+        ("NON_PROD_PROJECT_NAME", "team-dev"),
+        ("PROD_PROJECT_NAME", "team-prod"),
+        ("GIT_COMMIT", "0123456789abcdef0123456789abcdef01234567"),
+    ];
+
+    #[test]
+    fn inputs_from_env_and_flags() {
+        let flags: [Option<String>; 6] = Default::default();
+        let i = Inputs::resolve(flags, env_of(ALL)).unwrap();
+        let (src, dst) = i.references().unwrap();
+        assert_eq!(
+            src.to_string(),
+            "default-route-openshift-image-registry.apps.np.example.com/team-dev/app:0123456789abcdef0123456789abcdef01234567"
+        );
+        assert_eq!(
+            dst.registry,
+            "image-registry.openshift-image-registry.svc:5000"
+        );
+        assert_eq!(dst.repository, "team-prod/app");
+
+        let mut flags: [Option<String>; 6] = Default::default();
+        flags[5] = Some("v2".into());
+        let i = Inputs::resolve(flags, env_of(ALL)).unwrap();
+        assert_eq!(i.tag, "v2");
+    }
+
+    #[test]
+    fn every_missing_input_is_named() {
+        let flags: [Option<String>; 6] = Default::default();
+        let missing = Inputs::resolve(
+            flags,
+            env_of(&[("IMAGE_NAME", "app"), ("GIT_COMMIT", "  ")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            missing,
+            vec![
+                "NON_PROD_REGISTRY (--non-prod-registry)",
+                "PROD_REGISTRY (--prod-registry)",
+                "NON_PROD_PROJECT_NAME (--non-prod-project)",
+                "PROD_PROJECT_NAME (--prod-project)",
+                "GIT_COMMIT (--tag)"
+            ]
+        );
+    }
+
+    #[test]
+    fn refuses_registries_that_are_not_hosts() {
+        for bad in ["https://r.example.com", "registry", "r.example.com/x"] {
+            let mut pairs = ALL.to_vec();
+            pairs[2] = ("PROD_REGISTRY", bad);
+            let i = Inputs::resolve(Default::default(), env_of(&pairs)).unwrap();
+            let e = i.references().unwrap_err().to_string();
+            assert!(e.contains("PROD_REGISTRY"), "{bad}: {e}");
+        }
+        let mut pairs = ALL.to_vec();
+        pairs[0] = ("IMAGE_NAME", "App");
+        let i = Inputs::resolve(Default::default(), env_of(&pairs)).unwrap();
+        assert!(i.references().is_err());
+    }
+
+    #[test]
+    fn jenkins_env_and_record_json() {
+        let j = JenkinsEnv::from_env(env_of(&[
+            ("BUILD_URL", "https://u:p@jenkins.example.com/job/prod/7/"),
+            ("BUILD_NUMBER", "7"),
+            ("JOB_NAME", ""),
+        ]));
+        assert_eq!(
+            j.build_url.as_deref(),
+            Some("https://jenkins.example.com/job/prod/7/")
+        );
+        assert_eq!(j.job_name, None);
+        let r = Record {
+            ferry_version: "0",
+            time: "2025-01-01T00:00:00Z".into(),
+            source: "docker://a.io/x/app:1".into(),
+            destination: "docker://b.io/y/app:1".into(),
+            source_digest: "sha256:aa".into(),
+            destination_digest: "sha256:aa".into(),
+            media_type: "m".into(),
+            already_present: true,
+            replaced_digest: None,
+            bytes: Counts::default(),
+            blobs: Counts::default(),
+            duration_ms: 1200,
+            jenkins: j,
+        };
+        let v: serde_json::Value = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["build_number"], "7");
+        assert!(v.get("job_name").is_none() && v.get("replaced_digest").is_none());
+        assert_eq!(
+            r.summary(),
+            "Already promoted: b.io/y/app:1 is sha256:aa (nothing copied, 1.2 s)"
+        );
+    }
+
+    #[test]
+    fn atomic_write() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("promotion.json");
+        write_atomically(&p, b"{}").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"{}");
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+}

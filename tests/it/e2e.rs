@@ -1,0 +1,326 @@
+//! The whole flow on one machine: non-production and production registries (HTTPS, token auth
+//! as OpenShift's, different service-account tokens), an image tagged with a commit in
+//! non-production, `ferry trigger` (the non-production pipeline's last stage) → the stand-in of
+//! the production BuildConfig's generic webhook → the production stage, `ferry promote --record
+//! promotion.json` with exactly the environment the webhook delivered, in an agent pod's file
+//! layout.
+//!
+//! `FERRY_E2E_NARRATE=1` prints what happens, step by step (`scripts/demo` uses it).
+
+use crate::promote::Pod;
+use crate::support::fixtures::{Fixture, ImageSpec, IndexSpec};
+use crate::support::webhook::{BuildConfig, StartedBuild, WebhookOptions, WebhookServer};
+use crate::support::{
+    Auth, Grant, Output, Registry, RegistryOptions, RequestKind, Sandbox, Tls, TokenServer,
+    TokenServerOptions, pki,
+};
+
+const NONPROD_TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.nonprod-image-puller.sa-token";
+const PROD_TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.prod-jenkins.sa-token";
+const WEBHOOK_SECRET: &str = "5d41402abc4b2a76b9719d911017c592deadbeef";
+const DEV: &str = "team-dev";
+const PROD: &str = "team-prod";
+const COMMIT: &str = "3f7c2a91be0d4c5e8a1f6b2d9c0e7a4b5f6d8e21";
+
+fn narrate(text: &str) {
+    if std::env::var_os("FERRY_E2E_NARRATE").is_some() {
+        eprintln!("\n\x1b[1m== {text}\x1b[0m");
+    }
+}
+
+fn show(out: &Output) {
+    if std::env::var_os("FERRY_E2E_NARRATE").is_some() {
+        eprintln!("$ {}", out.command);
+        for l in out.stdout.lines().chain(out.stderr.lines()) {
+            eprintln!("  {l}");
+        }
+        eprintln!("  (exit {:?})", out.code);
+    }
+}
+
+#[track_caller]
+fn assert_no_secrets(out: &Output) {
+    for s in [NONPROD_TOKEN, PROD_TOKEN, WEBHOOK_SECRET] {
+        assert!(
+            !out.stdout.contains(s) && !out.stderr.contains(s),
+            "secret in output:\n{out}"
+        );
+    }
+}
+
+struct Flow {
+    nonprod: Registry,
+    prod: Registry,
+    nonprod_tokens: TokenServer,
+    hook: WebhookServer,
+    pod: Pod,
+    /// The non-production agent's sandbox (holds the CA of the production API).
+    nonprod_agent: Sandbox,
+    /// The production agent's workspace.
+    prod_agent: Sandbox,
+    // Kept alive for the registries.
+    _prod_tokens: TokenServer,
+}
+
+impl Flow {
+    fn start() -> Flow {
+        narrate(
+            "Two clusters: a non-production and a production registry (HTTPS, token auth as OpenShift's)",
+        );
+        let nonprod_tokens = TokenServer::start(TokenServerOptions {
+            // The image-puller service account: system:image-puller on the project, pull only.
+            tokens: vec![(NONPROD_TOKEN.into(), vec![Grant::pull(&format!("{DEV}/*"))])],
+            tls: true,
+            ..Default::default()
+        });
+        let prod_tokens = TokenServer::start(TokenServerOptions {
+            // Production Jenkins' service account: system:image-builder on its project.
+            tokens: vec![(PROD_TOKEN.into(), vec![Grant::push(&format!("{PROD}/*"))])],
+            tls: true,
+            ..Default::default()
+        });
+        let nonprod = Registry::start(RegistryOptions {
+            tls: Tls::Ca,
+            auth: Auth::Token(nonprod_tokens.config()),
+            ..Default::default()
+        });
+        let prod = Registry::start(RegistryOptions {
+            tls: Tls::Ca,
+            auth: Auth::Token(prod_tokens.config()),
+            ..Default::default()
+        });
+        let hook = WebhookServer::start(WebhookOptions {
+            buildconfigs: vec![BuildConfig::production_pipeline(PROD, WEBHOOK_SECRET)],
+            require_token: None,
+            tls: true,
+        });
+        let ca = &pki::lab_ca().ca_pem;
+        let pod = Pod::new(NONPROD_TOKEN, Some(ca), PROD_TOKEN, ca, PROD);
+        Flow {
+            nonprod,
+            prod,
+            nonprod_tokens,
+            hook,
+            pod,
+            nonprod_agent: Sandbox::new(),
+            prod_agent: Sandbox::new(),
+            _prod_tokens: prod_tokens,
+        }
+    }
+
+    /// The non-production pipeline's "Trigger production" stage (Jenkinsfile.nonprod), its
+    /// values through the environment as there.
+    fn trigger(&self) -> Output {
+        let out = self
+            .nonprod_agent
+            .ferry()
+            .arg("trigger")
+            .args(["--api-url", &self.hook.api_url()])
+            .args(["--namespace", PROD, "--buildconfig", "production-pipeline"])
+            .arg("--cert-dir")
+            .arg(self.hook.cert_dir().unwrap())
+            .args(["--env", "IMAGE_NAME=app"])
+            .args([
+                "--env",
+                &format!("NON_PROD_REGISTRY={}", self.nonprod.host()),
+            ])
+            .args(["--env", &format!("PROD_REGISTRY={}", self.prod.host())])
+            .args(["--env", &format!("NON_PROD_PROJECT_NAME={DEV}")])
+            .args(["--env", &format!("PROD_PROJECT_NAME={PROD}")])
+            .args(["--env", &format!("GIT_COMMIT={COMMIT}")])
+            .env("FERRY_WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .run();
+        show(&out);
+        assert_no_secrets(&out);
+        out
+    }
+
+    /// The production pipeline's stage (Jenkinsfile.prod): `ferry promote --record
+    /// promotion.json` with the build's parameters and Jenkins' variables as environment.
+    fn promote(&self, build: &StartedBuild, extra: &[&str]) -> (Output, Option<serde_json::Value>) {
+        let record = self.prod_agent.path().join("promotion.json");
+        let _ = std::fs::remove_file(&record);
+        let mut t = self.prod_agent.ferry();
+        t.args(["promote", "--record", "promotion.json"])
+            .args(extra);
+        for (k, v) in build.stage_env().into_iter().chain(self.pod.env()) {
+            t.env(k, v);
+        }
+        let out = t.run();
+        show(&out);
+        assert_no_secrets(&out);
+        let rec = std::fs::read(&record).ok().map(|b| {
+            let text = String::from_utf8(b).unwrap();
+            for s in [NONPROD_TOKEN, PROD_TOKEN, WEBHOOK_SECRET] {
+                assert!(!text.contains(s), "secret in the record: {text}");
+            }
+            serde_json::from_str(&text).unwrap()
+        });
+        (out, rec)
+    }
+
+    /// Trigger, take the build the webhook started, run its stage.
+    fn run(&self, extra: &[&str]) -> (StartedBuild, Output, Option<serde_json::Value>) {
+        narrate(
+            "Non-production pipeline: ferry trigger (generic webhook of the production pipeline)",
+        );
+        self.trigger().assert_success();
+        let build = self.hook.builds().pop().expect("a build was started");
+        narrate(&format!(
+            "Production pipeline, build {}: ferry promote --record promotion.json",
+            build.name
+        ));
+        let (out, rec) = self.promote(&build, extra);
+        (build, out, rec)
+    }
+
+    fn prod_digest(&self) -> Option<String> {
+        self.prod.manifest_digest(&format!("{PROD}/app"), COMMIT)
+    }
+
+    /// Requests to the production registry since `mark` that write anything.
+    fn prod_writes(&self, mark: crate::support::Mark) -> Vec<String> {
+        self.prod
+            .requests_since(mark)
+            .into_iter()
+            .filter(|r| {
+                matches!(
+                    r.kind(),
+                    RequestKind::UploadStart
+                        | RequestKind::UploadChunk
+                        | RequestKind::UploadFinish
+                        | RequestKind::BlobMount
+                        | RequestKind::ManifestPut
+                        | RequestKind::ManifestDelete
+                )
+            })
+            .map(|r| r.line)
+            .collect()
+    }
+}
+
+fn seed(flow: &Flow, fx: &Fixture) {
+    fx.seed(&flow.nonprod, &format!("{DEV}/app:{COMMIT}"));
+}
+
+#[test]
+fn e2e_trigger_then_promote_is_exact_idempotent_and_guarded() {
+    let flow = Flow::start();
+    narrate(&format!(
+        "CI built the image in non-production and tagged it {DEV}/app:{COMMIT}"
+    ));
+    let image = IndexSpec::oci()
+        .platforms(2)
+        .shared_layers(&[40_000])
+        .own_layers(&[8_000])
+        .build();
+    seed(&flow, &image);
+    let nonprod_digest = flow
+        .nonprod
+        .manifest_digest(&format!("{DEV}/app"), COMMIT)
+        .unwrap();
+    assert_eq!(nonprod_digest, image.digest);
+
+    // 1. First promotion: the whole index arrives, digest kept.
+    let (build, out, rec) = flow.run(&[]);
+    out.assert_success();
+    assert_eq!(build.parameter("GIT_COMMIT"), Some(COMMIT));
+    assert_eq!(flow.prod_digest().as_deref(), Some(nonprod_digest.as_str()));
+    let dst = format!("{}/{PROD}/app:{COMMIT}", flow.prod.host());
+    assert_eq!(
+        out.stdout.lines().next().unwrap_or(""),
+        out.stdout.trim(),
+        "one summary line: {out}"
+    );
+    assert!(
+        out.stdout.starts_with(&format!(
+            "Promoted {}/{DEV}/app:{COMMIT} to {dst} as {nonprod_digest}",
+            flow.nonprod.host()
+        )),
+        "{out}"
+    );
+    let rec = rec.expect("promotion.json written");
+    if std::env::var_os("FERRY_E2E_NARRATE").is_some() {
+        eprintln!(
+            "$ cat promotion.json\n{}",
+            serde_json::to_string_pretty(&rec).unwrap()
+        );
+    }
+    assert_eq!(
+        rec["source"],
+        format!("docker://{}/{DEV}/app:{COMMIT}", flow.nonprod.host())
+    );
+    assert_eq!(rec["destination"], format!("docker://{dst}"));
+    assert_eq!(rec["source_digest"], nonprod_digest.as_str());
+    assert_eq!(rec["destination_digest"], nonprod_digest.as_str());
+    assert_eq!(rec["media_type"], "application/vnd.oci.image.index.v1+json");
+    assert_eq!(rec["already_present"], false);
+    assert_eq!(rec["ferry_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        rec["job_name"],
+        format!("{PROD}/{PROD}-production-pipeline")
+    );
+    assert_eq!(rec["build_number"], "1");
+    assert!(rec["build_url"].as_str().unwrap().ends_with("/1/"));
+    let total: u64 = image.blobs().iter().map(|(_, s)| s).sum();
+    assert_eq!(rec["bytes"]["total"], total);
+    assert_eq!(rec["bytes"]["copied"], total);
+    assert!(rec["duration_ms"].is_u64());
+    let time = rec["time"].as_str().unwrap();
+    assert!(
+        time.ends_with('Z') && humantime::parse_rfc3339(time).is_ok(),
+        "{time}"
+    );
+    // The non-production side was only ever asked for pull, with its own token.
+    let np = flow.nonprod_tokens.requests();
+    assert!(!np.is_empty());
+    for r in &np {
+        assert_eq!(r.token.as_deref(), Some(NONPROD_TOKEN));
+        assert!(
+            r.granted
+                .iter()
+                .all(|(_, a)| a == &vec!["pull".to_string()]),
+            "{r:?}"
+        );
+    }
+
+    // 2. The same promotion again: nothing is written.
+    narrate("Run it again: the production tag already has this digest");
+    let mark = flow.prod.mark();
+    let (_, out, rec) = flow.run(&[]);
+    out.assert_success();
+    assert!(out.stdout.starts_with("Already promoted"), "{out}");
+    assert_eq!(rec.unwrap()["already_present"], true);
+    assert_eq!(flow.prod_writes(mark), Vec::<String>::new());
+
+    // 3. A different image under the same commit tag: refused, production untouched.
+    narrate("Non-production re-tags the commit with a different image: production refuses");
+    let other = ImageSpec::oci().layers(&[5_000]).seed(99).build();
+    assert_ne!(other.digest, image.digest);
+    seed(&flow, &other);
+    let mark = flow.prod.mark();
+    let (_, out, rec) = flow.run(&[]);
+    out.assert_failure_with(&["--allow-overwrite"]);
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr.contains(&image.digest) && out.stderr.contains(&other.digest),
+        "{out}"
+    );
+    assert!(rec.is_none(), "no record for a refused promotion");
+    assert_eq!(flow.prod_digest().as_deref(), Some(image.digest.as_str()));
+    assert_eq!(flow.prod_writes(mark), Vec::<String>::new());
+
+    // 4. Told to: the tag moves, and the record says what it replaced.
+    narrate("With --allow-overwrite the production tag moves, and the record says from what");
+    let (_, out, rec) = flow.run(&["--allow-overwrite"]);
+    out.assert_success();
+    assert!(
+        out.stdout.contains(&format!("replacing {}", image.digest)),
+        "{out}"
+    );
+    assert_eq!(flow.prod_digest().as_deref(), Some(other.digest.as_str()));
+    let rec = rec.unwrap();
+    assert_eq!(rec["destination_digest"], other.digest.as_str());
+    assert_eq!(rec["replaced_digest"], image.digest.as_str());
+    assert_eq!(rec["build_number"], "4");
+}

@@ -1,0 +1,112 @@
+//! TLS material: one CA per test run (generated with rcgen), a server certificate for
+//! `127.0.0.1`/`localhost` and a client certificate, both signed by it; written in skopeo's
+//! cert-dir layout (`ca.crt`, `client.cert`, `client.key`).
+
+use std::fs;
+use std::path::Path;
+use std::sync::LazyLock;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+
+/// A certificate and its private key, both PEM (the key is PKCS#8).
+#[derive(Clone, Debug)]
+pub struct CertKey {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+/// A CA with the server and client certificates it signed.
+#[derive(Debug)]
+pub struct LabCa {
+    /// The CA certificate (PEM).
+    pub ca_pem: String,
+    /// Server certificate with SANs `127.0.0.1` and `localhost`.
+    pub server: CertKey,
+    /// Client certificate (CN `ferry-lab-client`, extended key usage clientAuth).
+    pub client: CertKey,
+}
+
+/// The lab CA of this test run, generated on first use.
+pub fn lab_ca() -> &'static LabCa {
+    static CA: LazyLock<LabCa> = LazyLock::new(|| LabCa::generate("ferry lab CA"));
+    &CA
+}
+
+/// A second, unrelated CA (same shape as [`lab_ca`]): for "wrong CA" and "client certificate
+/// from an untrusted CA" tests.
+pub fn foreign_ca() -> &'static LabCa {
+    static CA: LazyLock<LabCa> = LazyLock::new(|| LabCa::generate("ferry lab foreign CA"));
+    &CA
+}
+
+impl LabCa {
+    fn generate(name: &str) -> LabCa {
+        let ca_key = KeyPair::generate().expect("generating CA key");
+        let mut ca_params = CertificateParams::default();
+        ca_params.distinguished_name = rcgen::DistinguishedName::new();
+        ca_params.distinguished_name.push(
+            DnType::CommonName,
+            format!("{name} {}", super::random_hex(4)),
+        );
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca_cert = ca_params.self_signed(&ca_key).expect("self-signing the CA");
+        let issuer = Issuer::new(ca_params, ca_key);
+
+        let server_key = KeyPair::generate().expect("generating server key");
+        let mut server_params =
+            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+                .expect("server certificate parameters");
+        server_params.distinguished_name = rcgen::DistinguishedName::new();
+        server_params
+            .distinguished_name
+            .push(DnType::CommonName, "ferry-lab-registry");
+        server_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let server_cert = server_params
+            .signed_by(&server_key, &issuer)
+            .expect("signing the server certificate");
+
+        let client_key = KeyPair::generate().expect("generating client key");
+        let mut client_params = CertificateParams::default();
+        client_params.distinguished_name = rcgen::DistinguishedName::new();
+        client_params
+            .distinguished_name
+            .push(DnType::CommonName, "ferry-lab-client");
+        client_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let client_cert = client_params
+            .signed_by(&client_key, &issuer)
+            .expect("signing the client certificate");
+
+        LabCa {
+            ca_pem: ca_cert.pem(),
+            server: CertKey {
+                cert_pem: server_cert.pem(),
+                key_pem: server_key.serialize_pem(),
+            },
+            client: CertKey {
+                cert_pem: client_cert.pem(),
+                key_pem: client_key.serialize_pem(),
+            },
+        }
+    }
+
+    /// Write `ca.crt` (this CA) into `dir` (created if needed), and with `client`, also
+    /// `client.cert` + `client.key`: skopeo's `--cert-dir` layout.
+    pub fn write_cert_dir(&self, dir: &Path, client: Option<&CertKey>) {
+        fs::create_dir_all(dir).expect("creating cert dir");
+        fs::write(dir.join("ca.crt"), &self.ca_pem).expect("writing ca.crt");
+        if let Some(client) = client {
+            fs::write(dir.join("client.cert"), &client.cert_pem).expect("writing client.cert");
+            fs::write(dir.join("client.key"), &client.key_pem).expect("writing client.key");
+        }
+    }
+}
