@@ -178,6 +178,16 @@ pub enum Error {
     /// Several images failed in a multi-image operation (sync); each was already reported.
     #[error("{0}")]
     Aggregate(String),
+
+    /// A transient failure retried as often as the policy allows. Never retried again by an
+    /// outer loop, so retries do not nest (see [`crate::retry::Schedule::give_up`]).
+    #[error("{source} (gave up after {retries} {})", if *retries == 1 { "retry" } else { "retries" })]
+    GaveUp {
+        /// Retries made.
+        retries: u32,
+        /// The last failure.
+        source: Box<Error>,
+    },
 }
 
 impl Error {
@@ -185,6 +195,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::NotFound { .. } => EXIT_NOT_FOUND,
+            Error::GaveUp { source, .. } => source.exit_code(),
             _ => EXIT_ERROR,
         }
     }
@@ -214,6 +225,7 @@ impl Error {
     pub fn status(&self) -> Option<u16> {
         match self {
             Error::Registry { status, .. } => Some(*status),
+            Error::GaveUp { source, .. } => source.status(),
             _ => None,
         }
     }

@@ -4,10 +4,12 @@
 //! timeouts (connect and stall), HTTP 408, 429, 500, 502, 503, 504 — see
 //! [`crate::error::Error::is_transient`]. Never retried: other 4xx answers, authentication
 //! refusals (a 401 only triggers one re-authentication), digest mismatches, invalid
-//! documents, certificate errors. `--retry-times N` allows N retries after the first attempt;
-//! waits grow exponentially with jitter (from 0.5 s, capped at 30 s) unless `--retry-delay`
-//! fixes them. A 429 is always honoured — its `Retry-After` waited for, at least
-//! [`MIN_429_RETRIES`] times — even with `--retry-times 0`, as skopeo does.
+//! documents, certificate errors, redirect loops, and a failure already given up on by an
+//! inner loop (retries never nest: [`Schedule::give_up`]). `--retry-times N` allows N
+//! retries after the first attempt; waits grow exponentially with jitter (from 0.5 s, capped
+//! at 30 s) unless `--retry-delay` fixes them. A 429 is always honoured — its `Retry-After`
+//! waited for, at least [`MIN_429_RETRIES`] times — even with `--retry-times 0`, as skopeo
+//! does.
 
 use std::time::Duration;
 
@@ -101,6 +103,21 @@ impl Schedule {
     /// How many retries were made so far.
     pub fn attempts(&self) -> u32 {
         self.retries + self.retries_429
+    }
+
+    /// The error to return when [`next_delay`](Self::next_delay) gave up: a transient failure
+    /// that was retried becomes [`Error::GaveUp`](crate::error::Error::GaveUp), which no outer
+    /// loop retries again — retries never nest, so `--retry-times N` bounds the attempts of
+    /// each request (and of each blob transfer) at N + 1.
+    pub fn give_up(&self, err: crate::error::Error) -> crate::error::Error {
+        if self.attempts() > 0 && err.is_transient() {
+            crate::error::Error::GaveUp {
+                retries: self.attempts(),
+                source: Box::new(err),
+            }
+        } else {
+            err
+        }
     }
 }
 
@@ -250,5 +267,31 @@ mod tests {
             Some(Duration::from_secs(2))
         );
         assert!(s.next_delay(&http(500, None)).is_none());
+    }
+
+    #[test]
+    fn a_failure_given_up_on_is_not_retried_again() {
+        let p = RetryPolicy {
+            max_retries: 1,
+            fixed_delay: Some(Duration::from_millis(1)),
+        };
+        let mut inner = p.schedule();
+        assert!(inner.next_delay(&http(503, None)).is_some());
+        assert!(inner.next_delay(&http(503, None)).is_none());
+        let e = inner.give_up(http(503, None));
+        assert!(!e.is_transient());
+        assert_eq!(e.status(), Some(503));
+        assert_eq!(e.exit_code(), 1);
+        assert!(
+            e.to_string().ends_with("HTTP 503 (gave up after 1 retry)"),
+            "{e}"
+        );
+        assert!(p.schedule().next_delay(&e).is_none());
+        // Nothing to say when nothing was retried.
+        let none = RetryPolicy::none().schedule();
+        assert!(matches!(
+            none.give_up(http(503, None)),
+            Error::Registry { .. }
+        ));
     }
 }

@@ -37,6 +37,27 @@ impl TlsOptions {
     }
 }
 
+/// An HTTP client builder with ferry's TLS settings for `host`: the cert dir's CAs added to
+/// the system roots, its client certificate, and verification as the user chose (off also
+/// accepts invalid certificates). HTTP/1.1 only: parallel transfers use parallel connections.
+pub fn client_builder(opts: &TlsOptions, host: &str) -> Result<reqwest::ClientBuilder> {
+    let material = load(opts, host)?;
+    for f in &material.files {
+        log::debug!("{host}: using TLS file {}", f.display());
+    }
+    let mut b = reqwest::Client::builder()
+        .user_agent(crate::registry::USER_AGENT)
+        .http1_only()
+        .tls_certs_merge(material.roots);
+    if let Some(id) = material.identity {
+        b = b.identity(id);
+    }
+    if !opts.verify() {
+        b = b.tls_danger_accept_invalid_certs(true);
+    }
+    Ok(b)
+}
+
 /// The default per-host cert directories containers/image consults.
 fn default_cert_dirs(host: &str) -> Vec<PathBuf> {
     let mut dirs = Vec::new();

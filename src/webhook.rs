@@ -540,22 +540,9 @@ pub async fn trigger(call: Call<'_>) -> Result<Triggered> {
         registry: host_port.clone(),
         repository: String::new(),
     };
-    let material = crate::tls::load(call.tls, &host_port)?;
-    for f in &material.files {
-        log::debug!("{host_port}: using TLS file {}", f.display());
-    }
-    let mut b = reqwest::Client::builder()
-        .user_agent(crate::registry::USER_AGENT)
-        .http1_only()
+    let b = crate::tls::client_builder(call.tls, &host_port)?
         .connect_timeout(Duration::from_secs(30))
-        .redirect(reqwest::redirect::Policy::none())
-        .tls_certs_merge(material.roots);
-    if let Some(id) = material.identity {
-        b = b.identity(id);
-    }
-    if !call.tls.verify() {
-        b = b.tls_danger_accept_invalid_certs(true);
-    }
+        .redirect(reqwest::redirect::Policy::none());
     let http = b.build().map_err(|e| {
         Error::usage(format!(
             "cannot set up TLS for {host_port}: {}",

@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::options::{DestFlags, GlobalOptions, Personality, RetryArgs, SrcFlags, go_bool};
-use crate::copy::{Copier, CopyOptions, MultiArch};
+use super::options::{
+    DestFlags, GlobalOptions, MultiArchArgs, Personality, RetryArgs, SrcFlags, go_bool,
+};
+use crate::copy::{Copier, CopyOptions};
 use crate::error::{Error, Result};
 use crate::progress::{Mode, Progress};
 use crate::reference::ImageRef;
@@ -43,12 +45,8 @@ pub struct CopyArgs {
     #[arg(long, value_name = "PATH")]
     authfile: Option<PathBuf>,
 
-    /// Copy all images if SOURCE-IMAGE is a list (same as --multi-arch all).
-    #[arg(short = 'a', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
-    all: Option<bool>,
-    /// How to handle multi-architecture images: system, all, or index-only.
-    #[arg(long, value_name = "MODE", value_parser = clap::value_parser!(MultiArch))]
-    multi_arch: Option<MultiArch>,
+    #[command(flatten)]
+    multi_arch: MultiArchArgs,
     /// Preserve digests of images and lists (ferry always does).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     preserve_digests: Option<bool>,
@@ -203,20 +201,6 @@ impl CopyArgs {
         }
         Ok(())
     }
-
-    fn multi_arch(&self, personality: Personality) -> Result<MultiArch> {
-        match (self.all.unwrap_or(false), self.multi_arch) {
-            (true, Some(m)) if m != MultiArch::All => Err(Error::usage(
-                "--all and --multi-arch cannot be used together with a mode other than all",
-            )),
-            (true, _) => Ok(MultiArch::All),
-            (false, Some(m)) => Ok(m),
-            (false, None) => Ok(match personality {
-                Personality::Ferry => MultiArch::All,
-                Personality::Skopeo => MultiArch::System,
-            }),
-        }
-    }
 }
 
 pub(super) async fn run(
@@ -227,7 +211,7 @@ pub(super) async fn run(
     args.refuse_unsupported()?;
     let src = ImageRef::parse_transport(&args.source)?;
     let dst = ImageRef::parse_transport(&args.destination)?;
-    let multi_arch = args.multi_arch(personality)?;
+    let multi_arch = args.multi_arch.mode(personality)?;
     if let Some(policy) = global.policy().load()? {
         policy.check(&src)?;
     }

@@ -10,8 +10,14 @@
 //! "image not found").
 
 mod copy;
+mod delete;
+mod inspect;
+mod list_tags;
+mod login;
+mod manifest_digest;
 pub mod options;
 mod promote;
+mod sync;
 mod trigger;
 
 use std::time::Duration;
@@ -57,6 +63,22 @@ enum Command {
     /// Copy an image from one registry to another (docker:// to docker://).
     #[command(long_about = copy::LONG_ABOUT)]
     Copy(Box<copy::CopyArgs>),
+    /// Inspect an image: skopeo's JSON, the raw manifest, the config, or a Go template.
+    #[command(long_about = inspect::LONG_ABOUT)]
+    Inspect(Box<inspect::InspectArgs>),
+    /// List the tags of a repository (docker://HOST/PATH).
+    ListTags(Box<list_tags::ListTagsArgs>),
+    /// Delete an image's manifest from a registry (by its digest).
+    Delete(Box<delete::DeleteArgs>),
+    /// Print the digest of a manifest file.
+    ManifestDigest(manifest_digest::ManifestDigestArgs),
+    /// Log in to a registry: check the credentials, then store them in the auth file.
+    Login(Box<login::LoginArgs>),
+    /// Remove a registry's credentials from the auth file.
+    Logout(login::LogoutArgs),
+    /// Copy whole repositories (or the images a YAML file lists) to a registry.
+    #[command(long_about = sync::LONG_ABOUT)]
+    Sync(Box<sync::SyncArgs>),
     /// ferry: promote an image from the non-production registry to production.
     #[command(long_about = promote::LONG_ABOUT)]
     Promote(Box<promote::PromoteArgs>),
@@ -107,6 +129,13 @@ fn run(cli: Cli, personality: Personality) -> Result<()> {
         let fut = async {
             match cli.command {
                 Command::Copy(args) => copy::run(*args, &cli.global, personality).await,
+                Command::Inspect(args) => inspect::run(*args, &cli.global, personality).await,
+                Command::ListTags(args) => list_tags::run(*args, &cli.global, personality).await,
+                Command::Delete(args) => delete::run(*args, &cli.global, personality).await,
+                Command::ManifestDigest(args) => manifest_digest::run(args),
+                Command::Login(args) => login::login(*args, &cli.global, personality).await,
+                Command::Logout(args) => login::logout(args),
+                Command::Sync(args) => sync::run(*args, &cli.global, personality).await,
                 Command::Promote(args) => promote::run(*args, &cli.global, personality).await,
                 Command::Trigger(args) => trigger::run(*args).await,
             }

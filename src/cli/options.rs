@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::copy::MultiArch;
 use crate::credentials::CredentialArgs;
 use crate::error::{Error, Result};
 use crate::policy::PolicySource;
@@ -156,6 +157,34 @@ impl RetryArgs {
     }
 }
 
+/// `-a/--all` and `--multi-arch` (copy, sync).
+#[derive(Debug, Clone, Args)]
+pub struct MultiArchArgs {
+    /// Copy all images if the source is a list (same as --multi-arch all).
+    #[arg(short = 'a', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    pub all: Option<bool>,
+    /// How to handle multi-architecture images: system, all, or index-only.
+    #[arg(long, value_name = "MODE", value_parser = clap::value_parser!(MultiArch))]
+    pub multi_arch: Option<MultiArch>,
+}
+
+impl MultiArchArgs {
+    /// The mode: the flags, else the personality's default (`all` as ferry, `system` as skopeo).
+    pub fn mode(&self, personality: Personality) -> Result<MultiArch> {
+        match (self.all.unwrap_or(false), self.multi_arch) {
+            (true, Some(m)) if m != MultiArch::All => Err(Error::usage(
+                "--all and --multi-arch cannot be used together with a mode other than all",
+            )),
+            (true, _) => Ok(MultiArch::All),
+            (false, Some(m)) => Ok(m),
+            (false, None) => Ok(match personality {
+                Personality::Ferry => MultiArch::All,
+                Personality::Skopeo => MultiArch::System,
+            }),
+        }
+    }
+}
+
 /// Everything one side's flags say, after parsing.
 #[derive(Debug, Clone, Default)]
 pub struct SideFlags {
@@ -286,6 +315,21 @@ registry_flags!(
     "FERRY_",
     "Flags for the registry of a single-image command."
 );
+
+impl RegistryFlags {
+    /// A client for `registry/repository` from these flags (single-image verbs).
+    pub fn client(
+        &self,
+        registry: &str,
+        repository: &str,
+        retry: &RetryArgs,
+        personality: Personality,
+        global: &GlobalOptions,
+    ) -> Result<Arc<Client>> {
+        self.side(None)?
+            .client(registry, repository, retry.policy(personality), global)
+    }
+}
 
 /// Set up logging on stderr: ferry's own messages at info (debug with `--debug`); other
 /// crates at warn, whatever `RUST_LOG` says, so that no library prints request headers.

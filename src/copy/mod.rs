@@ -156,6 +156,32 @@ struct Node {
     children: Vec<Node>,
 }
 
+/// Blobs being transferred by several copies at once (`sync`): the second copy of a blob to
+/// the same destination repository waits for the first, then finds it present, so that every
+/// blob crosses the network once.
+#[derive(Default)]
+pub struct BlobLocks(BlobLockMap);
+
+/// Per destination registry, repository and digest: the lock of its transfer.
+type BlobLockMap = std::sync::Mutex<HashMap<(String, String, Digest), Arc<tokio::sync::Mutex<()>>>>;
+
+impl BlobLocks {
+    async fn lock(
+        &self,
+        dst: &Client,
+        repo: &str,
+        digest: &Digest,
+    ) -> tokio::sync::OwnedMutexGuard<()> {
+        let m = {
+            let mut map = self.0.lock().expect("blob lock map poisoned");
+            map.entry((dst.registry().to_string(), repo.to_string(), digest.clone()))
+                .or_default()
+                .clone()
+        };
+        m.lock_owned().await
+    }
+}
+
 /// Copies images from one registry to another (or within one).
 pub struct Copier {
     src: Arc<Client>,
@@ -163,6 +189,7 @@ pub struct Copier {
     opts: CopyOptions,
     progress: Arc<Progress>,
     slots: Arc<Semaphore>,
+    blob_locks: Option<Arc<BlobLocks>>,
 }
 
 impl Copier {
@@ -180,7 +207,14 @@ impl Copier {
             opts,
             progress,
             slots,
+            blob_locks: None,
         }
+    }
+
+    /// Share blob transfers with other copiers (see [`BlobLocks`]).
+    pub fn with_blob_locks(mut self, locks: Arc<BlobLocks>) -> Self {
+        self.blob_locks = Some(locks);
+        self
     }
 
     /// The scope every destination request uses, so that one token serves the whole copy.
@@ -426,7 +460,12 @@ impl Copier {
             .map(|d| {
                 let job = job.clone();
                 let slots = self.slots.clone();
+                let locks = self.blob_locks.clone();
                 async move {
+                    let _shared = match &locks {
+                        Some(l) => Some(l.lock(&job.dst, &job.dst_repo, &d.digest).await),
+                        None => None,
+                    };
                     let _permit = slots.acquire_owned().await.expect("semaphore open");
                     let o = job.run(&d).await?;
                     let how = match o {

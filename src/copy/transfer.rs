@@ -78,7 +78,7 @@ impl BlobJob {
                             );
                             tokio::time::sleep(d).await;
                         }
-                        None => return Err(e),
+                        None => return Err(schedule.give_up(e)),
                     }
                 }
             }
@@ -246,8 +246,11 @@ impl BlobJob {
                 (st.count, st.error.take())
             };
             *sent = count;
+            // distribution answers `Range: 0-0` both for one byte and for an empty upload
+            // (a PATCH whose source sent nothing before failing).
             if let Some(r) = reported
                 && r != count
+                && !(count == 0 && r == 1)
             {
                 return Err(Error::Network {
                     op,

@@ -159,6 +159,7 @@ pub enum Body {
 
 /// One request to a registry: what to send, which scope it needs, and what it is for (used
 /// in messages).
+#[derive(Clone)]
 pub struct Request<'a> {
     /// HTTP method.
     pub method: Method,
@@ -216,24 +217,11 @@ impl Client {
     /// A client for `registry` (as written in references: `docker.io`, `host:port`).
     pub fn new(registry: &str, opts: ClientOptions) -> Result<Arc<Self>> {
         let host = api_host(registry).to_string();
-        let material = crate::tls::load(&opts.tls, &host)?;
-        for f in &material.files {
-            log::debug!("{registry}: using TLS file {}", f.display());
-        }
-        let mut b = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .http1_only()
+        let b = crate::tls::client_builder(&opts.tls, &host)?
             .connect_timeout(opts.connect_timeout)
             .tcp_keepalive(Duration::from_secs(30))
             .pool_idle_timeout(Duration::from_secs(60))
-            .redirect(reqwest::redirect::Policy::limited(10))
-            .tls_certs_merge(material.roots);
-        if let Some(id) = material.identity {
-            b = b.identity(id);
-        }
-        if !opts.tls.verify() {
-            b = b.tls_danger_accept_invalid_certs(true);
-        }
+            .redirect(reqwest::redirect::Policy::limited(10));
         let http = b.build().map_err(|e| {
             Error::usage(format!(
                 "cannot set up TLS for {registry}: {}",
@@ -348,7 +336,7 @@ impl Client {
             };
             match schedule.next_delay(&err) {
                 Some(d) => tokio::time::sleep(d).await,
-                None => return Err(err),
+                None => return Err(schedule.give_up(err)),
             }
         };
         log::debug!("GET {} -> {}", redact::url(&url), resp.status().as_u16());
@@ -511,7 +499,7 @@ impl Client {
             };
             match schedule.next_delay(&err) {
                 Some(d) => tokio::time::sleep(d).await,
-                None => return Err(err),
+                None => return Err(schedule.give_up(err)),
             }
         }
     }
@@ -615,7 +603,7 @@ impl Client {
                     log::info!("{err}; retrying in {:.1}s", d.as_secs_f64());
                     tokio::time::sleep(d).await
                 }
-                None => return Err(err),
+                None => return Err(schedule.give_up(err)),
             }
         }
     }
@@ -667,6 +655,58 @@ impl Client {
         }
     }
 
+    /// A small request whose successful answer is read whole, at most `limit` bytes (`what`
+    /// names the document in the "too large" message). Reading the body is part of the
+    /// retried exchange: a reset, premature EOF or stall while reading it is retried like a
+    /// failure before the headers. An unsuccessful answer is returned unread (`Err`), for
+    /// the caller's message.
+    pub async fn send_read(
+        &self,
+        request: Request<'_>,
+        limit: usize,
+        what: &str,
+    ) -> Result<std::result::Result<Buffered, reqwest::Response>> {
+        let loc = self.location(request.repo);
+        let too_large = |size: Option<u64>| Error::Invalid {
+            what: what.to_string(),
+            location: loc.clone(),
+            reason: match size {
+                Some(n) => format!("it is {n} bytes, more than the {} limit", limit_text(limit)),
+                None => format!("it is more than the {} limit", limit_text(limit)),
+            },
+        };
+        let mut schedule = self.retry.schedule();
+        loop {
+            let resp = self.send_small(request.clone()).await?;
+            if !resp.status().is_success() {
+                return Ok(Err(resp));
+            }
+            if let Some(n) = resp.content_length().filter(|&n| n > limit as u64) {
+                return Err(too_large(Some(n)));
+            }
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            let err = match read_limited(resp, limit, self.stall_timeout).await {
+                Ok(body) => {
+                    return Ok(Ok(Buffered {
+                        status,
+                        headers,
+                        body,
+                    }));
+                }
+                Err(ReadError::TooLarge) => return Err(too_large(None)),
+                Err(e) => network_error_msg(e, request.op, &loc),
+            };
+            match schedule.next_delay(&err) {
+                Some(d) => {
+                    log::info!("{err}; retrying in {:.1}s", d.as_secs_f64());
+                    tokio::time::sleep(d).await
+                }
+                None => return Err(schedule.give_up(err)),
+            }
+        }
+    }
+
     /// A small request whose successful answer body is read whole (with `limit`).
     pub async fn send_small(&self, request: Request<'_>) -> Result<reqwest::Response> {
         self.send(request, Timeout::Total(self.request_timeout))
@@ -683,44 +723,33 @@ impl Client {
         let url = self.url(&format!("{repo}/manifests/{reference}")).await?;
         let mut h = HeaderMap::new();
         h.insert(header::ACCEPT, HeaderValue::from_static(manifest::ACCEPT));
-        let resp = self
-            .send_small(Request {
-                method: Method::GET,
-                url,
-                scope: &Scope::pull(repo),
-                headers: h,
-                body: Body::Empty,
-                op: &op,
-                repo,
-            })
-            .await?;
-        let resp = self
-            .expect_manifest_found(resp, &op, reference, &loc)
-            .await?;
-        let ct = content_type(&resp);
-        if resp
-            .content_length()
-            .is_some_and(|l| l > manifest::MAX_MANIFEST_SIZE as u64)
-        {
-            return Err(Error::Invalid {
-                what: format!("manifest {reference}"),
-                location: loc,
-                reason: format!(
-                    "it is {} bytes, more than the 4 MiB limit",
-                    resp.content_length().unwrap_or(0)
-                ),
-            });
-        }
-        let bytes = read_limited(resp, manifest::MAX_MANIFEST_SIZE, self.stall_timeout)
-            .await
-            .map_err(|e| match e {
-                ReadError::TooLarge => Error::Invalid {
-                    what: format!("manifest {reference}"),
-                    location: loc.clone(),
-                    reason: "it is more than the 4 MiB limit".into(),
+        let answer = self
+            .send_read(
+                Request {
+                    method: Method::GET,
+                    url,
+                    scope: &Scope::pull(repo),
+                    headers: h,
+                    body: Body::Empty,
+                    op: &op,
+                    repo,
                 },
-                other => network_error_msg(other, &op, &loc),
-            })?;
+                manifest::MAX_MANIFEST_SIZE,
+                &format!("manifest {reference}"),
+            )
+            .await?;
+        let answer = match answer {
+            Ok(a) => a,
+            Err(resp) => {
+                return Err(self
+                    .found(resp, &op, format!("manifest {reference}"), &loc)
+                    .await
+                    .err()
+                    .unwrap_or_else(|| unreachable_success(&op, &loc)));
+            }
+        };
+        let ct = answer.content_type();
+        let bytes = answer.body;
         if let Ok(d) = reference.parse::<Digest>()
             && let Some(actual) = d.verify(&bytes)
         {
@@ -738,30 +767,29 @@ impl Client {
         })
     }
 
-    async fn expect_manifest_found(
+    /// The response if it succeeded; a 404 becomes [`Error::NotFound`] for `what` (exit
+    /// code 2), anything else an [`Error::Registry`].
+    async fn found(
         &self,
         resp: reqwest::Response,
         op: &str,
-        reference: &str,
+        what: String,
         loc: &Location,
     ) -> Result<reqwest::Response> {
         if resp.status().is_success() {
             return Ok(resp);
         }
         let status = resp.status();
-        let e = status_error(resp, op, loc).await;
-        if status == StatusCode::NOT_FOUND {
-            let detail = match e {
-                Error::Registry { detail, .. } => detail,
-                _ => RegistryMessage::default(),
-            };
-            return Err(Error::NotFound {
-                what: format!("manifest {reference}"),
-                location: loc.clone(),
-                detail,
-            });
+        match status_error(resp, op, loc).await {
+            Error::Registry { detail, .. } if status == StatusCode::NOT_FOUND => {
+                Err(Error::NotFound {
+                    what,
+                    location: loc.clone(),
+                    detail,
+                })
+            }
+            e => Err(e),
         }
-        Err(e)
     }
 
     /// `HEAD /v2/<repo>/manifests/<reference>`: `None` when it does not exist.
@@ -897,17 +925,10 @@ impl Client {
             .await?;
         match resp.status() {
             s if s.is_success() => Ok(()),
-            StatusCode::NOT_FOUND => {
-                let detail = match status_error(resp, &op, &loc).await {
-                    Error::Registry { detail, .. } => detail,
-                    _ => RegistryMessage::default(),
-                };
-                Err(Error::NotFound {
-                    what: format!("manifest {digest}"),
-                    location: loc,
-                    detail,
-                })
-            }
+            StatusCode::NOT_FOUND => self
+                .found(resp, &op, format!("manifest {digest}"), &loc)
+                .await
+                .map(|_| ()),
             StatusCode::METHOD_NOT_ALLOWED => {
                 let e = status_error(resp, &op, &loc).await;
                 Err(Error::Registry {
@@ -940,26 +961,31 @@ impl Client {
                     reason: "its Link pagination loops".into(),
                 });
             }
-            let resp = self
-                .send_small(Request {
-                    method: Method::GET,
-                    url: url.clone(),
-                    scope: &Scope::pull(repo),
-                    headers: HeaderMap::new(),
-                    body: Body::Empty,
-                    op: &op,
-                    repo,
-                })
+            let answer = self
+                .send_read(
+                    Request {
+                        method: Method::GET,
+                        url: url.clone(),
+                        scope: &Scope::pull(repo),
+                        headers: HeaderMap::new(),
+                        body: Body::Empty,
+                        op: &op,
+                        repo,
+                    },
+                    64 << 20,
+                    "tag list",
+                )
                 .await?;
-            let resp = self.expect_repo_found(resp, &op, &loc).await?;
-            let next = resp
-                .headers()
+            let answer = match answer {
+                Ok(a) => a,
+                Err(resp) => return Err(status_error(resp, &op, &loc).await),
+            };
+            let next = answer
+                .headers
                 .get(header::LINK)
                 .and_then(|v| v.to_str().ok())
                 .and_then(parse_next_link);
-            let body = read_limited(resp, 64 << 20, self.stall_timeout)
-                .await
-                .map_err(|e| network_error_msg(e, &op, &loc))?;
+            let body = answer.body;
             #[derive(serde::Deserialize)]
             struct TagList {
                 tags: Option<Vec<String>>,
@@ -976,31 +1002,6 @@ impl Client {
             }
         }
         Ok(tags)
-    }
-
-    async fn expect_repo_found(
-        &self,
-        resp: reqwest::Response,
-        op: &str,
-        loc: &Location,
-    ) -> Result<reqwest::Response> {
-        if resp.status().is_success() {
-            return Ok(resp);
-        }
-        let status = resp.status();
-        let e = status_error(resp, op, loc).await;
-        if status == StatusCode::NOT_FOUND {
-            let detail = match e {
-                Error::Registry { detail, .. } => detail,
-                _ => RegistryMessage::default(),
-            };
-            return Err(Error::NotFound {
-                what: "repository".into(),
-                location: loc.clone(),
-                detail,
-            });
-        }
-        Err(e)
     }
 
     /// Check that the credentials are accepted (for `login`): pings, then authenticates
@@ -1032,6 +1033,42 @@ impl Client {
 
     pub(crate) fn count_request(&self) {
         self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A successful answer read whole by [`Client::send_read`].
+#[derive(Debug)]
+pub struct Buffered {
+    /// The status (2xx).
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The whole body.
+    pub body: Bytes,
+}
+
+impl Buffered {
+    /// The media type (parameters stripped).
+    pub fn content_type(&self) -> Option<String> {
+        media_type(&self.headers)
+    }
+}
+
+fn limit_text(limit: usize) -> String {
+    if limit.is_multiple_of(1 << 20) {
+        format!("{} MiB", limit >> 20)
+    } else {
+        format!("{limit}-byte")
+    }
+}
+
+/// The error for a "found" check that unexpectedly passed on an unsuccessful answer.
+fn unreachable_success(op: &str, loc: &Location) -> Error {
+    Error::Network {
+        op: op.to_string(),
+        location: loc.clone(),
+        reason: "unexpected answer".into(),
+        transient: false,
     }
 }
 
@@ -1076,7 +1113,11 @@ fn bearer_header(token: &str) -> Result<HeaderValue> {
 
 /// The response's media type (parameters stripped).
 pub fn content_type(resp: &reqwest::Response) -> Option<String> {
-    resp.headers()
+    media_type(resp.headers())
+}
+
+fn media_type(headers: &HeaderMap) -> Option<String> {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.split(';').next().unwrap_or("").trim().to_string())
@@ -1185,6 +1226,8 @@ pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 pub(crate) fn network_error(e: reqwest::Error, op: &str, loc: &Location) -> Error {
     let timeout = e.is_timeout();
+    // A redirect loop (or chain longer than 10) answers the same way every time.
+    let redirect = e.is_redirect();
     let e = e.without_url();
     let reason = chain(&e);
     let lower = reason.to_lowercase();
@@ -1209,7 +1252,7 @@ pub(crate) fn network_error(e: reqwest::Error, op: &str, loc: &Location) -> Erro
         op: op.to_string(),
         location: loc.clone(),
         reason,
-        transient: !tls || timeout,
+        transient: (!tls || timeout) && !redirect,
     }
 }
 

@@ -95,6 +95,20 @@ fn copies_over_plain_http_like_skopeo() {
         dst.manifest_digest("oracle/app", "v1"),
         dst.manifest_digest("ns/app", "v1")
     );
+    // The tag was written last: after every blob upload and child manifest.
+    let reqs: Vec<LoggedRequest> = dst
+        .requests()
+        .into_iter()
+        .filter(|r| r.repo().as_deref() == Some("ns/app"))
+        .collect();
+    let last = reqs.last().expect("requests");
+    assert_eq!(
+        (last.kind(), last.reference().as_deref()),
+        (RequestKind::ManifestPut, Some("v1")),
+        "{reqs:#?}"
+    );
+    assert_eq!(count(&reqs, RequestKind::ManifestPut), 1);
+    assert_eq!(count(&reqs, RequestKind::UploadFinish), fx.blobs().len());
     // stdout carries the result line only; progress went to stderr.
     assert!(
         out.stdout.starts_with("Copied sha256:"),
@@ -411,6 +425,19 @@ fn multi_arch_all_keeps_the_index_digest_as_skopeo_all_does() {
     )
     .assert_success();
     assert_holds(&dst, "ns/app", "v1", &fx);
+    // Children by digest first, the index to the tag last.
+    let puts: Vec<String> = dst
+        .requests()
+        .into_iter()
+        .filter(|r| r.kind() == RequestKind::ManifestPut)
+        .filter_map(|r| r.reference())
+        .collect();
+    let mut children = fx.child_digests();
+    children.sort();
+    let mut first: Vec<String> = puts[..puts.len() - 1].to_vec();
+    first.sort();
+    assert_eq!(first, children, "{puts:?}");
+    assert_eq!(puts.last().map(String::as_str), Some("v1"));
     skopeo()
         .args(["copy", "--all", "--preserve-digests"])
         .args(src.tls_args(Side::Src))

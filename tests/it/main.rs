@@ -1,11 +1,20 @@
 //! All integration tests, in one binary so that the lab support compiles once.
 
 mod copy;
+mod delete;
 mod e2e;
+mod faults;
+mod hostile;
+mod inspect;
 mod lab;
 mod lint;
+mod list_tags;
+mod login;
 mod oc_process;
+mod parsers;
 mod promote;
+mod secrets;
 mod support;
+mod sync;
 mod templates;
 mod trigger;

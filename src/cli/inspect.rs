@@ -1,0 +1,176 @@
+//! `inspect`: skopeo's JSON, `--raw`, `--config`, `--format`.
+
+use std::io::Write as _;
+
+use clap::Args;
+
+use super::options::{GlobalOptions, Personality, RegistryFlags, RetryArgs, go_bool};
+use crate::error::{Error, Result};
+use crate::inspect::govalue::GoValue;
+use crate::inspect::{self, template};
+use crate::reference::ImageRef;
+use crate::registry::Client;
+use crate::registry::manifest::{Kind, MAX_INDEX_DEPTH, Manifest};
+
+pub(super) const LONG_ABOUT: &str = "Return low-level information about an image in a registry.
+
+The default output is skopeo's JSON: Name, Digest (of the top-level manifest, so of the index \
+for a multi-arch image), RepoTags, Created, DockerVersion, Labels, Architecture, Os, Layers, \
+LayersData, Env — the per-image values for the current platform or --override-os/--override-arch.
+
+--format takes the Go-template forms pipelines use: {{.Digest}}, any top-level field, \
+{{index .Labels \"key\"}}, {{json .Labels}}, {{range .RepoTags}}…{{end}}, `json`. Other \
+template features are refused with an \"unsupported template\" error.
+
+Exit codes: 0 ok, 1 error, 2 the image does not exist.";
+
+/// Arguments of `inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Image: docker://[HOST[:PORT]/]PATH[:TAG|@DIGEST].
+    #[arg(value_name = "IMAGE-NAME")]
+    image: String,
+    #[command(flatten)]
+    registry: RegistryFlags,
+    #[command(flatten)]
+    retry: RetryArgs,
+    /// Output the raw manifest (or, with --config, the raw config) unchanged.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    raw: Option<bool>,
+    /// Output the image configuration (in OCI form unless --raw).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    config: Option<bool>,
+    /// Format the output with a Go template (see above).
+    #[arg(short = 'f', long, value_name = "TEMPLATE")]
+    format: Option<String>,
+    /// Do not list the repository's tags (RepoTags is then []).
+    #[arg(short = 'n', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    no_tags: Option<bool>,
+}
+
+fn write_stdout(bytes: &[u8]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("writing to", "standard output", e))
+}
+
+/// skopeo's `writeOutput`: the indented JSON with a newline, or the template's result.
+fn write_output(format: Option<&str>, data: &GoValue) -> Result<()> {
+    let text = match format {
+        None | Some("") => format!("{}\n", data.to_json_indent()),
+        Some(f) if template::is_json_format(f) => format!("{}\n", data.to_json_indent()),
+        Some(f) => template::render(f, data).map_err(Error::Usage)?,
+    };
+    write_stdout(text.as_bytes())
+}
+
+/// The single-image manifest `inspect` describes: `top` itself, or the platform's image of an
+/// index (recursively).
+pub(super) async fn platform_image(
+    client: &Client,
+    image: &ImageRef,
+    top: &Manifest,
+    global: &GlobalOptions,
+) -> Result<Manifest> {
+    let wanted = global.platform();
+    let mut current = top.clone();
+    for _ in 0..=MAX_INDEX_DEPTH {
+        let Kind::Index { manifests } = &current.kind else {
+            return Ok(current);
+        };
+        let Some(d) = wanted.choose(manifests) else {
+            return Err(Error::Invalid {
+                what: format!("image index {}", current.digest),
+                location: client.location(&image.repository),
+                reason: format!("no image in it for {wanted}"),
+            });
+        };
+        current = client
+            .get_manifest(&image.repository, d.digest.as_str())
+            .await?;
+    }
+    Err(Error::Invalid {
+        what: format!("image index {}", top.digest),
+        location: client.location(&image.repository),
+        reason: format!("indexes nest more than {MAX_INDEX_DEPTH} levels deep"),
+    })
+}
+
+pub(super) async fn run(
+    args: InspectArgs,
+    global: &GlobalOptions,
+    personality: Personality,
+) -> Result<()> {
+    let raw = args.raw.unwrap_or(false);
+    let config = args.config.unwrap_or(false);
+    let format = args.format.as_deref().filter(|f| !f.is_empty());
+    if raw && format.is_some() {
+        return Err(Error::usage("raw output does not support format option"));
+    }
+    let image = ImageRef::parse_transport(&args.image)?;
+    let client = args.registry.client(
+        &image.registry,
+        &image.repository,
+        &args.retry,
+        personality,
+        global,
+    )?;
+    let top = client
+        .get_manifest(&image.repository, image.target.as_str())
+        .await?;
+    if raw && !config {
+        return write_stdout(&top.bytes);
+    }
+    let single = platform_image(&client, &image, &top, global).await?;
+    let Kind::Image { config: cfg, .. } = &single.kind else {
+        unreachable!("platform_image returns an image manifest");
+    };
+    let config_bytes = client
+        .read_blob(
+            &image.repository,
+            &cfg.digest,
+            crate::registry::manifest::MAX_MANIFEST_SIZE,
+        )
+        .await?;
+    let invalid = |reason: String| Error::Invalid {
+        what: format!("image {}", single.digest),
+        location: client.location(&image.repository),
+        reason,
+    };
+    if config {
+        if raw {
+            return write_stdout(&config_bytes);
+        }
+        let v = inspect::oci_config(&config_bytes).map_err(invalid)?;
+        return write_output(format, &v);
+    }
+    let repo_tags = if args.no_tags.unwrap_or(false) {
+        vec![]
+    } else {
+        match client.list_tags(&image.repository).await {
+            Ok(tags) => tags,
+            // As skopeo: a registry may refuse (DENIED) or not implement (404) the tag list.
+            Err(e) if tag_list_refused(&e) => {
+                log::warn!("Registry disallows tag list retrieval; skipping ({e})");
+                vec![]
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let ctx = inspect::Context {
+        name: image.name(),
+        digest: top.digest.clone(),
+        repo_tags,
+    };
+    let v = inspect::output(&ctx, &single, &config_bytes).map_err(invalid)?;
+    write_output(format, &v)
+}
+
+fn tag_list_refused(e: &Error) -> bool {
+    match e {
+        Error::Registry { detail, .. } => detail.code.as_deref() == Some("DENIED"),
+        Error::NotFound { .. } => true,
+        _ => false,
+    }
+}

@@ -1,0 +1,288 @@
+//! `sync`: skopeo's flags over [`crate::sync`].
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+
+use super::options::{
+    DestFlags, GlobalOptions, MultiArchArgs, Personality, RetryArgs, SideFlags, SrcFlags, go_bool,
+};
+use crate::copy::CopyOptions;
+use crate::error::{Error, Result};
+use crate::progress::{Mode, Progress};
+use crate::redact::Secret;
+use crate::registry::Client;
+use crate::retry::RetryPolicy;
+use crate::sync::{self, RegistrySettings, SyncOptions};
+
+pub(super) const LONG_ABOUT: &str = "Copy every image of a repository (or the images a YAML \
+file lists) to a registry.
+
+--src docker SOURCE: a repository (every tag) or one image, `registry/path[:tag]`; \
+--src yaml SOURCE: skopeo's sync YAML (images, images-by-tag-regex, credentials, tls-verify, \
+cert-dir). --dest docker DESTINATION: `registry/path`; each image goes to \
+DESTINATION/<last path component>:<tag> (with --scoped, DESTINATION/<source registry>/<path>:<tag>), \
+--append-suffix appended to the tag.
+
+Unlike skopeo, images are copied concurrently (--parallel-images, default 4) and share one \
+bound on blob transfers (--image-parallel-copies, default 8); a tag whose destination already \
+has the same digest costs one request. The last line sums up: copied, already present, failed.
+
+Default: as ferry, every image of a multi-arch index (digests kept); as skopeo, the current \
+platform's image unless -a.";
+
+/// Arguments of `sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Source: `registry/path[:tag]` (--src docker) or a YAML file (--src yaml).
+    #[arg(value_name = "SOURCE")]
+    source: String,
+    /// Destination: `registry/path` (--dest docker).
+    #[arg(value_name = "DESTINATION")]
+    destination: String,
+    /// Source transport: docker or yaml.
+    #[arg(short = 's', long = "src", value_name = "TRANSPORT")]
+    src_transport: Option<String>,
+    /// Destination transport: docker.
+    #[arg(short = 'd', long = "dest", value_name = "TRANSPORT")]
+    dest_transport: Option<String>,
+
+    #[command(flatten)]
+    src: SrcFlags,
+    #[command(flatten)]
+    dest: DestFlags,
+    /// Path of the authentication file for both registries.
+    #[arg(long, value_name = "PATH")]
+    authfile: Option<PathBuf>,
+
+    #[command(flatten)]
+    multi_arch: MultiArchArgs,
+    /// Preserve digests (ferry always does).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    preserve_digests: Option<bool>,
+    /// Do not mention signatures that are not copied.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    remove_signatures: Option<bool>,
+    /// Put images under DESTINATION/<source registry>/<source path>.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    scoped: Option<bool>,
+    /// Append this to every destination tag.
+    #[arg(
+        long,
+        value_name = "SUFFIX",
+        default_value = "",
+        allow_hyphen_values = true
+    )]
+    append_suffix: String,
+    /// Write `<digest> <destination>` for each image to this file, one per line.
+    #[arg(long, value_name = "PATH")]
+    digestfile: Option<PathBuf>,
+    /// List what would be copied, copy nothing.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    dry_run: Option<bool>,
+    /// Go on after an image fails (the command still fails at the end).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    keep_going: Option<bool>,
+    #[command(flatten)]
+    retry: RetryArgs,
+    /// Suppress progress output (the summary is still printed).
+    #[arg(short = 'q', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    quiet: Option<bool>,
+    /// ferry: images copied at the same time (default 4).
+    #[arg(long, value_name = "N")]
+    parallel_images: Option<usize>,
+    /// Blobs copied at the same time, across all images (default 8).
+    #[arg(long, value_name = "N")]
+    image_parallel_copies: Option<usize>,
+
+    // skopeo flags ferry refuses by name.
+    #[arg(short = 'f', long, hide = true)]
+    format: Option<String>,
+    #[arg(long, hide = true)]
+    sign_by: Option<String>,
+    #[arg(long, hide = true)]
+    sign_by_sigstore_private_key: Option<String>,
+    #[arg(long, hide = true)]
+    sign_passphrase_file: Option<String>,
+}
+
+/// Clients for sync: the command line's flags, overridden per registry by the YAML file.
+struct FlagClients<'a> {
+    src: SideFlags,
+    dst: SideFlags,
+    retry: RetryPolicy,
+    global: &'a GlobalOptions,
+}
+
+impl sync::ClientSource for FlagClients<'_> {
+    fn source(
+        &self,
+        group: &RegistrySettings,
+        registry: &str,
+        repository: &str,
+    ) -> Result<Arc<Client>> {
+        let mut side = self.src.clone();
+        if let Some((user, pass)) = &group.credentials {
+            side.creds = crate::credentials::CredentialArgs {
+                creds: Some(Secret::new(format!("{user}:{}", pass.expose()))),
+                flag_prefix: "sync file credentials of ".into(),
+                ..crate::credentials::CredentialArgs::default()
+            };
+        }
+        if group.tls_verify.is_some() {
+            side.tls.verify = group.tls_verify;
+        }
+        if group.cert_dir.is_some() {
+            side.tls.cert_dir = group.cert_dir.clone();
+        }
+        side.client(registry, repository, self.retry.clone(), self.global)
+    }
+
+    fn destination(&self, registry: &str, repository: &str) -> Result<Arc<Client>> {
+        self.dst
+            .client(registry, repository, self.retry.clone(), self.global)
+    }
+}
+
+impl SyncArgs {
+    fn refuse_unsupported(&self) -> Result<()> {
+        for (flag, given, what) in [
+            (
+                "--format",
+                self.format.is_some(),
+                "manifest format conversion",
+            ),
+            ("--sign-by", self.sign_by.is_some(), "signing"),
+            (
+                "--sign-by-sigstore-private-key",
+                self.sign_by_sigstore_private_key.is_some(),
+                "signing",
+            ),
+            (
+                "--sign-passphrase-file",
+                self.sign_passphrase_file.is_some(),
+                "signing",
+            ),
+        ] {
+            if given {
+                return Err(Error::Unsupported(format!("{flag} ({what})")));
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(super) async fn run(
+    args: SyncArgs,
+    global: &GlobalOptions,
+    personality: Personality,
+) -> Result<()> {
+    args.refuse_unsupported()?;
+    let src_transport = args.src_transport.as_deref().ok_or_else(|| {
+        Error::usage("A source transport must be specified (--src docker or --src yaml)")
+    })?;
+    let dest_transport = args
+        .dest_transport
+        .as_deref()
+        .ok_or_else(|| Error::usage("A destination transport must be specified (--dest docker)"))?;
+    match dest_transport {
+        "docker" => {}
+        "dir" | "oci" => {
+            return Err(Error::Unsupported(format!(
+                "sync to the {dest_transport:?} transport"
+            )));
+        }
+        other => {
+            return Err(Error::usage(format!(
+                "{other:?} is not a valid destination transport"
+            )));
+        }
+    }
+    let groups = match src_transport {
+        "docker" => vec![sync::docker_source(&args.source)?],
+        "yaml" => {
+            let text = std::fs::read_to_string(&args.source)
+                .map_err(|e| Error::io("reading sync file", &args.source, e))?;
+            sync::parse_yaml(&text, &args.source)?
+        }
+        "dir" | "oci" => {
+            return Err(Error::Unsupported(format!(
+                "sync from the {src_transport:?} transport"
+            )));
+        }
+        other => {
+            return Err(Error::usage(format!(
+                "{other:?} is not a valid source transport"
+            )));
+        }
+    };
+    let parallel_images = args.parallel_images.unwrap_or(4);
+    let blob_slots = args.image_parallel_copies.unwrap_or(8);
+    if parallel_images == 0 || blob_slots == 0 {
+        return Err(Error::usage(
+            "--parallel-images and --image-parallel-copies must be at least 1",
+        ));
+    }
+    let opts = SyncOptions {
+        copy: CopyOptions {
+            multi_arch: args.multi_arch.mode(personality)?,
+            platform: global.platform(),
+            remove_signatures: args.remove_signatures.unwrap_or(false),
+            refuse_retag: false,
+        },
+        images_in_flight: parallel_images,
+        blob_slots,
+        dry_run: args.dry_run.unwrap_or(false),
+        keep_going: args.keep_going.unwrap_or(false),
+        scoped: args.scoped.unwrap_or(false),
+        append_suffix: args.append_suffix.clone(),
+    };
+    let _ = args.preserve_digests;
+    let clients = FlagClients {
+        src: args.src.side(args.authfile.as_ref())?,
+        dst: args.dest.side(args.authfile.as_ref())?,
+        retry: args.retry.policy(personality),
+        global,
+    };
+    let policy = global.policy().load()?;
+    let check = |r: &crate::reference::ImageRef| match &policy {
+        Some(p) => p.check(r),
+        None => Ok(()),
+    };
+    // As skopeo, the digest file is created (empty) before copying, and not in a dry run.
+    let mut digest_file = match (&args.digestfile, opts.dry_run) {
+        (Some(p), false) => {
+            Some(std::fs::File::create(p).map_err(|e| Error::io("creating digest file", p, e))?)
+        }
+        _ => None,
+    };
+    let progress = Progress::new(Mode::detect(args.quiet.unwrap_or(false)));
+    let result = sync::run(
+        &groups,
+        &args.destination,
+        &opts,
+        &clients,
+        progress.clone(),
+        &check,
+    )
+    .await;
+    progress.finish();
+    let report = result?;
+    if let (Some(f), Some(p)) = (&mut digest_file, &args.digestfile) {
+        let mut text = String::new();
+        for (digest, dst) in &report.digests {
+            text.push_str(&format!("{digest} docker://{dst}\n"));
+        }
+        f.write_all(text.as_bytes())
+            .map_err(|e| Error::io("writing digest file", p, e))?;
+    }
+    println!("{}", report.summary(opts.dry_run));
+    if report.failed > 0 {
+        return Err(Error::Aggregate(
+            "Sync failed due to previous reported error(s) for one or more images".into(),
+        ));
+    }
+    Ok(())
+}
