@@ -825,6 +825,9 @@ def markdown(res):
              f"(other work was {'running' if float(m['load_before'].split()[0]) > 0.8 else 'not running'} on it).")
     L.append(f"- Tools: {m['ferry']} (release build, commit {m['commit']}); {m['skopeo']}; "
              f"registries: {m['registry']} (filesystem storage on tmpfs, HTTPS with a generated CA, htpasswd basic auth with bcrypt cost 4).")
+    if res.get("nice"):
+        L.append(f"- Everything the benchmark started (registries, tools, delay program) ran at niceness "
+                 f"{res['nice']}, so that the other work on the machine disturbed the comparison less.")
     L.append(f"- {res['pairs']} pairs per scenario (ferry, skopeo alternately; (a) also runs the curl floor "
              "in each round); cold state (destination storage wiped, registry restarted, skopeo's blob "
              "info cache removed) before every cold run. Times are wall-clock seconds; CPU is the tool's "
@@ -991,6 +994,9 @@ def main():
     ap.add_argument("--serve", action="store_true",
                     help="set up the network setting(s) and registries, seed them, print how to reach "
                          "them and wait (for profiling by hand); ends on Ctrl-C")
+    ap.add_argument("--nice", type=int, default=0,
+                    help="run everything (registries, tools, delay) at this niceness, e.g. -10 on a "
+                         "machine shared with other work, so that its load disturbs the comparison less")
     ap.add_argument("--report-only", metavar="RESULTS_JSON", help="only regenerate the table and plot")
     cfg = ap.parse_args()
     FERRY = Path(cfg.ferry)
@@ -1021,6 +1027,9 @@ def main():
         scenarios.remove("f")
     nets = {"loopback": [Loopback], "wan": [Wan], "both": [Loopback, Wan]}[cfg.net]
 
+    if cfg.nice:
+        os.nice(cfg.nice)
+
     def on_term(signum, frame):
         raise SystemExit(128 + signum)
 
@@ -1028,6 +1037,7 @@ def main():
     signal.signal(signal.SIGHUP, on_term)
 
     res = {"started": time.strftime("%Y-%m-%d %H:%M %Z"), "args": sys.argv[1:], "pairs": cfg.pairs,
+           "nice": cfg.nice,
            "machine": machine_info(), "nets": [],
            "config": {k: getattr(cfg, k) for k in ("a_layers", "a_size", "b_layers", "b_size", "e_shared",
                                                    "e_shared_size", "e_own", "e_own_size", "f_images",
