@@ -41,6 +41,7 @@ impl TlsOptions {
 /// the system roots, its client certificate, and verification as the user chose (off also
 /// accepts invalid certificates). HTTP/1.1 only: parallel transfers use parallel connections.
 pub fn client_builder(opts: &TlsOptions, host: &str) -> Result<reqwest::ClientBuilder> {
+    install_crypto_provider();
     let material = load(opts, host)?;
     for f in &material.files {
         log::debug!("{host}: using TLS file {}", f.display());
@@ -56,6 +57,16 @@ pub fn client_builder(opts: &TlsOptions, host: &str) -> Result<reqwest::ClientBu
         b = b.tls_danger_accept_invalid_certs(true);
     }
     Ok(b)
+}
+
+/// Make ring rustls' process-wide crypto provider (once). ring seeds from the OS's random
+/// source at no cost, where aws-lc-rs spends tens of milliseconds of CPU on every start.
+pub fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err means another provider was installed first: that one is used, which is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
 }
 
 /// The default per-host cert directories containers/image consults.

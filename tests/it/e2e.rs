@@ -34,7 +34,10 @@ fn show(out: &Output) {
         for l in out.stdout.lines().chain(out.stderr.lines()) {
             eprintln!("  {l}");
         }
-        eprintln!("  (exit {:?})", out.code);
+        match out.code {
+            Some(c) => eprintln!("  (exit {c})"),
+            None => eprintln!("  (killed by a signal)"),
+        }
     }
 }
 

@@ -250,6 +250,7 @@ impl FaultProxy {
             std::net::TcpListener::bind(format!("{ip}:0")).expect("binding the fault proxy");
         std_listener.set_nonblocking(true).expect("nonblocking");
         let addr = std_listener.local_addr().expect("proxy address");
+        crate::support::crypto_provider();
         let client = reqwest::Client::builder()
             .no_proxy()
             .http1_only()

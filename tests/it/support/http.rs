@@ -34,6 +34,7 @@ impl LabHttp {
     /// A client for `base`, trusting only `ca_pem` (if given) and presenting `identity`
     /// (cert PEM, key PEM) if given.
     pub fn new(base: String, ca_pem: Option<&str>, identity: Option<(&str, &str)>) -> LabHttp {
+        crate::support::crypto_provider();
         let mut builder = reqwest::Client::builder()
             .user_agent(LAB_USER_AGENT)
             .no_proxy()

@@ -89,6 +89,16 @@ pub(crate) fn kill_with_parent(cmd: &mut Command) {
     }
 }
 
+/// Install a process-wide rustls crypto provider before the lab builds an HTTP client (the
+/// crate enables rustls' ring backend, the dev-dependencies aws-lc-rs: with both, rustls
+/// cannot pick one by itself).
+pub(crate) fn crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// A fresh random hex string of `bytes` random bytes (for nonces, passwords, ids).
 pub(crate) fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];

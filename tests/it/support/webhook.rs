@@ -274,6 +274,7 @@ impl WebhookServer {
             .build()
             .expect("runtime");
         rt.block_on(async move {
+            crate::support::crypto_provider();
             let mut b = reqwest::Client::builder()
                 .user_agent(super::LAB_USER_AGENT)
                 .no_proxy();
