@@ -256,7 +256,7 @@ def build_images(wd, plan):
                 own = [lay.layer(s) for s in spec["own"]]
                 mans.append(lay.image(shared + own, arch))
             top = lay.index(mans)
-            blobs = [l for l, _ in shared] + [l for m in mans for l in []]
+            blobs = [l for l, _ in shared]  # the shared layers (only (a) uses layer_digests)
             nbytes = sum(l["size"] for l, _ in shared) + sum(spec["own"]) * len(spec["platforms"])
         else:
             layers = [lay.layer(s) for s in spec["layers"]]
