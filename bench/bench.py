@@ -1,0 +1,1140 @@
+#!/usr/bin/env python3
+"""ferry vs skopeo, side by side, against real registries. Run it through `bench/run`.
+
+Everything it creates lives in the work directory (default /tmp/ferry-bench) and, for the WAN
+setting, in network namespaces named fbench-*; all of it is stopped or removed on exit, also
+on failure. Only the Python standard library is used.
+"""
+import argparse
+import ctypes
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tarfile
+import time
+import zlib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+FERRY = ROOT / "target" / "release" / "ferry"
+USER, PASSWORD = "bench", "bench-pw-0123456789"
+CREDS = f"{USER}:{PASSWORD}"
+MIB = 1 << 20
+
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+
+# Processes this run started: (Popen, what). Stopped in reverse order on exit.
+STARTED = []
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def in_ns(ns):
+    """A preexec_fn that moves the child into network namespace `ns` (None: stay)."""
+    if ns is None:
+        return None
+
+    def enter():
+        fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+        if _libc.setns(fd, CLONE_NEWNET) != 0:
+            os._exit(126)
+        os.close(fd)
+
+    return enter
+
+
+def sh(*argv, check=True, ns=None, capture=False, **kw):
+    argv = [str(a) for a in argv]
+    r = subprocess.run(argv, preexec_fn=in_ns(ns), capture_output=capture, text=True, **kw)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"command failed ({r.returncode}): {' '.join(argv)}\n{r.stderr or ''}")
+    return r
+
+
+def start(argv, what, ns=None, stdout=None, stderr=None):
+    p = subprocess.Popen([str(a) for a in argv], preexec_fn=in_ns(ns), stdout=stdout,
+                         stderr=stderr, stdin=subprocess.DEVNULL)
+    STARTED.append((p, what))
+    write_pidfile()
+    return p
+
+
+PIDFILE = None
+
+
+def write_pidfile():
+    """The pids of the processes still running, for bench/run's cleanup should this driver die."""
+    if PIDFILE:
+        PIDFILE.write_text("".join(f"{p.pid}\n" for p, _ in STARTED))
+
+
+def stop(p, what, timeout=10):
+    if p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log(f"{what} did not stop; killing it")
+            p.kill()
+            p.wait()
+    for i, (q, _) in enumerate(STARTED):
+        if q is p:
+            del STARTED[i]
+            break
+    write_pidfile()
+
+
+def stop_all():
+    while STARTED:
+        p, what = STARTED[-1]
+        stop(p, what)
+
+
+def free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = tuple(s.getsockname()[1] for s in socks)
+    for s in socks:
+        s.close()
+    return ports
+
+
+def parse_size(s):
+    m = re.fullmatch(r"(\d+)([KMG]?)(i?B)?", s.strip(), re.I)
+    if not m:
+        raise argparse.ArgumentTypeError(f"bad size {s!r} (e.g. 128M, 256K)")
+    return int(m.group(1)) * {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[m.group(2).upper()]
+
+
+def human(n):
+    for unit, f in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= f:
+            v = n / f
+            return f"{v:.0f} {unit}" if v == int(v) else f"{v:.1f} {unit}"
+    return f"{n} B"
+
+
+# ---------------------------------------------------------------------------------------------
+# Images: an OCI layout with random, incompressible layers (gzip, stored deflate blocks, of a
+# tar holding one file of random bytes), seeded into the source registry with skopeo.
+# ---------------------------------------------------------------------------------------------
+
+class Layout:
+    def __init__(self, path):
+        self.path = Path(path)
+        self.blobs = self.path / "blobs" / "sha256"
+        self.blobs.mkdir(parents=True, exist_ok=True)
+        (self.path / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+        self.refs = []  # index.json entries
+
+    def put(self, data: bytes):
+        d = hashlib.sha256(data).hexdigest()
+        (self.blobs / d).write_bytes(data)
+        return f"sha256:{d}", len(data)
+
+    def layer(self, size):
+        """A gzip'ed tar of one random file, about `size` bytes compressed."""
+        payload = max(size - 1024 - 64, 1)
+        info = tarfile.TarInfo("data.bin")
+        info.size = payload
+        info.mtime = 0
+        header = info.tobuf(tarfile.USTAR_FORMAT)
+        pad = (-payload) % 512
+        tail = b"\0" * pad + b"\0" * 1024
+        comp = zlib.compressobj(0, zlib.DEFLATED, 31)
+        diff = hashlib.sha256()
+        dig = hashlib.sha256()
+        tmp = self.blobs / f".tmp-{os.getpid()}"
+        n = 0
+        with open(tmp, "wb") as f:
+            def feed(b):
+                nonlocal n
+                diff.update(b)
+                c = comp.compress(b)
+                dig.update(c)
+                f.write(c)
+                n += len(c)
+            feed(header)
+            left = payload
+            while left:
+                k = min(left, 4 * MIB)
+                feed(os.urandom(k))
+                left -= k
+            feed(tail)
+            c = comp.flush()
+            dig.update(c)
+            f.write(c)
+            n += len(c)
+        digest = f"sha256:{dig.hexdigest()}"
+        tmp.rename(self.blobs / dig.hexdigest())
+        return {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": digest, "size": n}, f"sha256:{diff.hexdigest()}"
+
+    def image(self, layers, arch="amd64"):
+        """layers: list of (descriptor, diff_id). Returns the manifest's descriptor."""
+        config = json.dumps({
+            "architecture": arch, "os": "linux",
+            "config": {"Cmd": ["/bin/true"]},
+            "rootfs": {"type": "layers", "diff_ids": [d for _, d in layers]},
+            "history": [{"created_by": "ferry bench"} for _ in layers],
+        }, sort_keys=True).encode()
+        cd, cs = self.put(config)
+        manifest = json.dumps({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": cd, "size": cs},
+            "layers": [l for l, _ in layers],
+        }).encode()
+        md, ms = self.put(manifest)
+        return {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md,
+                "size": ms, "platform": {"architecture": arch, "os": "linux"}}
+
+    def index(self, manifests):
+        idx = json.dumps({"schemaVersion": 2,
+                          "mediaType": "application/vnd.oci.image.index.v1+json",
+                          "manifests": manifests}).encode()
+        d, s = self.put(idx)
+        return {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": d, "size": s}
+
+    def tag(self, desc, name):
+        e = {k: v for k, v in desc.items() if k != "platform"}
+        e["annotations"] = {"org.opencontainers.image.ref.name": name}
+        self.refs.append(e)
+
+    def save(self):
+        (self.path / "index.json").write_text(json.dumps({"schemaVersion": 2,
+                                                          "manifests": self.refs}))
+
+
+def image_plan(cfg):
+    """What the source registry holds: {name: spec}; name is also the OCI ref and the repo."""
+    plan = {
+        "a": {"repo": "bench/a", "tag": "latest", "layers": [cfg.a_size] * cfg.a_layers},
+        "a4": {"repo": "bench/a4", "tag": "latest",
+               "layers": [max(cfg.a_size // 4, 4096)] * cfg.a_layers},
+        "b": {"repo": "bench/b", "tag": "latest", "layers": [cfg.b_size] * cfg.b_layers},
+        "e": {"repo": "bench/e", "tag": "latest", "platforms": ["amd64", "arm64", "ppc64le", "s390x"],
+              "shared": [cfg.e_shared_size] * cfg.e_shared, "own": [cfg.e_own_size] * cfg.e_own},
+    }
+    for i in range(1, cfg.f_images + 1):
+        plan[f"f{i:02d}"] = {"repo": f"bench/f/app{i:02d}", "tag": "v1",
+                             "layers": [cfg.f_size] * cfg.f_layers}
+    return plan
+
+
+def build_images(wd, plan):
+    """Generate the layout (cached by the plan) and return {name: info}."""
+    key = hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()[:16]
+    lay_dir = wd / f"images-{key}"
+    meta_file = lay_dir / "images.json"
+    if meta_file.exists():
+        return lay_dir, json.loads(meta_file.read_text())
+    for old in wd.glob("images-*"):
+        shutil.rmtree(old)
+    log(f"generating images in {lay_dir}")
+    lay = Layout(lay_dir)
+    meta = {}
+    for name, spec in plan.items():
+        if "platforms" in spec:
+            shared = [lay.layer(s) for s in spec["shared"]]
+            mans = []
+            for arch in spec["platforms"]:
+                own = [lay.layer(s) for s in spec["own"]]
+                mans.append(lay.image(shared + own, arch))
+            top = lay.index(mans)
+            blobs = [l for l, _ in shared]  # the shared layers (only (a) uses layer_digests)
+            nbytes = sum(l["size"] for l, _ in shared) + sum(spec["own"]) * len(spec["platforms"])
+        else:
+            layers = [lay.layer(s) for s in spec["layers"]]
+            top = lay.image(layers)
+            blobs = [l for l, _ in layers]
+            nbytes = sum(l["size"] for l in blobs)
+        lay.tag(top, name)
+        meta[name] = {**spec, "digest": top["digest"], "index": "platforms" in spec,
+                      "layer_digests": [b["digest"] for b in blobs], "layer_bytes": nbytes}
+    lay.save()
+    meta_file.write_text(json.dumps(meta, indent=1))
+    return lay_dir, meta
+
+
+# ---------------------------------------------------------------------------------------------
+# TLS, auth, registries
+# ---------------------------------------------------------------------------------------------
+
+def make_pki(wd, ips):
+    pki = wd / "pki"
+    certs = wd / "certs"  # the cert dir both tools get: ca.crt only
+    # bcrypt cost 4, the minimum: the registry checks the password on every request, and
+    # OpenShift's registry (token auth) pays far less per request than bcrypt's default cost.
+    pki.mkdir(parents=True, exist_ok=True)
+    sh("htpasswd", "-Bbc", "-C", "4", pki / "htpasswd", USER, PASSWORD, capture=True)
+    if (pki / "server.crt").exists() and (certs / "ca.crt").exists():
+        return pki, certs
+    pki.mkdir(parents=True, exist_ok=True)
+    certs.mkdir(parents=True, exist_ok=True)
+    o = lambda *a: sh("openssl", *a, capture=True)
+    o("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=ferry bench CA",
+      "-keyout", pki / "ca.key", "-out", pki / "ca.crt")
+    o("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=registry", "-keyout", pki / "server.key",
+      "-out", pki / "server.csr")
+    san = ",".join(f"IP:{ip}" for ip in ips) + ",DNS:localhost"
+    (pki / "ext.cnf").write_text(f"subjectAltName={san}\nbasicConstraints=CA:FALSE\n"
+                                 "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
+    o("x509", "-req", "-in", pki / "server.csr", "-CA", pki / "ca.crt", "-CAkey", pki / "ca.key",
+      "-CAcreateserial", "-days", "30", "-extfile", pki / "ext.cnf", "-out", pki / "server.crt")
+    shutil.copy(pki / "ca.crt", certs / "ca.crt")
+    return pki, certs
+
+
+class Registry:
+    def __init__(self, wd, name, ns, host, port, storage, pki, client_ns):
+        self.wd, self.name, self.ns, self.host, self.port = wd, name, ns, host, port
+        self.addr = f"{host}:{port}"
+        self.storage = Path(storage)
+        self.pki = pki
+        self.client_ns = client_ns
+        self.dir = wd / "reg" / f"{name}-{ns or 'lo'}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.access = self.dir / "access.log"
+        self.errors = self.dir / "registry.log"
+        self.proc = None
+
+    def config(self):
+        c = self.dir / "config.yml"
+        c.write_text(f"""version: 0.1
+log:
+  level: warn
+  formatter: text
+storage:
+  filesystem:
+    rootdirectory: {self.storage}
+  cache:
+    blobdescriptor: inmemory
+  delete:
+    enabled: true
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: {self.addr}
+  secret: ferry-bench-http-secret
+  tls:
+    certificate: {self.pki / 'server.crt'}
+    key: {self.pki / 'server.key'}
+auth:
+  htpasswd:
+    realm: ferry-bench
+    path: {self.pki / 'htpasswd'}
+""")
+        return c
+
+    def start(self):
+        self.storage.mkdir(parents=True, exist_ok=True)
+        out = open(self.access, "ab")
+        err = open(self.errors, "ab")
+        self.proc = start(["docker-registry", "serve", self.config()], f"registry {self.name}",
+                          ns=self.ns, stdout=out, stderr=err)
+        out.close()
+        err.close()
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            r = sh("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2",
+                   "--cacert", self.pki / "ca.crt", f"https://{self.addr}/v2/",
+                   check=False, capture=True, ns=self.client_ns)
+            if r.stdout == "401":
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"registry {self.name} at {self.addr} did not start; see {self.errors}")
+
+    def stop(self):
+        if self.proc:
+            stop(self.proc, f"registry {self.name}")
+            self.proc = None
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def wipe(self, repo=None):
+        """Cold state: stop, remove the storage (or one repository of it), start again."""
+        self.stop()
+        if repo is None:
+            shutil.rmtree(self.storage, ignore_errors=True)
+        else:
+            shutil.rmtree(self.storage / "docker/registry/v2/repositories" / repo, ignore_errors=True)
+        self.start()
+
+    def log_pos(self):
+        return self.access.stat().st_size if self.access.exists() else 0
+
+    def requests_since(self, pos):
+        with open(self.access, "rb") as f:
+            f.seek(pos)
+            text = f.read().decode(errors="replace")
+        methods = {}
+        for m in re.finditer(r'"(GET|HEAD|POST|PUT|PATCH|DELETE) \S+ HTTP/[\d.]+" (\d+)', text):
+            methods[m.group(1)] = methods.get(m.group(1), 0) + 1
+        return sum(methods.values()), methods
+
+    def cpu(self):
+        """User+system CPU seconds the registry process has used."""
+        try:
+            f = open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()
+            return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, AttributeError):
+            return 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Network settings
+# ---------------------------------------------------------------------------------------------
+
+class Loopback:
+    name = "loopback"
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.client_ns = None
+        self.src_host = self.dst_host = "127.0.0.1"
+        self.src_port, self.dst_port = cfg.ports
+        self.desc = "loopback (127.0.0.1), no added delay or rate limit"
+
+    def setup(self):
+        pass
+
+    def teardown(self):
+        pass
+
+    def probe_targets(self):
+        return [("src", None, "127.0.0.1"), ("dst", None, "127.0.0.1")]
+
+
+NS = ("fbench-cli", "fbench-src", "fbench-dst")
+
+
+def remove_namespaces():
+    existing = sh("ip", "netns", "list", capture=True, check=False).stdout
+    for ns in NS:
+        if re.search(rf"^{ns}\b", existing, re.M):
+            pids = sh("ip", "netns", "pids", ns, capture=True, check=False).stdout.split()
+            for pid in pids:  # only processes this benchmark started live in its namespaces
+                try:
+                    os.kill(int(pid), signal.SIGTERM)
+                except OSError:
+                    pass
+            sh("ip", "netns", "del", ns, check=False)
+
+
+class Wan:
+    """Client and the two registries in three network namespaces; each registry is one veth
+    link away from the client, with a rate limit (tbf, both directions) and a delay (NFQUEUE:
+    each packet is held for half the round trip as it arrives, in the client's namespace and in
+    the registry's)."""
+    name = "wan"
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.client_ns = "fbench-cli"
+        self.src_host, self.dst_host = "10.201.1.2", "10.201.2.2"
+        self.src_port = self.dst_port = 5000
+        self.desc = (f"network namespaces, veth links client↔source and client↔destination, "
+                     f"each with {cfg.rtt_ms:g} ms round trip (NFQUEUE delay, half on arrival at each end) "
+                     f"and {cfg.rate} each way (tbf)")
+        self.delays = []
+
+    def setup(self):
+        remove_namespaces()
+        cfg = self.cfg
+        for ns in NS:
+            sh("ip", "netns", "add", ns)
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+        for side, net in (("src", 1), ("dst", 2)):
+            ns = f"fbench-{side}"
+            cli_if, reg_if = f"fbc-{side}", f"fbr-{side}"
+            sh("ip", "link", "add", cli_if, "netns", "fbench-cli", "type", "veth",
+               "peer", "name", reg_if, "netns", ns)
+            sh("ip", "-n", "fbench-cli", "addr", "add", f"10.201.{net}.1/24", "dev", cli_if)
+            sh("ip", "-n", ns, "addr", "add", f"10.201.{net}.2/24", "dev", reg_if)
+            sh("ip", "-n", "fbench-cli", "link", "set", cli_if, "up")
+            sh("ip", "-n", ns, "link", "set", reg_if, "up")
+            for n, dev in (("fbench-cli", cli_if), (ns, reg_if)):
+                sh("tc", "-n", n, "qdisc", "add", "dev", dev, "root", "tbf", "rate", cfg.rate,
+                   "burst", cfg.burst, "latency", "100ms")
+            if cfg.rtt_ms > 0:
+                # Delay on the way in, at the receiver: a packet held on the way out would still
+                # be charged to the sending socket, and TCP small queues would throttle it.
+                sh("iptables", "-A", "INPUT", "-i", reg_if, "-j", "NFQUEUE", "--queue-num", "0", ns=ns)
+                sh("iptables", "-A", "INPUT", "-i", cli_if, "-j", "NFQUEUE", "--queue-num", "0",
+                   ns="fbench-cli")
+        if cfg.rtt_ms > 0:
+            for ns in NS:
+                p = start([self.cfg.nfq_delay, "0", int(cfg.rtt_ms * 1000 / 2)], f"nfq-delay {ns}",
+                          ns=ns, stderr=open(self.cfg.wd / f"nfq-delay-{ns}.log", "ab"))
+                self.delays.append(p)
+        time.sleep(0.3)
+        for p in self.delays:
+            if p.poll() is not None:
+                raise RuntimeError("nfq-delay did not start (see nfq-delay-*.log in the work dir)")
+
+    def teardown(self):
+        for p in self.delays:
+            stop(p, "nfq-delay")
+        self.delays = []
+        remove_namespaces()
+
+    def probe_targets(self):
+        return [("src", "fbench-src", self.src_host), ("dst", "fbench-dst", self.dst_host)]
+
+
+def measure_link(net, cfg, regs):
+    """Connect time, echo RTT, bulk throughput to each registry's host; TLS handshake to each
+    registry (curl)."""
+    out = {}
+    for side, ns, host in net.probe_targets():
+        port = 9000 + (1 if side == "src" else 2)
+        srv = start([sys.executable, BENCH / "linkprobe.py", "server", host, port],
+                    f"linkprobe {side}", ns=ns)
+        try:
+            time.sleep(0.3)
+            r = sh(sys.executable, BENCH / "linkprobe.py", "client", host, port, cfg.probe_mib,
+                   ns=net.client_ns, capture=True)
+            m = json.loads(r.stdout)
+        finally:
+            stop(srv, "linkprobe")
+        reg = regs[side]
+        tls = []
+        for _ in range(5):
+            r = sh("curl", "-s", "-o", "/dev/null", "-w", "%{time_connect} %{time_appconnect}",
+                   "--cacert", reg.pki / "ca.crt", f"https://{reg.addr}/v2/", ns=net.client_ns,
+                   capture=True)
+            c, a = map(float, r.stdout.split())
+            tls.append((c * 1000, a * 1000))
+        m["tcp_connect_ms_curl"] = statistics.median(t[0] for t in tls)
+        m["tls_handshake_done_ms"] = statistics.median(t[1] for t in tls)
+        out[side] = m
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Running the tools
+# ---------------------------------------------------------------------------------------------
+
+def tool_env(cfg):
+    home = cfg.wd / "home"
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("FERRY_", "REGISTRY_AUTH", "DOCKER_", "XDG_", "RUST_LOG"))}
+    env.update(HOME=str(home), TMPDIR=str(cfg.wd / "tmp"))
+    (cfg.wd / "tmp").mkdir(exist_ok=True)
+    return env
+
+
+def empty_tool_caches(cfg):
+    # c/image's blob info cache (root: /var/lib/containers/cache), which lets skopeo mount or
+    # skip blobs it has seen before; a fresh client has none. ferry keeps no cache.
+    for p in (Path("/var/lib/containers/cache/blob-info-cache-v1.boltdb"),
+              cfg.wd / "home" / ".local/share/containers/cache/blob-info-cache-v1.boltdb"):
+        if p.exists():
+            p.unlink()
+
+
+def measured(argv, ns, cfg, log_file):
+    """Run a tool; wall time from here, CPU and peak RSS from GNU time (a small process between
+    this driver and the tool: the tool's peak RSS would otherwise include this Python process's,
+    which Linux carries over the fork and exec)."""
+    env = tool_env(cfg)
+    empty_tool_caches(cfg)
+    usage = cfg.wd / "usage.txt"
+    usage.unlink(missing_ok=True)
+    with open(log_file, "ab") as out:
+        out.write(("\n$ " + " ".join(map(str, argv)) + "\n").encode())
+        out.flush()
+        t0 = time.perf_counter()
+        p = subprocess.Popen(["/usr/bin/time", "-o", usage, "-f", "%U %S %M %x"] + [str(a) for a in argv],
+                             preexec_fn=in_ns(ns), stdout=out, stderr=out, stdin=subprocess.DEVNULL, env=env)
+        p.wait()
+        wall = time.perf_counter() - t0
+    fields = usage.read_text().split()[-4:]
+    user, sys_, rss, rc = float(fields[0]), float(fields[1]), int(fields[2]), int(fields[3])
+    return {"wall": wall, "user": user, "sys": sys_, "cpu": user + sys_, "maxrss_kib": rss,
+            "rc": rc if p.returncode == 0 else p.returncode}
+
+
+def copy_argv(tool, cfg, src, dst, extra=()):
+    exe = FERRY if tool == "ferry" else "skopeo"
+    return [exe, "--policy", cfg.policy, "copy", "-q",
+            "--src-creds", CREDS, "--dest-creds", CREDS,
+            "--src-cert-dir", cfg.certs, "--dest-cert-dir", cfg.certs,
+            *extra, f"docker://{src}", f"docker://{dst}"]
+
+
+def manifest_digest(reg, ns, repo, ref, cfg):
+    r = sh("curl", "-sS", "-I", "-u", CREDS, "--cacert", cfg.certs / "ca.crt",
+           "-H", "Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "
+           "application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json",
+           f"https://{reg.addr}/v2/{repo}/manifests/{ref}", ns=ns, capture=True, check=False)
+    m = re.search(r"^docker-content-digest:\s*(\S+)", r.stdout, re.I | re.M)
+    return m.group(1) if m else None
+
+
+def floor_script(cfg, src, dst, repo, digests, dst_repo):
+    """The raw floor: each blob piped GET → PUT by curl, all in parallel, no verification."""
+    ca = cfg.certs / "ca.crt"
+    lines = ["#!/bin/bash", "set -euo pipefail",
+             # HTTP/1.1 as ferry and skopeo speak it (curl would negotiate HTTP/2 with the
+             # registry, whose uploads through curl are several times slower).
+             f"C=(-sS --fail --http1.1 -u '{CREDS}' --cacert '{ca}')",
+             "one() {",
+             f"  loc=$(curl \"${{C[@]}}\" -X POST -D - -o /dev/null 'https://{dst.addr}/v2/{dst_repo}/blobs/uploads/' "
+             "| tr -d '\\r' | awk 'tolower($1)==\"location:\"{print $2}')",
+             f"  case $loc in /*) loc='https://{dst.addr}'$loc;; esac",
+             f"  curl \"${{C[@]}}\" 'https://{src.addr}/v2/{repo}/blobs/'$1 "
+             "| curl \"${C[@]}\" -H 'Expect:' -H 'Content-Type: application/octet-stream' -X PUT -T - "
+             "-o /dev/null \"$loc&digest=$1\"",
+             "}", "pids=()"]
+    for d in digests:
+        lines.append(f"one {d} & pids+=($!)")
+    lines.append('for p in "${pids[@]}"; do wait "$p"; done')
+    path = cfg.wd / f"floor-{repo.replace('/', '_')}.sh"
+    path.write_text("\n".join(lines) + "\n")
+    return ["bash", path]
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenarios
+# ---------------------------------------------------------------------------------------------
+
+TARGETS = {
+    # scenario: (kind, loopback target, wan target)
+    "a": ("floor", 1.05, 1.10),
+    "b": ("speedup", 2.0, 3.0),
+    "c": ("speedup", 3.0, 3.0),
+    "d": ("speedup", 20.0, 20.0),
+    "e": ("speedup", 1.5, 2.0),
+    "f": ("speedup", 3.0, 3.0),
+}
+
+
+def scenario_titles(cfg, meta):
+    e = meta["e"]
+    return {
+        "a": f"(a) {cfg.a_layers} × {human(cfg.a_size)} layers, cold",
+        "a4": f"(a′) {cfg.a_layers} × {human(max(cfg.a_size // 4, 4096))} layers, cold (RSS growth)",
+        "b": f"(b) {cfg.b_layers} × {human(cfg.b_size)} layers, cold",
+        "c": f"(c) re-copy of (a)'s image, destination has it",
+        "d": f"(d) (a)'s image to another repository of the same registry, fresh client",
+        "e": (f"(e) 4-platform index, {cfg.e_shared} shared × {human(cfg.e_shared_size)} + "
+              f"{cfg.e_own} own × {human(cfg.e_own_size)} per platform, whole index (--all)"),
+        "f": (f"(f) {cfg.f_images} images × {cfg.f_layers} × {human(cfg.f_size)}: "
+              f"ferry sync vs a loop of skopeo copy"),
+    }
+
+
+def ferry_has_sync():
+    r = subprocess.run([str(FERRY), "sync", "--help"], capture_output=True, text=True)
+    return r.returncode == 0
+
+
+def run_scenario(sc, net, cfg, regs, meta, results_dir):
+    src, dst = regs["src"], regs["dst"]
+    ns = net.client_ns
+    logf = results_dir / f"{net.name}-{sc}.log"
+    runs = []
+    tools = ["ferry", "skopeo"]
+    pairs = cfg.pairs
+    extra = []
+    check = None  # (registry, repo, ref, digest)
+
+    if sc in ("a", "a4", "b", "c"):
+        img = meta["a" if sc == "c" else sc]
+        srcref = f"{src.addr}/{img['repo']}:{img['tag']}"
+        dstref = f"{dst.addr}/{img['repo']}:{img['tag']}"
+        argv = {t: copy_argv(t, cfg, srcref, dstref) for t in tools}
+        check = (dst, img["repo"], img["tag"], img["digest"])
+        cold = (lambda: dst.wipe()) if sc != "c" else None
+        if sc == "a4":
+            pairs = min(pairs, cfg.rss_pairs)
+        if sc == "a":
+            tools = ["ferry", "skopeo", "floor"]
+            argv["floor"] = floor_script(cfg, src, dst, img["repo"], img["layer_digests"], img["repo"])
+        if sc == "c":
+            dst.wipe()
+            r = measured(copy_argv("skopeo", cfg, srcref, dstref), ns, cfg, logf)
+            if r["rc"] != 0:
+                raise RuntimeError(f"preparing (c) failed; see {logf}")
+    elif sc == "d":
+        img = meta["a"]
+        prod = img["repo"] + "-prod"
+        srcref = f"{src.addr}/{img['repo']}:{img['tag']}"
+        dstref = f"{src.addr}/{prod}:{img['tag']}"
+        argv = {t: copy_argv(t, cfg, srcref, dstref) for t in tools}
+        check = (src, prod, img["tag"], img["digest"])
+        cold = lambda: src.wipe(prod)
+    elif sc == "e":
+        img = meta["e"]
+        srcref = f"{src.addr}/{img['repo']}:{img['tag']}"
+        dstref = f"{dst.addr}/{img['repo']}:{img['tag']}"
+        argv = {t: copy_argv(t, cfg, srcref, dstref, ["--all"]) for t in tools}
+        check = (dst, img["repo"], img["tag"], img["digest"])
+        cold = lambda: dst.wipe()
+    elif sc == "f":
+        names = [n for n in meta if re.fullmatch(r"f\d+", n)]
+        yml = cfg.wd / f"sync-{net.name}.yml"
+        lines = [f"{src.addr}:", "  images:"]
+        for n in names:
+            lines.append(f"    {meta[n]['repo']}: [\"{meta[n]['tag']}\"]")
+        lines += ["  tls-verify: true", f"  cert-dir: {cfg.certs}", "  credentials:",
+                  f"    username: {USER}", f"    password: {PASSWORD}"]
+        yml.write_text("\n".join(lines) + "\n")
+        prefix = meta[names[0]]["repo"].rsplit("/", 1)[0]
+        argv = {"ferry": [FERRY, "--policy", cfg.policy, "sync", "--src", "yaml", "--dest", "docker",
+                          "--dest-creds", CREDS, "--dest-cert-dir", cfg.certs, yml, f"{dst.addr}/{prefix}"]}
+        loop = cfg.wd / f"loop-{net.name}.sh"
+        body = ["#!/bin/bash", "set -euo pipefail"]
+        for n in names:
+            r = f"{meta[n]['repo']}:{meta[n]['tag']}"
+            body.append(" ".join(f"'{a}'" for a in copy_argv("skopeo", cfg, f"{src.addr}/{r}", f"{dst.addr}/{r}")))
+        loop.write_text("\n".join(body) + "\n")
+        argv["skopeo"] = ["bash", loop]
+        check = [(dst, meta[n]["repo"], meta[n]["tag"], meta[n]["digest"]) for n in names]
+        cold = lambda: dst.wipe()
+    else:
+        raise ValueError(sc)
+
+    checks = check if isinstance(check, list) else [check]
+    for pair in range(pairs):
+        for tool in tools:
+            if cold:
+                cold()
+            pos = {k: r.log_pos() for k, r in regs.items()}
+            cpu0 = {k: r.cpu() for k, r in regs.items()}
+            load = os.getloadavg()[0]
+            r = measured(argv[tool], ns, cfg, logf)
+            time.sleep(0.2)  # let the registries finish writing their access logs
+            r.update(tool=tool, pair=pair, load1=load)
+            r["requests"] = {}
+            r["methods"] = {}
+            for k, reg in regs.items():
+                r["requests"][k], r["methods"][k] = reg.requests_since(pos[k])
+            r["registry_cpu"] = {k: regs[k].cpu() - cpu0[k] for k in regs}
+            if r["rc"] != 0:
+                raise RuntimeError(f"{tool} failed in scenario {sc} ({net.name}); see {logf}")
+            if tool != "floor":
+                for reg, repo, ref, want in checks:
+                    got = manifest_digest(reg, ns, repo, ref, cfg)
+                    if got != want:
+                        raise RuntimeError(f"{tool} in {sc}: {reg.name}/{repo}:{ref} is {got}, want {want}")
+            log(f"{net.name} {sc} pair {pair + 1}/{pairs} {tool:6s} {r['wall']:7.2f} s  cpu {r['cpu']:6.2f} s  "
+                f"rss {r['maxrss_kib'] / 1024:6.1f} MiB  req src {r['requests']['src']} dst {r['requests']['dst']}")
+            runs.append(r)
+    return runs
+
+
+# ---------------------------------------------------------------------------------------------
+# Summaries, Markdown, SVG
+# ---------------------------------------------------------------------------------------------
+
+def summarize(runs, tool):
+    rs = [r for r in runs if r["tool"] == tool]
+    if not rs:
+        return None
+    w = [r["wall"] for r in rs]
+    med = statistics.median
+    return {
+        "n": len(rs), "min": min(w), "median": med(w), "max": max(w),
+        "cpu": med([r["cpu"] for r in rs]),
+        "rss_mib": med([r["maxrss_kib"] for r in rs]) / 1024,
+        "rss_max_mib": max(r["maxrss_kib"] for r in rs) / 1024,
+        "req_src": med([r["requests"]["src"] for r in rs]),
+        "req_dst": med([r["requests"]["dst"] for r in rs]),
+        "reg_cpu": med([sum(r["registry_cpu"].values()) for r in rs]),
+        "load1": med([r["load1"] for r in rs]),
+    }
+
+
+def pair_ratios(runs, num, den):
+    by = {}
+    for r in runs:
+        by.setdefault(r["pair"], {})[r["tool"]] = r["wall"]
+    return [p[num] / p[den] for p in by.values() if num in p and den in p]
+
+
+def analyse(net_result):
+    """Per scenario: summaries, the median of the per-pair ratios, the target and whether it is met."""
+    out = {}
+    link = net_result.get("link", {})
+    for sc, runs in net_result["scenarios"].items():
+        if not runs:
+            continue
+        s = {t: summarize(runs, t) for t in ("ferry", "skopeo", "floor")}
+        speed = pair_ratios(runs, "skopeo", "ferry")
+        a = {"summary": s, "speedup": statistics.median(speed) if speed else None, "speedups": speed}
+        if sc == "a":
+            fl = pair_ratios(runs, "ferry", "floor")
+            a["vs_floor"] = statistics.median(fl) if fl else None
+            if link and net_result["net"] == "wan":
+                mbit = min(link["src"]["download_mbit_s"], link["dst"]["upload_mbit_s"])
+                bw_floor = net_result["a_bytes"] * 8 / (mbit * 1e6)
+                a["bw_floor_s"] = bw_floor
+                a["vs_bw_floor"] = statistics.median([r["wall"] / bw_floor for r in runs if r["tool"] == "ferry"])
+        kind, lo, wan = TARGETS.get(sc, (None, None, None))
+        target = wan if net_result["net"] == "wan" else lo
+        if kind == "speedup":
+            a["target"] = f"≥ {target:g}× faster"
+            a["met"] = a["speedup"] is not None and a["speedup"] >= target
+        elif kind == "floor":
+            if net_result["net"] == "wan":
+                a["target"] = f"≤ {target:g}× the link's bandwidth floor"
+                a["met"] = a.get("vs_bw_floor") is not None and a["vs_bw_floor"] <= target
+            else:
+                a["target"] = f"≤ {target:g}× the raw floor (curl)"
+                a["met"] = a.get("vs_floor") is not None and a["vs_floor"] <= target
+        out[sc] = a
+    return out
+
+
+def fmt_s(x):
+    return f"{x:.2f}" if x < 10 else f"{x:.1f}"
+
+
+def markdown(res):
+    L = []
+    m = res["machine"]
+    L.append("<!-- generated by bench/bench.py from docs/bench-results.json; do not edit by hand -->")
+    L.append("# Benchmark: ferry vs skopeo\n")
+    L.append(f"Run {res['started']} with `bench/run {' '.join(res['args'])}`".rstrip() + ".\n")
+    L.append(f"- Machine: {m['cores']} cores, {m['mem_gib']:.0f} GiB, {m['cpu_model']}, kernel {m['kernel']}; "
+             f"load average {m['load_before']} at the start, {m.get('load_after', '?')} at the end "
+             f"(other work was {'running' if float(m['load_before'].split()[0]) > 0.8 else 'not running'} on it).")
+    L.append(f"- Tools: {m['ferry']} (release build, commit {m['commit']}); {m['skopeo']}; "
+             f"registries: {m['registry']} (filesystem storage on tmpfs, HTTPS with a generated CA, htpasswd basic auth with bcrypt cost 4).")
+    if res.get("nice"):
+        L.append(f"- Everything the benchmark started (registries, tools, delay program) ran at niceness "
+                 f"{res['nice']}, so that the other work on the machine disturbed the comparison less.")
+    L.append(f"- {res['pairs']} pairs per scenario (ferry, skopeo alternately; (a) also runs the curl floor "
+             "in each round); cold state (destination storage wiped, registry restarted, skopeo's blob "
+             "info cache removed) before every cold run. Times are wall-clock seconds; CPU is the tool's "
+             "user+system time (children included); RSS is the tool's peak resident set; requests are "
+             "the lines each registry wrote to its access log during the run; registry CPU is both "
+             "registries' CPU time during the run.\n")
+    for net in res["nets"]:
+        an = analyse(net)
+        L.append(f"## {net['net']}: {net['desc']}\n")
+        if net.get("link"):
+            L.append("Link, measured at the start (client → registry host):\n")
+            L.append("| to | TCP connect | echo RTT | TLS ready (curl) | download | upload |")
+            L.append("|---|---|---|---|---|---|")
+            for side, k in net["link"].items():
+                L.append(f"| {side} | {k['connect_ms']:.2f} ms | {k['echo_rtt_ms']:.2f} ms | "
+                         f"{k['tls_handshake_done_ms']:.1f} ms | {k['download_mbit_s']:.0f} Mbit/s | "
+                         f"{k['upload_mbit_s']:.0f} Mbit/s |")
+            L.append("")
+        L.append("| scenario | tool | wall min / median / max (s) | CPU (s) | peak RSS (MiB) | "
+                 "requests src / dst | registry CPU (s) | skopeo ÷ ferry (median of pairs) | target | met |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|")
+        for sc, a in an.items():
+            title = net["titles"][sc]
+            first = True
+            for tool in ("ferry", "skopeo", "floor"):
+                s = a["summary"].get(tool)
+                if not s:
+                    continue
+                name = {"floor": "curl floor"}.get(tool, tool)
+                row = [title if first else "", name,
+                       f"{fmt_s(s['min'])} / **{fmt_s(s['median'])}** / {fmt_s(s['max'])}",
+                       f"{s['cpu']:.2f}", f"{s['rss_mib']:.0f}",
+                       f"{s['req_src']:g} / {s['req_dst']:g}", f"{s['reg_cpu']:.2f}"]
+                if first:
+                    ratio = f"**{a['speedup']:.2f}×**" if a.get("speedup") else ""
+                    if sc == "a" and a.get("vs_floor"):
+                        ratio += f"; ferry ÷ floor **{a['vs_floor']:.2f}×**"
+                    if sc == "a" and a.get("vs_bw_floor"):
+                        ratio += (f"; ferry ÷ bandwidth floor ({a['bw_floor_s']:.2f} s) "
+                                  f"**{a['vs_bw_floor']:.2f}×**")
+                    met = {True: "yes", False: "**no**", None: ""}[a.get("met")]
+                    row += [ratio, a.get("target", ""), met]
+                else:
+                    row += ["", "", ""]
+                L.append("| " + " | ".join(row) + " |")
+                first = False
+        L.append("")
+    return "\n".join(L) + "\n"
+
+
+def svg_plot(res):
+    """Speed-up of ferry over skopeo per scenario and network, with the targets marked."""
+    nets = res["nets"]
+    rows = []
+    for net in nets:
+        an = analyse(net)
+        for sc in ("a", "b", "c", "d", "e", "f"):
+            if sc in an and an[sc].get("speedup"):
+                kind, lo, wan = TARGETS[sc]
+                tgt = (wan if net["net"] == "wan" else lo) if kind == "speedup" else None
+                rows.append((net["net"], sc, an[sc]["speedup"], tgt, an[sc]["speedups"]))
+    if not rows:
+        return ""
+    import math
+    W, left, right, top, rowh = 820, 150, 40, 60, 26
+    H = top + rowh * len(rows) + 60
+    vmax = max(max(r[2] for r in rows), max((r[3] or 0) for r in rows), max(max(r[4]) for r in rows)) * 1.15
+    lmax = math.log10(max(vmax, 2))
+    lmin = math.log10(0.5)
+
+    def x(v):
+        return left + (math.log10(max(v, 0.5)) - lmin) / (lmax - lmin) * (W - left - right)
+
+    o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
+         f'<rect width="{W}" height="{H}" fill="white"/>',
+         f'<text x="{W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">'
+         f'ferry speed-up over skopeo (skopeo wall ÷ ferry wall, median of {res["pairs"]} pairs; log scale)</text>',
+         f'<text x="{W / 2}" y="40" text-anchor="middle" fill="#555">bar: median; dots: each pair; '
+         f'black tick: target; dashed: 1× (same speed)</text>']
+    ticks = [t for t in (0.5, 1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000) if t <= 10 ** lmax]
+    for t in ticks:
+        style = 'stroke="#888" stroke-dasharray="4 3"' if t == 1 else 'stroke="#ddd"'
+        o.append(f'<line x1="{x(t):.1f}" y1="{top - 5}" x2="{x(t):.1f}" y2="{top + rowh * len(rows)}" {style}/>')
+        o.append(f'<text x="{x(t):.1f}" y="{top + rowh * len(rows) + 16}" text-anchor="middle">{t:g}×</text>')
+    colors = {"loopback": "#4C78A8", "wan": "#F58518"}
+    for i, (net, sc, v, tgt, pts) in enumerate(rows):
+        y = top + i * rowh
+        o.append(f'<text x="{left - 8}" y="{y + rowh / 2 + 4}" text-anchor="end">({sc}) {net}</text>')
+        o.append(f'<rect x="{x(0.5):.1f}" y="{y + 4}" width="{x(v) - x(0.5):.1f}" height="{rowh - 8}" '
+                 f'fill="{colors.get(net, "#999")}" opacity="0.85"/>')
+        lx = x(max([v, *pts, tgt or 0])) + 6
+        o.append(f'<text x="{lx:.1f}" y="{y + rowh / 2 + 4}">{v:.2f}×</text>')
+        for p in pts:
+            o.append(f'<circle cx="{x(p):.1f}" cy="{y + rowh / 2}" r="2.2" fill="black" opacity="0.5"/>')
+        if tgt:
+            o.append(f'<line x1="{x(tgt):.1f}" y1="{y + 1}" x2="{x(tgt):.1f}" y2="{y + rowh - 1}" '
+                     f'stroke="black" stroke-width="3"/>')
+    o.append(f'<text x="{W / 2}" y="{H - 12}" text-anchor="middle" fill="#555">'
+             f'(a) is a throughput scenario: see docs/bench.md for ferry vs the raw floor</text>')
+    o.append("</svg>")
+    return "\n".join(o) + "\n"
+
+
+def write_outputs(res, out_dir):
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "bench-results.json").write_text(json.dumps(res, indent=1))
+    md = markdown(res)
+    svg = svg_plot(res)
+    if svg:
+        (out_dir / "bench.svg").write_text(svg)
+        md = md.replace("# Benchmark: ferry vs skopeo\n", "# Benchmark: ferry vs skopeo\n\n![ferry speed-up over skopeo](bench.svg)\n", 1)
+    (out_dir / "bench-results.md").write_text(md)
+    return md
+
+
+# ---------------------------------------------------------------------------------------------
+
+def machine_info():
+    cpu = "?"
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem = int(re.search(r"MemTotal:\s+(\d+)", open("/proc/meminfo").read()).group(1)) / (1 << 20)
+    first = lambda argv: subprocess.run(argv, capture_output=True, text=True).stdout.strip().splitlines()[0]
+    return {
+        "cores": os.cpu_count(), "mem_gib": mem, "cpu_model": cpu, "kernel": platform.release(),
+        "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "ferry": first([str(FERRY), "--version"]), "skopeo": first(["skopeo", "--version"]),
+        "registry": first(["docker-registry", "--version"]),
+        "commit": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                                 capture_output=True, text=True).stdout.strip(),
+    }
+
+
+def main():
+    global FERRY, PIDFILE
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small sizes, 2 pairs: a smoke run (a minute or two)")
+    ap.add_argument("--net", choices=["loopback", "wan", "both"], default="both")
+    ap.add_argument("--scenarios", default="a,a4,b,c,d,e,f", help="comma list of a,a4,b,c,d,e,f")
+    ap.add_argument("--pairs", type=int, help="runs of each tool per scenario (default 5, quick 2)")
+    ap.add_argument("--rss-pairs", type=int, default=2, help="pairs for (a′), the RSS-growth run")
+    ap.add_argument("--rtt-ms", type=float, default=20.0, help="WAN round-trip delay (default 20)")
+    ap.add_argument("--rate", default="1gbit", help="WAN rate limit per link, tc syntax (default 1gbit)")
+    ap.add_argument("--burst", default="256kb", help="tbf burst (default 256kb)")
+    ap.add_argument("--a-layers", type=int), ap.add_argument("--a-size", type=parse_size)
+    ap.add_argument("--b-layers", type=int), ap.add_argument("--b-size", type=parse_size)
+    ap.add_argument("--e-shared", type=int), ap.add_argument("--e-shared-size", type=parse_size)
+    ap.add_argument("--e-own", type=int), ap.add_argument("--e-own-size", type=parse_size)
+    ap.add_argument("--f-images", type=int), ap.add_argument("--f-layers", type=int)
+    ap.add_argument("--f-size", type=parse_size)
+    ap.add_argument("--probe-mib", type=int, default=256, help="bulk transfer of the link measurement")
+    ap.add_argument("--ports", default="auto", help="loopback registry ports SRC,DST (default: two free ones)")
+    ap.add_argument("--workdir", default="/tmp/ferry-bench", help="images, certificates, logs")
+    ap.add_argument("--storage", default="/dev/shm/ferry-bench",
+                    help="registry storage (default on tmpfs; removed at the end)")
+    ap.add_argument("--keep-storage", action="store_true",
+                    help="keep the seeded source registry's storage for the next run")
+    ap.add_argument("--out", default=str(ROOT / "target" / "bench"),
+                    help="where results go (bench-results.json, bench-results.md, bench.svg)")
+    ap.add_argument("--nfq-delay", default=str(ROOT / "target" / "bench" / "nfq-delay"))
+    ap.add_argument("--ferry", default=str(FERRY), help="the ferry binary (default: the release build)")
+    ap.add_argument("--serve", action="store_true",
+                    help="set up the network setting(s) and registries, seed them, print how to reach "
+                         "them and wait (for profiling by hand); ends on Ctrl-C")
+    ap.add_argument("--nice", type=int, default=0,
+                    help="run everything (registries, tools, delay) at this niceness, e.g. -10 on a "
+                         "machine shared with other work, so that its load disturbs the comparison less")
+    ap.add_argument("--report-only", metavar="RESULTS_JSON", help="only regenerate the table and plot")
+    cfg = ap.parse_args()
+    FERRY = Path(cfg.ferry)
+
+    if cfg.report_only:
+        res = json.loads(Path(cfg.report_only).read_text())
+        print(write_outputs(res, Path(cfg.out)))
+        return
+
+    full = dict(pairs=5, a_layers=8, a_size=128 * MIB, b_layers=200, b_size=256 << 10,
+                e_shared=2, e_shared_size=32 * MIB, e_own=2, e_own_size=16 * MIB,
+                f_images=20, f_layers=5, f_size=2 * MIB)
+    quick = dict(pairs=2, a_layers=8, a_size=16 * MIB, b_layers=60, b_size=256 << 10,
+                 e_shared=2, e_shared_size=4 * MIB, e_own=2, e_own_size=2 * MIB,
+                 f_images=5, f_layers=5, f_size=512 << 10)
+    for k, v in (quick if cfg.quick else full).items():
+        if getattr(cfg, k) is None:
+            setattr(cfg, k, v)
+    if cfg.quick:
+        cfg.probe_mib = min(cfg.probe_mib, 64)
+    cfg.ports = free_ports(2) if cfg.ports == "auto" else tuple(int(p) for p in cfg.ports.split(","))
+    cfg.wd = Path(cfg.workdir)
+    cfg.wd.mkdir(parents=True, exist_ok=True)
+    cfg.nfq_delay = Path(cfg.nfq_delay)
+    scenarios = [s.strip() for s in cfg.scenarios.split(",") if s.strip()]
+    if "f" in scenarios and not ferry_has_sync():
+        log("ferry has no `sync` verb yet: scenario (f) is skipped")
+        scenarios.remove("f")
+    nets = {"loopback": [Loopback], "wan": [Wan], "both": [Loopback, Wan]}[cfg.net]
+
+    if cfg.nice:
+        os.nice(cfg.nice)
+
+    def on_term(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
+
+    res = {"started": time.strftime("%Y-%m-%d %H:%M %Z"), "args": sys.argv[1:], "pairs": cfg.pairs,
+           "nice": cfg.nice,
+           "machine": machine_info(), "nets": [],
+           "config": {k: getattr(cfg, k) for k in ("a_layers", "a_size", "b_layers", "b_size", "e_shared",
+                                                   "e_shared_size", "e_own", "e_own_size", "f_images",
+                                                   "f_layers", "f_size", "rtt_ms", "rate", "burst")}}
+    out_dir = Path(cfg.out)
+    results_dir = cfg.wd / "logs"
+    shutil.rmtree(results_dir, ignore_errors=True)
+    results_dir.mkdir(parents=True)
+    PIDFILE = cfg.wd / "pids"
+    PIDFILE.write_text("")
+    cfg.policy = cfg.wd / "policy.json"
+    cfg.policy.write_text('{"default":[{"type":"insecureAcceptAnything"}]}\n')
+
+    pki, cfg.certs = make_pki(cfg.wd, ["127.0.0.1", "10.201.1.2", "10.201.2.2"])
+    plan = image_plan(cfg)
+    layout, meta = build_images(cfg.wd, plan)
+    titles = scenario_titles(cfg, meta)
+    # Registry storage on tmpfs by default: the registries' disk (and, on a shared machine,
+    # other people's disk traffic) is not what this benchmark compares.
+    storage = Path(cfg.storage)
+    src_storage = storage / "src"
+    dst_storage = storage / "dst"
+
+    try:
+        for Net in nets:
+            net = Net(cfg)
+            log(f"setting up {net.name}: {net.desc}")
+            net.setup()
+            try:
+                regs = {
+                    "src": Registry(cfg.wd, "src", net.client_ns and "fbench-src", net.src_host, net.src_port,
+                                    src_storage, pki, net.client_ns),
+                    "dst": Registry(cfg.wd, "dst", net.client_ns and "fbench-dst", net.dst_host, net.dst_port,
+                                    dst_storage, pki, net.client_ns),
+                }
+                for r in regs.values():
+                    r.start()
+                seed(cfg, regs["src"], net.client_ns, layout, meta)
+                link = measure_link(net, cfg, regs)
+                for side, k in link.items():
+                    log(f"link to {side}: connect {k['connect_ms']:.2f} ms, echo RTT {k['echo_rtt_ms']:.2f} ms, "
+                        f"TLS ready {k['tls_handshake_done_ms']:.1f} ms, down {k['download_mbit_s']:.0f} Mbit/s, "
+                        f"up {k['upload_mbit_s']:.0f} Mbit/s")
+                if cfg.serve:
+                    print(f"{net.name}: source https://{regs['src'].addr}, destination https://{regs['dst'].addr}"
+                          f"{', client namespace ' + net.client_ns if net.client_ns else ''}\n"
+                          f"  creds {CREDS}, cert dir {cfg.certs}, policy {cfg.policy}\n"
+                          f"  images: " + ", ".join(f"{m['repo']}:{m['tag']}" for m in meta.values()
+                                                    if not m['repo'].startswith('bench/f/')), flush=True)
+                    signal.pause()
+                nres = {"net": net.name, "desc": net.desc, "link": link, "titles": titles,
+                        "a_bytes": meta["a"]["layer_bytes"], "scenarios": {}}
+                res["nets"].append(nres)
+                for sc in scenarios:
+                    log(f"{net.name}: scenario {titles[sc]}")
+                    nres["scenarios"][sc] = run_scenario(sc, net, cfg, regs, meta, results_dir)
+                    res["machine"]["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+                    write_outputs(res, out_dir)
+                for r in regs.values():
+                    r.stop()
+                # The (d) repository lives in the shared source storage: leave it clean.
+                shutil.rmtree(src_storage / "docker/registry/v2/repositories" / (meta["a"]["repo"] + "-prod"),
+                              ignore_errors=True)
+            finally:
+                stop_all()
+                net.teardown()
+    finally:
+        stop_all()
+        remove_namespaces()
+        if not cfg.keep_storage:
+            shutil.rmtree(storage, ignore_errors=True)
+        else:
+            shutil.rmtree(dst_storage, ignore_errors=True)
+    res["machine"]["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(write_outputs(res, out_dir))
+    log(f"results in {out_dir} (bench-results.md, bench.svg, bench-results.json); tool output in {results_dir}")
+
+
+def seed(cfg, src, ns, layout, meta):
+    """Push the generated images to the source registry with skopeo --preserve-digests (once:
+    the source storage is kept between runs and network settings)."""
+    todo = [n for n, m in meta.items() if manifest_digest(src, ns, m["repo"], m["tag"], cfg) != m["digest"]]
+    if not todo:
+        return
+    log(f"seeding {len(todo)} images into the source registry")
+    for n in todo:
+        m = meta[n]
+        argv = ["skopeo", "--policy", cfg.policy, "copy", "-q", "--preserve-digests",
+                "--dest-creds", CREDS, "--dest-cert-dir", cfg.certs]
+        if m["index"]:
+            argv.append("--all")
+        argv += [f"oci:{layout}:{n}", f"docker://{src.addr}/{m['repo']}:{m['tag']}"]
+        sh(*argv, ns=ns, capture=True)
+        got = manifest_digest(src, ns, m["repo"], m["tag"], cfg)
+        if got != m["digest"]:
+            raise RuntimeError(f"seeding {n}: source has {got}, want {m['digest']}")
+
+
+if __name__ == "__main__":
+    main()
