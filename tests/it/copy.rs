@@ -1124,3 +1124,61 @@ fn signatures_that_are_not_copied_are_mentioned() {
     out.assert_success();
     assert!(!out.stderr.contains("not copied"), "{}", out.stderr);
 }
+
+/// OpenShift 3.11's registry takes neither OCI manifests nor manifest lists. A refusal names the
+/// type and, for an index, the way out: `--multi-arch system`, which then works.
+#[test]
+fn a_registry_that_refuses_an_index_gets_a_clear_error_and_a_hint() {
+    use crate::support::faults::{Fault, FaultProxy, Rule};
+    let src = Registry::start(RegistryOptions::default());
+    let dst = Registry::start(RegistryOptions::default());
+    let fx = IndexSpec::oci()
+        .platform_list(&["linux/amd64", "linux/arm64"])
+        .own_layers(&[2_000])
+        .build();
+    fx.seed(&src, "ns/app:v1");
+    let proxy = FaultProxy::start(&dst);
+    proxy.add(Rule::new(
+        "PUT",
+        "/manifests/v1$",
+        Fault::Status {
+            status: 400,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: br#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid","detail":"unsupported manifest type"}]}"#.to_vec(),
+        },
+    ));
+    let out = ferry_copy(
+        &[],
+        &src.tls_args(Side::Src),
+        &proxy.tls_args(Side::Dest),
+        &src.docker_ref("ns/app:v1"),
+        &proxy.docker_ref("ns/app:v1"),
+    );
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    let line = out.stderr.trim_end().lines().last().unwrap();
+    assert!(
+        line.contains("OCI image index")
+            && line.contains("MANIFEST_INVALID")
+            && line.contains("--multi-arch system"),
+        "{line}"
+    );
+    assert_eq!(dst.manifest_digest("ns/app", "v1"), None);
+    // The way out: one platform's image.
+    ferry_copy(
+        &[
+            "-q",
+            "--multi-arch=system",
+            "--override-arch=amd64",
+            "--override-os=linux",
+        ],
+        &src.tls_args(Side::Src),
+        &proxy.tls_args(Side::Dest),
+        &src.docker_ref("ns/app:v1"),
+        &proxy.docker_ref("ns/app:v2"),
+    )
+    .assert_success();
+    assert_eq!(
+        dst.manifest_digest("ns/app", "v2").as_deref(),
+        Some(fx.platform_image("linux/amd64").digest.as_str())
+    );
+}

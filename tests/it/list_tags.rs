@@ -47,3 +47,52 @@ fn list_tags_matches_skopeo_byte_for_byte() {
         .run()
         .assert_failure_with(&["without tag or digest"]);
 }
+
+/// A registry that pages its tag list with `Link` headers: every page is followed, and the
+/// output is the same as skopeo's through the same pages.
+#[test]
+fn list_tags_follows_link_pagination_like_skopeo() {
+    use crate::support::faults::{Fault, FaultProxy, Rule};
+    let reg = Registry::start(RegistryOptions::default());
+    let proxy = FaultProxy::start(&reg);
+    proxy.add(Rule::new(
+        "GET",
+        "/tags/list$",
+        Fault::respond(|seen| {
+            let (tags, next) = if seen.query.contains("last=b") {
+                (r#"["c"]"#, None)
+            } else {
+                (r#"["a","b"]"#, Some("/v2/ns/app/tags/list?n=2&last=b"))
+            };
+            let mut b = axum::response::Response::builder()
+                .status(200)
+                .header("content-type", "application/json");
+            if let Some(n) = next {
+                b = b.header("link", format!(r#"<{n}>; rel="next""#));
+            }
+            b.body(axum::body::Body::from(format!(
+                r#"{{"name":"ns/app","tags":{tags}}}"#
+            )))
+            .unwrap()
+        }),
+    ));
+    let out = ferry()
+        .args(["list-tags", "--tls-verify=false"])
+        .arg(proxy.docker_ref("ns/app"))
+        .run();
+    out.assert_success();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        v["Tags"],
+        serde_json::json!(["a", "b", "c"]),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(proxy.requests_to("GET", "/tags/list").len(), 2);
+    let sk = skopeo()
+        .args(["list-tags", "--tls-verify=false"])
+        .arg(proxy.docker_ref("ns/app"))
+        .run();
+    sk.assert_success();
+    assert_eq!(out.stdout, sk.stdout);
+}
