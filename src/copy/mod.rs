@@ -160,12 +160,22 @@ struct Node {
 /// the same destination repository waits for the first, then finds it present, so that every
 /// blob crosses the network once.
 #[derive(Default)]
-pub struct BlobLocks(BlobLockMap);
+pub struct BlobLocks {
+    locks: BlobLockMap,
+    done: std::sync::Mutex<HashSet<BlobKey>>,
+}
+
+/// Destination registry, repository and digest of a blob.
+type BlobKey = (String, String, Digest);
 
 /// Per destination registry, repository and digest: the lock of its transfer.
-type BlobLockMap = std::sync::Mutex<HashMap<(String, String, Digest), Arc<tokio::sync::Mutex<()>>>>;
+type BlobLockMap = std::sync::Mutex<HashMap<BlobKey, Arc<tokio::sync::Mutex<()>>>>;
 
 impl BlobLocks {
+    fn key(dst: &Client, repo: &str, digest: &Digest) -> BlobKey {
+        (dst.registry().to_string(), repo.to_string(), digest.clone())
+    }
+
     async fn lock(
         &self,
         dst: &Client,
@@ -173,12 +183,25 @@ impl BlobLocks {
         digest: &Digest,
     ) -> tokio::sync::OwnedMutexGuard<()> {
         let m = {
-            let mut map = self.0.lock().expect("blob lock map poisoned");
-            map.entry((dst.registry().to_string(), repo.to_string(), digest.clone()))
-                .or_default()
-                .clone()
+            let mut map = self.locks.lock().expect("blob lock map poisoned");
+            map.entry(Self::key(dst, repo, digest)).or_default().clone()
         };
         m.lock_owned().await
+    }
+
+    /// Whether another copy already put the blob in the repository.
+    fn done(&self, dst: &Client, repo: &str, digest: &Digest) -> bool {
+        self.done
+            .lock()
+            .expect("blob set poisoned")
+            .contains(&Self::key(dst, repo, digest))
+    }
+
+    fn mark_done(&self, dst: &Client, repo: &str, digest: &Digest) {
+        self.done
+            .lock()
+            .expect("blob set poisoned")
+            .insert(Self::key(dst, repo, digest));
     }
 }
 
@@ -268,8 +291,13 @@ impl Copier {
                 return Ok(self.finish(report, started, src_req0, dst_req0));
             }
         }
-        let root = self.plan(src, top, 0).await?;
-        let root = self.select(src, root).await?;
+        // Planning reads child manifests at the source; meanwhile, find out whether the
+        // destination repository exists at all (then no blob needs looking for).
+        let (root, dst_exists) = tokio::join!(
+            self.plan(src, top, 0),
+            self.dst.repository_exists(&dst.repository, &dst_scope)
+        );
+        let root = self.select(src, root?).await?;
         self.check_destination(src, dst, &root.manifest.digest, existing_digest.as_ref())?;
         let mut report = new_report(&root.manifest.digest, &root.manifest.media_type);
         let existing_digest = existing_digest.as_ref();
@@ -282,7 +310,8 @@ impl Copier {
                 let digest = source_digest.clone();
                 tokio::spawn(async move { signatures(&src_client, &repo, &digest).await })
             });
-            self.transfer(src, dst, &dst_scope, &root, &mut report)
+            let dst_new = dst_exists == Some(false);
+            self.transfer(src, dst, &dst_scope, dst_new, &root, &mut report)
                 .await?;
             if let Some(h) = sigs {
                 report.signatures_not_copied = h.await.unwrap_or_default();
@@ -436,6 +465,7 @@ impl Copier {
         src: &ImageRef,
         dst: &ImageRef,
         dst_scope: &Scope,
+        dst_new: bool,
         root: &Node,
         report: &mut CopyReport,
     ) -> Result<()> {
@@ -454,6 +484,7 @@ impl Copier {
             dst_repo: dst.repository.clone(),
             dst_scope: dst_scope.clone(),
             mount: Arc::new(AtomicBool::new(self.src.same_registry(&self.dst))),
+            dst_new,
             progress: self.progress.clone(),
         });
         let outcomes: Vec<(Descriptor, BlobOutcome)> = futures_util::stream::iter(blobs)
@@ -466,8 +497,18 @@ impl Copier {
                         Some(l) => Some(l.lock(&job.dst, &job.dst_repo, &d.digest).await),
                         None => None,
                     };
-                    let _permit = slots.acquire_owned().await.expect("semaphore open");
-                    let o = job.run(&d).await?;
+                    let o = match &locks {
+                        Some(l) if l.done(&job.dst, &job.dst_repo, &d.digest) => {
+                            BlobOutcome::Present
+                        }
+                        _ => {
+                            let _permit = slots.acquire_owned().await.expect("semaphore open");
+                            job.run(&d).await?
+                        }
+                    };
+                    if let Some(l) = &locks {
+                        l.mark_done(&job.dst, &job.dst_repo, &d.digest);
+                    }
                     let how = match o {
                         BlobOutcome::Present => "already present".to_string(),
                         BlobOutcome::Mounted => format!("mounted from {}", job.src_repo),

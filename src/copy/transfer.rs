@@ -55,6 +55,9 @@ pub struct BlobJob {
     pub dst_scope: Scope,
     /// Whether to try mounting from the source repository.
     pub mount: Arc<AtomicBool>,
+    /// The destination repository did not exist when the copy started: no blob can be found
+    /// in it, so none is looked for.
+    pub dst_new: bool,
     /// Progress output.
     pub progress: Arc<Progress>,
 }
@@ -131,6 +134,9 @@ impl BlobJob {
 
     /// Whether the destination repository has the blob.
     async fn present(&self, desc: &Descriptor) -> Result<bool> {
+        if self.dst_new {
+            return Ok(false);
+        }
         Ok(self
             .dst
             .head_blob(&self.dst_repo, &desc.digest, &self.dst_scope)

@@ -1004,6 +1004,42 @@ impl Client {
         Ok(tags)
     }
 
+    /// Whether the repository exists. `Some(false)` only when the registry says so
+    /// (`GET …/tags/list` answers 404 `NAME_UNKNOWN`): then no blob can be found in it and
+    /// looking for each one is wasted. `None` when the registry does not tell (or the probe
+    /// failed: it is only an optimisation).
+    pub async fn repository_exists(&self, repo: &str, scope: &Scope) -> Option<bool> {
+        let loc = self.location(repo);
+        let mut url = self.url(&format!("{repo}/tags/list")).await.ok()?;
+        url.query_pairs_mut().append_pair("n", "1");
+        let resp = self
+            .send_small(Request {
+                method: Method::GET,
+                url,
+                scope,
+                headers: HeaderMap::new(),
+                body: Body::Empty,
+                op: "checking the repository",
+                repo,
+            })
+            .await
+            .ok()?;
+        match resp.status() {
+            s if s.is_success() => Some(true),
+            StatusCode::NOT_FOUND => {
+                match status_error(resp, "checking the repository", &loc).await {
+                    Error::Registry { detail, .. }
+                        if detail.code.as_deref() == Some("NAME_UNKNOWN") =>
+                    {
+                        Some(false)
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
     /// Check that the credentials are accepted (for `login`): pings, then authenticates
     /// against `/v2/`.
     pub async fn check_login(&self) -> Result<()> {

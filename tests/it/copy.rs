@@ -109,6 +109,9 @@ fn copies_over_plain_http_like_skopeo() {
     );
     assert_eq!(count(&reqs, RequestKind::ManifestPut), 1);
     assert_eq!(count(&reqs, RequestKind::UploadFinish), fx.blobs().len());
+    // The repository was new (its tag list answered NAME_UNKNOWN): no blob was looked for.
+    assert_eq!(count(&reqs, RequestKind::BlobHead), 0, "{reqs:#?}");
+    assert_eq!(count(&reqs, RequestKind::TagsList), 1, "{reqs:#?}");
     // stdout carries the result line only; progress went to stderr.
     assert!(
         out.stdout.starts_with("Copied sha256:"),
