@@ -646,3 +646,34 @@ fn a_rejected_token_is_renewed_once_on_401() {
         .count();
     assert!(pusher >= 2, "no new token after the 401\n{out}");
 }
+
+/// A destination that stops reading an upload: the watchdog gives up on the stalled PATCH
+/// after the stall timeout (not after the destination's own delay) and the blob is sent
+/// again in a fresh upload.
+#[test]
+fn a_destination_that_stops_reading_an_upload_is_left_and_retried() {
+    let lab = Lab::new();
+    let proxy = FaultProxy::start(&lab.dst);
+    let id = proxy.add(
+        Rule::new(
+            "PATCH",
+            "/blobs/uploads/",
+            Fault::Delay(Duration::from_secs(20)),
+        )
+        .once(),
+    );
+    let out = lab.copy(Via::Dst(&proxy), &[]);
+    lab.assert_copied(&out);
+    assert_eq!(proxy.hits(id), 1, "{out}");
+    assert_eq!(
+        proxy.requests_to("PATCH", "/blobs/uploads/").len(),
+        2,
+        "{out}"
+    );
+    assert!(
+        out.elapsed < Duration::from_secs(15),
+        "waited for the destination: {:?}\n{out}",
+        out.elapsed
+    );
+    assert!(out.stderr.contains("stalled"), "{out}");
+}

@@ -67,6 +67,9 @@ pub enum Fault {
     Rewrite(Arc<dyn Fn(Vec<u8>) -> Vec<u8> + Send + Sync>),
     /// Answer `307 Temporary Redirect` to this base URL plus the request's path and query.
     Redirect(String),
+    /// Read nothing of the request for this long, then forward it: an upload to a
+    /// destination that stops reading (the client's body stalls once the socket buffers fill).
+    Delay(Duration),
     /// Answer with whatever the function builds; the registry is not asked.
     Respond(Responder),
 }
@@ -116,6 +119,7 @@ impl Fault {
             Fault::FlipByte(n) => format!("flip byte {n}"),
             Fault::Rewrite(_) => "rewrite".into(),
             Fault::Redirect(to) => format!("redirect to {to}"),
+            Fault::Delay(d) => format!("delay {d:?}"),
             Fault::Respond(_) => "respond".into(),
         }
     }
@@ -423,6 +427,9 @@ async fn handle(State(state): State<Arc<ProxyState>>, req: Request) -> Response 
     };
     state.log.lock().unwrap().push(seen.clone());
 
+    if let Some(Fault::Delay(d)) = &fault {
+        tokio::time::sleep(*d).await;
+    }
     // Answers made up by the proxy.
     match &fault {
         Some(Fault::Status {
