@@ -1,7 +1,8 @@
 //! Progress output on stderr: bars on a terminal, plain lines elsewhere (Jenkins logs).
 //!
-//! Plain mode prints one line when a blob starts and one when it ends, and a summary line at
-//! least every [`LINE_INTERVAL`] while bytes are moving or not. `-q` silences it all.
+//! Plain mode prints one line when a blob starts and one when it ends, and a summary line
+//! every [`LINE_INTERVAL`] (or `FERRY_PROGRESS_INTERVAL` seconds) while bytes are moving or
+//! not. `-q` silences it all.
 
 use std::collections::HashMap;
 use std::io::IsTerminal as _;
@@ -13,8 +14,33 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::reference::Digest;
 
-/// How often plain mode prints a summary line.
+/// How often plain mode prints a summary line, unless `FERRY_PROGRESS_INTERVAL` says otherwise.
 pub const LINE_INTERVAL: Duration = Duration::from_secs(10);
+/// The environment variable that sets the summary line's interval, in seconds.
+pub const INTERVAL_ENV: &str = "FERRY_PROGRESS_INTERVAL";
+
+/// The summary line's interval: `FERRY_PROGRESS_INTERVAL` seconds (at least 0.1), else
+/// [`LINE_INTERVAL`]. A value that is not such a number is reported and ignored: progress
+/// output is no reason to fail a copy.
+pub fn line_interval() -> Duration {
+    parse_interval(std::env::var(INTERVAL_ENV).ok().as_deref())
+}
+
+fn parse_interval(value: Option<&str>) -> Duration {
+    let Some(v) = value else {
+        return LINE_INTERVAL;
+    };
+    match v.trim().parse::<f64>() {
+        Ok(secs) if (0.1..=86_400.0).contains(&secs) => Duration::from_secs_f64(secs),
+        _ => {
+            log::warn!(
+                "{INTERVAL_ENV}={v:?} is not a number of seconds between 0.1 and 86400; using {}",
+                LINE_INTERVAL.as_secs()
+            );
+            LINE_INTERVAL
+        }
+    }
+}
 
 /// Output style.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,9 +117,10 @@ impl Progress {
             && let Ok(handle) = tokio::runtime::Handle::try_current()
         {
             let weak = Arc::downgrade(&p);
+            let every = line_interval();
             handle.spawn(async move {
                 loop {
-                    tokio::time::sleep(LINE_INTERVAL).await;
+                    tokio::time::sleep(every).await;
                     match weak.upgrade() {
                         Some(p) if !p.stop.load(Ordering::Relaxed) => p.summary_line(),
                         _ => break,
@@ -270,5 +297,15 @@ mod tests {
         assert_eq!(human_bytes(5), "5 B");
         assert_eq!(human_bytes(1536), "1.5 KiB");
         assert_eq!(human_bytes(128 * 1024 * 1024), "128.0 MiB");
+    }
+
+    #[test]
+    fn interval() {
+        assert_eq!(parse_interval(None), LINE_INTERVAL);
+        assert_eq!(parse_interval(Some("30")), Duration::from_secs(30));
+        assert_eq!(parse_interval(Some(" 0.5 ")), Duration::from_millis(500));
+        for bad in ["", "ten", "0", "0.01", "-5", "NaN", "inf", "1e9"] {
+            assert_eq!(parse_interval(Some(bad)), LINE_INTERVAL, "{bad:?}");
+        }
     }
 }

@@ -12,6 +12,7 @@ mod list_tags;
 mod login;
 mod oc_process;
 mod parsers;
+mod progress;
 mod promote;
 mod secrets;
 mod support;

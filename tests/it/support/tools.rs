@@ -197,7 +197,22 @@ impl Tool {
 
     /// Run to completion (killed after the timeout, which fails the test) and collect output.
     pub fn run(&mut self) -> Output {
+        self.run_with(None)
+    }
+
+    /// Run with stderr on a pseudo-terminal of 120 columns, as in an interactive shell;
+    /// `Output::stderr` is what the terminal received (escape sequences included).
+    pub fn run_on_terminal(&mut self) -> Output {
+        let (master, slave) = open_pty();
+        self.run_with(Some((master, slave)))
+    }
+
+    fn run_with(&mut self, pty: Option<(std::fs::File, std::os::fd::OwnedFd)>) -> Output {
         let started = Instant::now();
+        let (master, stderr) = match pty {
+            Some((master, slave)) => (Some(master), Stdio::from(slave)),
+            None => (None, Stdio::piped()),
+        };
         self.cmd
             .stdin(if self.stdin.is_some() {
                 Stdio::piped()
@@ -205,7 +220,7 @@ impl Tool {
                 Stdio::null()
             })
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stderr(stderr);
         kill_with_parent(&mut self.cmd);
         let mut child = self.cmd.spawn().unwrap_or_else(|e| {
             let hint = if self.name == "skopeo" {
@@ -224,8 +239,14 @@ impl Tool {
                     let _ = pipe.write_all(&bytes);
                 })
             });
+        // The command keeps its copy of the terminal's other end until its stdio is reset:
+        // reset it now, so that reading the terminal ends (EIO) when the child is gone.
+        self.cmd.stderr(Stdio::null());
         let mut out = child.stdout.take().unwrap();
-        let mut err = child.stderr.take().unwrap();
+        let mut err: Box<dyn Read + Send> = match master {
+            Some(m) => Box::new(m),
+            None => Box::new(child.stderr.take().unwrap()),
+        };
         let out_t = std::thread::spawn(move || {
             let mut buf = Vec::new();
             let _ = out.read_to_end(&mut buf);
@@ -233,7 +254,15 @@ impl Tool {
         });
         let err_t = std::thread::spawn(move || {
             let mut buf = Vec::new();
-            let _ = err.read_to_end(&mut buf);
+            // A terminal's reader gets EIO, not EOF, once the last writer is gone: keep
+            // what was read before it.
+            let mut chunk = [0u8; 8192];
+            loop {
+                match err.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
             buf
         });
         let status = loop {
@@ -278,6 +307,38 @@ impl Tool {
             s.push_str(a);
         }
         s
+    }
+}
+
+/// A pseudo-terminal: the reading end, and the end a child writes to (which makes it a TTY).
+fn open_pty() -> (std::fs::File, std::os::fd::OwnedFd) {
+    use std::os::fd::FromRawFd;
+    let mut master: libc::c_int = -1;
+    let mut slave: libc::c_int = -1;
+    let size = libc::winsize {
+        ws_row: 40,
+        ws_col: 120,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: openpty writes two file descriptors into the out-pointers; the name and
+    // termios pointers may be null.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            &size,
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors were just opened and are owned by nobody else.
+    unsafe {
+        (
+            std::fs::File::from_raw_fd(master),
+            std::os::fd::OwnedFd::from_raw_fd(slave),
+        )
     }
 }
 
