@@ -289,3 +289,72 @@ fn sync_keep_going_copies_the_rest_and_still_fails() {
         Some(fx.digest.as_str())
     );
 }
+
+/// `--parallel-images N` bounds the images in flight: with every image's first source
+/// manifest request held for 1 s by a proxy, 6 images with a bound of 2 go in three waves —
+/// two at once, and the third only after one of the first two is done.
+#[test]
+fn sync_copies_images_concurrently_within_the_parallel_images_bound() {
+    use crate::support::faults::{Fault, FaultProxy, Rule};
+    use std::time::Duration;
+
+    const HOLD: Duration = Duration::from_secs(1);
+    let src = Registry::start(RegistryOptions::default());
+    let dst = Registry::start(RegistryOptions::default());
+    let mut want = BTreeMap::new();
+    for t in 0..6 {
+        let fx = ImageSpec::oci()
+            .layers(&[2048])
+            .label("n", &t.to_string())
+            .build();
+        fx.seed(&src, &format!("ns/app:t{t}"));
+        want.insert(format!("t{t}"), fx.digest.clone());
+    }
+    let proxy = FaultProxy::start(&src);
+    proxy.add(Rule::new("*", "/manifests/t[0-9]$", Fault::Delay(HOLD)));
+    let f = ferry()
+        .args([
+            "sync",
+            "--src",
+            "docker",
+            "--dest",
+            "docker",
+            "--parallel-images=2",
+        ])
+        .args(proxy.tls_args(Side::Src))
+        .args(dst.tls_args(Side::Dest))
+        .arg(proxy.docker_ref("ns/app"))
+        .arg(dst.image("mirror"))
+        .run();
+    f.assert_success();
+    assert!(
+        f.stdout
+            .contains("Synced 6 images from 1 sources: 6 copied, 0 already present, 0 failed"),
+        "{f}"
+    );
+    assert_eq!(tags_and_digests(&dst, "mirror/app"), want);
+    // When each image's first manifest request reached the source.
+    let mut first: BTreeMap<String, std::time::Instant> = BTreeMap::new();
+    for r in proxy.requests() {
+        if r.path.contains("/manifests/t") {
+            first.entry(r.last_segment().to_string()).or_insert(r.at);
+        }
+    }
+    let mut starts: Vec<std::time::Instant> = first.into_values().collect();
+    starts.sort();
+    assert_eq!(starts.len(), 6, "{f}");
+    let gaps: Vec<Duration> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+    // Two at once (not one after the other, which would be 1 s apart) …
+    assert!(
+        gaps[0] < HOLD,
+        "the first two images did not overlap: {gaps:?}"
+    );
+    // … and never three: image k+2 started after image k had its manifest (≥ 1 s later).
+    for (k, w) in starts.windows(3).enumerate() {
+        assert!(
+            w[2] - w[0] >= HOLD - Duration::from_millis(50),
+            "images {k} and {} were in flight together with a third: {gaps:?}",
+            k + 1
+        );
+    }
+}
