@@ -48,7 +48,9 @@ pub fn client_builder(opts: &TlsOptions, host: &str) -> Result<reqwest::ClientBu
     }
     let b = reqwest::Client::builder()
         .user_agent(crate::registry::USER_AGENT)
-        .http1_only();
+        .http1_only()
+        .no_proxy()
+        .proxy(env_proxy());
     let mut b = if opts.verify() {
         b.tls_certs_only(system_roots().iter().cloned().chain(material.roots))
     } else {
@@ -61,6 +63,92 @@ pub fn client_builder(opts: &TlsOptions, host: &str) -> Result<reqwest::ClientBu
         b = b.tls_danger_accept_invalid_certs(true);
     }
     Ok(b)
+}
+
+/// Proxies from the environment, chosen as skopeo (Go's `http.ProxyFromEnvironment`) chooses
+/// them: `HTTPS_PROXY` for `https://` URLs, `HTTP_PROXY` for `http://` ones (either in lower
+/// case too; a value without a scheme is an `http://` proxy), `NO_PROXY` exceptions (domains
+/// with their subdomains, IP addresses, CIDR blocks, `*`), and never for `localhost` or a
+/// loopback address. `HTTP_PROXY` is ignored in a CGI environment (`REQUEST_METHOD` set).
+fn env_proxy() -> reqwest::Proxy {
+    let proxies = EnvProxies::from_env();
+    reqwest::Proxy::custom(move |target: &url::Url| proxies.proxy_for(target))
+}
+
+struct EnvProxies {
+    http: String,
+    https: String,
+    matcher: hyper_util::client::proxy::matcher::Matcher,
+}
+
+impl EnvProxies {
+    fn from_env() -> Self {
+        let var = |names: [&str; 2]| {
+            names
+                .iter()
+                .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+                .unwrap_or_default()
+        };
+        let http = if std::env::var_os("REQUEST_METHOD").is_some() {
+            String::new()
+        } else {
+            var(["HTTP_PROXY", "http_proxy"])
+        };
+        Self::new(
+            http,
+            var(["HTTPS_PROXY", "https_proxy"]),
+            var(["NO_PROXY", "no_proxy"]),
+        )
+    }
+
+    fn new(http: String, https: String, no: String) -> Self {
+        let matcher = hyper_util::client::proxy::matcher::Matcher::builder()
+            .http(&http)
+            .https(&https)
+            .no(no)
+            .build();
+        EnvProxies {
+            http,
+            https,
+            matcher,
+        }
+    }
+
+    /// The proxy (with its credentials, if any) for `target`, if one applies.
+    fn proxy_for(&self, target: &url::Url) -> Option<url::Url> {
+        let loopback = match target.host()? {
+            url::Host::Domain(d) => {
+                let d = d.trim_end_matches('.').to_ascii_lowercase();
+                d == "localhost" || d.ends_with(".localhost")
+            }
+            url::Host::Ipv4(ip) => ip.is_loopback(),
+            url::Host::Ipv6(ip) => ip.is_loopback(),
+        };
+        if loopback {
+            return None;
+        }
+        // The matcher applies NO_PROXY and knows which proxies are usable.
+        let uri: http::Uri = target.as_str().parse().ok()?;
+        self.matcher.intercept(&uri)?;
+        let raw = if target.scheme() == "https" {
+            &self.https
+        } else {
+            &self.http
+        };
+        let raw = raw.trim();
+        let proxy = if raw.contains("://") {
+            url::Url::parse(raw)
+        } else {
+            url::Url::parse(&format!("http://{raw}"))
+        }
+        .ok()?;
+        log::debug!(
+            "{}: through the proxy {}",
+            target.host_str().unwrap_or_default(),
+            crate::redact::url(&proxy)
+        );
+        Some(proxy)
+    }
 }
 
 /// The system's trusted CAs, read once per process (every client of a run shares them).
@@ -204,4 +292,59 @@ pub fn read_cert_dir(dir: &Path) -> Result<TlsMaterial> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn via(p: &EnvProxies, target: &str) -> Option<String> {
+        p.proxy_for(&url::Url::parse(target).unwrap())
+            .map(|u| u.to_string())
+    }
+
+    #[test]
+    fn proxies_are_chosen_as_go_chooses_them() {
+        let p = EnvProxies::new(
+            "proxy.corp:3128".into(),
+            "http://user:p%40ss@secure.corp:8080".into(),
+            "internal.example, .svc, 10.0.0.0/8, registry.example:5000".into(),
+        );
+        // By scheme; a bare host:port is an http:// proxy; credentials are kept.
+        assert_eq!(
+            via(&p, "http://quay.io/v2/").as_deref(),
+            Some("http://proxy.corp:3128/")
+        );
+        assert_eq!(
+            via(&p, "https://quay.io/v2/").as_deref(),
+            Some("http://user:p%40ss@secure.corp:8080/")
+        );
+        // NO_PROXY: a domain and its subdomains, a leading-dot suffix, a CIDR block.
+        for direct in [
+            "https://internal.example/v2/",
+            "https://reg.internal.example/v2/",
+            "https://image-registry.openshift-image-registry.svc/v2/",
+            "https://10.1.2.3:5000/v2/",
+        ] {
+            assert_eq!(via(&p, direct), None, "{direct}");
+        }
+        assert!(via(&p, "https://11.1.2.3/v2/").is_some());
+        // Never for loopback, as Go.
+        for local in [
+            "https://127.0.0.1:5000/v2/",
+            "https://127.8.9.10/v2/",
+            "https://[::1]:5000/v2/",
+            "https://localhost:5000/v2/",
+            "https://LOCALHOST./v2/",
+            "https://reg.localhost/v2/",
+        ] {
+            assert_eq!(via(&p, local), None, "{local}");
+        }
+        // Nothing set: no proxy.
+        let none = EnvProxies::new(String::new(), String::new(), String::new());
+        assert_eq!(via(&none, "https://quay.io/v2/"), None);
+        // NO_PROXY=*: no proxy.
+        let star = EnvProxies::new("p:1".into(), "p:1".into(), "*".into());
+        assert_eq!(via(&star, "https://quay.io/v2/"), None);
+    }
 }

@@ -38,9 +38,18 @@ Invoked as `ferry`, `copy` takes the whole multi-arch index (`--multi-arch all`,
 and retries transient failures 3 times; invoked as `skopeo` (a symlink), it keeps skopeo's \
 defaults: the current platform's image and no retries.";
 
+const ENVIRONMENT: &str = "Environment:
+  FERRY_SRC_CREDS, FERRY_DEST_CREDS, FERRY_CREDS        USER:PASSWORD, so that no secret is in argv
+  FERRY_SRC_REGISTRY_TOKEN, FERRY_DEST_REGISTRY_TOKEN,
+  FERRY_REGISTRY_TOKEN                                  bearer tokens, likewise
+  REGISTRY_AUTH_FILE                                    the auth file (as skopeo)
+  FERRY_PROGRESS_INTERVAL                               seconds between progress lines in logs (10)
+  HTTPS_PROXY, HTTP_PROXY, NO_PROXY                     proxies (as skopeo)
+A flag wins over its -file form, which wins over the environment.";
+
 /// ferry's command line.
 #[derive(Debug, Parser)]
-#[command(name = "ferry", version, about = "Copy container images between registries, byte for byte", long_about = ABOUT)]
+#[command(name = "ferry", version, about = "Copy container images between registries, byte for byte", long_about = ABOUT, after_long_help = ENVIRONMENT)]
 #[command(
     disable_version_flag = true,
     propagate_version = true,

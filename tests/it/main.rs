@@ -14,6 +14,7 @@ mod oc_process;
 mod parsers;
 mod progress;
 mod promote;
+mod proxy;
 mod secrets;
 mod support;
 mod sync;

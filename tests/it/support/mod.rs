@@ -23,6 +23,7 @@
 // Not every test file uses every helper of the lab.
 #![allow(dead_code, unused_imports)]
 
+pub mod connect_proxy;
 pub mod faults;
 pub mod fixtures;
 mod http;

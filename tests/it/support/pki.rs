@@ -1,5 +1,5 @@
 //! TLS material: one CA per test run (generated with rcgen), a server certificate for
-//! `127.0.0.1`/`localhost` and a client certificate, both signed by it; written in skopeo's
+//! `127.0.0.1`/`localhost`/[`PROXIED_HOST`] and a client certificate, both signed by it; written in skopeo's
 //! cert-dir layout (`ca.crt`, `client.cert`, `client.key`).
 
 use std::fs;
@@ -23,11 +23,15 @@ pub struct CertKey {
 pub struct LabCa {
     /// The CA certificate (PEM).
     pub ca_pem: String,
-    /// Server certificate with SANs `127.0.0.1` and `localhost`.
+    /// Server certificate with SANs `127.0.0.1`, `localhost` and [`PROXIED_HOST`].
     pub server: CertKey,
     /// Client certificate (CN `ferry-lab-client`, extended key usage clientAuth).
     pub client: CertKey,
 }
+
+/// A name that resolves nowhere: only the lab's CONNECT proxy knows it (as `127.0.0.1`), so a
+/// client reaching a registry by this name must have gone through the proxy.
+pub const PROXIED_HOST: &str = "registry.ferry.test";
 
 /// The lab CA of this test run, generated on first use.
 pub fn lab_ca() -> &'static LabCa {
@@ -61,9 +65,12 @@ impl LabCa {
         let issuer = Issuer::new(ca_params, ca_key);
 
         let server_key = KeyPair::generate().expect("generating server key");
-        let mut server_params =
-            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-                .expect("server certificate parameters");
+        let mut server_params = CertificateParams::new(vec![
+            "127.0.0.1".to_string(),
+            "localhost".to_string(),
+            PROXIED_HOST.to_string(),
+        ])
+        .expect("server certificate parameters");
         server_params.distinguished_name = rcgen::DistinguishedName::new();
         server_params
             .distinguished_name
