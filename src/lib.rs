@@ -37,6 +37,7 @@ pub mod redact;
 pub mod reference;
 pub mod registry;
 pub mod retry;
+pub mod semver;
 pub mod sync;
 pub mod tls;
 pub mod webhook;

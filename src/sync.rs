@@ -10,6 +10,8 @@
 //!     ns/tool: [v1, "sha256:…"]
 //!   images-by-tag-regex:
 //!     ns/lib: ^v1\.[0-9]+$
+//!   images-by-semver:
+//!     ns/base: ">= 3.17, < 4"
 //!   credentials: {username: u, password: p}
 //!   tls-verify: false
 //!   cert-dir: /etc/certs
@@ -47,6 +49,8 @@ pub enum Refs {
     List(Vec<Target>),
     /// Tags matching the regular expression (unanchored, as Go's `MatchString`).
     TagRegex(regex::Regex),
+    /// Tags that are semantic versions satisfying the constraint (`images-by-semver`).
+    Semver(crate::semver::Constraints),
 }
 
 /// One source repository.
@@ -111,11 +115,6 @@ pub fn parse_yaml(text: &str, file: &str) -> Result<Vec<SourceGroup>> {
         serde_yaml::from_str(text).map_err(|e| bad(e.to_string()))?;
     let mut groups = Vec::new();
     for (registry, cfg) in doc {
-        if cfg.images_by_semver.as_ref().is_some_and(|m| !m.is_empty()) {
-            return Err(Error::Unsupported(format!(
-                "images-by-semver (registry {registry} in {file})"
-            )));
-        }
         let credentials = match cfg.credentials {
             Some(YamlCredentials {
                 username: Some(u),
@@ -161,6 +160,20 @@ pub fn parse_yaml(text: &str, file: &str) -> Result<Vec<SourceGroup>> {
                 registry: reg,
                 repository,
                 refs: Refs::TagRegex(re),
+            });
+        }
+        for (repo, constraint) in cfg.images_by_semver.unwrap_or_default() {
+            let (reg, repository) =
+                split_repository(&registry, &repo).map_err(|e| bad(e.to_string()))?;
+            let c = crate::semver::Constraints::parse(&constraint).map_err(|e| {
+                bad(format!(
+                    "{registry}/{repo}: invalid semantic version constraint: {e}"
+                ))
+            })?;
+            sources.push(Source {
+                registry: reg,
+                repository,
+                refs: Refs::Semver(c),
             });
         }
         if sources.is_empty() {
@@ -398,7 +411,7 @@ async fn plan(
             };
             let targets: Vec<Target> = match &s.refs {
                 Refs::List(t) => t.clone(),
-                Refs::AllTags | Refs::TagRegex(_) => {
+                Refs::AllTags | Refs::TagRegex(_) | Refs::Semver(_) => {
                     log::debug!("Getting tags of {}", repo.name());
                     let listed = async {
                         clients
@@ -418,6 +431,7 @@ async fn plan(
                     };
                     let tags: Vec<String> = match &s.refs {
                         Refs::TagRegex(re) => tags.into_iter().filter(|t| re.is_match(t)).collect(),
+                        Refs::Semver(c) => tags.into_iter().filter(|t| c.matches_tag(t)).collect(),
                         _ => tags,
                     };
                     if tags.is_empty() {
@@ -655,7 +669,7 @@ empty.io: {{}}
             "a.io:\n  images:\n    x: [\"bad tag\"]",
             "a.io:\n  images-by-tag-regex:\n    x: \"(\"",
             "a.io:\n  images:\n    x:v1: []",
-            "a.io:\n  images-by-semver:\n    x: \">=1\"",
+            "a.io:\n  images-by-semver:\n    x: \">>1\"",
         ] {
             assert!(parse_yaml(bad, "s.yaml").is_err(), "{bad}");
         }

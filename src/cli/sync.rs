@@ -21,8 +21,8 @@ pub(super) const LONG_ABOUT: &str = "Copy every image of a repository (or the im
 file lists) to a registry.
 
 --src docker SOURCE: a repository (every tag) or one image, `registry/path[:tag]`; \
---src yaml SOURCE: skopeo's sync YAML (images, images-by-tag-regex, credentials, tls-verify, \
-cert-dir). --dest docker DESTINATION: `registry/path`; each image goes to \
+--src yaml SOURCE: skopeo's sync YAML (images, images-by-tag-regex, images-by-semver, \
+credentials, tls-verify, cert-dir). --dest docker DESTINATION: `registry/path`; each image goes to \
 DESTINATION/<last path component>:<tag> (with --scoped, DESTINATION/<source registry>/<path>:<tag>), \
 --append-suffix appended to the tag.
 

@@ -324,3 +324,40 @@ proptest! {
         let _ = s.parse::<Digest>();
     }
 }
+
+// ---- semantic versions (sync's images-by-semver) ------------------------------------------------
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Any text: parsing a tag or a constraint never panics, and a constraint that parses
+    /// answers for any tag.
+    #[test]
+    fn semver_never_panics(c in "\\PC{0,40}", tag in "\\PC{0,20}") {
+        let _ = ferry::semver::Version::parse(&tag);
+        if let Ok(cs) = ferry::semver::Constraints::parse(&c) {
+            let _ = cs.matches_tag(&tag);
+        }
+    }
+
+    /// `>= A` accepts A itself (with or without `v`), `< A` refuses it, `!= A` refuses it,
+    /// and an exact constraint accepts exactly A; `A - B` with A ≤ B accepts both ends.
+    #[test]
+    fn semver_release_bounds(a in (0u64..50, 0u64..50, 0u64..50), b in (0u64..50, 0u64..50, 0u64..50)) {
+        use ferry::semver::Constraints;
+        let s = |(x, y, z): (u64, u64, u64)| format!("{x}.{y}.{z}");
+        let (va, vb) = (s(a), s(b));
+        let ge = Constraints::parse(&format!(">= {va}")).unwrap();
+        let lt = Constraints::parse(&format!("< {va}")).unwrap();
+        let ne = Constraints::parse(&format!("!= {va}")).unwrap();
+        let eq = Constraints::parse(&va).unwrap();
+        let with_v = format!("v{va}");
+        prop_assert!(ge.matches_tag(&with_v));
+        prop_assert!(!lt.matches_tag(&va));
+        prop_assert!(!ne.matches_tag(&va));
+        prop_assert_eq!(eq.matches_tag(&vb), a == b);
+        let (lo, hi) = if a <= b { (&va, &vb) } else { (&vb, &va) };
+        let range = Constraints::parse(&format!("{lo} - {hi}")).unwrap();
+        prop_assert!(range.matches_tag(lo) && range.matches_tag(hi), "{lo} - {hi}");
+    }
+}

@@ -358,3 +358,78 @@ fn sync_copies_images_concurrently_within_the_parallel_images_bound() {
         );
     }
 }
+
+/// `images-by-semver` (current skopeo, Masterminds/semver constraints; Debian's skopeo 1.9.3
+/// predates it, so there is no oracle run): only tags that are semantic versions satisfying
+/// the constraint are copied — `v` prefixes and short versions count, prereleases and
+/// other tags do not.
+#[test]
+fn sync_from_yaml_by_semver_copies_the_matching_versions_only() {
+    let src = Registry::start(RegistryOptions::default());
+    let dst = Registry::start(RegistryOptions::default());
+    let img = ImageSpec::oci().layers(&[256]).build();
+    let tags = [
+        "1.0.0",
+        "1.2",
+        "v1.3.1",
+        "1.4.0-rc.1",
+        "2.0.0",
+        "latest",
+        "1.9.x",
+        "v1.10.0",
+    ];
+    for tag in tags {
+        img.seed(&src, &format!("ns/base:{tag}"));
+    }
+    let sb = Sandbox::new();
+    let yaml = sb.path().join("sync.yaml");
+    std::fs::write(
+        &yaml,
+        format!(
+            "{host}:\n  images-by-semver:\n    ns/base: \">= 1.2, < 2 || latest-is-not-a-version-so-never\"\n  tls-verify: false\n",
+            host = src.host()
+        ),
+    )
+    .unwrap();
+    // An improper constraint is refused up front, naming the repository.
+    let f = sb
+        .ferry()
+        .args(["sync", "--src", "yaml", "--dest", "docker"])
+        .args(dst.tls_args(Side::Dest))
+        .arg(&yaml)
+        .arg(dst.image("mirror"))
+        .run();
+    assert_eq!(f.code, Some(1), "{f}");
+    assert!(
+        f.stderr.contains("ns/base") && f.stderr.contains("invalid semantic version constraint"),
+        "{f}"
+    );
+    assert!(dst.tags("mirror/base").is_empty());
+
+    std::fs::write(
+        &yaml,
+        format!(
+            "{host}:\n  images-by-semver:\n    ns/base: \">= 1.2, < 2\"\n  tls-verify: false\n",
+            host = src.host()
+        ),
+    )
+    .unwrap();
+    let f = sb
+        .ferry()
+        .args(["sync", "--src", "yaml", "--dest", "docker"])
+        .args(dst.tls_args(Side::Dest))
+        .arg(&yaml)
+        .arg(dst.image("mirror"))
+        .run();
+    f.assert_success();
+    assert!(
+        f.stdout
+            .contains("Synced 3 images from 1 sources: 3 copied, 0 already present, 0 failed"),
+        "{f}"
+    );
+    let want: BTreeMap<String, String> = ["1.2", "v1.3.1", "v1.10.0"]
+        .iter()
+        .map(|t| (t.to_string(), img.digest.clone()))
+        .collect();
+    assert_eq!(tags_and_digests(&dst, "mirror/base"), want);
+}
