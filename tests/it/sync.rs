@@ -383,22 +383,24 @@ fn sync_from_yaml_by_semver_copies_the_matching_versions_only() {
     }
     let sb = Sandbox::new();
     let yaml = sb.path().join("sync.yaml");
-    std::fs::write(
-        &yaml,
-        format!(
-            "{host}:\n  images-by-semver:\n    ns/base: \">= 1.2, < 2 || latest-is-not-a-version-so-never\"\n  tls-verify: false\n",
-            host = src.host()
-        ),
-    )
-    .unwrap();
+    let sync = |constraint: &str| {
+        std::fs::write(
+            &yaml,
+            format!(
+                "{host}:\n  images-by-semver:\n    ns/base: \"{constraint}\"\n  tls-verify: false\n",
+                host = src.host()
+            ),
+        )
+        .unwrap();
+        sb.ferry()
+            .args(["sync", "--src", "yaml", "--dest", "docker"])
+            .args(dst.tls_args(Side::Dest))
+            .arg(&yaml)
+            .arg(dst.image("mirror"))
+            .run()
+    };
     // An improper constraint is refused up front, naming the repository.
-    let f = sb
-        .ferry()
-        .args(["sync", "--src", "yaml", "--dest", "docker"])
-        .args(dst.tls_args(Side::Dest))
-        .arg(&yaml)
-        .arg(dst.image("mirror"))
-        .run();
+    let f = sync(">= 1.2, < 2 || latest-is-not-a-version-so-never");
     assert_eq!(f.code, Some(1), "{f}");
     assert!(
         f.stderr.contains("ns/base") && f.stderr.contains("invalid semantic version constraint"),
@@ -406,21 +408,7 @@ fn sync_from_yaml_by_semver_copies_the_matching_versions_only() {
     );
     assert!(dst.tags("mirror/base").is_empty());
 
-    std::fs::write(
-        &yaml,
-        format!(
-            "{host}:\n  images-by-semver:\n    ns/base: \">= 1.2, < 2\"\n  tls-verify: false\n",
-            host = src.host()
-        ),
-    )
-    .unwrap();
-    let f = sb
-        .ferry()
-        .args(["sync", "--src", "yaml", "--dest", "docker"])
-        .args(dst.tls_args(Side::Dest))
-        .arg(&yaml)
-        .arg(dst.image("mirror"))
-        .run();
+    let f = sync(">= 1.2, < 2");
     f.assert_success();
     assert!(
         f.stdout
