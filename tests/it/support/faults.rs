@@ -204,6 +204,9 @@ impl Seen {
 struct ActiveRule {
     rule: Rule,
     hits: usize,
+    /// Requests this (delay) rule is holding now, and the most it held at once.
+    held: usize,
+    max_held: usize,
 }
 
 struct ProxyState {
@@ -325,13 +328,24 @@ impl FaultProxy {
     /// Add a rule (checked after the ones added before it).
     pub fn add(&self, rule: Rule) -> RuleId {
         let mut rules = self.state.rules.lock().unwrap();
-        rules.push(ActiveRule { rule, hits: 0 });
+        rules.push(ActiveRule {
+            rule,
+            hits: 0,
+            held: 0,
+            max_held: 0,
+        });
         RuleId(rules.len() - 1)
     }
 
     /// How many requests a rule has hit.
     pub fn hits(&self, id: RuleId) -> usize {
         self.state.rules.lock().unwrap()[id.0].hits
+    }
+
+    /// The most requests a [`Fault::Delay`] rule held at the same time: how many requests
+    /// of that kind a client had in flight at once.
+    pub fn max_held(&self, id: RuleId) -> usize {
+        self.state.rules.lock().unwrap()[id.0].max_held
     }
 
     /// Remove every rule: from now on everything is forwarded.
@@ -427,8 +441,15 @@ async fn handle(State(state): State<Arc<ProxyState>>, req: Request) -> Response 
     };
     state.log.lock().unwrap().push(seen.clone());
 
-    if let Some(Fault::Delay(d)) = &fault {
+    if let (Some(Fault::Delay(d)), Some(RuleId(i))) = (&fault, rule) {
+        {
+            let mut rules = state.rules.lock().unwrap();
+            let r = &mut rules[i];
+            r.held += 1;
+            r.max_held = r.max_held.max(r.held);
+        }
         tokio::time::sleep(*d).await;
+        state.rules.lock().unwrap()[i].held -= 1;
     }
     // Answers made up by the proxy.
     match &fault {
