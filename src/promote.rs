@@ -307,6 +307,7 @@ impl Promoter {
                 multi_arch: MultiArch::All,
                 platform: Wanted::current(None, None, None),
                 remove_signatures: false,
+                note_cosign: true,
                 refuse_retag: !self.allow_overwrite,
             },
             self.progress.clone(),

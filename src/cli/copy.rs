@@ -64,7 +64,7 @@ pub struct CopyArgs {
     /// Accepted: ferry always knows digests before uploading.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     dest_precompute_digests: Option<bool>,
-    /// Do not copy signatures (ferry copies none yet; this silences the notice).
+    /// Do not copy signatures (and say nothing of those left behind).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     remove_signatures: Option<bool>,
     /// ferry: write a JSON report of the copy to this file.
@@ -230,6 +230,7 @@ pub(super) async fn run(
         multi_arch,
         platform: global.platform(),
         remove_signatures: args.remove_signatures.unwrap_or(false),
+        note_cosign: true,
         refuse_retag: false,
     };
     let copier = Copier::new(
@@ -243,7 +244,9 @@ pub(super) async fn run(
     progress.finish();
     let report = result?;
     for s in &report.signatures_not_copied {
-        progress.line(&format!("Note: the source has a signature that was not copied: {s} (ferry does not copy signatures yet)"));
+        progress.line(&format!(
+            "Note: a signature of the source was not copied: {s}"
+        ));
     }
     if let Some(path) = &args.digestfile {
         std::fs::write(path, report.digest.as_bytes())

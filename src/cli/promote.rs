@@ -219,7 +219,7 @@ pub(super) async fn run(
     let (record, report) = result?;
     for s in &report.signatures_not_copied {
         progress.line(&format!(
-            "Note: the source has a signature that was not copied: {s} (ferry does not copy signatures yet)"
+            "Note: a signature of the source was not copied: {s}"
         ));
     }
     if let Some(path) = &args.record {

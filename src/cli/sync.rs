@@ -62,7 +62,7 @@ pub struct SyncArgs {
     /// Preserve digests (ferry always does).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     preserve_digests: Option<bool>,
-    /// Accepted: sync copies cosign `.sig` tags like other tags and looks for no other signatures.
+    /// Do not copy OpenShift image signatures (cosign `.sig` tags are copied as tags).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     remove_signatures: Option<bool>,
     /// Put images under DESTINATION/<source registry>/<source path>.
@@ -229,9 +229,9 @@ pub(super) async fn run(
         copy: CopyOptions {
             multi_arch: args.multi_arch.mode(personality)?,
             platform: global.platform(),
-            // sync copies cosign `.sig` tags like any other tag; probing every image for
-            // signatures would cost two source requests per image.
-            remove_signatures: true,
+            remove_signatures: args.remove_signatures.unwrap_or(false),
+            // sync copies cosign `.sig` tags like any other tag.
+            note_cosign: false,
             refuse_retag: false,
         },
         images_in_flight: parallel_images,

@@ -30,7 +30,7 @@ use crate::reference::{Digest, ImageRef, Target};
 use crate::registry::manifest::{
     Descriptor, Kind, MAX_INDEX_DEPTH, Manifest, is_image_type, is_index_type,
 };
-use crate::registry::{Client, Request, Scope};
+use crate::registry::{Client, Scope};
 use transfer::{BlobJob, BlobOutcome};
 
 /// How to treat a multi-architecture image (`--multi-arch`).
@@ -67,8 +67,11 @@ pub struct CopyOptions {
     pub multi_arch: MultiArch,
     /// The platform for `system`.
     pub platform: Wanted,
-    /// `--remove-signatures`: do not mention signatures that are not copied.
+    /// `--remove-signatures`: copy no signature and mention none.
     pub remove_signatures: bool,
+    /// Look for a cosign signature tag of the image and mention it (it is not copied: as
+    /// skopeo without `use-sigstore-attachments`). `sync` copies `.sig` tags as tags instead.
+    pub note_cosign: bool,
     /// Refuse, before copying anything, when the destination tag exists and points at a
     /// different digest (`ferry promote` without `--allow-overwrite`).
     pub refuse_retag: bool,
@@ -122,6 +125,8 @@ pub struct CopyReport {
     pub requests: Requests,
     /// Wall time in milliseconds.
     pub duration_ms: u64,
+    /// OpenShift image signatures (the registry API extension) added at the destination.
+    pub signatures_copied: u64,
     /// Signatures the source has that were not copied.
     pub signatures_not_copied: Vec<String>,
 }
@@ -137,8 +142,12 @@ impl CopyReport {
                 self.duration_ms as f64 / 1000.0
             );
         }
+        let sigs = match self.signatures_copied {
+            0 => String::new(),
+            n => format!(", {n} signature(s)"),
+        };
         format!(
-            "Copied {} to {}: {} copied, {} already present, {} mounted in {:.1} s",
+            "Copied {} to {}: {} copied, {} already present, {} mounted{sigs} in {:.1} s",
             self.digest,
             self.destination,
             human_bytes(self.bytes.copied),
@@ -278,6 +287,7 @@ impl Copier {
             bytes: Counts::default(),
             requests: Requests::default(),
             duration_ms: 0,
+            signatures_copied: 0,
             signatures_not_copied: vec![],
         };
         // What goes to the destination tag is often known from the top manifest alone: then
@@ -288,6 +298,12 @@ impl Copier {
             if existing_digest.as_ref() == Some(digest) {
                 let mut report = new_report(digest, media_type);
                 report.already_present = true;
+                // As skopeo: the image is there, its signatures may not be.
+                let sigs = self
+                    .read_signatures(src, std::slice::from_ref(digest))
+                    .await?;
+                self.write_signatures(dst, &dst_scope, sigs, &mut report)
+                    .await?;
                 return Ok(self.finish(report, started, src_req0, dst_req0));
             }
         }
@@ -301,23 +317,101 @@ impl Copier {
         self.check_destination(src, dst, &root.manifest.digest, existing_digest.as_ref())?;
         let mut report = new_report(&root.manifest.digest, &root.manifest.media_type);
         let existing_digest = existing_digest.as_ref();
+        // Signatures are read before anything is written, so that a failure to read them
+        // leaves the destination as it was; they are written after the manifests they sign.
+        let mut digests = vec![root.manifest.digest.clone()];
+        let mut levels = vec![];
+        collect_children(&root, 0, &mut levels);
+        digests.extend(levels.iter().flatten().map(|m| m.digest.clone()));
         if existing_digest == Some(&root.manifest.digest) {
             report.already_present = true;
+            let sigs = self.read_signatures(src, &digests[..1]).await?;
+            self.write_signatures(dst, &dst_scope, sigs, &mut report)
+                .await?;
         } else {
-            let sigs = (!self.opts.remove_signatures).then(|| {
+            let cosign = (self.opts.note_cosign && !self.opts.remove_signatures).then(|| {
                 let src_client = self.src.clone();
                 let repo = src.repository.clone();
                 let digest = source_digest.clone();
-                tokio::spawn(async move { signatures(&src_client, &repo, &digest).await })
+                tokio::spawn(async move { cosign_signature(&src_client, &repo, &digest).await })
             });
+            let sigs = self.read_signatures(src, &digests).await?;
             let dst_new = dst_exists == Some(false);
             self.transfer(src, dst, &dst_scope, dst_new, &root, &mut report)
                 .await?;
-            if let Some(h) = sigs {
-                report.signatures_not_copied = h.await.unwrap_or_default();
+            self.write_signatures(dst, &dst_scope, sigs, &mut report)
+                .await?;
+            if let Some(h) = cosign
+                && let Ok(Some(note)) = h.await
+            {
+                report.signatures_not_copied.push(note);
             }
         }
         Ok(self.finish(report, started, src_req0, dst_req0))
+    }
+
+    /// The source's OpenShift image signatures of these manifests, when the source serves
+    /// the signature extension and `--remove-signatures` was not given.
+    async fn read_signatures(
+        &self,
+        src: &ImageRef,
+        digests: &[Digest],
+    ) -> Result<SourceSignatures> {
+        if self.opts.remove_signatures || !self.src.supports_signatures().await? {
+            return Ok(vec![]);
+        }
+        let scope = Scope::pull(&src.repository);
+        let reads = digests
+            .iter()
+            .map(|d| self.src.get_signatures(&src.repository, d, &scope));
+        let mut out = vec![];
+        for (d, sigs) in digests
+            .iter()
+            .zip(futures_util::future::try_join_all(reads).await?)
+        {
+            if !sigs.is_empty() {
+                out.push((d.clone(), sigs.into_iter().map(|s| s.content).collect()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Add the signatures the destination does not have yet (compared by content, as
+    /// skopeo). A destination without the extension gets none: they are reported as not
+    /// copied (skopeo refuses such a copy unless `--remove-signatures`).
+    async fn write_signatures(
+        &self,
+        dst: &ImageRef,
+        scope: &Scope,
+        sigs: SourceSignatures,
+        report: &mut CopyReport,
+    ) -> Result<()> {
+        if sigs.is_empty() {
+            return Ok(());
+        }
+        if !self.dst.supports_signatures().await? {
+            for (d, s) in &sigs {
+                report.signatures_not_copied.push(format!(
+                    "{} OpenShift image signature(s) of {} (the destination registry does not store signatures)",
+                    s.len(),
+                    d.short()
+                ));
+            }
+            return Ok(());
+        }
+        for (d, wanted) in sigs {
+            let have = self.dst.get_signatures(&dst.repository, &d, scope).await?;
+            for content in wanted {
+                if have.iter().any(|h| h.content == content) {
+                    continue;
+                }
+                self.dst
+                    .put_signature(&dst.repository, &d, &content, scope)
+                    .await?;
+                report.signatures_copied += 1;
+            }
+        }
+        Ok(())
     }
 
     fn finish(
@@ -585,50 +679,14 @@ fn collect_children<'a>(node: &'a Node, depth: usize, levels: &mut Vec<Vec<&'a M
     }
 }
 
-/// Signatures the source carries that ferry does not copy: a cosign signature tag and
-/// OpenShift's signature extension.
-async fn signatures(src: &Client, repo: &str, digest: &Digest) -> Vec<String> {
-    let mut out = vec![];
-    let cosign_tag = format!("{}-{}.sig", digest.algorithm(), digest.hex());
-    if let Ok(Some(_)) = src
-        .head_manifest(repo, &cosign_tag, &Scope::pull(repo))
-        .await
-    {
-        out.push(format!("cosign signature {cosign_tag}"));
+/// A cosign signature tag of the image, which ferry (as skopeo by default) does not copy.
+async fn cosign_signature(src: &Client, repo: &str, digest: &Digest) -> Option<String> {
+    let tag = format!("{}-{}.sig", digest.algorithm(), digest.hex());
+    match src.head_manifest(repo, &tag, &Scope::pull(repo)).await {
+        Ok(Some(_)) => Some(format!("cosign signature {tag}")),
+        _ => None,
     }
-    if let Ok(n) = openshift_signatures(src, repo, digest).await
-        && n > 0
-    {
-        out.push(format!("{n} OpenShift image signature(s)"));
-    }
-    out
 }
 
-async fn openshift_signatures(src: &Client, repo: &str, digest: &Digest) -> Result<usize> {
-    let base = src.base().await?;
-    let url = base
-        .join(&format!("extensions/v2/{repo}/signatures/{digest}"))
-        .map_err(|_| Error::usage("bad signature URL"))?;
-    let resp = src
-        .send_small(Request {
-            method: reqwest::Method::GET,
-            url,
-            scope: &Scope::pull(repo),
-            headers: Default::default(),
-            body: crate::registry::Body::Empty,
-            op: "reading signatures",
-            repo,
-        })
-        .await?;
-    if !resp.status().is_success() {
-        return Ok(0);
-    }
-    let body = crate::registry::read_limited(resp, 4 << 20, src.stall_timeout())
-        .await
-        .unwrap_or_default();
-    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    Ok(v.get("signatures")
-        .and_then(|s| s.as_array())
-        .map(|a| a.len())
-        .unwrap_or(0))
-}
+/// OpenShift image signatures read from the source, per manifest digest.
+type SourceSignatures = Vec<(Digest, Vec<Vec<u8>>)>;

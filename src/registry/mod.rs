@@ -14,6 +14,7 @@
 pub mod auth;
 pub mod blob;
 pub mod manifest;
+pub mod signatures;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -191,6 +192,8 @@ pub struct Client {
     state: tokio::sync::Mutex<AuthState>,
     requests: AtomicU64,
     token_requests: AtomicU64,
+    /// The `/v2/` answer carried `X-Registry-Supports-Signatures: 1`.
+    supports_signatures: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Client {
@@ -241,6 +244,7 @@ impl Client {
             state: tokio::sync::Mutex::new(AuthState::default()),
             requests: AtomicU64::new(0),
             token_requests: AtomicU64::new(0),
+            supports_signatures: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -340,6 +344,11 @@ impl Client {
             }
         };
         log::debug!("GET {} -> {}", redact::url(&url), resp.status().as_u16());
+        let sigs = resp
+            .headers()
+            .get(signatures::SUPPORTS_HEADER)
+            .is_some_and(|v| v.as_bytes() == b"1");
+        self.supports_signatures.store(sigs, Ordering::Relaxed);
         match resp.status() {
             s if s.is_success() => {
                 self.state.lock().await.challenge = None;

@@ -16,6 +16,7 @@ mod progress;
 mod promote;
 mod proxy;
 mod secrets;
+mod signatures;
 mod support;
 mod sync;
 mod templates;

@@ -43,6 +43,21 @@ type BoxStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send
 /// A made-up answer: the function gets the request as logged.
 pub type Responder = Arc<dyn Fn(&Seen) -> Response + Send + Sync>;
 
+/// An asynchronous stand-in for one endpoint: gets the request (body included) and may ask
+/// the registry behind the proxy itself.
+pub type Server = Arc<
+    dyn Fn(Served) -> Pin<Box<dyn std::future::Future<Output = Response> + Send>> + Send + Sync,
+>;
+
+/// What a [`Server`] gets.
+pub struct Served {
+    pub seen: Seen,
+    pub body: Bytes,
+    /// `http://127.0.0.1:PORT` of the registry behind the proxy.
+    pub upstream: Option<String>,
+    pub client: reqwest::Client,
+}
+
 /// What a matching request gets.
 #[derive(Clone)]
 pub enum Fault {
@@ -72,6 +87,10 @@ pub enum Fault {
     Delay(Duration),
     /// Answer with whatever the function builds; the registry is not asked.
     Respond(Responder),
+    /// Forward; add this header to the answer.
+    AddHeader(String, String),
+    /// Answer with what the asynchronous stand-in builds (see [`Server`]).
+    Serve(Server),
 }
 
 impl Fault {
@@ -121,6 +140,8 @@ impl Fault {
             Fault::Redirect(to) => format!("redirect to {to}"),
             Fault::Delay(d) => format!("delay {d:?}"),
             Fault::Respond(_) => "respond".into(),
+            Fault::AddHeader(k, v) => format!("add header {k}: {v}"),
+            Fault::Serve(_) => "serve".into(),
         }
     }
 }
@@ -477,6 +498,19 @@ async fn handle(State(state): State<Arc<ProxyState>>, req: Request) -> Response 
                 .expect("response");
         }
         Some(Fault::Respond(f)) => return f(&seen),
+        Some(Fault::Serve(f)) => {
+            let body = match axum::body::to_bytes(body, 16 << 20).await {
+                Ok(b) => b,
+                Err(e) => return plain(400, &format!("fault proxy: request body: {e}")),
+            };
+            return f(Served {
+                seen,
+                body,
+                upstream: state.upstream.clone(),
+                client: state.client.clone(),
+            })
+            .await;
+        }
         _ => {}
     }
 
@@ -528,8 +562,14 @@ async fn handle(State(state): State<Arc<ProxyState>>, req: Request) -> Response 
             .bytes_stream()
             .map(|r| r.map_err(std::io::Error::other)),
     );
+    if let Some(Fault::AddHeader(k, v)) = &fault {
+        headers.insert(
+            HeaderName::from_bytes(k.as_bytes()).expect("header name"),
+            HeaderValue::from_str(v).expect("header value"),
+        );
+    }
     let body: BoxStream = match fault {
-        None => source,
+        None | Some(Fault::AddHeader(..)) => source,
         Some(Fault::Rewrite(f)) => {
             let mut all = Vec::new();
             let mut s = source;

@@ -29,6 +29,7 @@ pub mod fixtures;
 mod http;
 pub mod pki;
 mod registry;
+pub mod signatures;
 mod token;
 mod tools;
 pub mod webhook;
