@@ -232,6 +232,8 @@ pub struct Record {
     pub bytes: Counts,
     /// Blob counts, the same way.
     pub blobs: Counts,
+    /// OpenShift image signatures added in production (copied from non-production).
+    pub signatures_copied: u64,
     /// Wall time of the promotion, milliseconds.
     pub duration_ms: u64,
     /// Jenkins' `BUILD_URL`, `JOB_NAME`, `BUILD_NUMBER`, when set.
@@ -352,6 +354,7 @@ impl Promoter {
             replaced_digest: before.filter(|b| b != &expected).map(|d| d.to_string()),
             bytes: report.bytes.clone(),
             blobs: report.blobs.clone(),
+            signatures_copied: report.signatures_copied,
             duration_ms: started.elapsed().as_millis() as u64,
             jenkins,
         };
@@ -502,6 +505,7 @@ mod tests {
             replaced_digest: None,
             bytes: Counts::default(),
             blobs: Counts::default(),
+            signatures_copied: 0,
             duration_ms: 1200,
             jenkins: j,
         };

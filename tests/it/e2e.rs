@@ -268,6 +268,7 @@ fn e2e_trigger_then_promote_is_exact_idempotent_and_guarded() {
     let total: u64 = image.blobs().iter().map(|(_, s)| s).sum();
     assert_eq!(rec["bytes"]["total"], total);
     assert_eq!(rec["bytes"]["copied"], total);
+    assert_eq!(rec["signatures_copied"], 0);
     assert!(rec["duration_ms"].is_u64());
     let time = rec["time"].as_str().unwrap();
     assert!(
