@@ -39,6 +39,18 @@ pub enum Credentials {
     },
     /// A bearer token sent as is (`--registry-token`).
     Bearer(Secret),
+    /// An auth-file entry with an `identitytoken` (an OAuth2 refresh token, as `az acr login`
+    /// or `docker login` with some registries write): tokens are requested with it (`POST`,
+    /// `grant_type=refresh_token`), as skopeo does; the username and password serve a
+    /// registry that asks for Basic auth.
+    OAuth2 {
+        /// Username of the entry's `auth`.
+        username: String,
+        /// Password of the entry's `auth`.
+        password: Secret,
+        /// The refresh token.
+        identity_token: Secret,
+    },
 }
 
 impl Credentials {
@@ -65,6 +77,11 @@ impl Credentials {
             Credentials::Anonymous => vec![],
             Credentials::Basic { password, .. } => vec![password],
             Credentials::Bearer(t) => vec![t],
+            Credentials::OAuth2 {
+                password,
+                identity_token,
+                ..
+            } => vec![password, identity_token],
         }
     }
 
@@ -74,6 +91,7 @@ impl Credentials {
             Credentials::Anonymous => "anonymous".into(),
             Credentials::Basic { username, .. } => format!("user {username:?}"),
             Credentials::Bearer(_) => "bearer token".into(),
+            Credentials::OAuth2 { .. } => "identity token (OAuth2)".into(),
         }
     }
 }
@@ -396,15 +414,18 @@ fn decode_entry(entry: &Value, path: &Path, key: &str) -> Result<Option<Credenti
         let (user, pass) = text
             .split_once(':')
             .ok_or_else(|| bad("has an \"auth\" value without ':'"))?;
+        // Go's decoder drops the NULs some tools pad the password with.
+        let pass = pass.trim_matches('\0');
         if let Some(idt) = entry
             .get("identitytoken")
             .and_then(Value::as_str)
             .filter(|t| !t.is_empty())
         {
-            log::debug!(
-                "auth file entry {key} has an identity token; OAuth2 refresh tokens are not supported, using auth"
-            );
-            let _ = idt;
+            return Ok(Some(Credentials::OAuth2 {
+                username: user.to_string(),
+                password: Secret::new(pass),
+                identity_token: Secret::new(idt),
+            }));
         }
         return Ok(Some(Credentials::Basic {
             username: user.to_string(),
@@ -416,10 +437,12 @@ fn decode_entry(entry: &Value, path: &Path, key: &str) -> Result<Option<Credenti
         .and_then(Value::as_str)
         .is_some_and(|t| !t.is_empty())
     {
-        return Err(Error::Unsupported(format!(
-            "the identity token of auth file entry {key:?} in {} (OAuth2 refresh tokens)",
+        // skopeo reads an identity token only together with an `auth` value; alone it is
+        // an empty entry, and the search goes on.
+        log::debug!(
+            "auth file {}: entry {key:?} has an identity token but no \"auth\"; ignored, as skopeo does",
             path.display()
-        )));
+        );
     }
     Ok(None)
 }
@@ -479,9 +502,12 @@ fn run_credential_helper(helper: &str, registry: &str) -> Result<Option<Credenti
         return Ok(None);
     }
     if user == "<token>" {
-        return Err(Error::Unsupported(format!(
-            "identity tokens from credential helper {program}"
-        )));
+        // The helper's secret is an identity token (as docker's helpers mark it).
+        return Ok(Some(Credentials::OAuth2 {
+            username: String::new(),
+            password: Secret::new(""),
+            identity_token: Secret::new(secret),
+        }));
     }
     Ok(Some(Credentials::Basic {
         username: user.to_string(),
@@ -562,6 +588,34 @@ mod tests {
                 .is_some()
         );
         assert_eq!(files.lookup("q.io", "a").unwrap(), None);
+    }
+
+    #[test]
+    fn identity_tokens_as_skopeo_reads_them() {
+        let p = Path::new("auth.json");
+        let auth = encode_auth("<token>", &Secret::new("pw\0\0"));
+        // With `auth`: an OAuth2 refresh token; NUL padding of the password dropped.
+        let v: Value =
+            serde_json::from_str(&format!(r#"{{"auth":"{auth}","identitytoken":"rt"}}"#)).unwrap();
+        assert_eq!(
+            decode_entry(&v, p, "r.io").unwrap(),
+            Some(Credentials::OAuth2 {
+                username: "<token>".into(),
+                password: Secret::new("pw"),
+                identity_token: Secret::new("rt"),
+            })
+        );
+        // Without `auth`: an empty entry, as in skopeo.
+        let v: Value = serde_json::from_str(r#"{"identitytoken":"rt"}"#).unwrap();
+        assert_eq!(decode_entry(&v, p, "r.io").unwrap(), None);
+        let c = Credentials::OAuth2 {
+            username: "u".into(),
+            password: Secret::new("pw"),
+            identity_token: Secret::new("rt"),
+        };
+        let secrets: Vec<&str> = c.secrets().iter().map(|s| s.expose()).collect();
+        assert_eq!(secrets, ["pw", "rt"]);
+        assert!(!c.describe().contains("rt") && !c.describe().contains("pw"));
     }
 
     #[test]

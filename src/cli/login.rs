@@ -121,7 +121,7 @@ pub(super) async fn login(
     if args.get_login.unwrap_or(false) {
         let repo = key.split_once('/').map(|(_, p)| p).unwrap_or("");
         return match AuthFiles::discover(args.authfile.as_deref()).lookup(&registry, repo)? {
-            Some(Credentials::Basic { username, .. }) => {
+            Some(Credentials::Basic { username, .. } | Credentials::OAuth2 { username, .. }) => {
                 println!("{username}");
                 Ok(())
             }

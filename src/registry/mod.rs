@@ -409,9 +409,10 @@ impl Client {
         match state.challenge.clone() {
             None => Ok(None),
             Some(Challenge::Basic) => match &self.creds {
-                Credentials::Basic { username, password } => {
-                    Ok(Some(basic_header(username, password.expose())?))
-                }
+                Credentials::Basic { username, password }
+                | Credentials::OAuth2 {
+                    username, password, ..
+                } => Ok(Some(basic_header(username, password.expose())?)),
                 _ => Ok(None),
             },
             Some(Challenge::Bearer { realm, service }) => {
@@ -446,7 +447,25 @@ impl Client {
         };
         let mut url = Url::parse(realm)
             .map_err(|_| auth_err(format!("token realm {realm:?} is not a URL")))?;
-        {
+        // An identity token is exchanged with an OAuth2 POST (as skopeo does); otherwise the
+        // token is asked for with a GET, with Basic credentials if there are any.
+        let oauth2_form = match &self.creds {
+            Credentials::OAuth2 { identity_token, .. } => {
+                let mut form = url::form_urlencoded::Serializer::new(String::new());
+                form.append_pair("grant_type", "refresh_token");
+                form.append_pair("refresh_token", identity_token.expose());
+                form.append_pair("client_id", "containers/image");
+                if let Some(s) = service {
+                    form.append_pair("service", s);
+                }
+                for s in &scope.0 {
+                    form.append_pair("scope", s);
+                }
+                Some(redact::Secret::new(form.finish()))
+            }
+            _ => None,
+        };
+        if oauth2_form.is_none() {
             let mut q = url.query_pairs_mut();
             if let Some(s) = service {
                 q.append_pair("service", s);
@@ -462,7 +481,15 @@ impl Client {
         loop {
             self.requests.fetch_add(1, Ordering::Relaxed);
             self.token_requests.fetch_add(1, Ordering::Relaxed);
-            let mut req = self.http.get(url.clone()).timeout(self.request_timeout);
+            let mut req = match &oauth2_form {
+                Some(form) => self
+                    .http
+                    .post(url.clone())
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(form.expose().to_string()),
+                None => self.http.get(url.clone()),
+            }
+            .timeout(self.request_timeout);
             if let Credentials::Basic { username, password } = &self.creds {
                 req = req.header(
                     header::AUTHORIZATION,
@@ -472,7 +499,12 @@ impl Client {
             let err = match req.send().await {
                 Ok(resp) => {
                     let status = resp.status();
-                    log::debug!("GET {} -> {}", redact::url(&url), status.as_u16());
+                    log::debug!(
+                        "{} {} -> {}",
+                        if oauth2_form.is_some() { "POST" } else { "GET" },
+                        redact::url(&url),
+                        status.as_u16()
+                    );
                     if status.is_success() {
                         let ct = content_type(&resp);
                         let body = read_limited(resp, 1 << 20, self.request_timeout)

@@ -400,6 +400,82 @@ fn credentials_come_from_the_auth_file_like_skopeo() {
         .assert_success();
 }
 
+/// An auth-file entry with an `identitytoken` (an OAuth2 refresh token, as `az acr login`
+/// writes it): both tools exchange it for tokens with an OAuth2 `POST`
+/// (`grant_type=refresh_token`), not with the entry's `auth` password.
+#[test]
+fn identity_tokens_in_the_auth_file_are_used_with_oauth2_like_skopeo() {
+    let ts = TokenServer::start(TokenServerOptions {
+        tokens: vec![("refresh-7d1c".into(), vec![Grant::all("*")])],
+        ..Default::default()
+    });
+    let src = Registry::start(opts(Tls::None, Auth::Token(ts.config())));
+    let dst = Registry::start(opts(Tls::None, Auth::Token(ts.config())));
+    let fx = ImageSpec::oci().layers(&[1000]).build();
+    fx.seed(&src, "ns/app:v1");
+    let sb = Sandbox::new();
+    let write_auth = |identity: &str| {
+        let entry = format!(
+            r#"{{"auth":"{}","identitytoken":"{identity}"}}"#,
+            b64("00000000-0000-0000-0000-000000000000:not-a-token")
+        );
+        let path = sb.runtime_dir().join("containers/auth.json");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(
+            &path,
+            format!(
+                r#"{{"auths":{{"{}":{entry},"{}":{entry}}}}}"#,
+                src.host(),
+                dst.host()
+            ),
+        )
+        .unwrap();
+    };
+    write_auth("refresh-7d1c");
+    let copy = |tool: &mut Tool, tag: &str, debug: bool| {
+        if debug {
+            tool.arg("--debug");
+        }
+        tool.arg("copy")
+            .args(src.tls_args(Side::Src))
+            .args(dst.tls_args(Side::Dest))
+            .arg(src.docker_ref("ns/app:v1"))
+            .arg(dst.docker_ref(&format!("ns/app:{tag}")))
+            .run()
+    };
+    for (mut tool, tag) in [(sb.ferry(), "ferry"), (sb.skopeo(), "skopeo")] {
+        let mark = ts.mark();
+        let out = copy(&mut tool, tag, tag == "ferry");
+        out.assert_success();
+        assert_eq!(
+            dst.manifest_digest("ns/app", tag).as_deref(),
+            Some(fx.digest.as_str())
+        );
+        let reqs = ts.requests_since(mark);
+        assert!(!reqs.is_empty());
+        for r in &reqs {
+            assert_eq!(
+                (r.method.as_str(), r.grant_type.as_deref(), r.status),
+                ("POST", Some("refresh_token"), 200),
+                "{tag}: {reqs:#?}"
+            );
+            assert_eq!(r.token.as_deref(), Some("refresh-7d1c"));
+        }
+        if tag == "ferry" {
+            assert!(!out.stderr.contains("refresh-7d1c"), "{out}");
+        }
+    }
+    // A refresh token the server does not know: refused, one clear line, exit 1.
+    write_auth("revoked");
+    let out = copy(&mut sb.ferry(), "revoked", false);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr
+            .contains("the token endpoint refused the credentials (HTTP 401)"),
+        "{out}"
+    );
+}
+
 fn b64(s: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(s)
