@@ -298,11 +298,7 @@ impl Copier {
             if existing_digest.as_ref() == Some(digest) {
                 let mut report = new_report(digest, media_type);
                 report.already_present = true;
-                // As skopeo: the image is there, its signatures may not be.
-                let sigs = self
-                    .read_signatures(src, std::slice::from_ref(digest))
-                    .await?;
-                self.write_signatures(dst, &dst_scope, sigs, &mut report)
+                self.present_signatures(src, dst, &dst_scope, digest, &mut report)
                     .await?;
                 return Ok(self.finish(report, started, src_req0, dst_req0));
             }
@@ -325,8 +321,7 @@ impl Copier {
         digests.extend(levels.iter().flatten().map(|m| m.digest.clone()));
         if existing_digest == Some(&root.manifest.digest) {
             report.already_present = true;
-            let sigs = self.read_signatures(src, &digests[..1]).await?;
-            self.write_signatures(dst, &dst_scope, sigs, &mut report)
+            self.present_signatures(src, dst, &dst_scope, &digests[0], &mut report)
                 .await?;
         } else {
             let cosign = (self.opts.note_cosign && !self.opts.remove_signatures).then(|| {
@@ -348,6 +343,22 @@ impl Copier {
             }
         }
         Ok(self.finish(report, started, src_req0, dst_req0))
+    }
+
+    /// The image is already at the destination; its signatures may not be (as skopeo, which
+    /// copies them again on every copy).
+    async fn present_signatures(
+        &self,
+        src: &ImageRef,
+        dst: &ImageRef,
+        scope: &Scope,
+        digest: &Digest,
+        report: &mut CopyReport,
+    ) -> Result<()> {
+        let sigs = self
+            .read_signatures(src, std::slice::from_ref(digest))
+            .await?;
+        self.write_signatures(dst, scope, sigs, report).await
     }
 
     /// The source's OpenShift image signatures of these manifests, when the source serves
@@ -378,7 +389,7 @@ impl Copier {
 
     /// Add the signatures the destination does not have yet (compared by content, as
     /// skopeo). A destination without the extension gets none: they are reported as not
-    /// copied (skopeo refuses such a copy unless `--remove-signatures`).
+    /// copied (skopeo files them in its local lookaside directory instead).
     async fn write_signatures(
         &self,
         dst: &ImageRef,
