@@ -291,7 +291,7 @@ fn sync_keep_going_copies_the_rest_and_still_fails() {
 }
 
 /// `--parallel-images N` bounds the images in flight: a proxy holds every image's first
-/// source manifest request for 1 s and counts how many it holds at once — with 6 images and
+/// source manifest request for 2 s and counts how many it holds at once — with 6 images and
 /// a bound of 2, exactly 2 (images do overlap, and never 3).
 #[test]
 fn sync_copies_images_concurrently_within_the_parallel_images_bound() {
@@ -313,7 +313,7 @@ fn sync_copies_images_concurrently_within_the_parallel_images_bound() {
     let hold = proxy.add(Rule::new(
         "*",
         "/manifests/t[0-9]$",
-        Fault::Delay(Duration::from_secs(1)),
+        Fault::Delay(Duration::from_secs(2)),
     ));
     let f = ferry()
         .args([
