@@ -131,7 +131,6 @@ struct Constraint {
 /// A constraint such as `>= 1.2, < 2 || ~3.1`.
 #[derive(Debug, Clone)]
 pub struct Constraints {
-    text: String,
     any_of: Vec<Vec<Constraint>>,
 }
 
@@ -154,10 +153,7 @@ impl Constraints {
                 .collect::<Result<Vec<_>, _>>()?;
             any_of.push(all_of);
         }
-        Ok(Constraints {
-            text: text.to_string(),
-            any_of,
-        })
+        Ok(Constraints { any_of })
     }
 
     /// Whether `v` satisfies the constraint.
@@ -168,12 +164,6 @@ impl Constraints {
     /// Whether the tag is a semantic version that satisfies the constraint.
     pub fn matches_tag(&self, tag: &str) -> bool {
         Version::parse(tag).is_some_and(|v| self.matches(&v))
-    }
-}
-
-impl std::fmt::Display for Constraints {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.text)
     }
 }
 

@@ -4,7 +4,6 @@
 //! one new signature per `PUT` to the same path (201 Created). Only "atomic" signatures of
 //! schema version 2 are read and written; their bytes pass through unchanged.
 
-use base64::Engine as _;
 use bytes::Bytes;
 use reqwest::Method;
 use reqwest::header::HeaderMap;
@@ -167,11 +166,6 @@ impl Client {
         }
         Ok(())
     }
-}
-
-/// Base64 as the extension's JSON carries signature bytes (for tests and stand-ins).
-pub fn encode_content(content: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(content)
 }
 
 #[cfg(test)]
