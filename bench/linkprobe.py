@@ -17,6 +17,16 @@ import time
 CHUNK = 1 << 20
 
 
+def drain(sock):
+    """Read until the peer closes its side; the number of bytes read."""
+    n = 0
+    while True:
+        b = sock.recv(CHUNK)
+        if not b:
+            return n
+        n += len(b)
+
+
 def serve_one(conn):
     with conn:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -33,13 +43,7 @@ def serve_one(conn):
             for _ in range(mib):
                 conn.sendall(buf)
         elif kind == b"u":
-            n = 0
-            while True:
-                b = conn.recv(CHUNK)
-                if not b:
-                    break
-                n += len(b)
-            conn.sendall(str(n).encode())
+            conn.sendall(str(drain(conn)).encode())
 
 
 def server(host, port):
@@ -79,12 +83,7 @@ def client(host, port, mib):
     c = socket.create_connection(addr)
     c.sendall(b"d" + str(mib).encode().ljust(16))
     t = time.perf_counter()
-    n = 0
-    while True:
-        b = c.recv(CHUNK)
-        if not b:
-            break
-        n += len(b)
+    n = drain(c)
     down = n / (time.perf_counter() - t)
     c.close()
     # Upload (client → server).
