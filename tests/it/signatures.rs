@@ -184,13 +184,7 @@ fn a_destination_without_the_extension_gets_the_image_and_a_note() {
 fn failed_copy(src: &FaultProxy, dst: &FaultProxy) -> String {
     let f = copy(&mut ferry(), &["--retry-times=0"], src, dst, "prod/app:v1");
     assert_eq!(f.code, Some(1), "{f}");
-    let errors: Vec<&str> = f
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("Error:"))
-        .collect();
-    assert_eq!(errors.len(), 1, "{f}");
-    errors[0].to_string()
+    crate::faults::one_error_line(&f)
 }
 
 /// Every file under `dir`.
