@@ -4,6 +4,8 @@
 //!
 //! - [`cli`]: skopeo-compatible verbs and flags;
 //! - [`reference`]: image references and transports;
+//! - [`manifest`]: manifest media types, parsing and validation (raw bytes kept);
+//! - [`image`]: the seam between the copy engine and transports (image sources and destinations);
 //! - [`registry`]: the OCI distribution client (auth challenges, token cache, blobs, manifests, tags);
 //! - [`login`]: changing the primary auth file for `login`/`logout`;
 //! - [`credentials`]: credentials from flags, files, the environment and auth files;
@@ -27,8 +29,10 @@ pub mod cli;
 pub mod copy;
 pub mod credentials;
 pub mod error;
+pub mod image;
 pub mod inspect;
 pub mod login;
+pub mod manifest;
 pub mod platform;
 pub mod policy;
 pub mod progress;

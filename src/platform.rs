@@ -1,7 +1,7 @@
 //! Choosing one platform's image from an index, as skopeo does for `--multi-arch system`
 //! and `inspect`: the running OS/architecture/variant, or `--override-os/arch/variant`.
 
-use crate::registry::manifest::Descriptor;
+use crate::manifest::Descriptor;
 
 /// The platform wanted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +89,7 @@ impl std::fmt::Display for Wanted {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::manifest::Platform;
+    use crate::manifest::Platform;
 
     fn desc(os: &str, arch: &str, variant: Option<&str>, n: char) -> Descriptor {
         Descriptor {

@@ -8,9 +8,9 @@ use super::options::{GlobalOptions, Personality, RegistryFlags, RetryArgs, go_bo
 use crate::error::{Error, Result};
 use crate::inspect::govalue::GoValue;
 use crate::inspect::{self, template};
+use crate::manifest::{Kind, MAX_INDEX_DEPTH, Manifest};
 use crate::reference::ImageRef;
 use crate::registry::Client;
-use crate::registry::manifest::{Kind, MAX_INDEX_DEPTH, Manifest};
 
 pub(super) const LONG_ABOUT: &str = "Return low-level information about an image in a registry.
 
@@ -130,7 +130,7 @@ pub(super) async fn run(
         .read_blob(
             &image.repository,
             &cfg.digest,
-            crate::registry::manifest::MAX_MANIFEST_SIZE,
+            crate::manifest::MAX_MANIFEST_SIZE,
         )
         .await?;
     let invalid = |reason: String| Error::Invalid {

@@ -24,12 +24,10 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
+use crate::manifest::{Descriptor, Kind, MAX_INDEX_DEPTH, Manifest, is_image_type, is_index_type};
 use crate::platform::Wanted;
 use crate::progress::{Progress, human_bytes};
 use crate::reference::{Digest, ImageRef, Target};
-use crate::registry::manifest::{
-    Descriptor, Kind, MAX_INDEX_DEPTH, Manifest, is_image_type, is_index_type,
-};
 use crate::registry::{Client, Scope};
 use transfer::{BlobJob, BlobOutcome};
 

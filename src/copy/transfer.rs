@@ -19,10 +19,10 @@ use futures_util::{Stream, StreamExt as _};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{Error, Result};
+use crate::manifest::Descriptor;
 use crate::progress::Progress;
 use crate::reference::Digest;
 use crate::registry::blob::UploadStart;
-use crate::registry::manifest::Descriptor;
 use crate::registry::{Client, Scope};
 
 /// Blobs up to this size are read whole and uploaded with one request.

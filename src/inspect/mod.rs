@@ -21,8 +21,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+use crate::manifest::{DOCKER_MANIFEST, Manifest, OCI_MANIFEST};
 use crate::reference::Digest;
-use crate::registry::manifest::{DOCKER_MANIFEST, Manifest, OCI_MANIFEST};
 use govalue::{Field, GoTime, GoValue};
 
 /// The OCI image config media type; an OCI manifest with another config type is an artifact.
@@ -435,7 +435,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::registry::manifest;
+    use crate::manifest;
 
     fn oci_image(config_type: &str) -> Manifest {
         let m = format!(

@@ -13,7 +13,7 @@
 
 pub mod auth;
 pub mod blob;
-pub mod manifest;
+use crate::manifest;
 pub mod signatures;
 
 use std::sync::Arc;

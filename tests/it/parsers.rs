@@ -4,9 +4,9 @@
 //! input, and accepts what it must accept with the meaning it has.
 
 use bytes::Bytes;
+use ferry::manifest::{self, Kind};
 use ferry::reference::{Digest, ImageRef, Target};
 use ferry::registry::auth::{Challenge, parse_challenges, parse_token_response};
-use ferry::registry::manifest::{self, Kind};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 

@@ -1,0 +1,217 @@
+//! The seam between the copy engine and the places images live: an [`ImageSource`] to read
+//! from and an [`ImageDestination`] to write to (as containers/image's `ImageSource` and
+//! `ImageDestination`). The engine ([`crate::copy`]) plans the manifest tree, verifies every
+//! byte, bounds concurrency and writes the tag last; a transport only moves bytes.
+//!
+//! Implementations: the registry ([`crate::registry::source`], [`crate::registry::destination`]);
+//! the on-disk formats (OCI layout, `dir:`, archives) implement the same traits.
+//!
+//! What the engine guarantees to a destination:
+//! - [`ImageDestination::put_blob`] receives a stream that ends with an error instead of its
+//!   last item when the bytes do not have the descriptor's size and digest: a destination
+//!   commits a blob only when its stream ended cleanly, and never needs to hash it again.
+//! - Manifests are put deepest first, each after the blobs it references, and the one with
+//!   [`ManifestRole::Reference`] (the tag) last, then [`ImageDestination::commit`].
+//! - Calls may come concurrently (several blobs at once): implementations are `Sync`.
+
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::Stream;
+
+use crate::error::{Location, Result};
+use crate::manifest::{Descriptor, Manifest};
+use crate::reference::Digest;
+
+/// A stream of blob bytes.
+pub type BlobStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send + 'static>>;
+
+/// A blob being read from a source.
+pub struct BlobRead {
+    /// The bytes, from [`BlobRead::offset`] on.
+    pub stream: BlobStream,
+    /// Where the stream starts: the offset asked for, or 0 when the source cannot start
+    /// elsewhere (the engine then skips what it already has).
+    pub offset: u64,
+    /// The length the source announces for the stream, if it does (checked by the engine).
+    pub length: Option<u64>,
+}
+
+/// Where a source's blobs can be reused from without moving bytes: a destination on the same
+/// registry can mount them from this repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobOrigin {
+    /// Registry host as the API reaches it (`host:port`).
+    pub host: String,
+    /// Repository.
+    pub repository: String,
+}
+
+/// A source of one image (its reference, and anything reachable from it by digest).
+#[async_trait]
+pub trait ImageSource: Send + Sync {
+    /// Where it is, for messages (`registry/repository`, or a path).
+    fn location(&self) -> Location;
+
+    /// The manifest the reference names, raw bytes kept.
+    async fn manifest(&self) -> Result<Manifest>;
+
+    /// A manifest by digest (an index's child), verified against the digest.
+    async fn manifest_by_digest(&self, digest: &Digest) -> Result<Manifest>;
+
+    /// Open a blob from `offset` (0 for the whole blob). Transient failures before the first
+    /// byte are retried inside; failures while streaming are items of the stream, and the
+    /// engine resumes by calling this again with the offset it reached.
+    async fn blob(&self, desc: &Descriptor, offset: u64) -> Result<BlobRead>;
+
+    /// Whether reading a small blob whole and keeping it in memory is cheaper than streaming
+    /// (a network source: one request). Disk sources stream everything.
+    fn prefers_whole_small_blobs(&self) -> bool {
+        false
+    }
+
+    /// Where blobs can be mounted from, if a destination on the same registry can.
+    fn blob_origin(&self) -> Option<BlobOrigin> {
+        None
+    }
+
+    /// Whether the source can carry simple signatures (OpenShift's signature extension,
+    /// `dir:` signature files).
+    async fn supports_signatures(&self) -> Result<bool> {
+        Ok(false)
+    }
+
+    /// The simple signatures of one manifest, each signature's bytes unchanged.
+    async fn signatures(&self, _digest: &Digest) -> Result<Vec<Vec<u8>>> {
+        Ok(vec![])
+    }
+
+    /// Whether the source has a tag (for cosign attachments such as `sha256-<hex>.sig`).
+    async fn has_tag(&self, _tag: &str) -> Result<bool> {
+        Ok(false)
+    }
+
+    /// Requests sent so far (network sources), for reports.
+    fn request_count(&self) -> u64 {
+        0
+    }
+}
+
+/// What a destination did instead of receiving a blob's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reuse {
+    /// It has the blob already.
+    Present,
+    /// It linked the blob from another repository of its registry.
+    Mounted,
+    /// Neither: the bytes must be put.
+    No,
+}
+
+/// How a destination wants layers compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LayerCompression {
+    /// As they come (ferry's default everywhere a format allows it).
+    #[default]
+    Preserve,
+    /// Uncompressed (a `docker-archive:` for `docker load`).
+    Decompress,
+}
+
+/// What a destination accepts.
+#[derive(Debug, Clone, Default)]
+pub struct Capabilities {
+    /// The manifest media types it can store; empty means any that ferry copies.
+    pub manifest_types: Vec<&'static str>,
+    /// Whether it stores simple signatures.
+    pub signatures: bool,
+    /// Whether it stores indexes (false: one image only, `--multi-arch system` is needed).
+    pub indexes: bool,
+    /// How it wants layers.
+    pub layer_compression: LayerCompression,
+}
+
+/// Which manifest slot a [`ImageDestination::put_manifest`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManifestRole {
+    /// A manifest stored by its digest only (an index's child, a referrer).
+    ByDigest,
+    /// The manifest the destination reference names: the tag. Written last.
+    Reference,
+}
+
+/// What the destination reference currently names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Existing {
+    /// Its digest, when the destination tells.
+    pub digest: Option<Digest>,
+    /// Its media type, when the destination tells.
+    pub media_type: Option<String>,
+}
+
+/// A destination for one image (its reference, and manifests by digest).
+#[async_trait]
+pub trait ImageDestination: Send + Sync {
+    /// Where it is, for messages.
+    fn location(&self) -> Location;
+
+    /// What it accepts.
+    fn capabilities(&self) -> Capabilities;
+
+    /// A key naming the place blobs are stored (registry and repository, or a layout's
+    /// directory): copies running at once into the same key share blob transfers.
+    fn blob_scope(&self) -> String;
+
+    /// What the destination reference names now (`None`: nothing).
+    async fn existing(&self) -> Result<Option<Existing>>;
+
+    /// Learn what makes later calls cheaper (e.g. that a repository does not exist yet, so no
+    /// blob needs looking for). Run while the engine plans; failures are not errors.
+    async fn prepare(&self) {}
+
+    /// Avoid moving a blob's bytes if possible: it is present, or can be mounted from
+    /// `origin`. A destination that answers [`Reuse::No`] may keep state (an upload session
+    /// opened by a failed mount) for the [`put_blob`](Self::put_blob) of the same digest.
+    async fn try_reuse_blob(&self, desc: &Descriptor, origin: Option<&BlobOrigin>)
+    -> Result<Reuse>;
+
+    /// Store a blob: its bytes whole (already verified) or as a stream (see the module's
+    /// guarantees). Called only after [`try_reuse_blob`](Self::try_reuse_blob) said
+    /// [`Reuse::No`] for the same descriptor.
+    async fn put_blob(&self, desc: &Descriptor, data: BlobData) -> Result<()>;
+
+    /// Store a manifest's exact bytes, by digest or under the destination reference.
+    async fn put_manifest(&self, manifest: &Manifest, role: ManifestRole) -> Result<()>;
+
+    /// The simple signatures of a manifest the destination has, for de-duplication.
+    async fn signatures(&self, _digest: &Digest) -> Result<Vec<Vec<u8>>> {
+        Ok(vec![])
+    }
+
+    /// Add one simple signature of a manifest already written.
+    async fn put_signature(&self, _digest: &Digest, _content: &[u8]) -> Result<()> {
+        Err(crate::error::Error::Unsupported(
+            "storing signatures at this destination".into(),
+        ))
+    }
+
+    /// Make everything put so far visible (write an archive, an index file). Called once,
+    /// after the manifest with [`ManifestRole::Reference`]. Registries need nothing.
+    async fn commit(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Requests sent so far (network destinations), for reports.
+    fn request_count(&self) -> u64 {
+        0
+    }
+}
+
+/// A blob's bytes on their way to a destination.
+pub enum BlobData {
+    /// All of them, verified (small blobs from a network source).
+    Whole(Bytes),
+    /// A stream (see the module's guarantees).
+    Stream(BlobStream),
+}
