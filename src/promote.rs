@@ -280,6 +280,10 @@ pub struct Promoter {
     pub progress: Arc<Progress>,
     /// Blob transfers in flight.
     pub parallel: usize,
+    /// Retries of a whole blob transfer.
+    pub retry: crate::retry::RetryPolicy,
+    /// Time a blob transfer may go without moving a byte.
+    pub stall_timeout: std::time::Duration,
 }
 
 impl Promoter {
@@ -303,19 +307,21 @@ impl Promoter {
             None
         };
         let copier = Copier::new(
-            self.src.clone(),
-            self.dst.clone(),
             CopyOptions {
                 multi_arch: MultiArch::All,
                 platform: Wanted::current(None, None, None),
                 remove_signatures: false,
                 note_cosign: true,
                 refuse_retag: !self.allow_overwrite,
+                retry: self.retry.clone(),
+                stall_timeout: self.stall_timeout,
             },
             self.progress.clone(),
             Arc::new(tokio::sync::Semaphore::new(self.parallel.max(1))),
         );
-        let report = match copier.copy(src, dst).await {
+        let (source, destination) =
+            crate::registry::endpoints(self.src.clone(), src, self.dst.clone(), dst);
+        let report = match copier.copy(source, destination).await {
             Ok(r) => r,
             Err(Error::Refused(m)) => {
                 return Err(Error::Refused(format!(

@@ -66,21 +66,57 @@ impl Digest {
         format!("{}:{}", self.algorithm(), &h[..h.len().min(12)])
     }
 
-    /// Whether `bytes` hash to this digest (only sha256, sha384 and sha512 are known).
+    /// The digest of `bytes` under this digest's algorithm, if it differs from this one
+    /// (`None`: they match). An algorithm ferry cannot compute never matches.
     pub fn verify(&self, bytes: &[u8]) -> Option<Digest> {
-        let actual = match self.algorithm() {
-            "sha256" => Digest::sha256(bytes),
-            "sha512" => Digest(format!(
-                "sha512:{}",
-                hex::encode(sha2::Sha512::digest(bytes))
-            )),
-            "sha384" => Digest(format!(
-                "sha384:{}",
-                hex::encode(sha2::Sha384::digest(bytes))
-            )),
-            _ => return None,
+        let Some(mut h) = Hasher::for_digest(self) else {
+            return Some(Digest(format!("{}:?", self.algorithm())));
         };
+        h.update(bytes);
+        let actual = h.finish();
         if &actual == self { None } else { Some(actual) }
+    }
+}
+
+/// A running hash for one of the digest algorithms ferry knows (sha256, sha384, sha512):
+/// used for manifests read whole and for blobs hashed while they stream.
+pub enum Hasher {
+    /// sha256.
+    Sha256(Sha256),
+    /// sha384.
+    Sha384(sha2::Sha384),
+    /// sha512.
+    Sha512(sha2::Sha512),
+}
+
+impl Hasher {
+    /// A hasher for `d`'s algorithm, `None` for one ferry does not know.
+    pub fn for_digest(d: &Digest) -> Option<Self> {
+        match d.algorithm() {
+            "sha256" => Some(Hasher::Sha256(Sha256::new())),
+            "sha384" => Some(Hasher::Sha384(sha2::Sha384::new())),
+            "sha512" => Some(Hasher::Sha512(sha2::Sha512::new())),
+            _ => None,
+        }
+    }
+
+    /// Add bytes.
+    pub fn update(&mut self, b: &[u8]) {
+        match self {
+            Hasher::Sha256(h) => h.update(b),
+            Hasher::Sha384(h) => h.update(b),
+            Hasher::Sha512(h) => h.update(b),
+        }
+    }
+
+    /// The digest of everything added.
+    pub fn finish(self) -> Digest {
+        let (alg, hex) = match self {
+            Hasher::Sha256(h) => ("sha256", hex::encode(h.finalize())),
+            Hasher::Sha384(h) => ("sha384", hex::encode(h.finalize())),
+            Hasher::Sha512(h) => ("sha512", hex::encode(h.finalize())),
+        };
+        Digest(format!("{alg}:{hex}"))
     }
 }
 

@@ -121,6 +121,35 @@ impl Schedule {
     }
 }
 
+/// Run `attempt` until it succeeds, fails for good, or the policy gives up: the one retry
+/// loop of ferry. Transient failures ([`Error::is_transient`](crate::error::Error)) wait for
+/// the schedule's delay (a 429's `Retry-After` included); a failure given up on comes back as
+/// [`Error::GaveUp`](crate::error::Error::GaveUp), which no outer `run` retries again.
+/// `what` names the operation in the log line of each retry.
+pub async fn run<T, F, Fut>(
+    policy: &RetryPolicy,
+    what: &str,
+    mut attempt: F,
+) -> crate::error::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = crate::error::Result<T>>,
+{
+    let mut schedule = policy.schedule();
+    loop {
+        match attempt().await {
+            Ok(v) => return Ok(v),
+            Err(e) => match schedule.next_delay(&e) {
+                Some(d) => {
+                    log::info!("{e}; retrying {what} in {:.1}s", d.as_secs_f64());
+                    tokio::time::sleep(d).await;
+                }
+                None => return Err(schedule.give_up(e)),
+            },
+        }
+    }
+}
+
 /// Parse `Retry-After`: delta-seconds or an HTTP date.
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
     let v = value.trim();

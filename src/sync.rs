@@ -509,9 +509,11 @@ pub async fn run(
                             j.src,
                             j.dst
                         ));
-                        Copier::new(src, dst, opts.copy.clone(), progress.clone(), slots)
+                        let (source, destination) =
+                            crate::registry::endpoints(src, &j.src, dst, &j.dst);
+                        Copier::new(opts.copy.clone(), progress.clone(), slots)
                             .with_blob_locks(locks)
-                            .copy(&j.src, &j.dst)
+                            .copy(source, destination)
                             .await
                     }
                     .await;

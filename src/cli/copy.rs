@@ -232,15 +232,16 @@ pub(super) async fn run(
         remove_signatures: args.remove_signatures.unwrap_or(false),
         note_cosign: true,
         refuse_retag: false,
+        retry: args.retry.policy(personality),
+        stall_timeout: global.stall_timeout(),
     };
     let copier = Copier::new(
-        src_client,
-        dst_client,
         opts,
         progress.clone(),
         Arc::new(tokio::sync::Semaphore::new(parallel)),
     );
-    let result = copier.copy(&src, &dst).await;
+    let (source, destination) = crate::registry::endpoints(src_client, &src, dst_client, &dst);
+    let result = copier.copy(source, destination).await;
     progress.finish();
     let report = result?;
     for s in &report.signatures_not_copied {

@@ -6,11 +6,13 @@ use clap::Args;
 
 use super::options::{GlobalOptions, Personality, RegistryFlags, RetryArgs, go_bool};
 use crate::error::{Error, Result};
+use crate::image::ImageSource as _;
+use crate::image::read::{platform_image, read_whole};
 use crate::inspect::govalue::GoValue;
 use crate::inspect::{self, template};
-use crate::manifest::{Kind, MAX_INDEX_DEPTH, Manifest};
+use crate::manifest::MAX_MANIFEST_SIZE;
 use crate::reference::ImageRef;
-use crate::registry::Client;
+use crate::registry::source::RegistrySource;
 
 pub(super) const LONG_ABOUT: &str = "Return low-level information about an image in a registry.
 
@@ -65,38 +67,6 @@ fn write_output(format: Option<&str>, data: &GoValue) -> Result<()> {
     write_stdout(text.as_bytes())
 }
 
-/// The single-image manifest `inspect` describes: `top` itself, or the platform's image of an
-/// index (recursively).
-pub(super) async fn platform_image(
-    client: &Client,
-    image: &ImageRef,
-    top: &Manifest,
-    global: &GlobalOptions,
-) -> Result<Manifest> {
-    let wanted = global.platform();
-    let mut current = top.clone();
-    for _ in 0..=MAX_INDEX_DEPTH {
-        let Kind::Index { manifests } = &current.kind else {
-            return Ok(current);
-        };
-        let Some(d) = wanted.choose(manifests) else {
-            return Err(Error::Invalid {
-                what: format!("image index {}", current.digest),
-                location: client.location(&image.repository),
-                reason: format!("no image in it for {wanted}"),
-            });
-        };
-        current = client
-            .get_manifest(&image.repository, d.digest.as_str())
-            .await?;
-    }
-    Err(Error::Invalid {
-        what: format!("image index {}", top.digest),
-        location: client.location(&image.repository),
-        reason: format!("indexes nest more than {MAX_INDEX_DEPTH} levels deep"),
-    })
-}
-
 pub(super) async fn run(
     args: InspectArgs,
     global: &GlobalOptions,
@@ -116,26 +86,22 @@ pub(super) async fn run(
         personality,
         global,
     )?;
-    let top = client
-        .get_manifest(&image.repository, image.target.as_str())
-        .await?;
+    let source = RegistrySource::new(client.clone(), image.clone());
+    let top = source.manifest().await?;
     if raw && !config {
         return write_stdout(&top.bytes);
     }
-    let single = platform_image(&client, &image, &top, global).await?;
-    let Kind::Image { config: cfg, .. } = &single.kind else {
-        unreachable!("platform_image returns an image manifest");
-    };
-    let config_bytes = client
-        .read_blob(
-            &image.repository,
-            &cfg.digest,
-            crate::manifest::MAX_MANIFEST_SIZE,
-        )
-        .await?;
+    let single = platform_image(&source, top.clone(), &global.platform()).await?;
+    let stall = global.stall_timeout();
+    let config_bytes = crate::retry::run(
+        &args.retry.policy(personality),
+        "reading the config",
+        || read_whole(&source, &single.config, MAX_MANIFEST_SIZE as u64, stall),
+    )
+    .await?;
     let invalid = |reason: String| Error::Invalid {
-        what: format!("image {}", single.digest),
-        location: client.location(&image.repository),
+        what: format!("image {}", single.manifest.digest),
+        location: source.location(),
         reason,
     };
     if config {
@@ -163,7 +129,7 @@ pub(super) async fn run(
         digest: top.digest.clone(),
         repo_tags,
     };
-    let v = inspect::output(&ctx, &single, &config_bytes).map_err(invalid)?;
+    let v = inspect::output(&ctx, &single.manifest, &config_bytes).map_err(invalid)?;
     write_output(format, &v)
 }
 

@@ -118,6 +118,13 @@ impl GlobalOptions {
         Ok(self.command_timeout.filter(|d| !d.is_zero()))
     }
 
+    /// `--stall-timeout`, else the default (60 s).
+    pub fn stall_timeout(&self) -> Duration {
+        self.stall_timeout
+            .filter(|d| !d.is_zero())
+            .unwrap_or(ClientOptions::default().stall_timeout)
+    }
+
     /// The trust policy source.
     pub fn policy(&self) -> PolicySource {
         PolicySource {

@@ -211,6 +211,8 @@ pub(super) async fn run(
         allow_overwrite: args.allow_overwrite.unwrap_or(false),
         progress: progress.clone(),
         parallel: args.image_parallel_copies,
+        retry: args.retry.policy(personality),
+        stall_timeout: global.stall_timeout(),
     };
     let result = promoter
         .promote(&src, &dst, JenkinsEnv::from_env(env_value))

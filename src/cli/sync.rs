@@ -233,6 +233,8 @@ pub(super) async fn run(
             // sync copies cosign `.sig` tags like any other tag.
             note_cosign: false,
             refuse_retag: false,
+            retry: args.retry.policy(personality),
+            stall_timeout: global.stall_timeout(),
         },
         images_in_flight: parallel_images,
         blob_slots,

@@ -1,34 +1,40 @@
-//! Copying an image: plan the manifest tree, then transfer.
+//! Copying an image from an [`ImageSource`] to an [`ImageDestination`]: plan the manifest
+//! tree, then transfer.
 //!
-//! 1. Read the source manifest and, at the same time, ask the destination what its tag points
-//!    at. If it already holds the manifest ferry would write, stop: "already present".
+//! 1. Read the source manifest and, at the same time, ask the destination what its reference
+//!    names. If it already holds the manifest ferry would write, stop: "already present".
 //! 2. Plan: for an index, `--multi-arch all` takes every child (recursively, at most
 //!    [`MAX_INDEX_DEPTH`] levels), `system` one platform's image, `index-only` the index alone.
 //! 3. Transfer every distinct blob concurrently (bounded), skipping what the destination has
-//!    and mounting across repositories of one registry.
-//! 4. Write child manifests by digest, then — last — the top manifest to the tag. A failure at
-//!    any earlier point leaves the destination tag where it was.
+//!    and mounting across repositories of one registry ([`transfer`]).
+//! 4. Write child manifests by digest, then — last — the top manifest to the reference, then
+//!    commit. A failure at any earlier point leaves the destination reference where it was.
 //!
 //! Manifests are written with their original bytes, so digests are kept; layers are never
 //! recompressed.
 
+mod locks;
+mod report;
 pub mod transfer;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt as _, TryStreamExt as _};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
+use crate::image::read::{child, platform_image};
+use crate::image::{ImageDestination, ImageSource, ManifestRole};
 use crate::manifest::{Descriptor, Kind, MAX_INDEX_DEPTH, Manifest, is_image_type, is_index_type};
 use crate::platform::Wanted;
-use crate::progress::{Progress, human_bytes};
-use crate::reference::{Digest, ImageRef, Target};
-use crate::registry::{Client, Scope};
+use crate::progress::Progress;
+use crate::reference::Digest;
+use crate::retry::RetryPolicy;
+pub use locks::BlobLocks;
+pub use report::{CopyReport, Counts, Requests};
 use transfer::{BlobJob, BlobOutcome};
 
 /// How to treat a multi-architecture image (`--multi-arch`).
@@ -73,87 +79,10 @@ pub struct CopyOptions {
     /// Refuse, before copying anything, when the destination tag exists and points at a
     /// different digest (`ferry promote` without `--allow-overwrite`).
     pub refuse_retag: bool,
-}
-
-/// Byte and blob counts of a copy.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct Counts {
-    /// Everything the copied image references.
-    pub total: u64,
-    /// Moved from source to destination.
-    pub copied: u64,
-    /// Already at the destination.
-    pub skipped: u64,
-    /// Mounted from another repository of the destination registry.
-    pub mounted: u64,
-}
-
-/// Requests sent to each registry during the copy.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct Requests {
-    /// To the source registry (pings and token requests included).
-    pub source: u64,
-    /// To the destination registry (pings and token requests included).
-    pub destination: u64,
-}
-
-/// What a copy did: written by `--report`, documented in the README.
-#[derive(Debug, Clone, Serialize)]
-pub struct CopyReport {
-    /// The source reference, normalised.
-    pub source: String,
-    /// The destination reference, normalised.
-    pub destination: String,
-    /// Digest of the source's top-level manifest.
-    pub source_digest: String,
-    /// Digest of the manifest now at the destination (differs from `source_digest` only when
-    /// `--multi-arch system` picked one image of an index).
-    pub digest: String,
-    /// Media type of that manifest.
-    pub media_type: String,
-    /// True when the destination already had it and nothing was written.
-    pub already_present: bool,
-    /// Manifests written (children and top).
-    pub manifests_written: u64,
-    /// Blob counts.
-    pub blobs: Counts,
-    /// Byte counts.
-    pub bytes: Counts,
-    /// Requests per registry.
-    pub requests: Requests,
-    /// Wall time in milliseconds.
-    pub duration_ms: u64,
-    /// OpenShift image signatures (the registry API extension) added at the destination.
-    pub signatures_copied: u64,
-    /// Signatures the source has that were not copied.
-    pub signatures_not_copied: Vec<String>,
-}
-
-impl CopyReport {
-    /// The final one-line summary.
-    pub fn summary(&self) -> String {
-        if self.already_present {
-            return format!(
-                "{} already present at {} (nothing copied, {:.1} s)",
-                self.digest,
-                self.destination,
-                self.duration_ms as f64 / 1000.0
-            );
-        }
-        let sigs = match self.signatures_copied {
-            0 => String::new(),
-            n => format!(", {n} signature(s)"),
-        };
-        format!(
-            "Copied {} to {}: {} copied, {} already present, {} mounted{sigs} in {:.1} s",
-            self.digest,
-            self.destination,
-            human_bytes(self.bytes.copied),
-            human_bytes(self.bytes.skipped),
-            human_bytes(self.bytes.mounted),
-            self.duration_ms as f64 / 1000.0
-        )
-    }
+    /// Retries of a whole blob transfer (each request has its own, in its transport).
+    pub retry: RetryPolicy,
+    /// Time a blob transfer may go without moving a byte.
+    pub stall_timeout: Duration,
 }
 
 /// A planned manifest: itself and, for an index, its planned children.
@@ -163,77 +92,24 @@ struct Node {
     children: Vec<Node>,
 }
 
-/// Blobs being transferred by several copies at once (`sync`): the second copy of a blob to
-/// the same destination repository waits for the first, then finds it present, so that every
-/// blob crosses the network once.
-#[derive(Default)]
-pub struct BlobLocks {
-    locks: BlobLockMap,
-    done: std::sync::Mutex<HashSet<BlobKey>>,
-}
-
-/// Destination registry, repository and digest of a blob.
-type BlobKey = (String, String, Digest);
-
-/// Per destination registry, repository and digest: the lock of its transfer.
-type BlobLockMap = std::sync::Mutex<HashMap<BlobKey, Arc<tokio::sync::Mutex<()>>>>;
-
-impl BlobLocks {
-    fn key(dst: &Client, repo: &str, digest: &Digest) -> BlobKey {
-        (dst.registry().to_string(), repo.to_string(), digest.clone())
-    }
-
-    async fn lock(
-        &self,
-        dst: &Client,
-        repo: &str,
-        digest: &Digest,
-    ) -> tokio::sync::OwnedMutexGuard<()> {
-        let m = {
-            let mut map = self.locks.lock().expect("blob lock map poisoned");
-            map.entry(Self::key(dst, repo, digest)).or_default().clone()
-        };
-        m.lock_owned().await
-    }
-
-    /// Whether another copy already put the blob in the repository.
-    fn done(&self, dst: &Client, repo: &str, digest: &Digest) -> bool {
-        self.done
-            .lock()
-            .expect("blob set poisoned")
-            .contains(&Self::key(dst, repo, digest))
-    }
-
-    fn mark_done(&self, dst: &Client, repo: &str, digest: &Digest) {
-        self.done
-            .lock()
-            .expect("blob set poisoned")
-            .insert(Self::key(dst, repo, digest));
-    }
-}
-
-/// Copies images from one registry to another (or within one).
+/// Copies images from sources to destinations.
 pub struct Copier {
-    src: Arc<Client>,
-    dst: Arc<Client>,
     opts: CopyOptions,
     progress: Arc<Progress>,
     slots: Arc<Semaphore>,
     blob_locks: Option<Arc<BlobLocks>>,
 }
 
+/// The endpoints of one copy.
+struct Ends<'a> {
+    src: &'a Arc<dyn ImageSource>,
+    dst: &'a Arc<dyn ImageDestination>,
+}
+
 impl Copier {
     /// A copier; `slots` bounds blob transfers in flight (shared across copies in `sync`).
-    pub fn new(
-        src: Arc<Client>,
-        dst: Arc<Client>,
-        opts: CopyOptions,
-        progress: Arc<Progress>,
-        slots: Arc<Semaphore>,
-    ) -> Self {
+    pub fn new(opts: CopyOptions, progress: Arc<Progress>, slots: Arc<Semaphore>) -> Self {
         Copier {
-            src,
-            dst,
             opts,
             progress,
             slots,
@@ -247,158 +123,133 @@ impl Copier {
         self
     }
 
-    /// The scope every destination request uses, so that one token serves the whole copy.
-    fn dst_scope(&self, src: &ImageRef, dst: &ImageRef) -> Scope {
-        let s = Scope::push(&dst.repository);
-        if self.src.same_registry(&self.dst) && src.repository != dst.repository {
-            s.and_pull(&src.repository)
-        } else {
-            s
-        }
-    }
-
-    /// Copy `src` to `dst`.
-    pub async fn copy(&self, src: &ImageRef, dst: &ImageRef) -> Result<CopyReport> {
+    /// Copy the image `src` names to the reference `dst` names.
+    pub async fn copy(
+        &self,
+        src: Arc<dyn ImageSource>,
+        dst: Arc<dyn ImageDestination>,
+    ) -> Result<CopyReport> {
         let started = Instant::now();
-        let (src_req0, dst_req0) = (self.src.request_count(), self.dst.request_count());
-        let dst_scope = self.dst_scope(src, dst);
-        // Read the source and look at the destination at the same time.
-        let dst_ref = dst.target.as_str().to_string();
-        let (top, existing) = tokio::join!(
-            self.src.get_manifest(&src.repository, src.target.as_str()),
-            self.dst
-                .head_manifest(&dst.repository, &dst_ref, &dst_scope),
-        );
-        let top = top?;
-        let existing = existing?;
-        let existing_digest = existing.as_ref().and_then(|h| h.digest.clone());
-        let source_digest = top.digest.clone();
-        let new_report = |digest: &Digest, media_type: &str| CopyReport {
-            source: src.to_string(),
-            destination: dst.to_string(),
-            source_digest: source_digest.to_string(),
-            digest: digest.to_string(),
-            media_type: media_type.to_string(),
-            already_present: false,
-            manifests_written: 0,
-            blobs: Counts::default(),
-            bytes: Counts::default(),
-            requests: Requests::default(),
-            duration_ms: 0,
-            signatures_copied: 0,
-            signatures_not_copied: vec![],
+        let (src_req0, dst_req0) = (src.request_count(), dst.request_count());
+        let ends = Ends {
+            src: &src,
+            dst: &dst,
         };
-        // What goes to the destination tag is often known from the top manifest alone: then
-        // an image that is already there costs nothing more.
-        let quick = self.target_of(&top);
-        if let Some((digest, media_type)) = &quick {
-            self.check_destination(src, dst, digest, existing_digest.as_ref())?;
-            if existing_digest.as_ref() == Some(digest) {
-                let mut report = new_report(digest, media_type);
+        // Read the source and look at the destination at the same time.
+        let (top, existing) = tokio::join!(src.manifest(), dst.existing());
+        let top = top?;
+        let existing_digest = existing?.and_then(|e| e.digest);
+        let mut report = CopyReport::new(src.name(), dst.name(), top.digest.to_string());
+        let finish = |mut report: CopyReport| {
+            report.requests = Requests {
+                source: src.request_count() - src_req0,
+                destination: dst.request_count() - dst_req0,
+            };
+            report.duration_ms = started.elapsed().as_millis() as u64;
+            Ok(report)
+        };
+        // What goes to the destination reference is often known from the top manifest
+        // alone: then an image that is already there costs nothing more.
+        if let Some((digest, media_type)) = self.target_of(&top) {
+            self.check_destination(&ends, &digest, existing_digest.as_ref())?;
+            if existing_digest.as_ref() == Some(&digest) {
+                report.digest = digest.to_string();
+                report.media_type = media_type;
                 report.already_present = true;
-                self.present_signatures(src, dst, &dst_scope, digest, &mut report)
-                    .await?;
-                return Ok(self.finish(report, started, src_req0, dst_req0));
+                self.present_signatures(&ends, &digest, &mut report).await?;
+                return finish(report);
             }
         }
-        // Planning reads child manifests at the source; meanwhile, find out whether the
-        // destination repository exists at all (then no blob needs looking for).
-        let (root, dst_exists) = tokio::join!(
-            self.plan(src, top, 0),
-            self.dst.repository_exists(&dst.repository, &dst_scope)
-        );
-        let root = self.select(src, root?).await?;
-        self.check_destination(src, dst, &root.manifest.digest, existing_digest.as_ref())?;
-        let mut report = new_report(&root.manifest.digest, &root.manifest.media_type);
-        let existing_digest = existing_digest.as_ref();
+        // Planning reads child manifests at the source; meanwhile the destination learns what
+        // makes its blob checks cheaper.
+        let (root, ()) = tokio::join!(self.plan(&ends, top, 0), dst.prepare());
+        let root = root?;
+        self.check_destination(&ends, &root.manifest.digest, existing_digest.as_ref())?;
+        report.digest = root.manifest.digest.to_string();
+        report.media_type = root.manifest.media_type.clone();
         // Signatures are read before anything is written, so that a failure to read them
         // leaves the destination as it was; they are written after the manifests they sign.
         let mut digests = vec![root.manifest.digest.clone()];
         let mut levels = vec![];
         collect_children(&root, 0, &mut levels);
         digests.extend(levels.iter().flatten().map(|m| m.digest.clone()));
-        if existing_digest == Some(&root.manifest.digest) {
+        if existing_digest.as_ref() == Some(&root.manifest.digest) {
             report.already_present = true;
-            self.present_signatures(src, dst, &dst_scope, &digests[0], &mut report)
+            self.present_signatures(&ends, &digests[0], &mut report)
                 .await?;
-        } else {
-            let cosign = (self.opts.note_cosign && !self.opts.remove_signatures).then(|| {
-                let src_client = self.src.clone();
-                let repo = src.repository.clone();
-                let digest = source_digest.clone();
-                tokio::spawn(async move { cosign_signature(&src_client, &repo, &digest).await })
-            });
-            let sigs = self.read_signatures(src, &digests).await?;
-            let dst_new = dst_exists == Some(false);
-            self.transfer(src, dst, &dst_scope, dst_new, &root, &mut report)
-                .await?;
-            self.write_signatures(dst, &dst_scope, sigs, &mut report)
-                .await?;
-            if let Some(h) = cosign
-                && let Ok(Some(note)) = h.await
-            {
-                report.signatures_not_copied.push(note);
-            }
+            return finish(report);
         }
-        Ok(self.finish(report, started, src_req0, dst_req0))
+        let cosign = async {
+            if !self.opts.note_cosign || self.opts.remove_signatures {
+                return None;
+            }
+            let d = &digests[0];
+            let tag = format!("{}-{}.sig", d.algorithm(), d.hex());
+            match src.has_tag(&tag).await {
+                Ok(true) => Some(format!("cosign signature {tag}")),
+                _ => None,
+            }
+        };
+        let copy = async {
+            let sigs = self.read_signatures(&ends, &digests).await?;
+            self.transfer(&ends, &root, &mut report).await?;
+            self.write_signatures(&ends, sigs, &mut report).await
+        };
+        let (copied, note) = tokio::join!(copy, cosign);
+        copied?;
+        report.signatures_not_copied.extend(note);
+        finish(report)
     }
 
     /// The image is already at the destination; its signatures may not be (as skopeo, which
     /// copies them again on every copy).
     async fn present_signatures(
         &self,
-        src: &ImageRef,
-        dst: &ImageRef,
-        scope: &Scope,
+        ends: &Ends<'_>,
         digest: &Digest,
         report: &mut CopyReport,
     ) -> Result<()> {
         let sigs = self
-            .read_signatures(src, std::slice::from_ref(digest))
+            .read_signatures(ends, std::slice::from_ref(digest))
             .await?;
-        self.write_signatures(dst, scope, sigs, report).await
+        self.write_signatures(ends, sigs, report).await
     }
 
-    /// The source's OpenShift image signatures of these manifests, when the source serves
-    /// the signature extension and `--remove-signatures` was not given.
+    /// The source's simple signatures of these manifests, unless `--remove-signatures`.
     async fn read_signatures(
         &self,
-        src: &ImageRef,
+        ends: &Ends<'_>,
         digests: &[Digest],
     ) -> Result<SourceSignatures> {
-        if self.opts.remove_signatures || !self.src.supports_signatures().await? {
+        if self.opts.remove_signatures || !ends.src.supports_signatures().await? {
             return Ok(vec![]);
         }
-        let scope = Scope::pull(&src.repository);
-        let reads = digests
-            .iter()
-            .map(|d| self.src.get_signatures(&src.repository, d, &scope));
+        let reads = digests.iter().map(|d| ends.src.signatures(d));
         let mut out = vec![];
         for (d, sigs) in digests
             .iter()
             .zip(futures_util::future::try_join_all(reads).await?)
         {
             if !sigs.is_empty() {
-                out.push((d.clone(), sigs.into_iter().map(|s| s.content).collect()));
+                out.push((d.clone(), sigs));
             }
         }
         Ok(out)
     }
 
     /// Add the signatures the destination does not have yet (compared by content, as
-    /// skopeo). A destination without the extension gets none: they are reported as not
-    /// copied (skopeo files them in its local lookaside directory instead).
+    /// skopeo). A destination that stores none gets none: they are reported as not copied
+    /// (skopeo files them in its local lookaside directory instead).
     async fn write_signatures(
         &self,
-        dst: &ImageRef,
-        scope: &Scope,
+        ends: &Ends<'_>,
         sigs: SourceSignatures,
         report: &mut CopyReport,
     ) -> Result<()> {
         if sigs.is_empty() {
             return Ok(());
         }
-        if !self.dst.supports_signatures().await? {
+        if !ends.dst.supports_signatures().await? {
             for (d, s) in &sigs {
                 report.signatures_not_copied.push(format!(
                     "{} OpenShift image signature(s) of {} (the destination registry does not store signatures)",
@@ -409,37 +260,20 @@ impl Copier {
             return Ok(());
         }
         for (d, wanted) in sigs {
-            let have = self.dst.get_signatures(&dst.repository, &d, scope).await?;
+            let have = ends.dst.signatures(&d).await?;
             for content in wanted {
-                if have.iter().any(|h| h.content == content) {
+                if have.contains(&content) {
                     continue;
                 }
-                self.dst
-                    .put_signature(&dst.repository, &d, &content, scope)
-                    .await?;
+                ends.dst.put_signature(&d, &content).await?;
                 report.signatures_copied += 1;
             }
         }
         Ok(())
     }
 
-    fn finish(
-        &self,
-        mut report: CopyReport,
-        started: Instant,
-        src_req0: u64,
-        dst_req0: u64,
-    ) -> CopyReport {
-        report.requests = Requests {
-            source: self.src.request_count() - src_req0,
-            destination: self.dst.request_count() - dst_req0,
-        };
-        report.duration_ms = started.elapsed().as_millis() as u64;
-        report
-    }
-
-    /// The digest and media type of what goes to the destination tag, when the top manifest
-    /// alone tells (`None` when a nested index must be read first).
+    /// The digest and media type of what goes to the destination reference, when the top
+    /// manifest alone tells (`None` when a nested index must be read first).
     fn target_of(&self, top: &Manifest) -> Option<(Digest, String)> {
         match (&top.kind, self.opts.multi_arch) {
             (Kind::Image { .. }, _)
@@ -461,16 +295,16 @@ impl Copier {
     /// that would move to another digest.
     fn check_destination(
         &self,
-        src: &ImageRef,
-        dst: &ImageRef,
+        ends: &Ends<'_>,
         digest: &Digest,
         existing: Option<&Digest>,
     ) -> Result<()> {
-        if let Target::Digest(want) = &dst.target
-            && want != digest
+        if let Some(want) = ends.dst.reference_digest()
+            && &want != digest
         {
             return Err(Error::usage(format!(
-                "destination {dst} names digest {want}, but the image to write has digest {digest}"
+                "destination {} names digest {want}, but the image to write has digest {digest}",
+                ends.dst.name()
             )));
         }
         if self.opts.refuse_retag
@@ -478,40 +312,38 @@ impl Copier {
             && old != digest
         {
             return Err(Error::Refused(format!(
-                "{dst} already points at {old}, not at {digest} (the digest of {src}); refusing to move the tag"
+                "{} already points at {old}, not at {digest} (the digest of {}); refusing to move the tag",
+                ends.dst.name(),
+                ends.src.name()
             )));
         }
         Ok(())
     }
 
-    /// Read the children an index needs under the multi-arch mode.
-    async fn plan(&self, src: &ImageRef, manifest: Manifest, depth: usize) -> Result<Node> {
+    /// Read the manifests the multi-arch mode needs: under `system`, the one image.
+    async fn plan(&self, ends: &Ends<'_>, top: Manifest, depth: usize) -> Result<Node> {
+        if self.opts.multi_arch == MultiArch::System {
+            let image = platform_image(ends.src.as_ref(), top, &self.opts.platform).await?;
+            return Ok(Node {
+                manifest: image.manifest,
+                children: vec![],
+            });
+        }
+        self.plan_tree(ends, top, depth).await
+    }
+
+    /// `all` and `index-only`: the index and (for `all`) every child, recursively.
+    async fn plan_tree(&self, ends: &Ends<'_>, manifest: Manifest, depth: usize) -> Result<Node> {
         if depth > MAX_INDEX_DEPTH {
             return Err(Error::Invalid {
                 what: format!("manifest {}", manifest.digest),
-                location: self.src.location(&src.repository),
+                location: ends.src.location(),
                 reason: format!("indexes nest more than {MAX_INDEX_DEPTH} levels deep"),
             });
         }
-        let Kind::Index { manifests } = &manifest.kind else {
-            return Ok(Node {
-                manifest,
-                children: vec![],
-            });
-        };
-        let wanted: Vec<Descriptor> = match self.opts.multi_arch {
-            MultiArch::IndexOnly => vec![],
-            MultiArch::All => manifests.clone(),
-            MultiArch::System => match self.opts.platform.choose(manifests) {
-                Some(d) => vec![d.clone()],
-                None => {
-                    return Err(Error::Invalid {
-                        what: format!("image index {}", manifest.digest),
-                        location: self.src.location(&src.repository),
-                        reason: format!("no image in it for {}", self.opts.platform),
-                    });
-                }
-            },
+        let wanted: Vec<Descriptor> = match (&manifest.kind, self.opts.multi_arch) {
+            (Kind::Index { manifests }, MultiArch::All) => manifests.clone(),
+            _ => vec![],
         };
         for d in &wanted {
             if !d.media_type.is_empty()
@@ -526,22 +358,8 @@ impl Copier {
         }
         let children: Vec<Node> = futures_util::stream::iter(wanted)
             .map(|d| async move {
-                let child = self
-                    .src
-                    .get_manifest(&src.repository, d.digest.as_str())
-                    .await?;
-                if child.bytes.len() as u64 != d.size {
-                    return Err(Error::Invalid {
-                        what: format!("manifest {}", d.digest),
-                        location: self.src.location(&src.repository),
-                        reason: format!(
-                            "it is {} bytes, the index declares {}",
-                            child.bytes.len(),
-                            d.size
-                        ),
-                    });
-                }
-                Box::pin(self.plan(src, child, depth + 1)).await
+                let m = child(ends.src.as_ref(), &d).await?;
+                Box::pin(self.plan_tree(ends, m, depth + 1)).await
             })
             .buffered(8)
             .try_collect()
@@ -549,76 +367,28 @@ impl Copier {
         Ok(Node { manifest, children })
     }
 
-    /// Under `system`, the image that goes to the destination is the chosen child.
-    async fn select(&self, src: &ImageRef, mut node: Node) -> Result<Node> {
-        while self.opts.multi_arch == MultiArch::System && node.manifest.is_index() {
-            let chosen = node.children.pop().expect("system plan has one child");
-            log::debug!(
-                "{src}: chose {} for {}",
-                chosen.manifest.digest,
-                self.opts.platform
-            );
-            node = chosen;
-        }
-        Ok(node)
-    }
-
-    async fn transfer(
-        &self,
-        src: &ImageRef,
-        dst: &ImageRef,
-        dst_scope: &Scope,
-        dst_new: bool,
-        root: &Node,
-        report: &mut CopyReport,
-    ) -> Result<()> {
+    async fn transfer(&self, ends: &Ends<'_>, root: &Node, report: &mut CopyReport) -> Result<()> {
         // Every distinct blob of every image in the plan.
         let mut blobs: Vec<Descriptor> = Vec::new();
-        let mut seen = HashSet::new();
-        collect_blobs(root, &mut blobs, &mut seen);
+        collect_blobs(root, &mut blobs, &mut HashSet::new());
         let total: u64 = blobs.iter().map(|b| b.size).sum();
         report.blobs.total = blobs.len() as u64;
         report.bytes.total = total;
         self.progress.add_total(total, blobs.len() as u64);
         let job = Arc::new(BlobJob {
-            src: self.src.clone(),
-            src_repo: src.repository.clone(),
-            dst: self.dst.clone(),
-            dst_repo: dst.repository.clone(),
-            dst_scope: dst_scope.clone(),
-            mount: Arc::new(AtomicBool::new(self.src.same_registry(&self.dst))),
-            dst_new,
+            src: ends.src.clone(),
+            dst: ends.dst.clone(),
+            origin: ends.src.blob_origin(),
+            retry: self.opts.retry.clone(),
+            stall: self.opts.stall_timeout,
             progress: self.progress.clone(),
         });
+        let scope = ends.dst.blob_scope();
         let outcomes: Vec<(Descriptor, BlobOutcome)> = futures_util::stream::iter(blobs)
             .map(|d| {
-                let job = job.clone();
-                let slots = self.slots.clone();
-                let locks = self.blob_locks.clone();
+                let (job, scope) = (job.clone(), &scope);
                 async move {
-                    let _shared = match &locks {
-                        Some(l) => Some(l.lock(&job.dst, &job.dst_repo, &d.digest).await),
-                        None => None,
-                    };
-                    let o = match &locks {
-                        Some(l) if l.done(&job.dst, &job.dst_repo, &d.digest) => {
-                            BlobOutcome::Present
-                        }
-                        _ => {
-                            let _permit = slots.acquire_owned().await.expect("semaphore open");
-                            job.run(&d).await?
-                        }
-                    };
-                    if let Some(l) = &locks {
-                        l.mark_done(&job.dst, &job.dst_repo, &d.digest);
-                    }
-                    let how = match o {
-                        BlobOutcome::Present => "already present".to_string(),
-                        BlobOutcome::Mounted => format!("mounted from {}", job.src_repo),
-                        BlobOutcome::Copied => "copied".to_string(),
-                    };
-                    job.progress
-                        .blob_done(&d.digest, d.size, &how, o == BlobOutcome::Copied);
+                    let o = self.blob(&job, scope, &d).await?;
                     Ok::<_, Error>((d, o))
                 }
             })
@@ -634,35 +404,63 @@ impl Copier {
             *b += 1;
             *n += d.size;
         }
-        // Children by digest, deepest first; the top manifest last, to the tag.
+        // Children by digest, deepest first; the top manifest last, to the reference.
         let mut levels: Vec<Vec<&Manifest>> = Vec::new();
         collect_children(root, 0, &mut levels);
-        let mut written = HashMap::new();
+        let mut written = HashSet::new();
         for level in levels.iter().rev() {
             let todo: Vec<&Manifest> = level
                 .iter()
                 .copied()
-                .filter(|m| written.insert(m.digest.clone(), ()).is_none())
+                .filter(|m| written.insert(m.digest.clone()))
                 .collect();
             futures_util::stream::iter(todo)
-                .map(|m| async move {
-                    self.dst
-                        .put_manifest(&dst.repository, m.digest.as_str(), m)
-                        .await?;
-                    Ok::<u64, Error>(1)
-                })
+                .map(|m| ends.dst.put_manifest(m, ManifestRole::ByDigest))
                 .buffer_unordered(8)
-                .try_for_each(|n| {
-                    report.manifests_written += n;
+                .try_for_each(|()| {
+                    report.manifests_written += 1;
                     async { Ok(()) }
                 })
                 .await?;
         }
-        self.dst
-            .put_manifest(&dst.repository, dst.target.as_str(), &root.manifest)
+        ends.dst
+            .put_manifest(&root.manifest, ManifestRole::Reference)
             .await?;
         report.manifests_written += 1;
-        Ok(())
+        ends.dst.commit().await
+    }
+
+    /// One blob, under the shared bound, once per destination across the copies of a sync.
+    async fn blob(&self, job: &BlobJob, scope: &str, d: &Descriptor) -> Result<BlobOutcome> {
+        let locks = self.blob_locks.as_deref();
+        let _shared = match locks {
+            Some(l) => Some(l.lock(scope, &d.digest).await),
+            None => None,
+        };
+        let o = if locks.is_some_and(|l| l.done(scope, &d.digest)) {
+            BlobOutcome::Present
+        } else {
+            let _permit = self
+                .slots
+                .acquire()
+                .await
+                .map_err(|_| Error::usage("the blob transfer bound was closed"))?;
+            job.run(d).await?
+        };
+        if let Some(l) = locks {
+            l.mark_done(scope, &d.digest);
+        }
+        let how = match o {
+            BlobOutcome::Present => "already present".to_string(),
+            BlobOutcome::Mounted => match &job.origin {
+                Some(o) => format!("mounted from {}", o.repository),
+                None => "mounted".to_string(),
+            },
+            BlobOutcome::Copied => "copied".to_string(),
+        };
+        self.progress
+            .blob_done(&d.digest, d.size, &how, o == BlobOutcome::Copied);
+        Ok(o)
     }
 }
 
@@ -688,14 +486,5 @@ fn collect_children<'a>(node: &'a Node, depth: usize, levels: &mut Vec<Vec<&'a M
     }
 }
 
-/// A cosign signature tag of the image, which ferry (as skopeo by default) does not copy.
-async fn cosign_signature(src: &Client, repo: &str, digest: &Digest) -> Option<String> {
-    let tag = format!("{}-{}.sig", digest.algorithm(), digest.hex());
-    match src.head_manifest(repo, &tag, &Scope::pull(repo)).await {
-        Ok(Some(_)) => Some(format!("cosign signature {tag}")),
-        _ => None,
-    }
-}
-
-/// OpenShift image signatures read from the source, per manifest digest.
+/// Simple signatures read from the source, per manifest digest.
 type SourceSignatures = Vec<(Digest, Vec<Vec<u8>>)>;

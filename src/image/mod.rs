@@ -14,6 +14,8 @@
 //!   [`ManifestRole::Reference`] (the tag) last, then [`ImageDestination::commit`].
 //! - Calls may come concurrently (several blobs at once): implementations are `Sync`.
 
+pub mod read;
+
 use std::pin::Pin;
 
 use async_trait::async_trait;
@@ -51,6 +53,9 @@ pub struct BlobOrigin {
 /// A source of one image (its reference, and anything reachable from it by digest).
 #[async_trait]
 pub trait ImageSource: Send + Sync {
+    /// The reference, as reports name it (`registry/repository:tag`, `oci:PATH:REF`).
+    fn name(&self) -> String;
+
     /// Where it is, for messages (`registry/repository`, or a path).
     fn location(&self) -> Location;
 
@@ -120,16 +125,24 @@ pub enum LayerCompression {
 }
 
 /// What a destination accepts.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Capabilities {
     /// The manifest media types it can store; empty means any that ferry copies.
     pub manifest_types: Vec<&'static str>,
-    /// Whether it stores simple signatures.
-    pub signatures: bool,
     /// Whether it stores indexes (false: one image only, `--multi-arch system` is needed).
     pub indexes: bool,
     /// How it wants layers.
     pub layer_compression: LayerCompression,
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Capabilities {
+            manifest_types: vec![],
+            indexes: true,
+            layer_compression: LayerCompression::Preserve,
+        }
+    }
 }
 
 /// Which manifest slot a [`ImageDestination::put_manifest`] writes.
@@ -153,8 +166,17 @@ pub struct Existing {
 /// A destination for one image (its reference, and manifests by digest).
 #[async_trait]
 pub trait ImageDestination: Send + Sync {
+    /// The reference, as reports name it.
+    fn name(&self) -> String;
+
     /// Where it is, for messages.
     fn location(&self) -> Location;
+
+    /// The digest the destination reference names, when it names one (`…@sha256:…`): the
+    /// image written there must have it.
+    fn reference_digest(&self) -> Option<Digest> {
+        None
+    }
 
     /// What it accepts.
     fn capabilities(&self) -> Capabilities;
@@ -183,6 +205,11 @@ pub trait ImageDestination: Send + Sync {
 
     /// Store a manifest's exact bytes, by digest or under the destination reference.
     async fn put_manifest(&self, manifest: &Manifest, role: ManifestRole) -> Result<()>;
+
+    /// Whether it stores simple signatures (asked once per copy, before any is read).
+    async fn supports_signatures(&self) -> Result<bool> {
+        Ok(false)
+    }
 
     /// The simple signatures of a manifest the destination has, for de-duplication.
     async fn signatures(&self, _digest: &Digest) -> Result<Vec<Vec<u8>>> {

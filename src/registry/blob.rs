@@ -127,38 +127,6 @@ impl Client {
         }
     }
 
-    /// Read a small blob (an image config) whole, at most `limit` bytes, verified against its
-    /// digest; transient failures, of the request or of the body, are retried.
-    pub async fn read_blob(&self, repo: &str, digest: &Digest, limit: usize) -> Result<Bytes> {
-        let loc = self.location(repo);
-        let op = format!("reading blob {}", digest.short());
-        let mut schedule = self.retry_policy().schedule();
-        loop {
-            let err = match self.get_blob(repo, digest, 0).await {
-                Ok(dl) => match super::read_limited(dl.response, limit, self.stall_timeout()).await
-                {
-                    Ok(body) => {
-                        if let Some(actual) = digest.verify(&body) {
-                            return Err(Error::DigestMismatch {
-                                what: format!("blob {digest}"),
-                                location: loc,
-                                expected: digest.to_string(),
-                                actual: actual.to_string(),
-                            });
-                        }
-                        return Ok(body);
-                    }
-                    Err(e) => super::network_error_msg(e, &op, &loc),
-                },
-                Err(e) => return Err(e),
-            };
-            match schedule.next_delay(&err) {
-                Some(d) => tokio::time::sleep(d).await,
-                None => return Err(schedule.give_up(err)),
-            }
-        }
-    }
-
     /// `POST /v2/<repo>/blobs/uploads/`, optionally trying to mount `digest` from `from`
     /// (same registry). A refused mount falls back to a plain upload session.
     pub async fn start_upload(

@@ -13,8 +13,10 @@
 
 pub mod auth;
 pub mod blob;
+pub mod destination;
 use crate::manifest;
 pub mod signatures;
+pub mod source;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +36,25 @@ use crate::retry::RetryPolicy;
 use crate::tls::TlsOptions;
 use auth::{CachedToken, Challenge};
 use manifest::Manifest;
+
+/// The source and destination of a registry-to-registry copy, blobs mounted between them
+/// when they are repositories of one registry.
+pub fn endpoints(
+    src_client: Arc<Client>,
+    src: &crate::reference::ImageRef,
+    dst_client: Arc<Client>,
+    dst: &crate::reference::ImageRef,
+) -> (
+    Arc<dyn crate::image::ImageSource>,
+    Arc<dyn crate::image::ImageDestination>,
+) {
+    use crate::image::ImageSource as _;
+    let source = source::RegistrySource::new(src_client, src.clone());
+    let origin = source.blob_origin();
+    let destination =
+        destination::RegistryDestination::new(dst_client, dst.clone(), origin.as_ref());
+    (Arc::new(source), Arc::new(destination))
+}
 
 /// The user agent ferry sends.
 pub const USER_AGENT: &str = concat!("ferry/", env!("CARGO_PKG_VERSION"));
@@ -246,6 +267,11 @@ impl Client {
             token_requests: AtomicU64::new(0),
             supports_signatures: std::sync::atomic::AtomicBool::new(false),
         }))
+    }
+
+    /// The host (and port) the API is reached at (`registry-1.docker.io` for `docker.io`).
+    pub fn host(&self) -> &str {
+        &self.host
     }
 
     /// The registry name this client talks to.

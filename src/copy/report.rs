@@ -1,0 +1,105 @@
+//! What a copy did: counts, requests, the `--report` JSON and the summary line.
+
+use serde::Serialize;
+
+use crate::progress::human_bytes;
+
+/// Byte and blob counts of a copy.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Counts {
+    /// Everything the copied image references.
+    pub total: u64,
+    /// Moved from source to destination.
+    pub copied: u64,
+    /// Already at the destination.
+    pub skipped: u64,
+    /// Mounted from another repository of the destination registry.
+    pub mounted: u64,
+}
+
+/// Requests sent to each side during the copy.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Requests {
+    /// To the source registry (pings and token requests included).
+    pub source: u64,
+    /// To the destination registry (pings and token requests included).
+    pub destination: u64,
+}
+
+/// What a copy did: written by `--report`, documented in the README.
+#[derive(Debug, Clone, Serialize)]
+pub struct CopyReport {
+    /// The source reference, normalised.
+    pub source: String,
+    /// The destination reference, normalised.
+    pub destination: String,
+    /// Digest of the source's top-level manifest.
+    pub source_digest: String,
+    /// Digest of the manifest now at the destination (differs from `source_digest` only when
+    /// `--multi-arch system` picked one image of an index).
+    pub digest: String,
+    /// Media type of that manifest.
+    pub media_type: String,
+    /// True when the destination already had it and nothing was written.
+    pub already_present: bool,
+    /// Manifests written (children and top).
+    pub manifests_written: u64,
+    /// Blob counts.
+    pub blobs: Counts,
+    /// Byte counts.
+    pub bytes: Counts,
+    /// Requests per registry.
+    pub requests: Requests,
+    /// Wall time in milliseconds.
+    pub duration_ms: u64,
+    /// OpenShift image signatures (the registry API extension) added at the destination.
+    pub signatures_copied: u64,
+    /// Signatures the source has that were not copied.
+    pub signatures_not_copied: Vec<String>,
+}
+
+impl CopyReport {
+    /// A report of nothing done yet.
+    pub fn new(source: String, destination: String, source_digest: String) -> Self {
+        CopyReport {
+            source,
+            destination,
+            source_digest,
+            digest: String::new(),
+            media_type: String::new(),
+            already_present: false,
+            manifests_written: 0,
+            blobs: Counts::default(),
+            bytes: Counts::default(),
+            requests: Requests::default(),
+            duration_ms: 0,
+            signatures_copied: 0,
+            signatures_not_copied: vec![],
+        }
+    }
+
+    /// The final one-line summary.
+    pub fn summary(&self) -> String {
+        if self.already_present {
+            return format!(
+                "{} already present at {} (nothing copied, {:.1} s)",
+                self.digest,
+                self.destination,
+                self.duration_ms as f64 / 1000.0
+            );
+        }
+        let sigs = match self.signatures_copied {
+            0 => String::new(),
+            n => format!(", {n} signature(s)"),
+        };
+        format!(
+            "Copied {} to {}: {} copied, {} already present, {} mounted{sigs} in {:.1} s",
+            self.digest,
+            self.destination,
+            human_bytes(self.bytes.copied),
+            human_bytes(self.bytes.skipped),
+            human_bytes(self.bytes.mounted),
+            self.duration_ms as f64 / 1000.0
+        )
+    }
+}

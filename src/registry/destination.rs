@@ -1,0 +1,327 @@
+//! A registry repository as an [`ImageDestination`].
+//!
+//! Blobs: a mount from the source repository is tried first when both are on this registry
+//! (one round trip, whether it links the blob or finds it present); otherwise a `HEAD`, unless
+//! the repository did not exist when the copy started. Bytes go up as one `PUT` for blobs up
+//! to [`SMALL_BLOB`], else streamed into one `PATCH` of an upload session, then committed with
+//! `PUT ?digest=` only when the engine's stream ended cleanly (its size and digest checked).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt as _;
+use url::Url;
+
+use super::blob::UploadStart;
+use super::{Client, Scope};
+use crate::error::{Error, Location, Result};
+use crate::image::{
+    BlobData, BlobOrigin, BlobStream, Capabilities, Existing, ImageDestination, ManifestRole, Reuse,
+};
+use crate::manifest::{Descriptor, Manifest};
+use crate::reference::{Digest, ImageRef, Target};
+
+/// Blobs up to this size are sent in one request.
+pub const SMALL_BLOB: u64 = 1024 * 1024;
+
+const UNKNOWN: u8 = 0;
+const EXISTS: u8 = 1;
+const NEW: u8 = 2;
+
+/// One image reference of a registry, written through a shared [`Client`].
+pub struct RegistryDestination {
+    client: Arc<Client>,
+    image: ImageRef,
+    /// The repository blobs may be mounted from (same registry, another repository).
+    mount_from: Option<String>,
+    /// Every request of the copy uses this scope, so that one token serves it all.
+    scope: Scope,
+    mount_ok: AtomicBool,
+    repo_state: AtomicU8,
+    /// Upload sessions opened by mounts that fell back to an upload.
+    pending: Mutex<HashMap<Digest, Url>>,
+}
+
+impl RegistryDestination {
+    /// The reference `image` through `client`; blobs are mounted from `origin` when it is a
+    /// repository of the same registry.
+    pub fn new(client: Arc<Client>, image: ImageRef, origin: Option<&BlobOrigin>) -> Self {
+        let mount_from = origin
+            .filter(|o| o.host == client.host() && o.repository != image.repository)
+            .map(|o| o.repository.clone());
+        let mut scope = Scope::push(&image.repository);
+        if let Some(from) = &mount_from {
+            scope = scope.and_pull(from);
+        }
+        RegistryDestination {
+            client,
+            image,
+            mount_ok: AtomicBool::new(mount_from.is_some()),
+            mount_from,
+            scope,
+            repo_state: AtomicU8::new(UNKNOWN),
+            pending: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn repo(&self) -> &str {
+        &self.image.repository
+    }
+
+    /// Whether the repository has the blob (`false` without asking when it did not exist).
+    async fn present(&self, desc: &Descriptor) -> Result<bool> {
+        if self.repo_state.load(Ordering::Relaxed) == NEW {
+            return Ok(false);
+        }
+        Ok(self
+            .client
+            .head_blob(self.repo(), &desc.digest, &self.scope)
+            .await?
+            .is_some())
+    }
+
+    /// Try a mount; `None` when mounting is not possible here.
+    async fn mount(&self, desc: &Descriptor, from: &str) -> Result<Option<UploadStart>> {
+        match self
+            .client
+            .start_upload(self.repo(), Some((&desc.digest, from)), &self.scope)
+            .await
+        {
+            Ok(s) => Ok(Some(s)),
+            Err(
+                e @ (Error::Auth { .. }
+                | Error::Registry {
+                    status: 401 | 403 | 404 | 405,
+                    ..
+                }),
+            ) => {
+                log::debug!("mounting is not possible ({e}); uploading instead");
+                self.mount_ok.store(false, Ordering::Relaxed);
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn session(&self, digest: &Digest) -> Result<Url> {
+        let pending = self.pending.lock().expect("pending uploads").remove(digest);
+        if let Some(u) = pending {
+            return Ok(u);
+        }
+        match self
+            .client
+            .start_upload(self.repo(), None, &Scope::push(self.repo()))
+            .await?
+        {
+            UploadStart::Session(u) => Ok(u),
+            UploadStart::Mounted => Err(Error::Invalid {
+                what: "upload session".into(),
+                location: self.location(),
+                reason: "the registry answered 201 to a plain upload request".into(),
+            }),
+        }
+    }
+
+    /// Stream into one `PATCH`, counting what went out; the registry must hold exactly that.
+    async fn patch(&self, desc: &Descriptor, session: &Url, stream: BlobStream) -> Result<Url> {
+        let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = sent.clone();
+        let body = stream.map(move |item| {
+            item.inspect(|chunk| {
+                counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            })
+            .map_err(std::io::Error::other)
+        });
+        let op = format!("uploading blob {}", desc.digest.short());
+        let (next, reported) = self
+            .client
+            .patch_upload(
+                session,
+                reqwest::Body::wrap_stream(body),
+                &Scope::push(self.repo()),
+                self.repo(),
+                &op,
+            )
+            .await?;
+        let count = sent.load(Ordering::Relaxed);
+        // distribution answers `Range: 0-0` both for one byte and for an empty upload.
+        if let Some(r) = reported
+            && r != count
+            && !(count == 0 && r == 1)
+        {
+            return Err(Error::Network {
+                op,
+                location: self.location(),
+                reason: format!("the registry holds {r} bytes of the upload, ferry sent {count}"),
+                transient: true,
+            });
+        }
+        Ok(next)
+    }
+
+    async fn upload(&self, desc: &Descriptor, session: &Url, data: BlobData) -> Result<()> {
+        let push = Scope::push(self.repo());
+        let whole = match data {
+            BlobData::Whole(b) => Some(b),
+            // A small blob costs one request less as a monolithic PUT; the engine's stream
+            // ends with an error if its bytes are wrong, so collecting it verifies them.
+            BlobData::Stream(s) if desc.size <= SMALL_BLOB => Some(collect(s, desc.size).await?),
+            BlobData::Stream(s) => {
+                let next = self.patch(desc, session, s).await?;
+                return self
+                    .client
+                    .finish_upload(&next, &desc.digest, None, &push, self.repo())
+                    .await;
+            }
+        };
+        self.client
+            .finish_upload(session, &desc.digest, whole, &push, self.repo())
+            .await
+    }
+}
+
+async fn collect(mut s: BlobStream, size: u64) -> Result<Bytes> {
+    let mut buf = BytesMut::with_capacity(size as usize);
+    while let Some(chunk) = s.next().await {
+        buf.extend_from_slice(&chunk?);
+    }
+    Ok(buf.freeze())
+}
+
+#[async_trait]
+impl ImageDestination for RegistryDestination {
+    fn name(&self) -> String {
+        self.image.to_string()
+    }
+
+    fn location(&self) -> Location {
+        self.client.location(self.repo())
+    }
+
+    fn reference_digest(&self) -> Option<Digest> {
+        match &self.image.target {
+            Target::Digest(d) => Some(d.clone()),
+            Target::Tag(_) => None,
+        }
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+
+    fn blob_scope(&self) -> String {
+        format!("docker://{}/{}", self.client.host(), self.repo())
+    }
+
+    async fn existing(&self) -> Result<Option<Existing>> {
+        Ok(self
+            .client
+            .head_manifest(self.repo(), self.image.target.as_str(), &self.scope)
+            .await?
+            .map(|h| Existing {
+                digest: h.digest,
+                media_type: h.media_type,
+            }))
+    }
+
+    async fn prepare(&self) {
+        let state = match self
+            .client
+            .repository_exists(self.repo(), &self.scope)
+            .await
+        {
+            Some(false) => NEW,
+            Some(true) => EXISTS,
+            None => UNKNOWN,
+        };
+        self.repo_state.store(state, Ordering::Relaxed);
+    }
+
+    async fn try_reuse_blob(
+        &self,
+        desc: &Descriptor,
+        origin: Option<&BlobOrigin>,
+    ) -> Result<Reuse> {
+        let from = self
+            .mount_from
+            .as_deref()
+            .filter(|f| origin.is_some_and(|o| o.repository == *f))
+            .filter(|_| self.mount_ok.load(Ordering::Relaxed));
+        if let Some(from) = from {
+            match self.mount(desc, from).await? {
+                Some(UploadStart::Mounted) => return Ok(Reuse::Mounted),
+                // The mount fell back to an upload session: the blob is not in the source
+                // repository, but this one may still have it.
+                Some(UploadStart::Session(u)) => {
+                    if self.present(desc).await? {
+                        self.client
+                            .cancel_upload(&u, &self.scope, self.repo())
+                            .await;
+                        return Ok(Reuse::Present);
+                    }
+                    self.pending
+                        .lock()
+                        .expect("pending uploads")
+                        .insert(desc.digest.clone(), u);
+                    return Ok(Reuse::No);
+                }
+                None => {}
+            }
+        }
+        Ok(if self.present(desc).await? {
+            Reuse::Present
+        } else {
+            Reuse::No
+        })
+    }
+
+    async fn put_blob(&self, desc: &Descriptor, data: BlobData) -> Result<()> {
+        let session = self.session(&desc.digest).await?;
+        let result = self.upload(desc, &session, data).await;
+        if let Err(e) = &result
+            && !e.is_transient()
+        {
+            self.client
+                .cancel_upload(&session, &self.scope, self.repo())
+                .await;
+        }
+        result
+    }
+
+    async fn put_manifest(&self, manifest: &Manifest, role: ManifestRole) -> Result<()> {
+        let reference = match role {
+            ManifestRole::ByDigest => manifest.digest.as_str(),
+            ManifestRole::Reference => self.image.target.as_str(),
+        };
+        self.client
+            .put_manifest(self.repo(), reference, manifest)
+            .await
+    }
+
+    async fn supports_signatures(&self) -> Result<bool> {
+        self.client.supports_signatures().await
+    }
+
+    async fn signatures(&self, digest: &Digest) -> Result<Vec<Vec<u8>>> {
+        Ok(self
+            .client
+            .get_signatures(self.repo(), digest, &self.scope)
+            .await?
+            .into_iter()
+            .map(|s| s.content)
+            .collect())
+    }
+
+    async fn put_signature(&self, digest: &Digest, content: &[u8]) -> Result<()> {
+        self.client
+            .put_signature(self.repo(), digest, content, &self.scope)
+            .await
+    }
+
+    fn request_count(&self) -> u64 {
+        self.client.request_count()
+    }
+}
