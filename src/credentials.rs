@@ -273,10 +273,10 @@ pub fn primary_auth_file(explicit: Option<&Path>) -> PathBuf {
     }
     match std::env::var_os("XDG_RUNTIME_DIR").filter(|p| !p.is_empty()) {
         Some(dir) => Path::new(&dir).join("containers/auth.json"),
-        // SAFETY: getuid has no preconditions and cannot fail.
-        None => PathBuf::from(format!("/run/containers/{}/auth.json", unsafe {
-            libc::getuid()
-        })),
+        None => PathBuf::from(format!(
+            "/run/containers/{}/auth.json",
+            rustix::process::getuid().as_raw()
+        )),
     }
 }
 
@@ -565,7 +565,7 @@ mod tests {
         )
         .unwrap();
         let files = AuthFiles {
-            paths: vec![(f.clone(), false)],
+            paths: vec![(f, false)],
         };
         assert_eq!(
             files.lookup("r.io", "team/app").unwrap(),
@@ -624,7 +624,7 @@ mod tests {
         let f = dir.path().join("creds");
         std::fs::write(&f, "fileuser:filepass\n").unwrap();
         let mut a = CredentialArgs {
-            creds_file: Some(f.clone()),
+            creds_file: Some(f),
             flag_prefix: "--src-".into(),
             env_prefix: "FERRY_TEST_PRECEDENCE_".into(),
             ..Default::default()

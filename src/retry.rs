@@ -156,38 +156,11 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    let when = httpdate(v)?;
+    let when = httpdate::parse_http_date(v).ok()?;
     Some(
         when.duration_since(std::time::SystemTime::now())
             .unwrap_or(Duration::ZERO),
     )
-}
-
-fn httpdate(v: &str) -> Option<std::time::SystemTime> {
-    // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
-    humantime::parse_rfc3339(&{
-        let parts: Vec<&str> = v.split_whitespace().collect();
-        if parts.len() != 6 || parts[5] != "GMT" {
-            return None;
-        }
-        let month = match parts[2] {
-            "Jan" => 1,
-            "Feb" => 2,
-            "Mar" => 3,
-            "Apr" => 4,
-            "May" => 5,
-            "Jun" => 6,
-            "Jul" => 7,
-            "Aug" => 8,
-            "Sep" => 9,
-            "Oct" => 10,
-            "Nov" => 11,
-            "Dec" => 12,
-            _ => return None,
-        };
-        format!("{}-{:02}-{:0>2}T{}Z", parts[3], month, parts[1], parts[4])
-    })
-    .ok()
 }
 
 /// Parse a Go duration as skopeo's flags take it: `10s`, `1m30s`, `500ms`, `2h`, `1.5s`.

@@ -410,7 +410,7 @@ pub fn judge(
     answer: &Answer,
     target: &Target,
     sent: &[EnvVar],
-    redactor: &Redactor,
+    redactor: &Redactor<'_>,
 ) -> Result<Triggered> {
     let loc = Location {
         registry: target.api_url.host_str().unwrap_or_default().to_string(),

@@ -28,7 +28,7 @@ Secrets can come from files or the environment instead of argv: --src-creds-file
 
 /// Arguments of `copy`.
 #[derive(Debug, Args)]
-pub struct CopyArgs {
+pub(super) struct CopyArgs {
     /// Source image: docker://[HOST[:PORT]/]PATH[:TAG|@DIGEST].
     #[arg(value_name = "SOURCE-IMAGE")]
     source: String,

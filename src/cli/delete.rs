@@ -8,7 +8,7 @@ use crate::reference::ImageRef;
 
 /// Arguments of `delete`.
 #[derive(Debug, Args)]
-pub struct DeleteArgs {
+pub(super) struct DeleteArgs {
     /// Image: docker://[HOST[:PORT]/]PATH[:TAG|@DIGEST].
     #[arg(value_name = "IMAGE-NAME")]
     image: String,

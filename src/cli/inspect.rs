@@ -28,7 +28,7 @@ Exit codes: 0 ok, 1 error, 2 the image does not exist.";
 
 /// Arguments of `inspect`.
 #[derive(Debug, Args)]
-pub struct InspectArgs {
+pub(super) struct InspectArgs {
     /// Image: docker://[HOST[:PORT]/]PATH[:TAG|@DIGEST].
     #[arg(value_name = "IMAGE-NAME")]
     image: String,

@@ -9,7 +9,7 @@ use crate::reference::parse_repository;
 
 /// Arguments of `list-tags`.
 #[derive(Debug, Args)]
-pub struct ListTagsArgs {
+pub(super) struct ListTagsArgs {
     /// Repository: docker://[HOST[:PORT]/]PATH (no tag or digest).
     #[arg(value_name = "SOURCE-IMAGE")]
     repository: String,
@@ -20,7 +20,7 @@ pub struct ListTagsArgs {
 }
 
 /// skopeo's output for `list-tags`: `Repository` (omitempty) and `Tags`, indented as Go does.
-pub fn render(repository: &str, tags: Vec<String>) -> String {
+pub(super) fn render(repository: &str, tags: Vec<String>) -> String {
     let v = GoValue::Struct(vec![
         Field::omitempty(
             "Repository",

@@ -17,7 +17,7 @@ use crate::tls::TlsOptions;
 
 /// Arguments of `login`.
 #[derive(Debug, Args)]
-pub struct LoginArgs {
+pub(super) struct LoginArgs {
     /// Registry (host[:port]), or host[:port]/path for credentials of one namespace.
     #[arg(value_name = "REGISTRY")]
     registry: String,
@@ -53,7 +53,7 @@ pub struct LoginArgs {
 
 /// Arguments of `logout`.
 #[derive(Debug, Args)]
-pub struct LogoutArgs {
+pub(super) struct LogoutArgs {
     /// Registry (host[:port][/path]) to remove credentials for.
     #[arg(value_name = "REGISTRY", required_unless_present = "all")]
     registry: Option<String>,
@@ -71,45 +71,31 @@ pub struct LogoutArgs {
     tls_verify: Option<bool>,
 }
 
-/// Read one line from the terminal (or standard input), without echo when `secret`.
+/// Read one line from the terminal (or standard input), without echo when `secret` and
+/// standard input is a terminal (rpassword restores the terminal, Ctrl-C included).
 fn prompt(label: &str, secret: bool) -> Result<String> {
     let stdin = std::io::stdin();
-    let tty = stdin.is_terminal();
+    if secret && stdin.is_terminal() {
+        return rpassword::prompt_password(label).map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => end_of_input(label),
+            _ => Error::io("reading", "the terminal", e),
+        });
+    }
     eprint!("{label}");
     let _ = std::io::stderr().flush();
-    // SAFETY: termios calls on fd 0 with a zeroed, then filled, struct; restored below.
-    let saved = if secret && tty {
-        unsafe {
-            let mut t: libc::termios = std::mem::zeroed();
-            if libc::tcgetattr(0, &mut t) == 0 {
-                let saved = t;
-                t.c_lflag &= !libc::ECHO;
-                libc::tcsetattr(0, libc::TCSANOW, &t);
-                Some(saved)
-            } else {
-                None
-            }
-        }
-    } else {
-        None
-    };
     let mut line = String::new();
-    let read = stdin.lock().read_line(&mut line);
-    if let Some(t) = saved {
-        // SAFETY: restores the attributes read above.
-        unsafe {
-            libc::tcsetattr(0, libc::TCSANOW, &t);
-        }
-        eprintln!();
-    }
-    match read {
-        Ok(0) => Err(Error::usage(format!(
-            "reading {}: end of input",
-            label.trim_end_matches([':', ' '])
-        ))),
+    match stdin.lock().read_line(&mut line) {
+        Ok(0) => Err(end_of_input(label)),
         Ok(_) => Ok(line.trim_end_matches(['\n', '\r']).to_string()),
         Err(e) => Err(Error::io("reading", "standard input", e)),
     }
+}
+
+fn end_of_input(label: &str) -> Error {
+    Error::usage(format!(
+        "reading {}: end of input",
+        label.trim_end_matches([':', ' '])
+    ))
 }
 
 pub(super) async fn login(

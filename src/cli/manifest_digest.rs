@@ -9,7 +9,7 @@ use crate::reference::Digest;
 
 /// Arguments of `manifest-digest`.
 #[derive(Debug, Args)]
-pub struct ManifestDigestArgs {
+pub(super) struct ManifestDigestArgs {
     /// The manifest file.
     #[arg(value_name = "MANIFEST")]
     manifest: PathBuf,
@@ -17,7 +17,7 @@ pub struct ManifestDigestArgs {
 
 /// The digest skopeo computes for manifest bytes: sha256 of the bytes as they are (a signed
 /// Docker schema 1 manifest, whose digest excludes its signatures, is refused).
-pub fn manifest_digest(bytes: &[u8]) -> Result<Digest> {
+pub(super) fn manifest_digest(bytes: &[u8]) -> Result<Digest> {
     if let Ok(serde_json::Value::Object(m)) = serde_json::from_slice::<serde_json::Value>(bytes)
         && m.get("schemaVersion").and_then(serde_json::Value::as_i64) == Some(1)
         && m.contains_key("signatures")

@@ -37,7 +37,7 @@ copied). --record writes a JSON record of the promotion; a one-line summary goes
 
 /// Arguments of `promote`.
 #[derive(Debug, Args)]
-pub struct PromoteArgs {
+pub(super) struct PromoteArgs {
     /// Image name, the same in both projects [env: IMAGE_NAME].
     #[arg(long, value_name = "NAME")]
     image_name: Option<String>,

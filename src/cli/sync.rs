@@ -35,7 +35,7 @@ platform's image unless -a.";
 
 /// Arguments of `sync`.
 #[derive(Debug, Args)]
-pub struct SyncArgs {
+pub(super) struct SyncArgs {
     /// Source: `registry/path[:tag]` (--src docker) or a YAML file (--src yaml).
     #[arg(value_name = "SOURCE")]
     source: String,

@@ -13,7 +13,7 @@ use crate::tls::TlsOptions;
 use crate::webhook::{Call, EnvVar, Target};
 
 /// The environment variable holding the webhook secret when `--secret-file` is absent.
-pub const SECRET_ENV: &str = "FERRY_WEBHOOK_SECRET";
+pub(super) const SECRET_ENV: &str = "FERRY_WEBHOOK_SECRET";
 
 pub(super) const LONG_ABOUT: &str =
     "Start a BuildConfig's build through OpenShift's generic webhook.
@@ -37,7 +37,7 @@ system:webhook to system:unauthenticated in the namespace; otherwise pass --toke
 
 /// Arguments of `trigger`.
 #[derive(Debug, Args)]
-pub struct TriggerArgs {
+pub(super) struct TriggerArgs {
     /// The OpenShift API server, e.g. https://api.prod.example.com:6443.
     #[arg(long, value_name = "URL")]
     api_url: Option<String>,

@@ -668,7 +668,7 @@ impl Client {
             match schedule.next_delay(&err) {
                 Some(d) => {
                     log::info!("{err}; retrying in {:.1}s", d.as_secs_f64());
-                    tokio::time::sleep(d).await
+                    tokio::time::sleep(d).await;
                 }
                 None => return Err(schedule.give_up(err)),
             }
@@ -767,7 +767,7 @@ impl Client {
             match schedule.next_delay(&err) {
                 Some(d) => {
                     log::info!("{err}; retrying in {:.1}s", d.as_secs_f64());
-                    tokio::time::sleep(d).await
+                    tokio::time::sleep(d).await;
                 }
                 None => return Err(schedule.give_up(err)),
             }

@@ -373,7 +373,7 @@ fn manifest_bytes_not_matching_the_digest_asked_for() {
         }),
     ));
     // And the top manifest when asked for by digest.
-    let top = idx.digest.clone();
+    let top = idx.digest;
     proxy.add(Rule::new(
         "GET",
         &format!("/manifests/{top}$"),
@@ -385,7 +385,7 @@ fn manifest_bytes_not_matching_the_digest_asked_for() {
     let dst_ref = dst.docker_ref(&format!("{DST_REPO}:{DST_TAG}"));
     for (src_ref, what) in [
         (proxy.docker_ref(SRC_NAME), child.clone()),
-        (proxy.docker_ref(&format!("ns/app@{top}")), top.clone()),
+        (proxy.docker_ref(&format!("ns/app@{top}")), top),
     ] {
         let out = ferry()
             .args(bounded())

@@ -178,7 +178,7 @@ fn invalid_manifests_are_refused_with_a_reason() {
         v["mediaType"] = json!("application/vnd.docker.distribution.manifest.v2+json");
         v
     };
-    let mut huge = oci_image(good_digest.clone());
+    let mut huge = oci_image(good_digest);
     huge["annotations"] = json!({"pad": "x".repeat(5 << 20)});
     let huge = serde_json::to_vec(&huge).unwrap();
     let cases: Vec<(&str, Fault, Vec<&str>)> = vec![
@@ -363,13 +363,13 @@ fn hostile_blob_answers() {
         ),
         (
             "never-ending streamed blob",
-            big.clone(),
+            big,
             Fault::respond(|_| Response::builder().status(200).body(endless()).unwrap()),
             vec!["more than the", "bytes the manifest declares"],
         ),
         (
             "never-ending small blob",
-            small.clone(),
+            small,
             Fault::respond(|_| Response::builder().status(200).body(endless()).unwrap()),
             vec!["more than the", "bytes the manifest declares"],
         ),

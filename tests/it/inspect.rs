@@ -349,7 +349,7 @@ fn inspect_format_matches_skopeo() {
         "{{.Digest}}".into(),
     ];
     args.extend(auth.iter().cloned());
-    args.push(image.clone());
+    args.push(image);
     let (s, f) = both(&args);
     s.assert_failure();
     f.assert_failure_with(&["raw output does not support format"]);
@@ -389,8 +389,8 @@ fn manifest_digest_matches_skopeo() {
     let single = ImageSpec::oci().build();
     let sb = Sandbox::new();
     for (name, bytes, want) in [
-        ("index.json", idx.manifest.clone(), idx.digest.clone()),
-        ("image.json", single.manifest.clone(), single.digest.clone()),
+        ("index.json", idx.manifest.clone(), idx.digest),
+        ("image.json", single.manifest.clone(), single.digest),
         (
             "junk",
             b"not a manifest".to_vec(),

@@ -1,5 +1,8 @@
 //! All integration tests, in one binary so that the lab support compiles once.
 
+// The test binary is not a library: `pub` in its modules only shares lab code between them.
+#![allow(unreachable_pub, missing_docs)]
+
 mod copy;
 mod delete;
 mod e2e;

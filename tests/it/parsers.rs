@@ -72,7 +72,7 @@ proptest! {
             let d = format!("sha256:{hex}");
             (format!("docker://{reg}/{repo}@{d}"), Target::Digest(d.parse::<Digest>().unwrap()))
         } else {
-            (format!("docker://{reg}/{repo}:{tag}"), Target::Tag(tag.clone()))
+            (format!("docker://{reg}/{repo}:{tag}"), Target::Tag(tag))
         };
         let r = ImageRef::parse_transport(&input).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(&r.registry, &reg);

@@ -198,7 +198,7 @@ fn sync_from_yaml_with_credentials_regex_cert_dir_suffix_and_dry_run() {
             .run()
             .assert_success();
     }
-    let app_want = BTreeMap::from([("v1".to_string(), app.digest.clone())]);
+    let app_want = BTreeMap::from([("v1".to_string(), app.digest)]);
     let lib_want: BTreeMap<String, String> = ["1.0", "1.1"]
         .iter()
         .map(|t| (t.to_string(), lib.digest.clone()))

@@ -203,7 +203,7 @@ fn schema_problems(doc: &Value, what: &str) -> Vec<String> {
                 problems.push(format!(
                     "{what}: {}: no schema for apiVersion {api_version} kind {kind}",
                     set.name
-                ))
+                ));
             }
             None => {}
         }

@@ -74,6 +74,7 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
 /// registry or tool outlives a test process that crashed or was killed.
 pub(crate) fn kill_with_parent(cmd: &mut Command) {
     // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    #[allow(unsafe_code)]
     unsafe {
         cmd.pre_exec(|| {
             if libc::prctl(

@@ -509,9 +509,8 @@ async fn get_token(
         form_urlencoded::parse(query.unwrap_or_default().as_bytes())
             .into_owned()
             .collect();
-    let creds = match basic_auth(&headers) {
-        Ok(c) => c,
-        Err(()) => return st.deny(&Ctx::new("GET", None, &params, &headers), None),
+    let Ok(creds) = basic_auth(&headers) else {
+        return st.deny(&Ctx::new("GET", None, &params, &headers), None);
     };
     st.issue(&Ctx::new("GET", None, &params, &headers), creds)
 }

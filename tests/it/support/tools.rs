@@ -323,6 +323,7 @@ fn open_pty() -> (std::fs::File, std::os::fd::OwnedFd) {
     };
     // SAFETY: openpty writes two file descriptors into the out-pointers; the name and
     // termios pointers may be null.
+    #[allow(unsafe_code)]
     let rc = unsafe {
         libc::openpty(
             &mut master,
@@ -334,6 +335,7 @@ fn open_pty() -> (std::fs::File, std::os::fd::OwnedFd) {
     };
     assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
     // SAFETY: both descriptors were just opened and are owned by nobody else.
+    #[allow(unsafe_code)]
     unsafe {
         (
             std::fs::File::from_raw_fd(master),

@@ -136,7 +136,7 @@ impl StartedBuild {
     pub fn stage_env(&self) -> Vec<(String, String)> {
         let job = format!("{}/{}-{}", self.namespace, self.namespace, self.buildconfig);
         let mut env = self.parameters.clone();
-        env.push(("JOB_NAME".into(), job.clone()));
+        env.push(("JOB_NAME".into(), job));
         env.push(("BUILD_NUMBER".into(), self.number.to_string()));
         env.push((
             "BUILD_URL".into(),
@@ -523,7 +523,7 @@ fn answer(
                             warning = Some(
                                 "no git information found in payload, ignoring and continuing with build"
                                     .into(),
-                            )
+                            );
                         }
                         Some(git) => {
                             let matches = |r: &str| {
