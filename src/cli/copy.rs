@@ -47,6 +47,8 @@ pub(super) struct CopyArgs {
 
     #[command(flatten)]
     multi_arch: MultiArchArgs,
+    #[command(flatten)]
+    referrers: super::referrers::ReferrerArgs,
     /// Preserve digests of images and lists (ferry always does).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     preserve_digests: Option<bool>,
@@ -231,6 +233,7 @@ pub(super) async fn run(
         platform: global.platform(),
         remove_signatures: args.remove_signatures.unwrap_or(false),
         note_cosign: true,
+        attachments: args.referrers.options(personality)?,
         refuse_retag: false,
         retry: args.retry.policy(personality),
         stall_timeout: global.stall_timeout(),
@@ -248,6 +251,9 @@ pub(super) async fn run(
         progress.line(&format!(
             "Note: a signature of the source was not copied: {s}"
         ));
+    }
+    for s in &report.attached_not_copied {
+        progress.line(&format!("Note: not copied: {s}"));
     }
     if let Some(path) = &args.digestfile {
         std::fs::write(path, report.digest.as_bytes())

@@ -17,6 +17,7 @@ mod login;
 mod manifest_digest;
 pub mod options;
 mod promote;
+mod referrers;
 mod sync;
 mod trigger;
 

@@ -87,6 +87,8 @@ pub(super) struct PromoteArgs {
     image_parallel_copies: usize,
     #[command(flatten)]
     retry: RetryArgs,
+    #[command(flatten)]
+    referrers: super::referrers::ReferrerArgs,
     /// No progress output and no summary.
     #[arg(short = 'q', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     quiet: Option<bool>,
@@ -213,6 +215,7 @@ pub(super) async fn run(
         parallel: args.image_parallel_copies,
         retry: args.retry.policy(personality),
         stall_timeout: global.stall_timeout(),
+        attachments: args.referrers.options(personality)?,
     };
     let result = promoter
         .promote(&src, &dst, JenkinsEnv::from_env(env_value))

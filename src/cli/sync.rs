@@ -59,6 +59,8 @@ pub(super) struct SyncArgs {
 
     #[command(flatten)]
     multi_arch: MultiArchArgs,
+    #[command(flatten)]
+    referrers: super::referrers::ReferrerArgs,
     /// Preserve digests (ferry always does).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     preserve_digests: Option<bool>,
@@ -232,6 +234,7 @@ pub(super) async fn run(
             remove_signatures: args.remove_signatures.unwrap_or(false),
             // sync copies cosign `.sig` tags like any other tag.
             note_cosign: false,
+            attachments: args.referrers.options(personality)?,
             refuse_retag: false,
             retry: args.retry.policy(personality),
             stall_timeout: global.stall_timeout(),

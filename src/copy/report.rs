@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use super::referrers::AttachedCounts;
 use crate::progress::human_bytes;
 
 /// Byte and blob counts of a copy.
@@ -56,6 +57,12 @@ pub struct CopyReport {
     pub signatures_copied: u64,
     /// Signatures the source has that were not copied.
     pub signatures_not_copied: Vec<String>,
+    /// OCI 1.1 referrers (of the image, its children, and theirs).
+    pub referrers: AttachedCounts,
+    /// cosign attachment tags (`sha256-<hex>.sig`, `.att`, `.sbom`).
+    pub attachments: AttachedCounts,
+    /// Referrers and attachments found that were not copied, and why.
+    pub attached_not_copied: Vec<String>,
 }
 
 impl CopyReport {
@@ -75,12 +82,36 @@ impl CopyReport {
             duration_ms: 0,
             signatures_copied: 0,
             signatures_not_copied: vec![],
+            referrers: AttachedCounts::default(),
+            attachments: AttachedCounts::default(),
+            attached_not_copied: vec![],
         }
+    }
+
+    /// `, 2 referrer(s), 1 attachment tag(s)` for what was attached and copied.
+    fn attached_text(&self) -> String {
+        let mut s = String::new();
+        if self.referrers.copied > 0 {
+            s.push_str(&format!(", {} referrer(s)", self.referrers.copied));
+        }
+        if self.attachments.copied > 0 {
+            s.push_str(&format!(", {} attachment tag(s)", self.attachments.copied));
+        }
+        s
     }
 
     /// The final one-line summary.
     pub fn summary(&self) -> String {
         if self.already_present {
+            let attached = self.attached_text();
+            if !attached.is_empty() {
+                return format!(
+                    "{} already present at {}; added what it lacked{attached} in {:.1} s",
+                    self.digest,
+                    self.destination,
+                    self.duration_ms as f64 / 1000.0
+                );
+            }
             return format!(
                 "{} already present at {} (nothing copied, {:.1} s)",
                 self.digest,
@@ -92,8 +123,9 @@ impl CopyReport {
             0 => String::new(),
             n => format!(", {n} signature(s)"),
         };
+        let attached = self.attached_text();
         format!(
-            "Copied {} to {}: {} copied, {} already present, {} mounted{sigs} in {:.1} s",
+            "Copied {} to {}: {} copied, {} already present, {} mounted{sigs}{attached} in {:.1} s",
             self.digest,
             self.destination,
             human_bytes(self.bytes.copied),

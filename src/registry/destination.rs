@@ -321,6 +321,71 @@ impl ImageDestination for RegistryDestination {
             .await
     }
 
+    fn stores_attachments(&self) -> bool {
+        true
+    }
+
+    async fn has_manifest(&self, digest: &Digest) -> Result<bool> {
+        if self.repo_state.load(Ordering::Relaxed) == NEW {
+            return Ok(false);
+        }
+        Ok(self
+            .client
+            .head_manifest(self.repo(), digest.as_str(), &self.scope)
+            .await?
+            .is_some())
+    }
+
+    async fn tag_digest(&self, tag: &str) -> Result<Option<Digest>> {
+        if self.repo_state.load(Ordering::Relaxed) == NEW {
+            return Ok(None);
+        }
+        match self
+            .client
+            .head_manifest(self.repo(), tag, &self.scope)
+            .await?
+        {
+            None => Ok(None),
+            Some(h) => match h.digest {
+                Some(d) => Ok(Some(d)),
+                None => Ok(self
+                    .client
+                    .manifest_if_tagged(self.repo(), tag)
+                    .await?
+                    .map(|m| m.digest)),
+            },
+        }
+    }
+
+    async fn listed_referrers(&self, subject: &Digest) -> Result<Vec<Digest>> {
+        if self.repo_state.load(Ordering::Relaxed) == NEW {
+            return Ok(vec![]);
+        }
+        Ok(self
+            .client
+            .referrers_of(self.repo(), subject, &[], &self.scope, None)
+            .await?
+            .into_iter()
+            .map(|e| e.descriptor.digest)
+            .collect())
+    }
+
+    async fn put_referrer(&self, subject: &Digest, referrer: &Manifest) -> Result<bool> {
+        self.client
+            .put_referrer(self.repo(), subject, referrer)
+            .await
+    }
+
+    async fn index_referrers(&self, subject: &Digest, referrers: &[Manifest]) -> Result<()> {
+        self.client
+            .merge_fallback(self.repo(), subject, referrers)
+            .await
+    }
+
+    async fn put_tagged(&self, manifest: &Manifest, tag: &str) -> Result<()> {
+        self.client.put_manifest(self.repo(), tag, manifest).await
+    }
+
     fn request_count(&self) -> u64 {
         self.client.request_count()
     }

@@ -15,6 +15,7 @@ pub mod auth;
 pub mod blob;
 pub mod destination;
 use crate::manifest;
+pub mod referrers;
 pub mod signatures;
 pub mod source;
 
@@ -215,6 +216,8 @@ pub struct Client {
     token_requests: AtomicU64,
     /// The `/v2/` answer carried `X-Registry-Supports-Signatures: 1`.
     supports_signatures: std::sync::atomic::AtomicBool,
+    /// Whether the registry has the referrers API, and tag lists read once.
+    attachments: referrers::Cache,
 }
 
 impl std::fmt::Debug for Client {
@@ -266,6 +269,7 @@ impl Client {
             requests: AtomicU64::new(0),
             token_requests: AtomicU64::new(0),
             supports_signatures: std::sync::atomic::AtomicBool::new(false),
+            attachments: referrers::Cache::default(),
         }))
     }
 
@@ -900,9 +904,22 @@ impl Client {
         }))
     }
 
-    /// `PUT /v2/<repo>/manifests/<reference>` with the exact bytes; returns the digest the
-    /// registry reports (checked against the bytes' digest).
+    /// `PUT /v2/<repo>/manifests/<reference>` with the exact bytes; the digest the registry
+    /// reports is checked against the bytes' digest.
     pub async fn put_manifest(&self, repo: &str, reference: &str, m: &Manifest) -> Result<()> {
+        self.put_manifest_headers(repo, reference, m)
+            .await
+            .map(|_| ())
+    }
+
+    /// [`put_manifest`](Self::put_manifest), returning the answer's headers (a registry with
+    /// the OCI 1.1 referrers API sends `OCI-Subject` for a manifest with a `subject`).
+    pub async fn put_manifest_headers(
+        &self,
+        repo: &str,
+        reference: &str,
+        m: &Manifest,
+    ) -> Result<HeaderMap> {
         let loc = self.location(repo);
         let op = format!("writing manifest {reference}");
         let url = self.url(&format!("{repo}/manifests/{reference}")).await?;
@@ -971,7 +988,7 @@ impl Client {
                 actual: d.to_string(),
             });
         }
-        Ok(())
+        Ok(resp.headers().clone())
     }
 
     /// `DELETE /v2/<repo>/manifests/<digest>`.

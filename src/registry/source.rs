@@ -7,7 +7,7 @@ use futures_util::StreamExt as _;
 
 use super::{Client, Scope};
 use crate::error::{Location, Result};
-use crate::image::{BlobOrigin, BlobRead, ImageSource};
+use crate::image::{BlobOrigin, BlobRead, ImageSource, ReferrerEntry};
 use crate::manifest::{Descriptor, Manifest};
 use crate::reference::{Digest, ImageRef};
 
@@ -103,6 +103,26 @@ impl ImageSource for RegistrySource {
             .head_manifest(repo, tag, &Scope::pull(repo))
             .await?
             .is_some())
+    }
+
+    async fn tags(&self) -> Result<Arc<Vec<String>>> {
+        self.client.cached_tags(&self.image.repository).await
+    }
+
+    async fn tagged_manifest(&self, tag: &str) -> Result<Option<Manifest>> {
+        self.client
+            .manifest_if_tagged(&self.image.repository, tag)
+            .await
+    }
+
+    async fn referrers(&self, digest: &Digest, types: &[String]) -> Result<Vec<ReferrerEntry>> {
+        let repo = &self.image.repository;
+        let scope = Scope::pull(repo);
+        // Without the API, the fallback tag is looked up in the tag list (read once).
+        let tags = self.client.cached_tags(repo).await?;
+        self.client
+            .referrers_of(repo, digest, types, &scope, Some(&tags))
+            .await
     }
 
     fn request_count(&self) -> u64 {
