@@ -413,11 +413,13 @@ async fn plan(
                 Refs::List(t) => t.clone(),
                 Refs::AllTags | Refs::TagRegex(_) | Refs::Semver(_) => {
                     log::debug!("Getting tags of {}", repo.name());
+                    // Read once per repository: the copies look attachment tags up in it.
                     let listed = async {
                         clients
                             .get(groups, Some(gi), &repo)?
-                            .list_tags(&s.repository)
+                            .cached_tags(&s.repository)
                             .await
+                            .map(|t| t.as_ref().clone())
                     }
                     .await;
                     let tags = match listed {
@@ -433,6 +435,22 @@ async fn plan(
                         Refs::TagRegex(re) => tags.into_iter().filter(|t| re.is_match(t)).collect(),
                         Refs::Semver(c) => tags.into_iter().filter(|t| c.matches_tag(t)).collect(),
                         _ => tags,
+                    };
+                    // Attachment tags travel with the images they are attached to.
+                    let tags = if opts.copy.attachments.enabled() {
+                        let (attached, images): (Vec<String>, Vec<String>) = tags
+                            .into_iter()
+                            .partition(|t| crate::registry::referrers::is_attachment_tag(t));
+                        if !attached.is_empty() {
+                            log::debug!(
+                                "{}: {} attachment tag(s) travel with their images",
+                                repo.name(),
+                                attached.len()
+                            );
+                        }
+                        images
+                    } else {
+                        tags
                     };
                     if tags.is_empty() {
                         log::warn!("No refs to sync found in {}", repo.name());

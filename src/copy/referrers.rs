@@ -368,9 +368,11 @@ impl Copier {
                 let listed = &listed;
                 async move {
                     match &a.via {
+                        // A fallback index may list a manifest deleted since.
                         Via::Referrer => Ok(listed
                             .get(&a.subject)
-                            .is_some_and(|l| l.contains(&a.manifest.digest))),
+                            .is_some_and(|l| l.contains(&a.manifest.digest))
+                            && dst.has_manifest(&a.manifest.digest).await?),
                         Via::Tag(t) => Ok(dst.tag_digest(t).await? == Some(a.manifest.digest.clone())),
                     }
                 }

@@ -162,8 +162,9 @@ impl Client {
     }
 
     /// `GET /v2/<repo>/referrers/<digest>`: the referrers list, `None` when the registry has
-    /// no referrers API (learnt from the first 404 and remembered). Entries are filtered by
-    /// `types` here when the registry did not apply the filter (`OCI-Filters-Applied`).
+    /// no referrers API (learnt from the first 404 and remembered). `types` is passed on as
+    /// `artifactType`; a registry that did not apply it (no `OCI-Filters-Applied`) returns
+    /// the whole list, which the caller filters.
     pub async fn api_referrers(
         &self,
         repo: &str,
@@ -243,11 +244,15 @@ impl Client {
                 location: loc.clone(),
                 reason,
             })?;
-            entries.extend(if filtered {
-                page
-            } else {
-                filter_entries(page, types)
-            });
+            // Unfiltered pages go to the caller whole: it filters, and counts what it left.
+            if !types.is_empty() && !filtered {
+                log::debug!(
+                    "{}: the registry did not filter the referrers of {} by artifact type",
+                    self.registry(),
+                    digest.short()
+                );
+            }
+            entries.extend(page);
             if entries.len() > MAX_REFERRERS {
                 return Err(Error::Invalid {
                     what: format!("referrers list of {}", digest.short()),
@@ -358,7 +363,8 @@ impl Client {
     }
 
     /// The referrers of `digest` in `repo`: from the API, else from the fallback tag (looked
-    /// up in the tag list when `tags` is given, else fetched directly).
+    /// up in the tag list when `tags` is given, else fetched directly). The list may hold
+    /// more than `types` (see [`Client::api_referrers`]; the fallback index is not filtered).
     pub async fn referrers_of(
         &self,
         repo: &str,
@@ -383,7 +389,7 @@ impl Client {
             location: self.location(repo),
             reason,
         })?;
-        Ok(filter_entries(entries, types))
+        Ok(entries)
     }
 }
 

@@ -18,6 +18,7 @@ mod parsers;
 mod progress;
 mod promote;
 mod proxy;
+mod referrers;
 mod secrets;
 mod signatures;
 mod support;
