@@ -6,6 +6,7 @@
 //! - [`reference`]: image references and transports;
 //! - [`manifest`]: manifest media types, parsing and validation (raw bytes kept);
 //! - [`image`]: the seam between the copy engine and transports (image sources and destinations);
+//! - [`registries_d`]: `registries.d`: lookaside signature storage, sigstore attachments;
 //! - [`registry`]: the OCI distribution client (auth challenges, token cache, blobs, manifests, tags);
 //! - [`login`]: changing the primary auth file for `login`/`logout`;
 //! - [`credentials`]: credentials from flags, files, the environment and auth files;
@@ -39,6 +40,7 @@ pub mod progress;
 pub mod promote;
 pub mod redact;
 pub mod reference;
+pub mod registries_d;
 pub mod registry;
 pub mod retry;
 pub mod semver;

@@ -304,6 +304,8 @@ pub struct Promoter {
     pub stall_timeout: std::time::Duration,
     /// What is attached to the image travels with it (`--referrers`).
     pub attachments: AttachmentOptions,
+    /// Lookaside signature storage (`registries.d`).
+    pub registries_d: Option<crate::registries_d::RegistriesD>,
 }
 
 impl Promoter {
@@ -340,8 +342,13 @@ impl Promoter {
             self.progress.clone(),
             Arc::new(tokio::sync::Semaphore::new(self.parallel.max(1))),
         );
-        let (source, destination) =
-            crate::registry::endpoints(self.src.clone(), src, self.dst.clone(), dst);
+        let (source, destination) = crate::registry::endpoints_with(
+            self.src.clone(),
+            src,
+            self.dst.clone(),
+            dst,
+            self.registries_d.as_ref(),
+        );
         let report = match copier.copy(source, destination).await {
             Ok(r) => r,
             Err(Error::Refused(m)) => {

@@ -301,6 +301,8 @@ pub struct SyncOptions {
     pub scoped: bool,
     /// `--append-suffix`.
     pub append_suffix: String,
+    /// Lookaside signature storage and sigstore attachments (`registries.d`).
+    pub registries_d: Option<Arc<crate::registries_d::RegistriesD>>,
 }
 
 /// Makes (and caches) clients; the command line decides credentials and TLS.
@@ -527,8 +529,13 @@ pub async fn run(
                             j.src,
                             j.dst
                         ));
-                        let (source, destination) =
-                            crate::registry::endpoints(src, &j.src, dst, &j.dst);
+                        let (source, destination) = crate::registry::endpoints_with(
+                            src,
+                            &j.src,
+                            dst,
+                            &j.dst,
+                            opts.registries_d.as_deref(),
+                        );
                         Copier::new(opts.copy.clone(), progress.clone(), slots)
                             .with_blob_locks(locks)
                             .copy(source, destination)

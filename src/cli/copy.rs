@@ -233,7 +233,10 @@ pub(super) async fn run(
         platform: global.platform(),
         remove_signatures: args.remove_signatures.unwrap_or(false),
         note_cosign: true,
-        attachments: args.referrers.options(personality)?,
+        attachments: args
+            .referrers
+            .options(personality)?
+            .without_signatures(args.remove_signatures.unwrap_or(false)),
         refuse_retag: false,
         retry: args.retry.policy(personality),
         stall_timeout: global.stall_timeout(),
@@ -243,7 +246,14 @@ pub(super) async fn run(
         progress.clone(),
         Arc::new(tokio::sync::Semaphore::new(parallel)),
     );
-    let (source, destination) = crate::registry::endpoints(src_client, &src, dst_client, &dst);
+    let registries_d = global.registries_d()?;
+    let (source, destination) = crate::registry::endpoints_with(
+        src_client,
+        &src,
+        dst_client,
+        &dst,
+        Some(&registries_d),
+    );
     let result = copier.copy(source, destination).await;
     progress.finish();
     let report = result?;

@@ -216,6 +216,7 @@ pub(super) async fn run(
         retry: args.retry.policy(personality),
         stall_timeout: global.stall_timeout(),
         attachments: args.referrers.options(personality)?,
+        registries_d: Some(global.registries_d()?),
     };
     let result = promoter
         .promote(&src, &dst, JenkinsEnv::from_env(env_value))

@@ -234,7 +234,10 @@ pub(super) async fn run(
             remove_signatures: args.remove_signatures.unwrap_or(false),
             // sync copies cosign `.sig` tags like any other tag.
             note_cosign: false,
-            attachments: args.referrers.options(personality)?,
+            attachments: args
+            .referrers
+            .options(personality)?
+            .without_signatures(args.remove_signatures.unwrap_or(false)),
             refuse_retag: false,
             retry: args.retry.policy(personality),
             stall_timeout: global.stall_timeout(),
@@ -245,6 +248,7 @@ pub(super) async fn run(
         keep_going: args.keep_going.unwrap_or(false),
         scoped: args.scoped.unwrap_or(false),
         append_suffix: args.append_suffix.clone(),
+        registries_d: Some(Arc::new(global.registries_d()?)),
     };
     let _ = args.preserve_digests;
     let clients = FlagClients {

@@ -68,6 +68,15 @@ impl AttachmentOptions {
         }
     }
 
+    /// `--remove-signatures`: cosign `.sig` tags stay behind (referrers, which are not only
+    /// signatures, still travel).
+    pub fn without_signatures(mut self, remove: bool) -> Self {
+        if remove {
+            self.tag_suffixes.retain(|s| s != "sig");
+        }
+        self
+    }
+
     /// Whether anything is looked for.
     pub fn enabled(&self) -> bool {
         self.max_depth > 0 && (self.referrers || !self.tag_suffixes.is_empty())
@@ -415,11 +424,39 @@ impl Copier {
         let scope = dst.blob_scope();
         for depth in 1..=max {
             let level: Vec<&Attached> = todo.iter().filter(|a| a.depth == depth).collect();
-            let indexed: Vec<bool> = futures_util::stream::iter(level.iter().copied())
-                .map(|a| {
+            // Blobs first, each once (attachments share the empty config, for one), a failure
+            // named after the first attachment that needs the blob.
+            let mut blobs: Vec<(Descriptor, &Attached)> = vec![];
+            let mut seen = HashSet::new();
+            for a in &level {
+                for b in a.blobs() {
+                    if seen.insert(b.digest.clone()) {
+                        blobs.push((b, a));
+                    }
+                }
+            }
+            self.progress
+                .add_total(blobs.iter().map(|(b, _)| b.size).sum(), blobs.len() as u64);
+            futures_util::stream::iter(blobs)
+                .map(|(d, a)| {
                     let (job, scope) = (&job, &scope);
                     async move {
-                        self.write_one(job, scope, dst.as_ref(), a)
+                        self.blob(job, scope, &d)
+                            .await
+                            .map(|_: BlobOutcome| ())
+                            .map_err(|e| Error::Attachment {
+                                what: format!("copying {}", a.describe()),
+                                source: Box::new(e),
+                            })
+                    }
+                })
+                .buffer_unordered(8)
+                .try_collect::<Vec<()>>()
+                .await?;
+            let indexed: Vec<bool> = futures_util::stream::iter(level.iter().copied())
+                .map(|a| {
+                    async move {
+                        self.write_one(dst.as_ref(), a)
                             .await
                             .map_err(|e| Error::Attachment {
                                 what: format!("copying {}", a.describe()),
@@ -464,23 +501,9 @@ impl Copier {
         Ok(())
     }
 
-    /// One attachment: its blobs, its children, itself. `true` when the destination indexed
-    /// it (a referrer) or it needs no index (a tag).
-    async fn write_one(
-        &self,
-        job: &BlobJob,
-        scope: &str,
-        dst: &dyn ImageDestination,
-        a: &Attached,
-    ) -> Result<bool> {
-        let blobs = a.blobs();
-        self.progress
-            .add_total(blobs.iter().map(|b| b.size).sum(), blobs.len() as u64);
-        futures_util::stream::iter(blobs)
-            .map(|d| async move { self.blob(job, scope, &d).await.map(|_: BlobOutcome| ()) })
-            .buffer_unordered(8)
-            .try_collect::<Vec<()>>()
-            .await?;
+    /// One attachment, its blobs put: its children, itself. `true` when the destination
+    /// indexed it (a referrer) or it needs no index (a tag).
+    async fn write_one(&self, dst: &dyn ImageDestination, a: &Attached) -> Result<bool> {
         for c in &a.children {
             dst.put_manifest(c, ManifestRole::ByDigest).await?;
         }

@@ -43,6 +43,8 @@ pub struct RegistryDestination {
     repo_state: AtomicU8,
     /// Upload sessions opened by mounts that fell back to an upload.
     pending: Mutex<HashMap<Digest, Url>>,
+    /// Where simple signatures go when the registry does not store them itself.
+    lookaside: Option<Url>,
 }
 
 impl RegistryDestination {
@@ -64,7 +66,15 @@ impl RegistryDestination {
             scope,
             repo_state: AtomicU8::new(UNKNOWN),
             pending: Mutex::new(HashMap::new()),
+            lookaside: None,
         }
+    }
+
+    /// Write simple signatures to this lookaside location (a configured `lookaside-staging`
+    /// or `lookaside`) when the registry has no signature extension.
+    pub fn with_lookaside(mut self, base: Option<Url>) -> Self {
+        self.lookaside = base;
+        self
     }
 
     fn repo(&self) -> &str {
@@ -302,10 +312,18 @@ impl ImageDestination for RegistryDestination {
     }
 
     async fn supports_signatures(&self) -> Result<bool> {
-        self.client.supports_signatures().await
+        Ok(self.client.supports_signatures().await? || self.lookaside.is_some())
     }
 
     async fn signatures(&self, digest: &Digest) -> Result<Vec<Vec<u8>>> {
+        if !self.client.supports_signatures().await?
+            && let Some(base) = &self.lookaside
+        {
+            if base.scheme() != "file" {
+                return Ok(vec![]);
+            }
+            return super::lookaside::read(&self.client, base, digest, &self.location()).await;
+        }
         Ok(self
             .client
             .get_signatures(self.repo(), digest, &self.scope)
@@ -316,6 +334,11 @@ impl ImageDestination for RegistryDestination {
     }
 
     async fn put_signature(&self, digest: &Digest, content: &[u8]) -> Result<()> {
+        if !self.client.supports_signatures().await?
+            && let Some(base) = &self.lookaside
+        {
+            return super::lookaside::add(base, digest, content, &self.location()).await;
+        }
         self.client
             .put_signature(self.repo(), digest, content, &self.scope)
             .await

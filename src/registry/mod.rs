@@ -14,6 +14,7 @@
 pub mod auth;
 pub mod blob;
 pub mod destination;
+pub mod lookaside;
 use crate::manifest;
 pub mod referrers;
 pub mod signatures;
@@ -49,11 +50,36 @@ pub fn endpoints(
     Arc<dyn crate::image::ImageSource>,
     Arc<dyn crate::image::ImageDestination>,
 ) {
+    endpoints_with(src_client, src, dst_client, dst, None)
+}
+
+/// [`endpoints`], with simple signatures read from and written to lookaside storage as
+/// `registries.d` says (when a registry does not store them itself): read from the source's
+/// lookaside (configured or default), written to the destination's only where one is
+/// configured.
+pub fn endpoints_with(
+    src_client: Arc<Client>,
+    src: &crate::reference::ImageRef,
+    dst_client: Arc<Client>,
+    dst: &crate::reference::ImageRef,
+    registries_d: Option<&crate::registries_d::RegistriesD>,
+) -> (
+    Arc<dyn crate::image::ImageSource>,
+    Arc<dyn crate::image::ImageDestination>,
+) {
     use crate::image::ImageSource as _;
-    let source = source::RegistrySource::new(src_client, src.clone());
+    let (read, write) = match registries_d {
+        Some(c) => (
+            c.lookaside(src, false).ok(),
+            c.configured_lookaside(dst, true).ok().flatten(),
+        ),
+        None => (None, None),
+    };
+    let source = source::RegistrySource::new(src_client, src.clone()).with_lookaside(read);
     let origin = source.blob_origin();
     let destination =
-        destination::RegistryDestination::new(dst_client, dst.clone(), origin.as_ref());
+        destination::RegistryDestination::new(dst_client, dst.clone(), origin.as_ref())
+            .with_lookaside(write);
     (Arc::new(source), Arc::new(destination))
 }
 

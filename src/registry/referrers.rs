@@ -49,6 +49,9 @@ type TagCell = Arc<tokio::sync::OnceCell<Arc<Vec<String>>>>;
 #[derive(Default)]
 pub struct Cache {
     api: AtomicU8,
+    /// Held while the first referrers request finds out whether the API exists, so that
+    /// concurrent copies wait for its answer instead of each probing.
+    probe: tokio::sync::Mutex<()>,
     tags: Mutex<HashMap<String, TagCell>>,
 }
 
@@ -172,6 +175,10 @@ impl Client {
         types: &[String],
         scope: &Scope,
     ) -> Result<Option<Vec<ReferrerEntry>>> {
+        let _probing = match self.attachments.api.load(Ordering::Relaxed) {
+            API => None,
+            _ => Some(self.attachments.probe.lock().await),
+        };
         if self.lacks_referrers_api() {
             return Ok(None);
         }

@@ -15,12 +15,25 @@ use crate::reference::{Digest, ImageRef};
 pub struct RegistrySource {
     client: Arc<Client>,
     image: ImageRef,
+    /// Where simple signatures are read when the registry does not serve them itself.
+    lookaside: Option<url::Url>,
 }
 
 impl RegistrySource {
     /// The image `image` through `client` (a client of `image.registry`).
     pub fn new(client: Arc<Client>, image: ImageRef) -> Self {
-        RegistrySource { client, image }
+        RegistrySource {
+            client,
+            image,
+            lookaside: None,
+        }
+    }
+
+    /// Read simple signatures from this lookaside location when the registry has no
+    /// signature extension (see [`crate::registries_d`]).
+    pub fn with_lookaside(mut self, base: Option<url::Url>) -> Self {
+        self.lookaside = base;
+        self
     }
 
     /// The client.
@@ -82,11 +95,16 @@ impl ImageSource for RegistrySource {
     }
 
     async fn supports_signatures(&self) -> Result<bool> {
-        self.client.supports_signatures().await
+        Ok(self.client.supports_signatures().await? || self.lookaside.is_some())
     }
 
     async fn signatures(&self, digest: &Digest) -> Result<Vec<Vec<u8>>> {
         let repo = &self.image.repository;
+        if !self.client.supports_signatures().await?
+            && let Some(base) = &self.lookaside
+        {
+            return super::lookaside::read(&self.client, base, digest, &self.location()).await;
+        }
         Ok(self
             .client
             .get_signatures(repo, digest, &Scope::pull(repo))
