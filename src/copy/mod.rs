@@ -307,7 +307,7 @@ impl Copier {
         if !ends.dst.supports_signatures().await? {
             for (d, s) in &sigs {
                 report.signatures_not_copied.push(format!(
-                    "{} OpenShift image signature(s) of {} (the destination registry does not store signatures)",
+                    "{} simple signature(s) of {} (the destination registry does not store signatures, and registries.d configures no lookaside storage for it)",
                     s.len(),
                     d.short()
                 ));

@@ -13,6 +13,7 @@ mod lab;
 mod lint;
 mod list_tags;
 mod login;
+mod lookaside;
 mod oc_process;
 mod parsers;
 mod progress;

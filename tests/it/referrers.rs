@@ -444,3 +444,63 @@ fn as_skopeo_nothing_attached_is_copied_and_the_signature_is_named() {
     assert_eq!(dst.tags("prod/app"), vec!["v1".to_string()]);
     assert!(out.stderr.contains(&format!("cosign signature {}.sig", fallback_tag(&image.digest))), "{out}");
 }
+
+#[test]
+fn tree_shows_what_is_attached_as_text_and_json() {
+    let src = Registry::start(RegistryOptions::default());
+    let fx = ImageSpec::oci().layers(&[700]).build();
+    fx.seed(&src, "ns/app:v1");
+    let image = src.get_manifest("ns/app", "v1").unwrap();
+    let a = attach(&src, "ns/app", &image);
+    let tree = |extra: &[&str]| {
+        let out = ferry()
+            .arg("tree")
+            .args(extra)
+            .args(src.tls_args(Side::Plain))
+            .arg(src.docker_ref("ns/app:v1"))
+            .run();
+        out.assert_success();
+        out
+    };
+    let out = tree(&[]);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], src.image("ns/app:v1"));
+    assert!(lines[1].starts_with(&format!("{} {OCI_MANIFEST} ", image.digest)), "{out}");
+    assert_eq!(lines.len(), 2 + 7, "{out}");
+    let at = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} not in\n{out}"))
+    };
+    let indent = |i: usize| lines[i].find(|c: char| c.is_ascii_alphanumeric()).unwrap();
+    let sbom = at(&format!("referrer {} {SPDX}", a.sbom_ref.digest));
+    let sig_of_sbom = at(&a.sig_of_sbom_ref.digest);
+    assert!(indent(sig_of_sbom) > indent(sbom), "{out}");
+    let tag = at(&format!("tag {}.sig {}", fallback_tag(&image.digest), a.sig.digest));
+    assert_eq!(indent(tag), indent(sbom));
+
+    let out = tree(&["--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["digest"], image.digest.as_str());
+    let attached = v["attached"].as_array().unwrap();
+    assert_eq!(attached.len(), 5, "{out}");
+    let sbom = attached
+        .iter()
+        .find(|x| x["digest"] == a.sbom_ref.digest.as_str())
+        .unwrap();
+    assert_eq!(sbom["via"], "referrer");
+    assert_eq!(sbom["artifactType"], SPDX);
+    assert_eq!(sbom["attached"][0]["digest"], a.sig_of_sbom_ref.digest.as_str());
+
+    // Filtered: only the SBOMs (the cosign .sbom is text/spdx+json, not an SPDX referrer).
+    let out = tree(&["--json", "--referrers-artifact-type", SPDX]);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let digests: Vec<&str> = v["attached"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(digests, vec![a.sbom_ref.digest.as_str()], "{out}");
+}

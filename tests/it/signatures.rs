@@ -174,7 +174,7 @@ fn a_destination_without_the_extension_gets_the_image_and_a_note() {
     );
     assert!(
         f.stderr.contains(
-            "Note: a signature of the source was not copied: 1 OpenShift image signature(s)"
+            "Note: a signature of the source was not copied: 1 simple signature(s)"
         ) && f.stderr.contains("does not store signatures"),
         "{f}"
     );

@@ -29,10 +29,10 @@ use super::faults::{Fault, FaultProxy, Rule, Served};
 use super::http::LabHttp;
 use super::sha256_digest;
 
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
-pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const COSIGN_SIMPLESIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 pub const DSSE: &str = "application/vnd.dsse.envelope.v1+json";
 pub const SPDX: &str = "application/spdx+json";
