@@ -34,7 +34,11 @@ impl ReferrerArgs {
                     "--referrers-artifact-type needs --referrers=all (invoked as skopeo, it is off by default)",
                 ));
             }
-            return Ok(AttachmentOptions::none());
+            return Ok(match personality {
+                // skopeo copies sigstore signatures where registries.d enables them.
+                Personality::Skopeo => AttachmentOptions::skopeo(),
+                Personality::Ferry => AttachmentOptions::none(),
+            });
         }
         if let Some(t) = self.artifact_types.iter().find(|t| t.trim().is_empty()) {
             return Err(Error::usage(format!(

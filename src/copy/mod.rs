@@ -194,7 +194,8 @@ impl Copier {
             .attachments
             .tag_suffixes
             .iter()
-            .any(|s| s == "sig");
+            .any(|s| s == "sig")
+            || (self.opts.attachments.sigstore_signatures && src.reads_sigstore_attachments());
         let cosign = async {
             if !self.opts.note_cosign || self.opts.remove_signatures || copies_sig {
                 return None;
@@ -208,13 +209,16 @@ impl Copier {
         };
         let copy = async {
             let sigs = self.read_signatures(&ends, &digests).await?;
+            let sigstore = self.read_sigstore(src.as_ref(), &digests).await?;
             let todo = self
                 .attachments(src.as_ref(), dst.as_ref(), &digests, &mut report)
                 .await?;
             report.attached_not_copied.extend(todo.not_copied);
             self.transfer(&ends, &root, &todo.missing, &mut report)
                 .await?;
-            self.write_signatures(&ends, sigs, &mut report).await
+            self.write_signatures(&ends, sigs, &mut report).await?;
+            self.write_sigstore(dst.as_ref(), sigstore, &mut report)
+                .await
         };
         let (copied, note) = tokio::join!(copy, cosign);
         copied?;
@@ -233,7 +237,11 @@ impl Copier {
         let sigs = self
             .read_signatures(ends, std::slice::from_ref(digest))
             .await?;
-        self.write_signatures(ends, sigs, report).await
+        let sigstore = self
+            .read_sigstore(ends.src.as_ref(), std::slice::from_ref(digest))
+            .await?;
+        self.write_signatures(ends, sigs, report).await?;
+        self.write_sigstore(ends.dst.as_ref(), sigstore, report).await
     }
 
     /// The manifests whose attachments matter when the destination has the image already:

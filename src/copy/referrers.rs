@@ -50,6 +50,10 @@ pub struct AttachmentOptions {
     pub artifact_types: Vec<String>,
     /// Levels followed (1: only what is attached to the image itself).
     pub max_depth: usize,
+    /// Invoked as `skopeo`: copy sigstore signatures as skopeo does (the source's `.sig`
+    /// layers added to a rebuilt `.sig` at the destination, where `registries.d` enables
+    /// `use-sigstore-attachments`), instead of attachments byte for byte.
+    pub sigstore_signatures: bool,
 }
 
 impl AttachmentOptions {
@@ -65,6 +69,15 @@ impl AttachmentOptions {
             tag_suffixes: COSIGN_SUFFIXES.iter().map(|s| s.to_string()).collect(),
             artifact_types,
             max_depth: MAX_DEPTH,
+            sigstore_signatures: false,
+        }
+    }
+
+    /// skopeo's default: no attachments; sigstore signatures as skopeo copies them.
+    pub fn skopeo() -> Self {
+        AttachmentOptions {
+            sigstore_signatures: true,
+            ..AttachmentOptions::default()
         }
     }
 
@@ -73,6 +86,7 @@ impl AttachmentOptions {
     pub fn without_signatures(mut self, remove: bool) -> Self {
         if remove {
             self.tag_suffixes.retain(|s| s != "sig");
+            self.sigstore_signatures = false;
         }
         self
     }
@@ -319,6 +333,9 @@ async fn index_children(src: &dyn ImageSource, m: &Manifest) -> Result<Vec<Manif
     })
 }
 
+/// Sigstore signatures read from the source, per manifest digest.
+pub(super) type Sigstore = Vec<(Digest, Vec<crate::image::SigstoreSignature>)>;
+
 /// Attachments split by what the destination has.
 pub(super) struct Todo {
     pub(super) missing: Vec<Attached>,
@@ -326,6 +343,39 @@ pub(super) struct Todo {
 }
 
 impl Copier {
+    /// Invoked as `skopeo`: the sigstore signatures of these manifests, read before anything
+    /// is written (as skopeo reads signatures first).
+    pub(super) async fn read_sigstore(
+        &self,
+        src: &dyn ImageSource,
+        digests: &[Digest],
+    ) -> Result<Sigstore> {
+        if !self.opts.attachments.sigstore_signatures || !src.reads_sigstore_attachments() {
+            return Ok(vec![]);
+        }
+        let mut out = vec![];
+        for d in digests {
+            let sigs = src.sigstore_signatures(d).await?;
+            if !sigs.is_empty() {
+                out.push((d.clone(), sigs));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Add them at the destination after the manifests they sign (as skopeo).
+    pub(super) async fn write_sigstore(
+        &self,
+        dst: &dyn ImageDestination,
+        sigs: Sigstore,
+        report: &mut super::CopyReport,
+    ) -> Result<()> {
+        for (d, list) in sigs {
+            report.signatures_copied += dst.put_sigstore_signatures(&d, &list).await?;
+        }
+        Ok(())
+    }
+
     /// Look for attachments of `subjects` at the source and sort out what the destination
     /// lacks; counts go to the report.
     pub(super) async fn attachments(

@@ -70,6 +70,18 @@ pub struct ReferrerEntry {
     pub artifact_type: Option<String>,
 }
 
+/// One sigstore signature: a layer of a cosign `sha256-<hex>.sig` attachment, as skopeo
+/// copies it (invoked as `skopeo`, with `use-sigstore-attachments`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigstoreSignature {
+    /// The layer's media type.
+    pub media_type: String,
+    /// The payload (the layer's bytes).
+    pub payload: Bytes,
+    /// The layer's annotations (the signature itself, certificates, bundles).
+    pub annotations: std::collections::BTreeMap<String, String>,
+}
+
 /// A source of one image (its reference, and anything reachable from it by digest).
 #[async_trait]
 pub trait ImageSource: Send + Sync {
@@ -138,6 +150,18 @@ pub trait ImageSource: Send + Sync {
         _digest: &Digest,
         _artifact_types: &[String],
     ) -> Result<Vec<ReferrerEntry>> {
+        Ok(vec![])
+    }
+
+    /// Whether it reads sigstore signatures from `.sig` attachments (`registries.d`'s
+    /// `use-sigstore-attachments` for a registry).
+    fn reads_sigstore_attachments(&self) -> bool {
+        false
+    }
+
+    /// The sigstore signatures of a manifest (the layers of its `.sig` attachment), when the
+    /// source [`reads_sigstore_attachments`](Self::reads_sigstore_attachments).
+    async fn sigstore_signatures(&self, _digest: &Digest) -> Result<Vec<SigstoreSignature>> {
         Ok(vec![])
     }
 
@@ -311,6 +335,18 @@ pub trait ImageDestination: Send + Sync {
     async fn put_tagged(&self, _manifest: &Manifest, _tag: &str) -> Result<()> {
         Err(crate::error::Error::Unsupported(
             "storing attachment tags at this destination".into(),
+        ))
+    }
+
+    /// Add the sigstore signatures a manifest's `.sig` attachment lacks, as skopeo does
+    /// (rebuilding the attachment); the number added.
+    async fn put_sigstore_signatures(
+        &self,
+        _digest: &Digest,
+        _signatures: &[SigstoreSignature],
+    ) -> Result<u64> {
+        Err(crate::error::Error::Unsupported(
+            "storing sigstore signatures at this destination".into(),
         ))
     }
 

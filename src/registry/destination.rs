@@ -20,6 +20,7 @@ use super::{Client, Scope};
 use crate::error::{Error, Location, Result};
 use crate::image::{
     BlobData, BlobOrigin, BlobStream, Capabilities, Existing, ImageDestination, ManifestRole, Reuse,
+    SigstoreSignature,
 };
 use crate::manifest::{Descriptor, Manifest};
 use crate::reference::{Digest, ImageRef, Target};
@@ -45,6 +46,8 @@ pub struct RegistryDestination {
     pending: Mutex<HashMap<Digest, Url>>,
     /// Where simple signatures go when the registry does not store them itself.
     lookaside: Option<Url>,
+    /// `use-sigstore-attachments` for this image (`registries.d`).
+    sigstore_attachments: bool,
 }
 
 impl RegistryDestination {
@@ -67,7 +70,15 @@ impl RegistryDestination {
             repo_state: AtomicU8::new(UNKNOWN),
             pending: Mutex::new(HashMap::new()),
             lookaside: None,
+            sigstore_attachments: false,
         }
+    }
+
+    /// Write sigstore signatures to `.sig` attachments (as skopeo, when `registries.d` sets
+    /// `use-sigstore-attachments` for the image).
+    pub fn with_sigstore_attachments(mut self, on: bool) -> Self {
+        self.sigstore_attachments = on;
+        self
     }
 
     /// Write simple signatures to this lookaside location (a configured `lookaside-staging`
@@ -407,6 +418,23 @@ impl ImageDestination for RegistryDestination {
 
     async fn put_tagged(&self, manifest: &Manifest, tag: &str) -> Result<()> {
         self.client.put_manifest(self.repo(), tag, manifest).await
+    }
+
+    async fn put_sigstore_signatures(
+        &self,
+        digest: &Digest,
+        signatures: &[SigstoreSignature],
+    ) -> Result<u64> {
+        if !self.sigstore_attachments {
+            // skopeo's words.
+            return Err(Error::usage(format!(
+                "writing sigstore attachments is disabled by configuration (registries.d, for {})",
+                self.name()
+            )));
+        }
+        self.client
+            .put_sigstore_signatures(self.repo(), digest, signatures, &self.scope)
+            .await
     }
 
     fn request_count(&self) -> u64 {

@@ -18,6 +18,7 @@ pub mod lookaside;
 use crate::manifest;
 pub mod referrers;
 pub mod signatures;
+pub mod sigstore;
 pub mod source;
 
 use std::sync::Arc;
@@ -75,11 +76,17 @@ pub fn endpoints_with(
         ),
         None => (None, None),
     };
-    let source = source::RegistrySource::new(src_client, src.clone()).with_lookaside(read);
+    let sigstore = |r: &crate::reference::ImageRef| {
+        registries_d.is_some_and(|c| c.use_sigstore_attachments(r))
+    };
+    let source = source::RegistrySource::new(src_client, src.clone())
+        .with_lookaside(read)
+        .with_sigstore_attachments(sigstore(src));
     let origin = source.blob_origin();
     let destination =
         destination::RegistryDestination::new(dst_client, dst.clone(), origin.as_ref())
-            .with_lookaside(write);
+            .with_lookaside(write)
+            .with_sigstore_attachments(sigstore(dst));
     (Arc::new(source), Arc::new(destination))
 }
 

@@ -7,7 +7,7 @@ use futures_util::StreamExt as _;
 
 use super::{Client, Scope};
 use crate::error::{Location, Result};
-use crate::image::{BlobOrigin, BlobRead, ImageSource, ReferrerEntry};
+use crate::image::{BlobOrigin, BlobRead, ImageSource, ReferrerEntry, SigstoreSignature};
 use crate::manifest::{Descriptor, Manifest};
 use crate::reference::{Digest, ImageRef};
 
@@ -17,6 +17,8 @@ pub struct RegistrySource {
     image: ImageRef,
     /// Where simple signatures are read when the registry does not serve them itself.
     lookaside: Option<url::Url>,
+    /// `use-sigstore-attachments` for this image (`registries.d`).
+    sigstore_attachments: bool,
 }
 
 impl RegistrySource {
@@ -26,7 +28,15 @@ impl RegistrySource {
             client,
             image,
             lookaside: None,
+            sigstore_attachments: false,
         }
+    }
+
+    /// Read sigstore signatures from `.sig` attachments (as skopeo, when `registries.d` sets
+    /// `use-sigstore-attachments` for the image).
+    pub fn with_sigstore_attachments(mut self, on: bool) -> Self {
+        self.sigstore_attachments = on;
+        self
     }
 
     /// Read simple signatures from this lookaside location when the registry has no
@@ -140,6 +150,19 @@ impl ImageSource for RegistrySource {
         let tags = self.client.cached_tags(repo).await?;
         self.client
             .referrers_of(repo, digest, types, &scope, Some(&tags))
+            .await
+    }
+
+    fn reads_sigstore_attachments(&self) -> bool {
+        self.sigstore_attachments
+    }
+
+    async fn sigstore_signatures(&self, digest: &Digest) -> Result<Vec<SigstoreSignature>> {
+        if !self.sigstore_attachments {
+            return Ok(vec![]);
+        }
+        self.client
+            .sigstore_signatures(&self.image.repository, digest)
             .await
     }
 

@@ -22,6 +22,7 @@ mod proxy;
 mod referrers;
 mod secrets;
 mod signatures;
+mod sigstore;
 mod support;
 mod sync;
 mod templates;

@@ -77,6 +77,26 @@ impl Sandbox {
         t
     }
 
+    /// Current skopeo (1.18, Debian 13's) through `shared/tools/skopeo-current`, when that
+    /// script is beside the repository (as on the developers' machines and in CI); `None`
+    /// otherwise. Its download cache is kept outside the sandbox.
+    pub fn skopeo_current(&self) -> Option<Tool> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/skopeo-current");
+        if !script.exists() {
+            return None;
+        }
+        let cache = std::env::var_os("SKOPEO_CURRENT_CACHE")
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/skopeo-current"))
+            })?;
+        let mut t = self.tool("skopeo", &script);
+        t.env("SKOPEO_CURRENT_CACHE", cache);
+        t.env("_CONTAINERS_ROOTLESS_UID", "1000");
+        t.arg("--insecure-policy");
+        Some(t)
+    }
+
     /// The ferry binary under test, invoked as `ferry`.
     pub fn ferry(&self) -> Tool {
         self.tool("ferry", Path::new(env!("CARGO_BIN_EXE_ferry")))
