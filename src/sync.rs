@@ -343,6 +343,10 @@ pub struct SyncReport {
     /// For `--digestfile`: `(digest, destination)` of each image now at the destination, in
     /// plan order.
     pub digests: Vec<(String, ImageRef)>,
+    /// OCI 1.1 referrers, over every image.
+    pub referrers: crate::copy::AttachedCounts,
+    /// cosign attachment tags, over every image.
+    pub attachments: crate::copy::AttachedCounts,
 }
 
 impl SyncReport {
@@ -352,8 +356,20 @@ impl SyncReport {
         if dry_run {
             return format!("Would have synced {n} images from {} sources", self.sources);
         }
+        let mut attached = String::new();
+        for (what, c) in [
+            ("referrers", &self.referrers),
+            ("attachment tags", &self.attachments),
+        ] {
+            if c.copied + c.already_present + c.skipped_by_filter > 0 {
+                attached.push_str(&format!(
+                    "; {what}: {} copied, {} already present, {} skipped by filter",
+                    c.copied, c.already_present, c.skipped_by_filter
+                ));
+            }
+        }
         format!(
-            "Synced {n} images from {} sources: {} copied, {} already present, {} failed",
+            "Synced {n} images from {} sources: {} copied, {} already present, {} failed{attached}",
             self.sources, self.copied, self.already_present, self.failed
         )
     }
@@ -550,6 +566,17 @@ pub async fn run(
             match r {
                 Ok(rep) => {
                     progress.line(&rep.summary());
+                    for s in rep.signatures_not_copied.iter().chain(&rep.attached_not_copied) {
+                        progress.line(&format!("Note: not copied: {s}"));
+                    }
+                    for (sum, one) in [
+                        (&mut report.referrers, &rep.referrers),
+                        (&mut report.attachments, &rep.attachments),
+                    ] {
+                        sum.copied += one.copied;
+                        sum.already_present += one.already_present;
+                        sum.skipped_by_filter += one.skipped_by_filter;
+                    }
                     if rep.already_present {
                         report.already_present += 1;
                     } else {

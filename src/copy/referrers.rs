@@ -166,6 +166,8 @@ pub struct Discovery {
     pub filtered_tags: u64,
     /// Whether attachments at the last level were not looked into (depth bound).
     pub truncated: bool,
+    /// Referrers a fallback index lists that the source does not have (deleted since).
+    pub missing: Vec<String>,
 }
 
 /// Counts of one kind of attachment, for `--report`, the promotion record and the summary.
@@ -202,16 +204,17 @@ pub async fn discover(
         if level.is_empty() {
             break;
         }
-        let found: Vec<(Vec<Attached>, u64, u64)> = futures_util::stream::iter(level)
+        let found: Vec<Found> = futures_util::stream::iter(level)
             .map(|subject| attached_to(src, subject, depth, opts, &tags))
             .buffered(8)
             .try_collect()
             .await?;
         let mut next = vec![];
-        for (list, fr, ft) in found {
-            out.filtered_referrers += fr;
-            out.filtered_tags += ft;
-            for a in list {
+        for f in found {
+            out.filtered_referrers += f.filtered_referrers;
+            out.filtered_tags += f.filtered_tags;
+            out.missing.extend(f.missing);
+            for a in f.attached {
                 if !listed.insert((a.manifest.digest.clone(), a.via.clone())) {
                     continue;
                 }
@@ -234,6 +237,15 @@ pub async fn discover(
     Ok(out)
 }
 
+/// What is attached to one manifest.
+#[derive(Default)]
+struct Found {
+    attached: Vec<Attached>,
+    filtered_referrers: u64,
+    filtered_tags: u64,
+    missing: Vec<String>,
+}
+
 /// What is attached to one manifest: its referrers and its attachment tags; the counts of
 /// those the filter left out.
 async fn attached_to(
@@ -242,17 +254,31 @@ async fn attached_to(
     depth: usize,
     opts: &AttachmentOptions,
     tags: &HashSet<&str>,
-) -> Result<(Vec<Attached>, u64, u64)> {
-    let mut out = vec![];
-    let (mut filtered_referrers, mut filtered_tags) = (0, 0);
+) -> Result<Found> {
+    let mut found = Found::default();
+    let out = &mut found.attached;
     if opts.referrers {
         for e in src.referrers(&subject, &opts.artifact_types).await? {
             let listed_type: Vec<String> = e.artifact_type.iter().cloned().collect();
             if !opts.wants(&listed_type) {
-                filtered_referrers += 1;
+                found.filtered_referrers += 1;
                 continue;
             }
-            let m = child(src, &e.descriptor).await?;
+            let m = match child(src, &e.descriptor).await {
+                Ok(m) => m,
+                // A fallback index can outlive a referrer deleted since: nothing to copy.
+                Err(Error::NotFound { .. }) => {
+                    let note = format!(
+                        "referrer {} of {} (listed, but not in the source repository)",
+                        e.descriptor.digest,
+                        subject.short()
+                    );
+                    log::warn!("{note}");
+                    found.missing.push(note);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let info = m.artifact().map_err(|reason| Error::Invalid {
                 what: format!("referrer {} of {}", m.digest, subject.short()),
                 location: src.location(),
@@ -290,7 +316,7 @@ async fn attached_to(
             continue;
         };
         if !opts.wants(&m.content_types()) {
-            filtered_tags += 1;
+            found.filtered_tags += 1;
             continue;
         }
         let children = index_children(src, &m).await?;
@@ -303,7 +329,7 @@ async fn attached_to(
             children,
         });
     }
-    Ok((out, filtered_referrers, filtered_tags))
+    Ok(found)
 }
 
 /// The children of an attachment that is an index (recursively), deepest first.
@@ -390,17 +416,16 @@ impl Copier {
         report.attachments.skipped_by_filter += found.filtered_tags;
         let mut todo = Todo {
             missing: vec![],
-            not_copied: vec![],
+            not_copied: found.missing.clone(),
         };
         if found.attached.is_empty() {
             return Ok(todo);
         }
         if !dst.stores_attachments() {
-            todo.not_copied = found
+            todo.not_copied.extend(found
                 .attached
                 .iter()
-                .map(|a| format!("{} (the destination stores none)", a.describe()))
-                .collect();
+                .map(|a| format!("{} (the destination stores none)", a.describe())));
             return Ok(todo);
         }
         // Referrers the destination lists, per subject; tags it has.

@@ -100,32 +100,62 @@ impl CopyReport {
         s
     }
 
+    /// `2 attached already there, 1 left out by the filter`, or nothing.
+    fn attached_others(&self) -> String {
+        let present = self.referrers.already_present + self.attachments.already_present;
+        let skipped = self.referrers.skipped_by_filter + self.attachments.skipped_by_filter;
+        let mut parts = vec![];
+        if present > 0 {
+            parts.push(format!("{present} referrer(s)/attachment(s) already there"));
+        }
+        if skipped > 0 {
+            parts.push(format!("{skipped} skipped by --referrers-artifact-type"));
+        }
+        parts.join(", ")
+    }
+
     /// The final one-line summary.
     pub fn summary(&self) -> String {
+        let others = self.attached_others();
         if self.already_present {
             let attached = self.attached_text();
             if !attached.is_empty() {
+                let others = if others.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({others})")
+                };
                 return format!(
-                    "{} already present at {}; added what it lacked{attached} in {:.1} s",
+                    "{} already present at {}; added what it lacked{attached}{others} in {:.1} s",
                     self.digest,
                     self.destination,
                     self.duration_ms as f64 / 1000.0
                 );
             }
+            let others = if others.is_empty() {
+                String::new()
+            } else {
+                format!(", {others}")
+            };
             return format!(
-                "{} already present at {} (nothing copied, {:.1} s)",
+                "{} already present at {} (nothing copied{others}, {:.1} s)",
                 self.digest,
                 self.destination,
                 self.duration_ms as f64 / 1000.0
             );
         }
+        let others = if others.is_empty() {
+            String::new()
+        } else {
+            format!(" ({others})")
+        };
         let sigs = match self.signatures_copied {
             0 => String::new(),
             n => format!(", {n} signature(s)"),
         };
         let attached = self.attached_text();
         format!(
-            "Copied {} to {}: {} copied, {} already present, {} mounted{sigs}{attached} in {:.1} s",
+            "Copied {} to {}: {} copied, {} already present, {} mounted{sigs}{attached}{others} in {:.1} s",
             self.digest,
             self.destination,
             human_bytes(self.bytes.copied),

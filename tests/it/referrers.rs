@@ -413,7 +413,12 @@ fn sync_carries_attachments_and_lists_tags_once() {
         .run();
     out.assert_success();
     // The .sig tags travel with their images; they are not images of their own.
-    assert!(out.stdout.contains("Synced 3 images from 1 sources: 3 copied"), "{out}");
+    assert!(
+        out.stdout.contains(
+            "Synced 3 images from 1 sources: 3 copied, 0 already present, 0 failed; attachment tags: 3 copied, 0 already present, 0 skipped by filter"
+        ),
+        "{out}"
+    );
     for (image, sig) in &attached {
         let tag = format!("{}.sig", fallback_tag(&image.digest));
         assert_eq!(dst.manifest_digest("mirror/app", &tag), Some(sig.digest.clone()));
@@ -503,4 +508,45 @@ fn tree_shows_what_is_attached_as_text_and_json() {
         .map(|x| x["digest"].as_str().unwrap())
         .collect();
     assert_eq!(digests, vec![a.sbom_ref.digest.as_str()], "{out}");
+}
+
+#[test]
+fn a_stale_or_lying_referrers_list_is_named() {
+    let src = Registry::start(RegistryOptions::default());
+    let dst = Registry::start(RegistryOptions::default());
+    let fx = ImageSpec::oci().layers(&[600]).build();
+    fx.seed(&src, "ns/app:v1");
+    let other = ImageSpec::oci().layers(&[601]).build();
+    other.seed(&src, "ns/app:other");
+    let image = src.get_manifest("ns/app", "v1").unwrap();
+    let base = src.url();
+    // A referrer deleted since its fallback entry was written.
+    let gone = sbom_referrer(&Subject::of(&image));
+    gone.push(&base, "ns/app", None);
+    let kept = signature_referrer(&Subject::of(&image));
+    kept.push(&base, "ns/app", None);
+    fallback_index(&[&gone, &kept]).push(&base, "ns/app", Some(&fallback_tag(&image.digest)));
+    assert_eq!(src.delete_manifest("ns/app", &gone.digest), 202);
+    let dst_args = dst.tls_args(Side::Dest);
+    let to = |repo: &str| (&dst_args[..], dst.docker_ref(repo));
+    let from = (&src.tls_args(Side::Src)[..], src.docker_ref("ns/app:v1"));
+    let out = copy(&mut ferry(), &[], from.clone(), to("a/app:v1"));
+    out.assert_success();
+    assert!(
+        out.stderr.contains(&format!("Note: not copied: referrer {}", gone.digest)),
+        "{out}"
+    );
+    let idx = dst.get_manifest("a/app", &fallback_tag(&image.digest)).unwrap();
+    assert_eq!(listed(&idx.bytes), vec![kept.digest.clone()]);
+
+    // A list that names a manifest referring to something else: refused, nothing moves.
+    let other_m = src.get_manifest("ns/app", "other").unwrap();
+    let liar = sbom_referrer(&Subject::of(&other_m));
+    liar.push(&base, "ns/app", None);
+    fallback_index(&[&kept, &liar]).push(&base, "ns/app", Some(&fallback_tag(&image.digest)));
+    let out = copy(&mut ferry(), &[], from, to("b/app:v1"));
+    assert_eq!(out.code, Some(1), "{out}");
+    let line = crate::faults::one_error_line(&out);
+    assert!(line.contains(&format!("its subject is {}", other_m.digest)), "{out}");
+    assert!(dst.tags("b/app").is_empty(), "nothing written before discovery is done");
 }
