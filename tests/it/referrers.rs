@@ -550,3 +550,43 @@ fn a_stale_or_lying_referrers_list_is_named() {
     assert!(line.contains(&format!("its subject is {}", other_m.digest)), "{out}");
     assert!(dst.tags("b/app").is_empty(), "nothing written before discovery is done");
 }
+
+#[test]
+fn promote_carries_attachments_and_records_them() {
+    let np = Registry::start(RegistryOptions::default());
+    let p = Registry::start(RegistryOptions::default());
+    let fx = ImageSpec::oci().layers(&[900]).build();
+    fx.seed(&np, "dev/app:v1");
+    let image = np.get_manifest("dev/app", "v1").unwrap();
+    let a = attach(&np, "dev/app", &image);
+    let sb = Sandbox::new();
+    let tok = sb.path().join("token");
+    std::fs::write(&tok, "t").unwrap();
+    let record = sb.path().join("promotion.json");
+    let run = || {
+        sb.ferry()
+            .args(["--insecure-policy", "promote", "--image-name", "app"])
+            .args(["--non-prod-registry", &np.host(), "--prod-registry", &p.host()])
+            .args(["--non-prod-project", "dev", "--prod-project", "prod", "--tag", "v1"])
+            .arg("--src-token-file")
+            .arg(&tok)
+            .arg("--dest-token-file")
+            .arg(&tok)
+            .args(["--src-tls-verify=false", "--dest-tls-verify=false"])
+            .arg(format!("--record={}", record.display()))
+            .run()
+    };
+    let out = run();
+    out.assert_success();
+    assert_carried(&p, "prod/app", &image.digest, &a);
+    assert!(out.stdout.contains(", 3 referrer(s), 4 attachment tag(s) in"), "{out}");
+    let r = report(&record);
+    assert_eq!(r["referrers"]["copied"], 3);
+    assert_eq!(r["attachments"]["copied"], 4);
+    let out = run();
+    out.assert_success();
+    assert!(out.stdout.starts_with("Already promoted"), "{out}");
+    let r = report(&record);
+    assert_eq!(r["referrers"]["already_present"], 3);
+    assert_eq!(r["attachments"]["already_present"], 4);
+}
