@@ -204,9 +204,18 @@ impl Manifest {
     /// Media types that describe what this manifest carries, for `--referrers-artifact-type`:
     /// its artifact type (above), its config's and its layers' media types.
     pub fn content_types(&self) -> Vec<String> {
-        let mut out: Vec<String> = self.artifact().ok().and_then(|a| a.artifact_type).into_iter().collect();
+        let mut out: Vec<String> = self
+            .artifact()
+            .ok()
+            .and_then(|a| a.artifact_type)
+            .into_iter()
+            .collect();
         if let Kind::Image { config, layers } = &self.kind {
-            out.extend(std::iter::once(config).chain(layers).map(|d| d.media_type.clone()));
+            out.extend(
+                std::iter::once(config)
+                    .chain(layers)
+                    .map(|d| d.media_type.clone()),
+            );
         }
         out.retain(|t| !t.is_empty());
         out.dedup();
@@ -445,15 +454,22 @@ mod tests {
             Some("application/vnd.dev.cosign.artifact.sig.v1+json")
         );
         assert_eq!(a.subject.unwrap().digest.to_string(), d('c'));
-        assert!(a.annotations.unwrap().contains_key("org.opencontainers.image.created"));
-        assert!(m.content_types().contains(&"application/vnd.dev.cosign.simplesigning.v1+json".to_string()));
+        assert!(
+            a.annotations
+                .unwrap()
+                .contains_key("org.opencontainers.image.created")
+        );
+        assert!(
+            m.content_types()
+                .contains(&"application/vnd.dev.cosign.simplesigning.v1+json".to_string())
+        );
         // Without artifactType, the config's media type stands for it.
         let m = parse(Bytes::from(image(None)), None).unwrap();
         assert_eq!(
             m.artifact().unwrap().artifact_type.as_deref(),
             Some("application/vnd.oci.image.config.v1+json")
         );
-        let bad = image(None).replace("\"layers\"", &format!("\"subject\":{{\"digest\":\"x\"}},\"layers\""));
+        let bad = image(None).replace("\"layers\"", "\"subject\":{\"digest\":\"x\"},\"layers\"");
         assert!(parse(Bytes::from(bad), None).unwrap().artifact().is_err());
     }
 

@@ -16,7 +16,9 @@ use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
 
-use crate::copy::{AttachedCounts, AttachmentOptions, Copier, CopyOptions, CopyReport, Counts, MultiArch};
+use crate::copy::{
+    AttachedCounts, AttachmentOptions, Copier, CopyOptions, CopyReport, Counts, MultiArch,
+};
 use crate::error::{Error, Result};
 use crate::platform::Wanted;
 use crate::progress::{Progress, human_bytes};

@@ -130,7 +130,12 @@ impl RegistriesD {
     }
 
     /// Add one file's scopes (`from`: where each scope came from, for the duplicate error).
-    fn merge(&mut self, text: &str, path: &Path, from: &mut BTreeMap<String, PathBuf>) -> Result<()> {
+    fn merge(
+        &mut self,
+        text: &str,
+        path: &Path,
+        from: &mut BTreeMap<String, PathBuf>,
+    ) -> Result<()> {
         let file: File = if text.trim().is_empty() {
             File::default()
         } else {
@@ -213,9 +218,8 @@ impl RegistriesD {
     pub fn lookaside(&self, image: &ImageRef, write: bool) -> Result<Url> {
         let top = self.scopes(image).find_map(|ns| ns.top_level(write));
         let mut base = match top {
-            Some(t) => Url::parse(t).map_err(|e| {
-                Error::usage(format!("Invalid signature storage URL {t}: {e}"))
-            })?,
+            Some(t) => Url::parse(t)
+                .map_err(|e| Error::usage(format!("Invalid signature storage URL {t}: {e}")))?,
             None => {
                 let dir = match (&self.home, self.root) {
                     (Some(h), false) => h.join(USER_LOOKASIDE),
@@ -280,9 +284,14 @@ docker:
             c.lookaside(&app, false).unwrap().as_str(),
             "https://sigs.example.com/ns/ns/app"
         );
-        assert_eq!(c.lookaside(&app, true).unwrap().as_str(), "file:///srv/staging/ns/app");
         assert_eq!(
-            c.lookaside(&img("q.example.com/a/b:1"), true).unwrap().as_str(),
+            c.lookaside(&app, true).unwrap().as_str(),
+            "file:///srv/staging/ns/app"
+        );
+        assert_eq!(
+            c.lookaside(&img("q.example.com/a/b:1"), true)
+                .unwrap()
+                .as_str(),
             "file:///wild/a/b"
         );
         assert_eq!(
@@ -292,7 +301,10 @@ docker:
         let d: Digest = format!("sha256:{}", "a".repeat(64)).parse().unwrap();
         assert_eq!(
             signature_url(&c.lookaside(&app, true).unwrap(), &d, 0).as_str(),
-            format!("file:///srv/staging/ns/app@sha256={}/signature-1", "a".repeat(64))
+            format!(
+                "file:///srv/staging/ns/app@sha256={}/signature-1",
+                "a".repeat(64)
+            )
         );
     }
 
@@ -300,8 +312,12 @@ docker:
     fn duplicates_and_garbage_are_errors() {
         let mut c = RegistriesD::default();
         let mut from = BTreeMap::new();
-        c.merge("docker:\n  a.io: {}\n", Path::new("1.yaml"), &mut from).unwrap();
-        assert!(c.merge("docker:\n  a.io: {}\n", Path::new("2.yaml"), &mut from).is_err());
+        c.merge("docker:\n  a.io: {}\n", Path::new("1.yaml"), &mut from)
+            .unwrap();
+        assert!(
+            c.merge("docker:\n  a.io: {}\n", Path::new("2.yaml"), &mut from)
+                .is_err()
+        );
         assert!(RegistriesD::parse("docker: [1]").is_err());
         assert_eq!(RegistriesD::parse("").unwrap(), RegistriesD::default());
     }

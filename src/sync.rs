@@ -566,7 +566,11 @@ pub async fn run(
             match r {
                 Ok(rep) => {
                     progress.line(&rep.summary());
-                    for s in rep.signatures_not_copied.iter().chain(&rep.attached_not_copied) {
+                    for s in rep
+                        .signatures_not_copied
+                        .iter()
+                        .chain(&rep.attached_not_copied)
+                    {
                         progress.line(&format!("Note: not copied: {s}"));
                     }
                     for (sum, one) in [

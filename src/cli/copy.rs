@@ -22,6 +22,15 @@ it where it was. Layers are never recompressed (as with --preserve-digests, alwa
 
 Default --multi-arch: `all` as ferry (the index digest is kept), `system` as skopeo.
 
+As ferry, what is attached to the image travels with it, before the tag moves: its OCI 1.1 \
+referrers (the referrers API, else the fallback tag sha256-<hex>) and cosign attachment tags \
+(sha256-<hex>.sig, .att, .sbom), for the image, each image of an index, and each attachment \
+in turn (4 levels), byte for byte; a destination without the referrers API gets the fallback \
+tag. An image already there still gets what it lacks. --referrers=none leaves them behind; \
+--referrers-artifact-type T copies only those of type T. As skopeo: no referrers, and .sig \
+signatures only where registries.d sets use-sigstore-attachments (rebuilt as skopeo does). \
+Simple signatures in lookaside storage (registries.d) are copied as skopeo copies them.
+
 Secrets can come from files or the environment instead of argv: --src-creds-file, \
 --src-registry-token-file, --src-password-file, FERRY_SRC_CREDS, FERRY_SRC_REGISTRY_TOKEN \
 (and the same for --dest-/FERRY_DEST_). A flag wins over a file, a file over the environment.";
@@ -247,13 +256,8 @@ pub(super) async fn run(
         Arc::new(tokio::sync::Semaphore::new(parallel)),
     );
     let registries_d = global.registries_d()?;
-    let (source, destination) = crate::registry::endpoints_with(
-        src_client,
-        &src,
-        dst_client,
-        &dst,
-        Some(&registries_d),
-    );
+    let (source, destination) =
+        crate::registry::endpoints_with(src_client, &src, dst_client, &dst, Some(&registries_d));
     let result = copier.copy(source, destination).await;
     progress.finish();
     let report = result?;

@@ -33,7 +33,10 @@ exchanges for a bearer token. Tokens are never printed.
 
 A production tag that already points at another digest is never moved (exit 1, nothing copied) \
 unless --allow-overwrite; one that already points at the same digest is left alone (nothing \
-copied). --record writes a JSON record of the promotion; a one-line summary goes to stdout.";
+copied), except attachments production lacks. Signatures, attestations and SBOMs attached to \
+the image (OCI 1.1 referrers, cosign sha256-<hex>.sig/.att/.sbom tags) are copied before the \
+tag moves (--referrers=none leaves them behind). --record writes a JSON record of the \
+promotion; a one-line summary goes to stdout.";
 
 /// Arguments of `promote`.
 #[derive(Debug, Args)]

@@ -31,7 +31,12 @@ bound on blob transfers (--image-parallel-copies, default 8); a tag whose destin
 has the same digest costs one request. The last line sums up: copied, already present, failed.
 
 Default: as ferry, every image of a multi-arch index (digests kept); as skopeo, the current \
-platform's image unless -a.";
+platform's image unless -a.
+
+As ferry, each image's signatures, attestations and SBOMs (OCI 1.1 referrers, cosign \
+sha256-<hex>.sig/.att/.sbom tags) travel with it, as in `copy` (--referrers, \
+--referrers-artifact-type); attachment tags are not synced as images of their own. The \
+source's tags are listed once per repository.";
 
 /// Arguments of `sync`.
 #[derive(Debug, Args)]
@@ -235,9 +240,9 @@ pub(super) async fn run(
             // sync copies cosign `.sig` tags like any other tag.
             note_cosign: false,
             attachments: args
-            .referrers
-            .options(personality)?
-            .without_signatures(args.remove_signatures.unwrap_or(false)),
+                .referrers
+                .options(personality)?
+                .without_signatures(args.remove_signatures.unwrap_or(false)),
             refuse_retag: false,
             retry: args.retry.policy(personality),
             stall_timeout: global.stall_timeout(),

@@ -241,7 +241,8 @@ impl Copier {
             .read_sigstore(ends.src.as_ref(), std::slice::from_ref(digest))
             .await?;
         self.write_signatures(ends, sigs, report).await?;
-        self.write_sigstore(ends.dst.as_ref(), sigstore, report).await
+        self.write_sigstore(ends.dst.as_ref(), sigstore, report)
+            .await
     }
 
     /// The manifests whose attachments matter when the destination has the image already:

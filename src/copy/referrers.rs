@@ -422,10 +422,12 @@ impl Copier {
             return Ok(todo);
         }
         if !dst.stores_attachments() {
-            todo.not_copied.extend(found
-                .attached
-                .iter()
-                .map(|a| format!("{} (the destination stores none)", a.describe())));
+            todo.not_copied.extend(
+                found
+                    .attached
+                    .iter()
+                    .map(|a| format!("{} (the destination stores none)", a.describe())),
+            );
             return Ok(todo);
         }
         // Referrers the destination lists, per subject; tags it has.
@@ -457,7 +459,9 @@ impl Copier {
                             .get(&a.subject)
                             .is_some_and(|l| l.contains(&a.manifest.digest))
                             && dst.has_manifest(&a.manifest.digest).await?),
-                        Via::Tag(t) => Ok(dst.tag_digest(t).await? == Some(a.manifest.digest.clone())),
+                        Via::Tag(t) => {
+                            Ok(dst.tag_digest(t).await? == Some(a.manifest.digest.clone()))
+                        }
                     }
                 }
             })
@@ -529,15 +533,13 @@ impl Copier {
                 .try_collect::<Vec<()>>()
                 .await?;
             let indexed: Vec<bool> = futures_util::stream::iter(level.iter().copied())
-                .map(|a| {
-                    async move {
-                        self.write_one(dst.as_ref(), a)
-                            .await
-                            .map_err(|e| Error::Attachment {
-                                what: format!("copying {}", a.describe()),
-                                source: Box::new(e),
-                            })
-                    }
+                .map(|a| async move {
+                    self.write_one(dst.as_ref(), a)
+                        .await
+                        .map_err(|e| Error::Attachment {
+                            what: format!("copying {}", a.describe()),
+                            source: Box::new(e),
+                        })
                 })
                 .buffered(8)
                 .try_collect()

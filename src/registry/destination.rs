@@ -19,8 +19,8 @@ use super::blob::UploadStart;
 use super::{Client, Scope};
 use crate::error::{Error, Location, Result};
 use crate::image::{
-    BlobData, BlobOrigin, BlobStream, Capabilities, Existing, ImageDestination, ManifestRole, Reuse,
-    SigstoreSignature,
+    BlobData, BlobOrigin, BlobStream, Capabilities, Existing, ImageDestination, ManifestRole,
+    Reuse, SigstoreSignature,
 };
 use crate::manifest::{Descriptor, Manifest};
 use crate::reference::{Digest, ImageRef, Target};

@@ -77,7 +77,12 @@ async fn read_one(client: &Client, url: &Url, loc: &Location) -> Result<Option<B
 }
 
 /// The simple signatures of `digest` under `base`.
-pub async fn read(client: &Client, base: &Url, digest: &Digest, loc: &Location) -> Result<Vec<Vec<u8>>> {
+pub async fn read(
+    client: &Client,
+    base: &Url,
+    digest: &Digest,
+    loc: &Location,
+) -> Result<Vec<Vec<u8>>> {
     let mut out = vec![];
     for i in 0..=MAX_LOOKASIDE_SIGNATURES {
         if i == MAX_LOOKASIDE_SIGNATURES {
@@ -136,7 +141,9 @@ async fn write_new(path: &Path, content: &[u8]) -> Result<()> {
         .map_err(|e| Error::io("creating lookaside directory", dir, e))?;
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
-        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
         std::process::id()
     ));
     tokio::fs::write(&tmp, content)
@@ -155,7 +162,10 @@ mod tests {
     #[test]
     fn formats() {
         assert_eq!(simple_content(b"\xa3abc"), Some(b"\xa3abc".to_vec()));
-        assert_eq!(simple_content(b"\x00simple-signing\n\xa3x"), Some(b"\xa3x".to_vec()));
+        assert_eq!(
+            simple_content(b"\x00simple-signing\n\xa3x"),
+            Some(b"\xa3x".to_vec())
+        );
         assert_eq!(simple_content(b"\x00sigstore-json\n{}"), None);
         assert_eq!(simple_content(b""), None);
     }

@@ -81,8 +81,7 @@ pub fn is_attachment_tag(tag: &str) -> bool {
 
 /// The entries of a referrers index (the API's answer or the fallback tag's manifest).
 pub fn parse_entries(bytes: &[u8]) -> std::result::Result<Vec<ReferrerEntry>, String> {
-    let doc: Value =
-        serde_json::from_slice(bytes).map_err(|e| format!("not valid JSON: {e}"))?;
+    let doc: Value = serde_json::from_slice(bytes).map_err(|e| format!("not valid JSON: {e}"))?;
     let list = match doc.get("manifests") {
         None | Some(Value::Null) => return Ok(vec![]),
         Some(Value::Array(a)) => a,
@@ -299,7 +298,10 @@ impl Client {
             return Err(Error::Invalid {
                 what: format!("referrers fallback tag {tag}"),
                 location: self.location(repo),
-                reason: format!("it holds a {}, not an image index", manifest::type_name(&m.media_type)),
+                reason: format!(
+                    "it holds a {}, not an image index",
+                    manifest::type_name(&m.media_type)
+                ),
             });
         }
         Ok(Some(m))
@@ -353,20 +355,20 @@ impl Client {
             "manifests": entries,
         });
         let bytes = bytes::Bytes::from(serde_json::to_vec(&doc).expect("JSON"));
-        let index = manifest::parse(bytes, Some(manifest::OCI_INDEX)).map_err(|reason| {
-            Error::Invalid {
+        let index =
+            manifest::parse(bytes, Some(manifest::OCI_INDEX)).map_err(|reason| Error::Invalid {
                 what: format!("referrers fallback index of {}", subject.short()),
                 location: self.location(repo),
                 reason,
-            }
-        })?;
+            })?;
         log::debug!(
             "{}/{repo}: fallback tag {} now lists {} referrer(s)",
             self.registry(),
             fallback_tag(subject),
             entries.len()
         );
-        self.put_manifest(repo, &fallback_tag(subject), &index).await
+        self.put_manifest(repo, &fallback_tag(subject), &index)
+            .await
     }
 
     /// The referrers of `digest` in `repo`: from the API, else from the fallback tag (looked
@@ -413,11 +415,17 @@ mod tests {
     fn tag_names() {
         let d: Digest = format!("sha256:{}", "ab".repeat(32)).parse().unwrap();
         assert_eq!(fallback_tag(&d), format!("sha256-{}", "ab".repeat(32)));
-        assert_eq!(cosign_tag(&d, "sig"), format!("sha256-{}.sig", "ab".repeat(32)));
+        assert_eq!(
+            cosign_tag(&d, "sig"),
+            format!("sha256-{}.sig", "ab".repeat(32))
+        );
         assert!(is_attachment_tag(&cosign_tag(&d, "att")));
         assert!(is_attachment_tag(&fallback_tag(&d)));
         assert!(!is_attachment_tag("sha256-abc.sig"));
-        assert!(!is_attachment_tag(&format!("sha256-{}.txt", "ab".repeat(32))));
+        assert!(!is_attachment_tag(&format!(
+            "sha256-{}.txt",
+            "ab".repeat(32)
+        )));
         assert!(!is_attachment_tag("v1"));
     }
 

@@ -114,7 +114,13 @@ fn descriptor(d: &Value) -> String {
     let mut o = Obj::new()
         .str("mediaType", str_of(d, "mediaType").unwrap_or(""))
         .str("digest", str_of(d, "digest").unwrap_or(""))
-        .raw("size", d.get("size").and_then(Value::as_i64).unwrap_or(0).to_string());
+        .raw(
+            "size",
+            d.get("size")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                .to_string(),
+        );
     if let Some(u) = string_list(d.get("urls")) {
         o = o.raw("urls", u);
     }
@@ -130,7 +136,10 @@ fn descriptor(d: &Value) -> String {
         if let Some(f) = string_list(p.get("os.features")) {
             po = po.raw("os.features", f);
         }
-        o = o.raw("platform", po.opt_str("variant", str_of(p, "variant")).done());
+        o = o.raw(
+            "platform",
+            po.opt_str("variant", str_of(p, "variant")).done(),
+        );
     }
     o.opt_str("artifactType", str_of(d, "artifactType")).done()
 }
@@ -140,13 +149,27 @@ fn manifest_json(m: &Value) -> String {
     let layers = m
         .get("layers")
         .and_then(Value::as_array)
-        .map(|l| format!("[{}]", l.iter().map(descriptor).collect::<Vec<_>>().join(",")))
+        .map(|l| {
+            format!(
+                "[{}]",
+                l.iter().map(descriptor).collect::<Vec<_>>().join(",")
+            )
+        })
         .unwrap_or_else(|| "null".into());
     let mut o = Obj::new()
-        .raw("schemaVersion", m.get("schemaVersion").and_then(Value::as_i64).unwrap_or(2).to_string())
+        .raw(
+            "schemaVersion",
+            m.get("schemaVersion")
+                .and_then(Value::as_i64)
+                .unwrap_or(2)
+                .to_string(),
+        )
         .opt_str("mediaType", str_of(m, "mediaType"))
         .opt_str("artifactType", str_of(m, "artifactType"))
-        .raw("config", descriptor(m.get("config").unwrap_or(&Value::Null)))
+        .raw(
+            "config",
+            descriptor(m.get("config").unwrap_or(&Value::Null)),
+        )
         .raw("layers", layers);
     if let Some(s) = m.get("subject").filter(|s| s.is_object()) {
         o = o.raw("subject", descriptor(s));
@@ -206,7 +229,10 @@ fn config_json(c: &Value) -> String {
         let keys: std::collections::BTreeSet<&String> = m.keys().collect();
         Some(format!(
             "{{{}}}",
-            keys.iter().map(|k| format!("{}:{{}}", go_string(k))).collect::<Vec<_>>().join(",")
+            keys.iter()
+                .map(|k| format!("{}:{{}}", go_string(k)))
+                .collect::<Vec<_>>()
+                .join(",")
         ))
     };
     let mut ic = Obj::new().opt_str("User", str_of(&cfg, "User"));
@@ -251,7 +277,11 @@ fn config_json(c: &Value) -> String {
             .raw("diff_ids", diff_ids)
             .done(),
     );
-    if let Some(h) = c.get("history").and_then(Value::as_array).filter(|h| !h.is_empty()) {
+    if let Some(h) = c
+        .get("history")
+        .and_then(Value::as_array)
+        .filter(|h| !h.is_empty())
+    {
         let entries: Vec<String> = h
             .iter()
             .map(|e| {
@@ -326,15 +356,31 @@ impl Client {
     }
 
     /// The sigstore signatures of `digest` (the layers of its `.sig` attachment).
-    pub async fn sigstore_signatures(&self, repo: &str, digest: &Digest) -> Result<Vec<SigstoreSignature>> {
+    pub async fn sigstore_signatures(
+        &self,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<Vec<SigstoreSignature>> {
         let Some(m) = self.sigstore_manifest(repo, digest).await? else {
             return Ok(vec![]);
         };
         let doc: Value = serde_json::from_slice(&m.bytes).unwrap_or(Value::Null);
         let mut out = vec![];
-        for (i, layer) in doc.get("layers").and_then(Value::as_array).into_iter().flatten().enumerate() {
-            let d = manifest::descriptor(layer, &format!("layers[{i}]"))
-                .map_err(|r| invalid(self, repo, format!("sigstore attachment of {}", digest.short()), r))?;
+        for (i, layer) in doc
+            .get("layers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let d = manifest::descriptor(layer, &format!("layers[{i}]")).map_err(|r| {
+                invalid(
+                    self,
+                    repo,
+                    format!("sigstore attachment of {}", digest.short()),
+                    r,
+                )
+            })?;
             let payload = self.small_blob(repo, &d.digest, d.size).await?;
             let annotations = layer
                 .get("annotations")
@@ -360,7 +406,8 @@ impl Client {
         if self.head_blob(repo, &digest, scope).await?.is_none() {
             match self.start_upload(repo, None, scope).await? {
                 super::blob::UploadStart::Session(u) => {
-                    self.finish_upload(&u, &digest, Some(bytes), scope, repo).await?;
+                    self.finish_upload(&u, &digest, Some(bytes), scope, repo)
+                        .await?;
                 }
                 super::blob::UploadStart::Mounted => {}
             }
@@ -385,10 +432,17 @@ impl Client {
                     .map(|c| manifest::descriptor(c, "config"))
                     .transpose()
                     .map_err(|r| invalid(self, repo, "sigstore attachment".into(), r))?
-                    .ok_or_else(|| invalid(self, repo, "sigstore attachment".into(), "no config".into()))?;
+                    .ok_or_else(|| {
+                        invalid(self, repo, "sigstore attachment".into(), "no config".into())
+                    })?;
                 let bytes = self.small_blob(repo, &cd.digest, cd.size).await?;
                 let config: Value = serde_json::from_slice(&bytes).map_err(|e| {
-                    invalid(self, repo, format!("sigstore attachment config {}", cd.digest), e.to_string())
+                    invalid(
+                        self,
+                        repo,
+                        format!("sigstore attachment config {}", cd.digest),
+                        e.to_string(),
+                    )
                 })?;
                 (doc, config)
             }
@@ -399,7 +453,11 @@ impl Client {
                 serde_json::json!({"rootfs": {"type": "layers", "diff_ids": null}}),
             ),
         };
-        let mut layers: Vec<Value> = doc.get("layers").and_then(Value::as_array).cloned().unwrap_or_default();
+        let mut layers: Vec<Value> = doc
+            .get("layers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let mut diff_ids: Vec<Value> = config
             .pointer("/rootfs/diff_ids")
             .and_then(Value::as_array)
@@ -412,7 +470,11 @@ impl Client {
                 let ann: BTreeMap<String, String> = l
                     .get("annotations")
                     .and_then(Value::as_object)
-                    .map(|a| a.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 str_of(l, "mediaType") == Some(sig.media_type.as_str())
                     && l.get("size").and_then(Value::as_u64) == Some(sig.payload.len() as u64)
@@ -442,7 +504,8 @@ impl Client {
         let bytes = Bytes::from(manifest_json(&doc));
         let m = manifest::parse(bytes, Some(manifest::OCI_MANIFEST))
             .map_err(|r| invalid(self, repo, "sigstore attachment".into(), r))?;
-        self.put_manifest(repo, &cosign_tag(digest, "sig"), &m).await?;
+        self.put_manifest(repo, &cosign_tag(digest, "sig"), &m)
+            .await?;
         Ok(added)
     }
 }
@@ -453,12 +516,26 @@ mod tests {
 
     #[test]
     fn go_json() {
-        assert_eq!(go_string("a\"<b>&\n\u{1}\u{2028}é"), r#""a\"\u003cb\u003e\u0026\n\u0001\u2028é""#);
+        assert_eq!(
+            go_string("a\"<b>&\n\u{1}\u{2028}é"),
+            r#""a\"\u003cb\u003e\u0026\n\u0001\u2028é""#
+        );
         assert_eq!(go_time("0001-01-01T00:00:00Z"), "0001-01-01T00:00:00Z");
-        assert_eq!(go_time("2025-01-01T10:00:00.500000+00:00"), "2025-01-01T10:00:00.5Z");
-        assert_eq!(go_time("2025-01-01T10:00:00.000-05:00"), "2025-01-01T10:00:00-05:00");
-        let fresh = config_json(&serde_json::json!({"rootfs": {"type": "layers", "diff_ids": ["sha256:aa"]}}));
-        assert_eq!(fresh, r#"{"architecture":"","os":"","config":{},"rootfs":{"type":"layers","diff_ids":["sha256:aa"]}}"#);
+        assert_eq!(
+            go_time("2025-01-01T10:00:00.500000+00:00"),
+            "2025-01-01T10:00:00.5Z"
+        );
+        assert_eq!(
+            go_time("2025-01-01T10:00:00.000-05:00"),
+            "2025-01-01T10:00:00-05:00"
+        );
+        let fresh = config_json(
+            &serde_json::json!({"rootfs": {"type": "layers", "diff_ids": ["sha256:aa"]}}),
+        );
+        assert_eq!(
+            fresh,
+            r#"{"architecture":"","os":"","config":{},"rootfs":{"type":"layers","diff_ids":["sha256:aa"]}}"#
+        );
         let cosign = serde_json::json!({"architecture":"","created":"0001-01-01T00:00:00Z","history":[{"created":"0001-01-01T00:00:00Z"}],"os":"","rootfs":{"type":"layers","diff_ids":["sha256:aa"]},"config":{}});
         assert_eq!(
             config_json(&cosign),

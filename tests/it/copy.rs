@@ -828,7 +828,11 @@ fn a_second_copy_costs_one_manifest_request_per_side() {
     let kinds: Vec<_> = src_reqs.iter().map(|r| r.kind()).collect();
     assert_eq!(
         kinds,
-        [RequestKind::ManifestGet, RequestKind::TagsList, RequestKind::Other],
+        [
+            RequestKind::ManifestGet,
+            RequestKind::TagsList,
+            RequestKind::Other
+        ],
         "{src_reqs:#?}"
     );
     assert!(src_reqs[2].path.contains("/referrers/"));
@@ -1203,7 +1207,7 @@ fn signatures_that_are_not_copied_are_mentioned() {
         &dst.docker_ref("ns/app:v1"),
     );
     out.assert_success();
-    assert_eq!(dst.manifest_digest("ns/app", &sig_tag), Some(sig.digest.clone()));
+    assert_eq!(dst.manifest_digest("ns/app", &sig_tag), Some(sig.digest));
     // Without attachments (as skopeo without use-sigstore-attachments), it is named.
     let out = ferry_copy(
         &["--referrers=none"],

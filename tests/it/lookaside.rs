@@ -54,7 +54,10 @@ fn file_lookaside_signatures_are_copied_like_skopeo() {
         sb.path().join("staging"),
         sb.path().join("dst-read"),
     );
-    let sigs: Vec<Vec<u8>> = vec![b"\xa3\x01signature one".to_vec(), b"\xa3\x01signature two".to_vec()];
+    let sigs: Vec<Vec<u8>> = vec![
+        b"\xa3\x01signature one".to_vec(),
+        b"\xa3\x01signature two".to_vec(),
+    ];
     let dir = sig_dir(&read, "ns/app", &fx.digest);
     std::fs::create_dir_all(&dir).unwrap();
     for (i, s) in sigs.iter().enumerate() {
@@ -84,12 +87,19 @@ fn file_lookaside_signatures_are_copied_like_skopeo() {
 
     // The oracle writes the same files.
     copy(&mut skopeo(), &regd, &src, &dst, "skopeo/app:v1").assert_success();
-    assert_eq!(signatures(&sig_dir(&staging, "skopeo/app", &fx.digest)), by_ferry);
+    assert_eq!(
+        signatures(&sig_dir(&staging, "skopeo/app", &fx.digest)),
+        by_ferry
+    );
 
     // A destination with no lookaside configured: named, not dropped in silence.
     let regd = write_registries_d(
         &sb.path().join("only-src"),
-        &format!("docker:\n  {}:\n    lookaside: file://{}\n", src.host(), read.display()),
+        &format!(
+            "docker:\n  {}:\n    lookaside: file://{}\n",
+            src.host(),
+            read.display()
+        ),
     );
     let rep = sb.path().join("r.json");
     let out = sb
@@ -104,7 +114,8 @@ fn file_lookaside_signatures_are_copied_like_skopeo() {
         .run();
     out.assert_success();
     assert!(
-        out.stderr.contains("Note: a signature of the source was not copied: 2 simple signature(s)"),
+        out.stderr
+            .contains("Note: a signature of the source was not copied: 2 simple signature(s)"),
         "{out}"
     );
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&rep).unwrap()).unwrap();
@@ -119,15 +130,21 @@ fn http_lookaside_is_read_and_never_written() {
     fx.seed(&src, "ns/app:v1");
     let server = FaultProxy::standalone("127.0.0.1");
     let wanted = format!("/sigs/ns/app@{}/signature-1", fx.digest.replace(':', "="));
-    let body: Arc<Vec<u8>> = Arc::new(b"\x00simple-signing\n\xa3\x01served over http".to_vec());
-    let served = body.clone();
+    let served: Arc<Vec<u8>> = Arc::new(b"\x00simple-signing\n\xa3\x01served over http".to_vec());
     server.add(Rule::new(
         "GET",
         "^/sigs/",
         Fault::respond(move |seen| {
             let status = if seen.path == wanted { 200 } else { 404 };
-            let b = if status == 200 { served.to_vec() } else { vec![] };
-            Response::builder().status(status).body(Body::from(b)).unwrap()
+            let b = if status == 200 {
+                served.to_vec()
+            } else {
+                vec![]
+            };
+            Response::builder()
+                .status(status)
+                .body(Body::from(b))
+                .unwrap()
         }),
     ));
     let sb = Sandbox::new();
@@ -147,7 +164,10 @@ fn http_lookaside_is_read_and_never_written() {
     let by_ferry = signatures(&sig_dir(&staging, "prod/app", &fx.digest));
     // Written as skopeo writes a simple signature: without the format prefix.
     assert_eq!(by_ferry, vec![b"\xa3\x01served over http".to_vec()]);
-    assert_eq!(signatures(&sig_dir(&staging, "skopeo/app", &fx.digest)), by_ferry);
+    assert_eq!(
+        signatures(&sig_dir(&staging, "skopeo/app", &fx.digest)),
+        by_ferry
+    );
     // Never with the registry's credentials, and only up to the first missing one.
     let asked = server.requests_to("GET", "/sigs/");
     assert!(asked.iter().all(|s| s.header("authorization").is_none()));

@@ -32,7 +32,10 @@ impl Attachments {
             (format!("{t}.sig"), &self.sig),
             (format!("{t}.att"), &self.att),
             (format!("{t}.sbom"), &self.sbom),
-            (format!("{}.sig", fallback_tag(&self.sbom.digest)), &self.sbom_sig),
+            (
+                format!("{}.sig", fallback_tag(&self.sbom.digest)),
+                &self.sbom_sig,
+            ),
         ]
     }
 
@@ -76,12 +79,25 @@ fn attach(reg: &Registry, repo: &str, image: &Manifest) -> Attachments {
     for r in [&a.sbom_ref, &a.sig_ref, &a.sig_of_sbom_ref] {
         r.push(&base, repo, None);
     }
-    fallback_index(&[&a.sbom_ref, &a.sig_ref]).push(&base, repo, Some(&fallback_tag(&image.digest)));
-    fallback_index(&[&a.sig_of_sbom_ref]).push(&base, repo, Some(&fallback_tag(&a.sbom_ref.digest)));
+    fallback_index(&[&a.sbom_ref, &a.sig_ref]).push(
+        &base,
+        repo,
+        Some(&fallback_tag(&image.digest)),
+    );
+    fallback_index(&[&a.sig_of_sbom_ref]).push(
+        &base,
+        repo,
+        Some(&fallback_tag(&a.sbom_ref.digest)),
+    );
     a
 }
 
-fn copy(tool: &mut Tool, extra: &[&str], src: (&[String], String), dst: (&[String], String)) -> Output {
+fn copy(
+    tool: &mut Tool,
+    extra: &[&str],
+    src: (&[String], String),
+    dst: (&[String], String),
+) -> Output {
     tool.arg("copy")
         .args(extra)
         .args(src.0)
@@ -111,9 +127,15 @@ fn assert_carried(dst: &Registry, repo: &str, image: &str, a: &Attachments) {
         }
     }
     for (tag, art) in a.tags(image) {
-        assert_eq!(dst.manifest_digest(repo, &tag).as_deref(), Some(art.digest.as_str()), "{tag}");
+        assert_eq!(
+            dst.manifest_digest(repo, &tag).as_deref(),
+            Some(art.digest.as_str()),
+            "{tag}"
+        );
     }
-    let idx = dst.get_manifest(repo, &fallback_tag(image)).expect("fallback tag of the image");
+    let idx = dst
+        .get_manifest(repo, &fallback_tag(image))
+        .expect("fallback tag of the image");
     assert_eq!(
         set(listed(&idx.bytes)),
         set(vec![a.sbom_ref.digest.clone(), a.sig_ref.digest.clone()])
@@ -141,12 +163,25 @@ fn everything_attached_travels_before_the_tag_and_a_rerun_writes_nothing() {
     let mark = dst.mark();
     let out = copy(&mut sb.ferry(), &[&rep_arg], s.clone(), d.clone());
     out.assert_success();
-    assert_eq!(dst.manifest_digest("prod/app", "v1"), Some(image.digest.clone()));
+    assert_eq!(
+        dst.manifest_digest("prod/app", "v1"),
+        Some(image.digest.clone())
+    );
     assert_carried(&dst, "prod/app", &image.digest, &a);
-    assert!(out.stdout.contains(", 3 referrer(s), 4 attachment tag(s) in"), "{out}");
+    assert!(
+        out.stdout
+            .contains(", 3 referrer(s), 4 attachment tag(s) in"),
+        "{out}"
+    );
     let r = report(&rep);
-    assert_eq!(r["referrers"], serde_json::json!({"copied": 3, "already_present": 0, "skipped_by_filter": 0}));
-    assert_eq!(r["attachments"], serde_json::json!({"copied": 4, "already_present": 0, "skipped_by_filter": 0}));
+    assert_eq!(
+        r["referrers"],
+        serde_json::json!({"copied": 3, "already_present": 0, "skipped_by_filter": 0})
+    );
+    assert_eq!(
+        r["attachments"],
+        serde_json::json!({"copied": 4, "already_present": 0, "skipped_by_filter": 0})
+    );
 
     // Order: the image by digest, then what is attached, then — last — the tag.
     let puts: Vec<String> = dst
@@ -159,8 +194,14 @@ fn everything_attached_travels_before_the_tag_and_a_rerun_writes_nothing() {
     assert_eq!(puts.last().map(String::as_str), Some("v1"), "{puts:#?}");
     assert_eq!(puts.iter().filter(|p| *p == "v1").count(), 1);
     let sbom_at = puts.iter().position(|p| *p == a.sbom_ref.digest).unwrap();
-    let sig_of_sbom_at = puts.iter().position(|p| *p == a.sig_of_sbom_ref.digest).unwrap();
-    assert!(sbom_at < sig_of_sbom_at, "a referrer after its subject: {puts:#?}");
+    let sig_of_sbom_at = puts
+        .iter()
+        .position(|p| *p == a.sig_of_sbom_ref.digest)
+        .unwrap();
+    assert!(
+        sbom_at < sig_of_sbom_at,
+        "a referrer after its subject: {puts:#?}"
+    );
 
     // Again: everything is there; nothing is written.
     let mark = dst.mark();
@@ -192,18 +233,31 @@ fn a_rerun_repairs_a_copy_that_lost_its_attachments() {
 
     // A copy without them (as skopeo would make it).
     copy(&mut sb.ferry(), &["--referrers=none"], s.clone(), d.clone()).assert_success();
-    assert!(dst.tags("prod/app").iter().all(|t| !t.starts_with("sha256-")));
+    assert!(
+        dst.tags("prod/app")
+            .iter()
+            .all(|t| !t.starts_with("sha256-"))
+    );
 
     let out = copy(&mut sb.ferry(), &[], s.clone(), d.clone());
     out.assert_success();
     assert!(out.stdout.contains("already present at"), "{out}");
-    assert!(out.stdout.contains("added what it lacked, 3 referrer(s), 4 attachment tag(s)"), "{out}");
+    assert!(
+        out.stdout
+            .contains("added what it lacked, 3 referrer(s), 4 attachment tag(s)"),
+        "{out}"
+    );
     assert_carried(&dst, "prod/app", &image.digest, &a);
 
     // One referrer lost at the destination (its fallback entry stays): put back.
     assert_eq!(dst.delete_manifest("prod/app", &a.sig_ref.digest), 202);
     let rep = sb.path().join("r.json");
-    let out = copy(&mut sb.ferry(), &[&format!("--report={}", rep.display())], s, d);
+    let out = copy(
+        &mut sb.ferry(),
+        &[&format!("--report={}", rep.display())],
+        s,
+        d,
+    );
     out.assert_success();
     assert_carried(&dst, "prod/app", &image.digest, &a);
     let r = report(&rep);
@@ -227,7 +281,10 @@ fn referrers_api_and_fallback_tag_convert_both_ways() {
     let sig_of_sbom = signature_referrer(&sbom.subject());
     for r in [&sbom, &sig, &sig_of_sbom] {
         let h = r.push(&src.url(), "ns/app", None);
-        assert!(h.get("oci-subject").is_some(), "the stand-in indexes what it stores");
+        assert!(
+            h.get("oci-subject").is_some(),
+            "the stand-in indexes what it stores"
+        );
     }
     assert_eq!(src_api.referrers("ns/app", &image.digest).len(), 2);
 
@@ -241,12 +298,22 @@ fn referrers_api_and_fallback_tag_convert_both_ways() {
     );
     out.assert_success();
     assert!(out.stdout.contains(", 3 referrer(s) in"), "{out}");
-    let idx = mid.get_manifest("mid/app", &fallback_tag(&image.digest)).unwrap();
-    assert_eq!(set(listed(&idx.bytes)), set(vec![sbom.digest.clone(), sig.digest.clone()]));
-    let idx = mid.get_manifest("mid/app", &fallback_tag(&sbom.digest)).unwrap();
+    let idx = mid
+        .get_manifest("mid/app", &fallback_tag(&image.digest))
+        .unwrap();
+    assert_eq!(
+        set(listed(&idx.bytes)),
+        set(vec![sbom.digest.clone(), sig.digest.clone()])
+    );
+    let idx = mid
+        .get_manifest("mid/app", &fallback_tag(&sbom.digest))
+        .unwrap();
     assert_eq!(listed(&idx.bytes), vec![sig_of_sbom.digest.clone()]);
     for r in [&sbom, &sig, &sig_of_sbom] {
-        assert_eq!(mid.get_manifest("mid/app", &r.digest).unwrap().bytes, r.manifest);
+        assert_eq!(
+            mid.get_manifest("mid/app", &r.digest).unwrap().bytes,
+            r.manifest
+        );
     }
 
     // Fallback tag → API: the destination indexes them; no fallback tag is written there.
@@ -259,11 +326,17 @@ fn referrers_api_and_fallback_tag_convert_both_ways() {
     out.assert_success();
     assert_eq!(
         set(end_api.referrers("end/app", &image.digest)),
-        set(vec![sbom.digest.clone(), sig.digest.clone()])
+        set(vec![sbom.digest.clone(), sig.digest])
     );
-    assert_eq!(end_api.referrers("end/app", &sbom.digest), vec![sig_of_sbom.digest.clone()]);
+    assert_eq!(
+        end_api.referrers("end/app", &sbom.digest),
+        vec![sig_of_sbom.digest]
+    );
     assert_eq!(end_reg.tags("end/app"), vec!["v1".to_string()]);
-    assert_eq!(end_reg.manifest_digest("end/app", "v1"), Some(image.digest.clone()));
+    assert_eq!(
+        end_reg.manifest_digest("end/app", "v1"),
+        Some(image.digest.clone())
+    );
 
     // A filter the registry applies (OCI-Filters-Applied), and one it ignores: the same result.
     for (ignore, repo) in [(false, "sbom/app:v1"), (true, "sbom2/app:v1")] {
@@ -271,7 +344,11 @@ fn referrers_api_and_fallback_tag_convert_both_ways() {
         let rep = sb.path().join(format!("{ignore}.json"));
         let out = copy(
             &mut sb.ferry(),
-            &["--referrers-artifact-type", SPDX, &format!("--report={}", rep.display())],
+            &[
+                "--referrers-artifact-type",
+                SPDX,
+                &format!("--report={}", rep.display()),
+            ],
             (&src.tls_args(Side::Src)[..], src.docker_ref("ns/app:v1")),
             (&mid.tls_args(Side::Dest)[..], mid.docker_ref(repo)),
         );
@@ -309,14 +386,22 @@ fn children_of_an_index_carry_their_own_referrers() {
         &mut ferry(),
         &[],
         (&src.tls_args(Side::Src)[..], src.docker_ref("ns/multi:v1")),
-        (&dst.tls_args(Side::Dest)[..], dst.docker_ref("prod/multi:v1")),
+        (
+            &dst.tls_args(Side::Dest)[..],
+            dst.docker_ref("prod/multi:v1"),
+        ),
     );
     out.assert_success();
     assert!(out.stdout.contains(", 3 referrer(s) in"), "{out}");
     for (digest, r) in &expected {
-        let idx = dst.get_manifest("prod/multi", &fallback_tag(digest)).unwrap();
+        let idx = dst
+            .get_manifest("prod/multi", &fallback_tag(digest))
+            .unwrap();
         assert_eq!(listed(&idx.bytes), vec![r.digest.clone()]);
-        assert_eq!(dst.get_manifest("prod/multi", &r.digest).unwrap().bytes, r.manifest);
+        assert_eq!(
+            dst.get_manifest("prod/multi", &r.digest).unwrap().bytes,
+            r.manifest
+        );
     }
     assert_eq!(dst.manifest_digest("prod/multi", "v1"), Some(index.digest));
 }
@@ -400,7 +485,11 @@ fn sync_carries_attachments_and_lists_tags_once() {
         fx.seed(&src, &format!("ns/app:{tag}"));
         let image = src.get_manifest("ns/app", tag).unwrap();
         let sig = cosign_signature(&image.digest, &src.image("ns/app"), tag);
-        sig.push(&src.url(), "ns/app", Some(&format!("{}.sig", fallback_tag(&image.digest))));
+        sig.push(
+            &src.url(),
+            "ns/app",
+            Some(&format!("{}.sig", fallback_tag(&image.digest))),
+        );
         attached.push((image, sig));
     }
     let mark = src.mark();
@@ -421,7 +510,10 @@ fn sync_carries_attachments_and_lists_tags_once() {
     );
     for (image, sig) in &attached {
         let tag = format!("{}.sig", fallback_tag(&image.digest));
-        assert_eq!(dst.manifest_digest("mirror/app", &tag), Some(sig.digest.clone()));
+        assert_eq!(
+            dst.manifest_digest("mirror/app", &tag),
+            Some(sig.digest.clone())
+        );
     }
     let lists = src
         .requests_since(mark)
@@ -447,7 +539,13 @@ fn as_skopeo_nothing_attached_is_copied_and_the_signature_is_named() {
     );
     out.assert_success();
     assert_eq!(dst.tags("prod/app"), vec!["v1".to_string()]);
-    assert!(out.stderr.contains(&format!("cosign signature {}.sig", fallback_tag(&image.digest))), "{out}");
+    assert!(
+        out.stderr.contains(&format!(
+            "cosign signature {}.sig",
+            fallback_tag(&image.digest)
+        )),
+        "{out}"
+    );
 }
 
 #[test]
@@ -470,7 +568,10 @@ fn tree_shows_what_is_attached_as_text_and_json() {
     let out = tree(&[]);
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines[0], src.image("ns/app:v1"));
-    assert!(lines[1].starts_with(&format!("{} {OCI_MANIFEST} ", image.digest)), "{out}");
+    assert!(
+        lines[1].starts_with(&format!("{} {OCI_MANIFEST} ", image.digest)),
+        "{out}"
+    );
     assert_eq!(lines.len(), 2 + 7, "{out}");
     let at = |needle: &str| {
         lines
@@ -482,7 +583,11 @@ fn tree_shows_what_is_attached_as_text_and_json() {
     let sbom = at(&format!("referrer {} {SPDX}", a.sbom_ref.digest));
     let sig_of_sbom = at(&a.sig_of_sbom_ref.digest);
     assert!(indent(sig_of_sbom) > indent(sbom), "{out}");
-    let tag = at(&format!("tag {}.sig {}", fallback_tag(&image.digest), a.sig.digest));
+    let tag = at(&format!(
+        "tag {}.sig {}",
+        fallback_tag(&image.digest),
+        a.sig.digest
+    ));
     assert_eq!(indent(tag), indent(sbom));
 
     let out = tree(&["--json"]);
@@ -496,7 +601,10 @@ fn tree_shows_what_is_attached_as_text_and_json() {
         .unwrap();
     assert_eq!(sbom["via"], "referrer");
     assert_eq!(sbom["artifactType"], SPDX);
-    assert_eq!(sbom["attached"][0]["digest"], a.sig_of_sbom_ref.digest.as_str());
+    assert_eq!(
+        sbom["attached"][0]["digest"],
+        a.sig_of_sbom_ref.digest.as_str()
+    );
 
     // Filtered: only the SBOMs (the cosign .sbom is text/spdx+json, not an SPDX referrer).
     let out = tree(&["--json", "--referrers-artifact-type", SPDX]);
@@ -533,10 +641,13 @@ fn a_stale_or_lying_referrers_list_is_named() {
     let out = copy(&mut ferry(), &[], from.clone(), to("a/app:v1"));
     out.assert_success();
     assert!(
-        out.stderr.contains(&format!("Note: not copied: referrer {}", gone.digest)),
+        out.stderr
+            .contains(&format!("Note: not copied: referrer {}", gone.digest)),
         "{out}"
     );
-    let idx = dst.get_manifest("a/app", &fallback_tag(&image.digest)).unwrap();
+    let idx = dst
+        .get_manifest("a/app", &fallback_tag(&image.digest))
+        .unwrap();
     assert_eq!(listed(&idx.bytes), vec![kept.digest.clone()]);
 
     // A list that names a manifest referring to something else: refused, nothing moves.
@@ -547,8 +658,14 @@ fn a_stale_or_lying_referrers_list_is_named() {
     let out = copy(&mut ferry(), &[], from, to("b/app:v1"));
     assert_eq!(out.code, Some(1), "{out}");
     let line = crate::faults::one_error_line(&out);
-    assert!(line.contains(&format!("its subject is {}", other_m.digest)), "{out}");
-    assert!(dst.tags("b/app").is_empty(), "nothing written before discovery is done");
+    assert!(
+        line.contains(&format!("its subject is {}", other_m.digest)),
+        "{out}"
+    );
+    assert!(
+        dst.tags("b/app").is_empty(),
+        "nothing written before discovery is done"
+    );
 }
 
 #[test]
@@ -566,8 +683,20 @@ fn promote_carries_attachments_and_records_them() {
     let run = || {
         sb.ferry()
             .args(["--insecure-policy", "promote", "--image-name", "app"])
-            .args(["--non-prod-registry", &np.host(), "--prod-registry", &p.host()])
-            .args(["--non-prod-project", "dev", "--prod-project", "prod", "--tag", "v1"])
+            .args([
+                "--non-prod-registry",
+                &np.host(),
+                "--prod-registry",
+                &p.host(),
+            ])
+            .args([
+                "--non-prod-project",
+                "dev",
+                "--prod-project",
+                "prod",
+                "--tag",
+                "v1",
+            ])
             .arg("--src-token-file")
             .arg(&tok)
             .arg("--dest-token-file")
@@ -579,7 +708,11 @@ fn promote_carries_attachments_and_records_them() {
     let out = run();
     out.assert_success();
     assert_carried(&p, "prod/app", &image.digest, &a);
-    assert!(out.stdout.contains(", 3 referrer(s), 4 attachment tag(s) in"), "{out}");
+    assert!(
+        out.stdout
+            .contains(", 3 referrer(s), 4 attachment tag(s) in"),
+        "{out}"
+    );
     let r = report(&record);
     assert_eq!(r["referrers"]["copied"], 3);
     assert_eq!(r["attachments"]["copied"], 4);

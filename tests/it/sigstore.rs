@@ -8,7 +8,13 @@ use crate::support::fixtures::*;
 use crate::support::referrers::*;
 use crate::support::*;
 
-fn copy(tool: &mut Tool, regd: Option<&std::path::Path>, src: &Registry, dst: &Registry, to: &str) -> Output {
+fn copy(
+    tool: &mut Tool,
+    regd: Option<&std::path::Path>,
+    src: &Registry,
+    dst: &Registry,
+    to: &str,
+) -> Output {
     if let Some(d) = regd {
         tool.arg(format!("--registries.d={}", d.display()));
     }
@@ -51,7 +57,8 @@ fn sig_attachments_are_rebuilt_as_skopeo_rebuilds_them() {
     .unwrap();
     // A destination `.sig` that already holds another signature (made by cosign): merged.
     let other = cosign_signature(&fx.digest, &src.image("ns/app"), "other");
-    let mut tools: Vec<(&str, Tool)> = vec![("skopeo", sb.skopeo()), ("ferry", sb.ferry_as_skopeo())];
+    let mut tools: Vec<(&str, Tool)> =
+        vec![("skopeo", sb.skopeo()), ("ferry", sb.ferry_as_skopeo())];
     if let Some(t) = sb.skopeo_current() {
         tools.push(("current", t));
     }
@@ -64,7 +71,11 @@ fn sig_attachments_are_rebuilt_as_skopeo_rebuilds_them() {
         results.push((name, first.clone(), {
             let mut again = tool_again(&sb, name);
             copy(&mut again, Some(&regd), &src, &dst, &format!("{fresh}:v1")).assert_success();
-            assert_eq!(sig_of(&dst, &fresh, &tag), first, "{name}: a second copy changes nothing");
+            assert_eq!(
+                sig_of(&dst, &fresh, &tag),
+                first,
+                "{name}: a second copy changes nothing"
+            );
             let mut t = tool_again(&sb, name);
             copy(&mut t, Some(&regd), &src, &dst, &format!("{merged}:v1")).assert_success();
             sig_of(&dst, &merged, &tag)

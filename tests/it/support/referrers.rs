@@ -135,7 +135,10 @@ async fn put_manifest(index: Index, req: Served) -> Response {
     let upstream = req.upstream.clone().expect("a registry behind the proxy");
     let mut rb = req.client.put(format!("{upstream}{}", req.seen.path));
     for (k, v) in &req.seen.headers {
-        if !matches!(k.as_str(), "host" | "content-length" | "connection" | "transfer-encoding") {
+        if !matches!(
+            k.as_str(),
+            "host" | "content-length" | "connection" | "transfer-encoding"
+        ) {
             rb = rb.header(k.as_str(), v.as_str());
         }
     }
@@ -158,7 +161,11 @@ async fn put_manifest(index: Index, req: Served) -> Response {
                 .rsplit_once("/manifests/")
                 .map(|(r, _)| r.to_string())
                 .unwrap_or_default();
-            let ct = req.seen.header("content-type").unwrap_or(OCI_MANIFEST).to_string();
+            let ct = req
+                .seen
+                .header("content-type")
+                .unwrap_or(OCI_MANIFEST)
+                .to_string();
             let e = entry(&req.body, &ct);
             let mut index = index.lock().unwrap();
             let list = index.entry((repo, subject.to_string())).or_default();
@@ -168,7 +175,11 @@ async fn put_manifest(index: Index, req: Served) -> Response {
             headers.push(("oci-subject", subject.to_string()));
         }
     }
-    answer(StatusCode::from_u16(status).expect("status"), &headers, body)
+    answer(
+        StatusCode::from_u16(status).expect("status"),
+        &headers,
+        body,
+    )
 }
 
 async fn list(index: Index, ignore_filters: bool, req: Served) -> Response {
@@ -235,7 +246,10 @@ impl Artifact {
         let manifest = serde_json::to_vec(&doc).unwrap();
         Artifact {
             digest: sha256_digest(&manifest),
-            media_type: doc["mediaType"].as_str().unwrap_or(OCI_MANIFEST).to_string(),
+            media_type: doc["mediaType"]
+                .as_str()
+                .unwrap_or(OCI_MANIFEST)
+                .to_string(),
             manifest,
             blobs,
         }
@@ -243,7 +257,12 @@ impl Artifact {
 
     /// Push the blobs, then the manifest under `reference` (its digest if `None`), to the
     /// registry or proxy at `base` (`http://IP:PORT`); the answer's headers.
-    pub fn push(&self, base: &str, repo: &str, reference: Option<&str>) -> reqwest::header::HeaderMap {
+    pub fn push(
+        &self,
+        base: &str,
+        repo: &str,
+        reference: Option<&str>,
+    ) -> reqwest::header::HeaderMap {
         let http = LabHttp::new(base.to_string(), None, None);
         for b in &self.blobs {
             push_blob(&http, repo, b);
@@ -257,7 +276,12 @@ impl Artifact {
                 Some(self.manifest.clone()),
             )
             .unwrap();
-        assert_eq!(resp.status, 201, "pushing {r}: {}", String::from_utf8_lossy(&resp.body));
+        assert_eq!(
+            resp.status,
+            201,
+            "pushing {r}: {}",
+            String::from_utf8_lossy(&resp.body)
+        );
         resp.headers
     }
 
@@ -275,14 +299,16 @@ impl Artifact {
 fn push_blob(http: &LabHttp, repo: &str, bytes: &[u8]) {
     let d = sha256_digest(bytes);
     let start = http
-        .send(reqwest::Method::POST, &format!("/v2/{repo}/blobs/uploads/"), &[], None)
+        .send(
+            reqwest::Method::POST,
+            &format!("/v2/{repo}/blobs/uploads/"),
+            &[],
+            None,
+        )
         .unwrap();
     assert_eq!(start.status, 202, "starting an upload");
     let loc = start.header("location").unwrap();
-    let path = loc
-        .strip_prefix(&http.base)
-        .unwrap_or(&loc)
-        .to_string();
+    let path = loc.strip_prefix(&http.base).unwrap_or(&loc).to_string();
     let sep = if path.contains('?') { '&' } else { '?' };
     let put = http
         .send(
@@ -292,7 +318,12 @@ fn push_blob(http: &LabHttp, repo: &str, bytes: &[u8]) {
             Some(bytes.to_vec()),
         )
         .unwrap();
-    assert_eq!(put.status, 201, "uploading {d}: {}", String::from_utf8_lossy(&put.body));
+    assert_eq!(
+        put.status,
+        201,
+        "uploading {d}: {}",
+        String::from_utf8_lossy(&put.body)
+    );
 }
 
 /// A manifest a referrer points at.
@@ -348,7 +379,11 @@ pub fn cosign_attestation(subject_digest: &str) -> Artifact {
     let envelope = json!({"payloadType": "application/vnd.in-toto+json", "payload": statement.to_string(), "signatures": [{"sig": super::random_hex(16)}]})
         .to_string()
         .into_bytes();
-    cosign_shaped(DSSE, envelope, json!({"predicateType": "https://slsa.dev/provenance/v0.2"}))
+    cosign_shaped(
+        DSSE,
+        envelope,
+        json!({"predicateType": "https://slsa.dev/provenance/v0.2"}),
+    )
 }
 
 /// A cosign `.sbom` manifest: one SPDX layer.
@@ -382,7 +417,12 @@ fn cosign_shaped(layer_type: &str, payload: Vec<u8>, annotations: Value) -> Arti
 
 /// An OCI 1.1 referrer of `subject`: `artifactType`, the empty config, one layer of
 /// `payload` (of `layer_type`), and annotations.
-pub fn referrer(subject: &Subject, artifact_type: &str, layer_type: &str, payload: &[u8]) -> Artifact {
+pub fn referrer(
+    subject: &Subject,
+    artifact_type: &str,
+    layer_type: &str,
+    payload: &[u8],
+) -> Artifact {
     let empty = b"{}".to_vec();
     let doc = json!({
         "schemaVersion": 2,
@@ -405,13 +445,21 @@ pub fn sbom_referrer(subject: &Subject) -> Artifact {
 /// A cosign signature as an OCI 1.1 referrer of `subject` (cosign's referrers mode).
 pub fn signature_referrer(subject: &Subject) -> Artifact {
     let payload = json!({"critical": {"image": {"docker-manifest-digest": subject.digest}, "type": "cosign container image signature"}}).to_string();
-    referrer(subject, COSIGN_SIG_ARTIFACT, COSIGN_SIMPLESIGNING, payload.as_bytes())
+    referrer(
+        subject,
+        COSIGN_SIG_ARTIFACT,
+        COSIGN_SIMPLESIGNING,
+        payload.as_bytes(),
+    )
 }
 
 /// The fallback index (`sha256-<hex>` tag) listing `referrers`, as a client of a registry
 /// without the referrers API writes it.
 pub fn fallback_index(referrers: &[&Artifact]) -> Artifact {
-    let entries: Vec<Value> = referrers.iter().map(|a| entry(&a.manifest, &a.media_type)).collect();
+    let entries: Vec<Value> = referrers
+        .iter()
+        .map(|a| entry(&a.manifest, &a.media_type))
+        .collect();
     Artifact::new(
         json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}),
         vec![],
