@@ -356,18 +356,11 @@ impl SyncReport {
         if dry_run {
             return format!("Would have synced {n} images from {} sources", self.sources);
         }
-        let mut attached = String::new();
-        for (what, c) in [
-            ("referrers", &self.referrers),
-            ("attachment tags", &self.attachments),
-        ] {
-            if c.copied + c.already_present + c.skipped_by_filter > 0 {
-                attached.push_str(&format!(
-                    "; {what}: {} copied, {} already present, {} skipped by filter",
-                    c.copied, c.already_present, c.skipped_by_filter
-                ));
-            }
-        }
+        let attached = format!(
+            "{}{}",
+            self.referrers.describe("referrers"),
+            self.attachments.describe("attachment tags")
+        );
         format!(
             "Synced {n} images from {} sources: {} copied, {} already present, {} failed{attached}",
             self.sources, self.copied, self.already_present, self.failed
@@ -455,20 +448,9 @@ async fn plan(
                         _ => tags,
                     };
                     // Attachment tags travel with the images they are attached to.
-                    let tags = if opts.copy.attachments.enabled() {
-                        let (attached, images): (Vec<String>, Vec<String>) = tags
-                            .into_iter()
-                            .partition(|t| crate::registry::referrers::is_attachment_tag(t));
-                        if !attached.is_empty() {
-                            log::debug!(
-                                "{}: {} attachment tag(s) travel with their images",
-                                repo.name(),
-                                attached.len()
-                            );
-                        }
-                        images
-                    } else {
-                        tags
+                    let tags = match opts.copy.attachments.enabled() {
+                        true => crate::registry::referrers::without_attachment_tags(tags),
+                        false => tags,
                     };
                     if tags.is_empty() {
                         log::warn!("No refs to sync found in {}", repo.name());
@@ -573,14 +555,8 @@ pub async fn run(
                     {
                         progress.line(&format!("Note: not copied: {s}"));
                     }
-                    for (sum, one) in [
-                        (&mut report.referrers, &rep.referrers),
-                        (&mut report.attachments, &rep.attachments),
-                    ] {
-                        sum.copied += one.copied;
-                        sum.already_present += one.already_present;
-                        sum.skipped_by_filter += one.skipped_by_filter;
-                    }
+                    report.referrers.add(&rep.referrers);
+                    report.attachments.add(&rep.attachments);
                     if rep.already_present {
                         report.already_present += 1;
                     } else {

@@ -19,6 +19,7 @@
 mod locks;
 pub mod referrers;
 mod report;
+mod sigstore;
 pub mod transfer;
 
 use std::collections::HashSet;

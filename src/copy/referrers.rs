@@ -181,6 +181,26 @@ pub struct AttachedCounts {
     pub skipped_by_filter: u64,
 }
 
+impl AttachedCounts {
+    /// Add another copy's counts.
+    pub fn add(&mut self, other: &AttachedCounts) {
+        self.copied += other.copied;
+        self.already_present += other.already_present;
+        self.skipped_by_filter += other.skipped_by_filter;
+    }
+
+    /// `; <what>: 1 copied, 2 already present, 0 skipped by filter`, or nothing when all are 0.
+    pub fn describe(&self, what: &str) -> String {
+        if self.copied + self.already_present + self.skipped_by_filter == 0 {
+            return String::new();
+        }
+        format!(
+            "; {what}: {} copied, {} already present, {} skipped by filter",
+            self.copied, self.already_present, self.skipped_by_filter
+        )
+    }
+}
+
 /// Find what is attached to `subjects` at the source (see the module doc).
 pub async fn discover(
     src: &dyn ImageSource,
@@ -359,9 +379,6 @@ async fn index_children(src: &dyn ImageSource, m: &Manifest) -> Result<Vec<Manif
     })
 }
 
-/// Sigstore signatures read from the source, per manifest digest.
-pub(super) type Sigstore = Vec<(Digest, Vec<crate::image::SigstoreSignature>)>;
-
 /// Attachments split by what the destination has.
 pub(super) struct Todo {
     pub(super) missing: Vec<Attached>,
@@ -369,39 +386,6 @@ pub(super) struct Todo {
 }
 
 impl Copier {
-    /// Invoked as `skopeo`: the sigstore signatures of these manifests, read before anything
-    /// is written (as skopeo reads signatures first).
-    pub(super) async fn read_sigstore(
-        &self,
-        src: &dyn ImageSource,
-        digests: &[Digest],
-    ) -> Result<Sigstore> {
-        if !self.opts.attachments.sigstore_signatures || !src.reads_sigstore_attachments() {
-            return Ok(vec![]);
-        }
-        let mut out = vec![];
-        for d in digests {
-            let sigs = src.sigstore_signatures(d).await?;
-            if !sigs.is_empty() {
-                out.push((d.clone(), sigs));
-            }
-        }
-        Ok(out)
-    }
-
-    /// Add them at the destination after the manifests they sign (as skopeo).
-    pub(super) async fn write_sigstore(
-        &self,
-        dst: &dyn ImageDestination,
-        sigs: Sigstore,
-        report: &mut super::CopyReport,
-    ) -> Result<()> {
-        for (d, list) in sigs {
-            report.signatures_copied += dst.put_sigstore_signatures(&d, &list).await?;
-        }
-        Ok(())
-    }
-
     /// Look for attachments of `subjects` at the source and sort out what the destination
     /// lacks; counts go to the report.
     pub(super) async fn attachments(

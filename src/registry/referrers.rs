@@ -79,6 +79,19 @@ pub fn is_attachment_tag(tag: &str) -> bool {
         .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// `tags` without attachment tags (which travel with their images), logged.
+pub fn without_attachment_tags(tags: Vec<String>) -> Vec<String> {
+    let before = tags.len();
+    let images: Vec<String> = tags.into_iter().filter(|t| !is_attachment_tag(t)).collect();
+    if images.len() < before {
+        log::debug!(
+            "{} attachment tag(s) travel with their images",
+            before - images.len()
+        );
+    }
+    images
+}
+
 /// The entries of a referrers index (the API's answer or the fallback tag's manifest).
 pub fn parse_entries(bytes: &[u8]) -> std::result::Result<Vec<ReferrerEntry>, String> {
     let doc: Value = serde_json::from_slice(bytes).map_err(|e| format!("not valid JSON: {e}"))?;
