@@ -249,7 +249,7 @@ pub struct Client {
     token_requests: AtomicU64,
     /// The `/v2/` answer carried `X-Registry-Supports-Signatures: 1`.
     supports_signatures: std::sync::atomic::AtomicBool,
-    /// Whether the registry has the referrers API, and tag lists read once.
+    /// Tag lists read once (attachment tags are looked up in them).
     attachments: referrers::Cache,
 }
 

@@ -10,8 +10,9 @@
 //! - cosign's tags, `sha256-<hex>.sig`, `.att`, `.sbom`, looked up in the repository's tag
 //!   list, which is read once per repository and kept ([`Client::cached_tags`]).
 //!
-//! Whether a registry has the API is learnt once per client (the first 404 settles it), so a
-//! registry without it costs one request per copy, not one per manifest.
+//! Whether a registry has the API is learnt once per registry and process (the first 404
+//! settles it; `sync` has a client per repository), so a registry without it costs one request
+//! per run, not one per manifest or image.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -45,14 +46,37 @@ const NO_API: u8 = 2;
 
 type TagCell = Arc<tokio::sync::OnceCell<Arc<Vec<String>>>>;
 
-/// Per-client state: whether the registry has the referrers API, and tag lists read once.
+/// Per-client state: tag lists read once.
 #[derive(Default)]
 pub struct Cache {
+    tags: Mutex<HashMap<String, TagCell>>,
+}
+
+/// Whether a registry has the referrers API is a property of the registry, not of a client:
+/// `sync` has one client per repository, and learns it once for all of them.
+struct ApiState {
     api: AtomicU8,
     /// Held while the first referrers request finds out whether the API exists, so that
     /// concurrent copies wait for its answer instead of each probing.
     probe: tokio::sync::Mutex<()>,
-    tags: Mutex<HashMap<String, TagCell>>,
+}
+
+/// The registries (API hosts) this process has asked.
+static API_STATES: std::sync::LazyLock<Mutex<HashMap<String, Arc<ApiState>>>> =
+    std::sync::LazyLock::new(Mutex::default);
+
+fn api_state(host: &str) -> Arc<ApiState> {
+    API_STATES
+        .lock()
+        .expect("referrers API states")
+        .entry(host.to_string())
+        .or_insert_with(|| {
+            Arc::new(ApiState {
+                api: AtomicU8::new(0),
+                probe: tokio::sync::Mutex::new(()),
+            })
+        })
+        .clone()
 }
 
 /// The fallback tag of a manifest's referrers: `<alg>-<hex>` (the algorithm cut to 32
@@ -171,11 +195,6 @@ impl Client {
         .cloned()
     }
 
-    /// Whether the registry is known to lack the referrers API.
-    fn lacks_referrers_api(&self) -> bool {
-        self.attachments.api.load(Ordering::Relaxed) == NO_API
-    }
-
     /// `GET /v2/<repo>/referrers/<digest>`: the referrers list, `None` when the registry has
     /// no referrers API (learnt from the first 404 and remembered). `types` is passed on as
     /// `artifactType`; a registry that did not apply it (no `OCI-Filters-Applied`) returns
@@ -187,11 +206,12 @@ impl Client {
         types: &[String],
         scope: &Scope,
     ) -> Result<Option<Vec<ReferrerEntry>>> {
-        let _probing = match self.attachments.api.load(Ordering::Relaxed) {
+        let state = api_state(self.host());
+        let _probing = match state.api.load(Ordering::Relaxed) {
             API => None,
-            _ => Some(self.attachments.probe.lock().await),
+            _ => Some(state.probe.lock().await),
         };
-        if self.lacks_referrers_api() {
+        if state.api.load(Ordering::Relaxed) == NO_API {
             return Ok(None);
         }
         let loc = self.location(repo);
@@ -247,12 +267,12 @@ impl Client {
                         self.registry(),
                         resp.status().as_u16()
                     );
-                    self.attachments.api.store(NO_API, Ordering::Relaxed);
+                    state.api.store(NO_API, Ordering::Relaxed);
                     return Ok(None);
                 }
                 Err(resp) => return Err(status_error(resp, &op, &loc).await),
             };
-            self.attachments.api.store(API, Ordering::Relaxed);
+            state.api.store(API, Ordering::Relaxed);
             let filtered = answer
                 .headers
                 .get(OCI_FILTERS_APPLIED)

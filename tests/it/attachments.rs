@@ -53,6 +53,38 @@ fn sync_carries_attachments_and_lists_tags_once() {
         .filter(|r| r.kind() == RequestKind::TagsList)
         .count();
     assert_eq!(lists, 1, "the source's tags are listed once");
+
+    // Across repositories (one client each): the referrers API is looked for once per registry.
+    let fx = ImageSpec::oci().layers(&[700]).build();
+    fx.seed(&src, "ns/other:v1");
+    let sb = Sandbox::new();
+    let yaml = sb.path().join("sync.yaml");
+    std::fs::write(
+        &yaml,
+        format!(
+            "{}:\n  images:\n    ns/app: [v1, v2]\n    ns/other: [v1]\n  tls-verify: false\n",
+            src.host()
+        ),
+    )
+    .unwrap();
+    let mark = src.mark();
+    sb.ferry()
+        .args(["sync", "--src", "yaml", "--dest", "docker"])
+        .args(dst.tls_args(Side::Dest))
+        .arg(&yaml)
+        .arg(dst.image("yaml"))
+        .run()
+        .assert_success();
+    let seen = src.requests_since(mark);
+    let probes = seen
+        .iter()
+        .filter(|r| r.path.contains("/referrers/"))
+        .count();
+    let lists = seen
+        .iter()
+        .filter(|r| r.kind() == RequestKind::TagsList)
+        .count();
+    assert_eq!((probes, lists), (1, 2), "{seen:#?}");
 }
 
 #[test]
