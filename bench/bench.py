@@ -630,7 +630,7 @@ TARGETS = {
     "e": ("speedup", 1.5, 2.0),
     "f": ("speedup", 3.0, 3.0),
     # ferry alone: requests per image of a sync with nothing attached, default vs --referrers=none
-    "g": ("requests", 1.10, 1.10),
+    "r": ("requests", 1.10, 1.10),
 }
 
 
@@ -646,7 +646,7 @@ def scenario_titles(cfg, meta):
               f"{cfg.e_own} own × {human(cfg.e_own_size)} per platform, whole index (--all)"),
         "f": (f"(f) {cfg.f_images} images × {cfg.f_layers} × {human(cfg.f_size)}: "
               f"ferry sync vs a loop of skopeo copy"),
-        "g": (f"(g) (f)'s {cfg.f_images} images, ferry sync: --referrers=none, default (nothing "
+        "r": (f"(r) (f)'s {cfg.f_images} images, ferry sync: --referrers=none, default (nothing "
               f"attached), and each image with a cosign .sig, a .att and an SBOM referrer"),
     }
 
@@ -719,7 +719,7 @@ def run_scenario(sc, net, cfg, regs, meta, results_dir):
         argv["skopeo"] = ["bash", loop]
         check = [(dst, meta[n]["repo"], meta[n]["tag"], meta[n]["digest"]) for n in names]
         cold = lambda: dst.wipe()
-    elif sc == "g":
+    elif sc == "r":
         names = [n for n in meta if re.fullmatch(r"f\d+", n)]
         attach_images(cfg, src, ns, meta, names, logf)
         argv = {}
@@ -807,7 +807,7 @@ def curl_push(reg, ns, cfg, repo, ref, data, media_type=None):
 
 
 def attach_images(cfg, src, ns, meta, names, logf):
-    """(g)'s images: (f)'s, each in bench/g/… with a cosign .sig and .att tag and an SBOM referrer
+    """(r)'s images: (f)'s, each in bench/g/… with a cosign .sig and .att tag and an SBOM referrer
     listed by the fallback tag (the registry has no referrers API). Once: kept in the source."""
     oci_m, oci_i = "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json"
     for n in names:
@@ -821,7 +821,7 @@ def attach_images(cfg, src, ns, meta, names, logf):
                       "--dest-cert-dir", cfg.certs, f"docker://{src.addr}/{m['repo']}:{m['tag']}",
                       f"docker://{src.addr}/{repo}:{m['tag']}"], ns, cfg, logf)
         if r["rc"] != 0:
-            raise RuntimeError(f"preparing (g) failed; see {logf}")
+            raise RuntimeError(f"preparing (r) failed; see {logf}")
         subject = {"mediaType": oci_m, "digest": m["digest"],
                    "size": int(sh("curl", "-sS", "-u", CREDS, "--cacert", cfg.certs / "ca.crt", "-H",
                                   f"Accept: {oci_m}", "-o", "/dev/null", "-w", "%{size_download}",
@@ -1085,7 +1085,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes, 2 pairs: a smoke run (a minute or two)")
     ap.add_argument("--net", choices=["loopback", "wan", "both"], default="both")
-    ap.add_argument("--scenarios", default="a,a4,b,c,d,e,f,g", help="comma list of a,a4,b,c,d,e,f,g")
+    ap.add_argument("--scenarios", default="a,a4,b,c,d,e,f,r", help="comma list of a,a4,b,c,d,e,f,r")
     ap.add_argument("--pairs", type=int, help="runs of each tool per scenario (default 5, quick 2)")
     ap.add_argument("--rss-pairs", type=int, default=2, help="pairs for (a′), the RSS-growth run")
     ap.add_argument("--rtt-ms", type=float, default=20.0, help="WAN round-trip delay (default 20)")
