@@ -724,7 +724,7 @@ def run_scenario(sc, net, cfg, regs, meta, results_dir):
         attach_images(cfg, src, ns, meta, names, logf)
         argv = {}
         for tool, part, extra in (("none", "f", ["--referrers=none"]), ("ferry", "f", []),
-                                  ("attached", "g", [])):
+                                  ("attached", "r", [])):
             yml = cfg.wd / f"sync-{part}-{net.name}.yml"
             lines = [f"{src.addr}:", "  images:"]
             for n in names:
@@ -762,7 +762,7 @@ def run_scenario(sc, net, cfg, regs, meta, results_dir):
                 raise RuntimeError(f"{tool} failed in scenario {sc} ({net.name}); see {logf}")
             if tool == "attached":
                 for reg, repo, ref, want in checks:
-                    repo = repo.replace("bench/f/", "bench/g/")
+                    repo = repo.replace("bench/f/", "bench/r/")
                     got = manifest_digest(reg, ns, repo, ref, cfg)
                     sig = manifest_digest(reg, ns, repo, want.replace(":", "-") + ".sig", cfg)
                     if got != want or sig is None:
@@ -807,12 +807,12 @@ def curl_push(reg, ns, cfg, repo, ref, data, media_type=None):
 
 
 def attach_images(cfg, src, ns, meta, names, logf):
-    """(r)'s images: (f)'s, each in bench/g/… with a cosign .sig and .att tag and an SBOM referrer
+    """(r)'s images: (f)'s, each in bench/r/… with a cosign .sig and .att tag and an SBOM referrer
     listed by the fallback tag (the registry has no referrers API). Once: kept in the source."""
     oci_m, oci_i = "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json"
     for n in names:
         m = meta[n]
-        repo = m["repo"].replace("bench/f/", "bench/g/")
+        repo = m["repo"].replace("bench/f/", "bench/r/")
         tag = m["digest"].replace(":", "-")
         if manifest_digest(src, ns, repo, tag, cfg):
             continue
