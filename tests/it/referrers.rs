@@ -279,14 +279,15 @@ fn referrers_api_and_fallback_tag_convert_both_ways() {
     let sbom = sbom_referrer(&Subject::of(&image));
     let sig = signature_referrer(&Subject::of(&image));
     let sig_of_sbom = signature_referrer(&sbom.subject());
-    for r in [&sbom, &sig, &sig_of_sbom] {
+    let att = attestation_referrer(&Subject::of(&image));
+    for r in [&sbom, &sig, &sig_of_sbom, &att] {
         let h = r.push(&src.url(), "ns/app", None);
         assert!(
             h.get("oci-subject").is_some(),
             "the stand-in indexes what it stores"
         );
     }
-    assert_eq!(src_api.referrers("ns/app", &image.digest).len(), 2);
+    assert_eq!(src_api.referrers("ns/app", &image.digest).len(), 3);
 
     // API → fallback tag.
     let sb = Sandbox::new();
@@ -297,19 +298,23 @@ fn referrers_api_and_fallback_tag_convert_both_ways() {
         (&mid.tls_args(Side::Dest)[..], mid.docker_ref("mid/app:v1")),
     );
     out.assert_success();
-    assert!(out.stdout.contains(", 3 referrer(s) in"), "{out}");
+    assert!(out.stdout.contains(", 4 referrer(s) in"), "{out}");
     let idx = mid
         .get_manifest("mid/app", &fallback_tag(&image.digest))
         .unwrap();
     assert_eq!(
         set(listed(&idx.bytes)),
-        set(vec![sbom.digest.clone(), sig.digest.clone()])
+        set(vec![
+            sbom.digest.clone(),
+            sig.digest.clone(),
+            att.digest.clone()
+        ])
     );
     let idx = mid
         .get_manifest("mid/app", &fallback_tag(&sbom.digest))
         .unwrap();
     assert_eq!(listed(&idx.bytes), vec![sig_of_sbom.digest.clone()]);
-    for r in [&sbom, &sig, &sig_of_sbom] {
+    for r in [&sbom, &sig, &sig_of_sbom, &att] {
         assert_eq!(
             mid.get_manifest("mid/app", &r.digest).unwrap().bytes,
             r.manifest
@@ -326,7 +331,7 @@ fn referrers_api_and_fallback_tag_convert_both_ways() {
     out.assert_success();
     assert_eq!(
         set(end_api.referrers("end/app", &image.digest)),
-        set(vec![sbom.digest.clone(), sig.digest])
+        set(vec![sbom.digest.clone(), sig.digest, att.digest])
     );
     assert_eq!(
         end_api.referrers("end/app", &sbom.digest),
@@ -360,8 +365,8 @@ fn referrers_api_and_fallback_tag_convert_both_ways() {
         assert!(mid.get_manifest(r, &fallback_tag(&sbom.digest)).is_none());
         let rep = report(&rep);
         assert_eq!(rep["referrers"]["copied"], 1);
-        // Filtered by the registry, ferry never saw them; else ferry left out two.
-        let skipped = if ignore { 2 } else { 0 };
+        // Filtered by the registry, ferry never saw them; else ferry left out three (the signature and the attestation of the image, the signature of the SBOM).
+        let skipped = if ignore { 3 } else { 0 };
         assert_eq!(rep["referrers"]["skipped_by_filter"], skipped, "{rep}");
     }
 }

@@ -453,6 +453,18 @@ pub fn signature_referrer(subject: &Subject) -> Artifact {
     )
 }
 
+/// An in-toto attestation (a DSSE envelope) as an OCI 1.1 referrer of `subject`.
+pub fn attestation_referrer(subject: &Subject) -> Artifact {
+    let statement = json!({"_type": "https://in-toto.io/Statement/v1", "predicateType": "https://slsa.dev/provenance/v1", "subject": [{"digest": {"sha256": subject.digest.trim_start_matches("sha256:")}}]});
+    let envelope = json!({"payloadType": "application/vnd.in-toto+json", "payload": statement.to_string(), "signatures": [{"sig": super::random_hex(16)}]}).to_string();
+    referrer(
+        subject,
+        "application/vnd.in-toto+json",
+        DSSE,
+        envelope.as_bytes(),
+    )
+}
+
 /// The fallback index (`sha256-<hex>` tag) listing `referrers`, as a client of a registry
 /// without the referrers API writes it.
 pub fn fallback_index(referrers: &[&Artifact]) -> Artifact {
