@@ -278,8 +278,8 @@ pub struct Promoter {
     pub allow_overwrite: bool,
     /// Progress output.
     pub progress: Arc<Progress>,
-    /// Blob transfers in flight.
-    pub parallel: usize,
+    /// Blob transfers in flight at most (`None`: adaptive).
+    pub parallel: Option<usize>,
     /// Retries of a whole blob transfer.
     pub retry: crate::retry::RetryPolicy,
     /// Time a blob transfer may go without moving a byte.
@@ -317,7 +317,7 @@ impl Promoter {
                 stall_timeout: self.stall_timeout,
             },
             self.progress.clone(),
-            Arc::new(tokio::sync::Semaphore::new(self.parallel.max(1))),
+            Arc::new(crate::copy::Slots::new(self.parallel)),
         );
         let (source, destination) =
             crate::registry::endpoints(self.src.clone(), src, self.dst.clone(), dst);

@@ -58,7 +58,8 @@ pub(super) struct CopyArgs {
     /// Suppress progress output.
     #[arg(short = 'q', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     quiet: Option<bool>,
-    /// Maximum number of blobs copied at the same time (default 8).
+    /// Maximum number of blobs copied at the same time (default: adaptive, up to 32 small
+    /// blobs or 8 large ones at once).
     #[arg(long, value_name = "N")]
     image_parallel_copies: Option<usize>,
     /// Accepted: ferry always knows digests before uploading.
@@ -215,8 +216,7 @@ pub(super) async fn run(
     if let Some(policy) = global.policy().load()? {
         policy.check(&src)?;
     }
-    let parallel = args.image_parallel_copies.unwrap_or(8);
-    if parallel == 0 {
+    if args.image_parallel_copies == Some(0) {
         return Err(Error::usage("--image-parallel-copies must be at least 1"));
     }
     let retry = args.retry.policy(personality);
@@ -238,7 +238,7 @@ pub(super) async fn run(
     let copier = Copier::new(
         opts,
         progress.clone(),
-        Arc::new(tokio::sync::Semaphore::new(parallel)),
+        Arc::new(crate::copy::Slots::new(args.image_parallel_copies)),
     );
     let (source, destination) = crate::registry::endpoints(src_client, &src, dst_client, &dst);
     let result = copier.copy(source, destination).await;

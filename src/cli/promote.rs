@@ -82,9 +82,10 @@ pub(super) struct PromoteArgs {
     /// Write the promotion record (JSON) to FILE.
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
-    /// Blob transfers in flight.
-    #[arg(long, value_name = "N", default_value_t = 8)]
-    image_parallel_copies: usize,
+    /// Blob transfers in flight at most (default: adaptive, up to 32 small blobs or 8 large
+    /// ones at once).
+    #[arg(long, value_name = "N")]
+    image_parallel_copies: Option<usize>,
     #[command(flatten)]
     retry: RetryArgs,
     /// No progress output and no summary.

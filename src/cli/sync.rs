@@ -93,7 +93,8 @@ pub(super) struct SyncArgs {
     /// ferry: images copied at the same time (default 4).
     #[arg(long, value_name = "N")]
     parallel_images: Option<usize>,
-    /// Blobs copied at the same time, across all images (default 8).
+    /// Blobs copied at the same time, across all images (default: adaptive, up to 32 small
+    /// blobs or 8 large ones at once).
     #[arg(long, value_name = "N")]
     image_parallel_copies: Option<usize>,
 
@@ -219,8 +220,8 @@ pub(super) async fn run(
         }
     };
     let parallel_images = args.parallel_images.unwrap_or(4);
-    let blob_slots = args.image_parallel_copies.unwrap_or(8);
-    if parallel_images == 0 || blob_slots == 0 {
+    let blob_slots = args.image_parallel_copies;
+    if parallel_images == 0 || blob_slots == Some(0) {
         return Err(Error::usage(
             "--parallel-images and --image-parallel-copies must be at least 1",
         ));

@@ -15,6 +15,7 @@
 
 mod locks;
 mod report;
+pub mod slots;
 pub mod transfer;
 
 use std::collections::HashSet;
@@ -23,7 +24,6 @@ use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt as _, TryStreamExt as _};
 use serde::Serialize;
-use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
 use crate::image::read::{child, platform_image};
@@ -35,6 +35,7 @@ use crate::reference::Digest;
 use crate::retry::RetryPolicy;
 pub use locks::BlobLocks;
 pub use report::{CopyReport, Counts, Requests};
+pub use slots::Slots;
 use transfer::{BlobJob, BlobOutcome};
 
 /// How to treat a multi-architecture image (`--multi-arch`).
@@ -96,7 +97,7 @@ struct Node {
 pub struct Copier {
     opts: CopyOptions,
     progress: Arc<Progress>,
-    slots: Arc<Semaphore>,
+    slots: Arc<Slots>,
     blob_locks: Option<Arc<BlobLocks>>,
 }
 
@@ -108,7 +109,7 @@ struct Ends<'a> {
 
 impl Copier {
     /// A copier; `slots` bounds blob transfers in flight (shared across copies in `sync`).
-    pub fn new(opts: CopyOptions, progress: Arc<Progress>, slots: Arc<Semaphore>) -> Self {
+    pub fn new(opts: CopyOptions, progress: Arc<Progress>, slots: Arc<Slots>) -> Self {
         Copier {
             opts,
             progress,
@@ -440,11 +441,7 @@ impl Copier {
         let o = if locks.is_some_and(|l| l.done(scope, &d.digest)) {
             BlobOutcome::Present
         } else {
-            let _permit = self
-                .slots
-                .acquire()
-                .await
-                .map_err(|_| Error::usage("the blob transfer bound was closed"))?;
+            let _slot = self.slots.acquire(d.size).await?;
             job.run(d).await?
         };
         if let Some(l) = locks {

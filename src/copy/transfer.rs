@@ -20,7 +20,9 @@ use futures_util::StreamExt as _;
 
 use crate::error::{Error, Location, Result};
 use crate::image::read::{check_length, mismatch, read_whole, short_blob, stalled, too_many};
-use crate::image::{BlobData, BlobOrigin, BlobStream, ImageDestination, ImageSource, Reuse};
+use crate::image::{
+    BlobData, BlobOrigin, BlobRead, BlobStream, ImageDestination, ImageSource, Reuse,
+};
 use crate::manifest::Descriptor;
 use crate::progress::Progress;
 use crate::reference::Hasher;
@@ -84,8 +86,14 @@ impl BlobJob {
             Reuse::No => {}
         }
         self.progress.blob_start(&desc.digest, desc.size);
+        // The destination gets ready (an upload session) while the source starts sending.
         if desc.size <= SMALL_BLOB && self.src.prefers_whole_small_blobs() {
-            let bytes = read_whole(self.src.as_ref(), desc, SMALL_BLOB, self.stall).await?;
+            let (ready, bytes) = tokio::join!(
+                self.dst.prepare_blob(desc),
+                read_whole(self.src.as_ref(), desc, SMALL_BLOB, self.stall)
+            );
+            ready?;
+            let bytes = bytes?;
             sent.store(bytes.len() as u64, Ordering::Relaxed);
             self.progress.blob_bytes(&desc.digest, bytes.len() as u64);
             self.dst.put_blob(desc, BlobData::Whole(bytes)).await?;
@@ -96,13 +104,16 @@ impl BlobJob {
                 sent: sent.clone(),
                 error: Mutex::new(None),
             });
+            let (ready, first) = tokio::join!(self.dst.prepare_blob(desc), self.src.blob(desc, 0));
+            ready?;
             let stream = verified(
+                first?,
                 self.src.clone(),
                 desc.clone(),
                 self.stall,
                 tap.clone(),
                 self.progress.clone(),
-            );
+            )?;
             let put = self.dst.put_blob(desc, BlobData::Stream(stream));
             let result = watchdog(put, &tap, self.stall, desc, &self.dst.location()).await;
             // The stream's own failure is the cause of whatever the destination made of it.
@@ -170,14 +181,15 @@ struct Reader {
 /// The source's bytes, hashed and counted, resumed after interruptions, ending with an error
 /// when their size or digest is wrong.
 fn verified(
+    first: BlobRead,
     src: Arc<dyn ImageSource>,
     desc: Descriptor,
     stall: Duration,
     tap: Arc<Tap>,
     progress: Arc<Progress>,
-) -> BlobStream {
+) -> Result<BlobStream> {
     let loc = src.location();
-    let reader = Reader {
+    let mut reader = Reader {
         hasher: Hasher::for_digest(&desc.digest),
         src,
         desc,
@@ -192,20 +204,24 @@ fn verified(
         resumes: 0,
         done: false,
     };
-    Box::pin(futures_util::stream::unfold(reader, |mut r| async move {
-        if r.done {
-            return None;
-        }
-        match r.next_chunk().await {
-            Ok(Some(chunk)) => Some((Ok(chunk), r)),
-            Ok(None) => None,
-            Err(e) => {
-                r.done = true;
-                let stand_in = r.tap.fail(e, &r.desc, &r.loc);
-                Some((Err(stand_in), r))
+    reader.opened(first)?;
+    Ok(Box::pin(futures_util::stream::unfold(
+        reader,
+        |mut r| async move {
+            if r.done {
+                return None;
             }
-        }
-    }))
+            match r.next_chunk().await {
+                Ok(Some(chunk)) => Some((Ok(chunk), r)),
+                Ok(None) => None,
+                Err(e) => {
+                    r.done = true;
+                    let stand_in = r.tap.fail(e, &r.desc, &r.loc);
+                    Some((Err(stand_in), r))
+                }
+            }
+        },
+    )))
 }
 
 impl Reader {
@@ -262,6 +278,11 @@ impl Reader {
 
     async fn open(&mut self) -> Result<()> {
         let read = self.src.blob(&self.desc, self.count).await?;
+        self.opened(read)
+    }
+
+    /// Take a download that starts at `read.offset`, at most where the blob has got to.
+    fn opened(&mut self, read: BlobRead) -> Result<()> {
         check_length(read.length, read.offset, &self.desc, &self.loc)?;
         if read.offset > self.count {
             return Err(Error::Invalid {

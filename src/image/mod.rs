@@ -198,6 +198,13 @@ pub trait ImageDestination: Send + Sync {
     async fn try_reuse_blob(&self, desc: &Descriptor, origin: Option<&BlobOrigin>)
     -> Result<Reuse>;
 
+    /// Get ready to receive a blob's bytes (open an upload session) while the engine starts
+    /// reading them from the source. Called only after [`try_reuse_blob`](Self::try_reuse_blob)
+    /// said [`Reuse::No`], and followed by [`put_blob`](Self::put_blob) for the same blob.
+    async fn prepare_blob(&self, _desc: &Descriptor) -> Result<()> {
+        Ok(())
+    }
+
     /// Store a blob: its bytes whole (already verified) or as a stream (see the module's
     /// guarantees). Called only after [`try_reuse_blob`](Self::try_reuse_blob) said
     /// [`Reuse::No`] for the same descriptor.
