@@ -34,7 +34,8 @@ impl KeySource {
     /// The contents of every source (files are read now, as containers/image reads them at
     /// each check).
     pub fn load(&self) -> Result<Vec<Vec<u8>>, String> {
-        let read = |p: &PathBuf| std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()));
+        let read =
+            |p: &PathBuf| std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()));
         match self {
             KeySource::Path(p) => Ok(vec![read(p)?]),
             KeySource::Paths(ps) => ps.iter().map(read).collect(),
@@ -122,7 +123,10 @@ pub fn parse(bytes: &[u8]) -> Result<PolicyDoc, String> {
             transports.push((name.clone(), out));
         }
     }
-    Ok(PolicyDoc { default, transports })
+    Ok(PolicyDoc {
+        default,
+        transports,
+    })
 }
 
 fn requirements(v: &Strict) -> Result<Vec<Requirement>, String> {
@@ -188,7 +192,9 @@ fn key_sources(
         if ps.is_empty() {
             return Err(format!("{paths:?} contains no entries"));
         }
-        out.push(KeySource::Paths(ps.into_iter().map(PathBuf::from).collect()));
+        out.push(KeySource::Paths(
+            ps.into_iter().map(PathBuf::from).collect(),
+        ));
     }
     if let Some(v) = field(fields, data) {
         out.push(KeySource::Data(v.bytes(data)?));
@@ -203,7 +209,10 @@ fn key_sources(
             return Err(format!("{name:?} contains no entries"));
         }
         out.push(KeySource::Datas(
-            items.iter().map(|i| i.bytes(name)).collect::<Result<_, _>>()?,
+            items
+                .iter()
+                .map(|i| i.bytes(name))
+                .collect::<Result<_, _>>()?,
         ));
     }
     Ok(out)
@@ -219,13 +228,27 @@ fn signed_identity(fields: &[(String, Strict)]) -> Result<IdentityMatch, String>
 fn signed_by(fields: &[(String, Strict)]) -> Result<Requirement, String> {
     only_known(
         fields,
-        &["type", "keyType", "keyPath", "keyPaths", "keyData", "signedIdentity"],
+        &[
+            "type",
+            "keyType",
+            "keyPath",
+            "keyPaths",
+            "keyData",
+            "signedIdentity",
+        ],
     )?;
     let key_type = field(fields, "keyType")
         .map(|v| v.string("keyType"))
         .transpose()?
         .unwrap_or("");
-    if !["GPGKeys", "signedByGPGKeys", "X509Certificates", "signedByX509CAs"].contains(&key_type) {
+    if ![
+        "GPGKeys",
+        "signedByGPGKeys",
+        "X509Certificates",
+        "signedByX509CAs",
+    ]
+    .contains(&key_type)
+    {
         return Err(format!("Unrecognized keyType value {key_type:?}"));
     }
     let identity = signed_identity(fields)?;
@@ -297,7 +320,10 @@ fn fulcio(v: &Strict) -> Result<FulcioConfig, String> {
         _ => return Err("caPath and caData cannot be used simultaneously".into()),
     }
     let text = |k: &str| -> Result<String, String> {
-        let s = field(fields, k).map(|v| v.string(k)).transpose()?.unwrap_or("");
+        let s = field(fields, k)
+            .map(|v| v.string(k))
+            .transpose()?
+            .unwrap_or("");
         if s.is_empty() {
             return Err(format!("{k} not specified"));
         }
@@ -335,7 +361,9 @@ fn identity_match(v: &Strict) -> Result<IdentityMatch, String> {
             let n = DockerName::parse_normalized(r)
                 .map_err(|e| format!("Invalid format of dockerReference {r:?}: {e}"))?;
             if n.is_name_only() {
-                return Err(format!("dockerReference {r:?} contains neither a tag nor digest"));
+                return Err(format!(
+                    "dockerReference {r:?} contains neither a tag nor digest"
+                ));
             }
             IdentityMatch::ExactReference(r.to_string())
         }
@@ -376,9 +404,25 @@ mod tests {
                  "signedIdentity":{"type":"remapIdentity","prefix":"r.example/c","signedPrefix":"n.example/c"}}]}}}"#).unwrap();
         assert_eq!(p.default, vec![Requirement::Reject]);
         let scopes = &p.transports[0].1;
-        assert!(matches!(&scopes[0].1[0], Requirement::SignedBy { identity: IdentityMatch::MatchRepository, keys: KeySource::Path(_), .. }));
-        assert!(matches!(&scopes[1].1[0], Requirement::SigstoreSigned { keys: Some(KeySource::Data(d)), identity: IdentityMatch::MatchRepoDigestOrExact, .. } if d == &[0, 0, 0]));
-        assert!(matches!(&scopes[2].1[0], Requirement::SigstoreSigned { fulcio: Some(_), rekor: Some(_), .. }));
+        assert!(matches!(
+            &scopes[0].1[0],
+            Requirement::SignedBy {
+                identity: IdentityMatch::MatchRepository,
+                keys: KeySource::Path(_),
+                ..
+            }
+        ));
+        assert!(
+            matches!(&scopes[1].1[0], Requirement::SigstoreSigned { keys: Some(KeySource::Data(d)), identity: IdentityMatch::MatchRepoDigestOrExact, .. } if d == &[0, 0, 0])
+        );
+        assert!(matches!(
+            &scopes[2].1[0],
+            Requirement::SigstoreSigned {
+                fulcio: Some(_),
+                rekor: Some(_),
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -84,13 +84,15 @@ pub fn signed_by(
     candidates: &[Candidate],
 ) -> Result<Accepted, Reason> {
     let keyring = if key_type == "GPGKeys" {
-        keys.load().and_then(|blobs| Keyring::from_blobs(&blobs)).and_then(|k| {
-            if k.is_empty() {
-                Err("No public keys imported".to_string())
-            } else {
-                Ok(k)
-            }
-        })
+        keys.load()
+            .and_then(|blobs| Keyring::from_blobs(&blobs))
+            .and_then(|k| {
+                if k.is_empty() {
+                    Err("No public keys imported".to_string())
+                } else {
+                    Ok(k)
+                }
+            })
     } else {
         Err(format!("Unimplemented \"keyType\" value {key_type:?}"))
     };
@@ -143,7 +145,9 @@ fn trust_root(
             .collect()
     };
     let keys = keys.map(|k| parse_all(k, "public key")).transpose()?;
-    let rekor = rekor.map(|k| parse_all(k, "Rekor public key")).transpose()?;
+    let rekor = rekor
+        .map(|k| parse_all(k, "Rekor public key"))
+        .transpose()?;
     if let Some(r) = &rekor {
         for (i, k) in r.iter().enumerate() {
             if !matches!(k, PublicKey::P256(_) | PublicKey::P384(_)) {
@@ -197,10 +201,16 @@ pub fn sigstore_signed(
                     .get(k)
                     .ok_or_else(|| format!("missing {k} annotation"))
             };
-            let b64 = sig
-                .signature_annotation()
-                .ok_or_else(|| format!("missing {} annotation", crate::signing::sigstore::SIGNATURE_ANNOTATION))?;
-            let (candidates_keys, key_name): (Vec<PublicKey>, Option<String>) = match (&root.keys, &root.fulcio) {
+            let b64 = sig.signature_annotation().ok_or_else(|| {
+                format!(
+                    "missing {} annotation",
+                    crate::signing::sigstore::SIGNATURE_ANNOTATION
+                )
+            })?;
+            let (candidates_keys, key_name): (Vec<PublicKey>, Option<String>) = match (
+                &root.keys,
+                &root.fulcio,
+            ) {
                 (Some(keys), None) => match &root.rekor {
                     Some(rekor) => {
                         let set = annotation(BUNDLE_ANNOTATION)?;
@@ -234,13 +244,16 @@ pub fn sigstore_signed(
                     None => (keys.clone(), None),
                 },
                 (None, Some(fulcio)) => {
-                    let rekor = root
-                        .rekor
-                        .as_ref()
-                        .ok_or("Internal inconsistency: Fulcio CA specified without a Rekor public key")?;
+                    let rekor = root.rekor.as_ref().ok_or(
+                        "Internal inconsistency: Fulcio CA specified without a Rekor public key",
+                    )?;
                     let set = annotation(BUNDLE_ANNOTATION)?;
                     let cert = annotation(CERTIFICATE_ANNOTATION)?;
-                    let chain = sig.annotations.get(CHAIN_ANNOTATION).map(String::as_str).unwrap_or("");
+                    let chain = sig
+                        .annotations
+                        .get(CHAIN_ANNOTATION)
+                        .map(String::as_str)
+                        .unwrap_or("");
                     let time = crate::signing::rekor::verify_set(
                         rekor,
                         set.as_bytes(),
@@ -251,7 +264,11 @@ pub fn sigstore_signed(
                     let key = fulcio.verify(cert.as_bytes(), chain.as_bytes(), time)?;
                     (vec![key], Some(format!("fulcio:{}", fulcio.subject_email)))
                 }
-                _ => return Err("Internal inconsistency: not exactly one of public keys and Fulcio".into()),
+                _ => {
+                    return Err(
+                        "Internal inconsistency: not exactly one of public keys and Fulcio".into(),
+                    );
+                }
             };
             let (payload, index) = sig.verify_with_keys(&candidates_keys)?;
             check_payload(&payload, image, manifest, identity)?;

@@ -136,13 +136,17 @@ impl IdentityMatch {
         let intended = DockerName::from_image(image);
         match self {
             IdentityMatch::MatchExact => {
-                !intended.is_name_only() && !sig.is_name_only() && sig.to_string() == intended.to_string()
+                !intended.is_name_only()
+                    && !sig.is_name_only()
+                    && sig.to_string() == intended.to_string()
             }
             IdentityMatch::MatchRepoDigestOrExact => repo_digest_or_exact(&intended, &sig),
             IdentityMatch::MatchRepository => sig.name == intended.name,
             IdentityMatch::ExactReference(r) => match DockerName::parse_normalized(r) {
                 Ok(want) => {
-                    !want.is_name_only() && !sig.is_name_only() && sig.to_string() == want.to_string()
+                    !want.is_name_only()
+                        && !sig.is_name_only()
+                        && sig.to_string() == want.to_string()
                 }
                 Err(_) => false,
             },
@@ -197,11 +201,15 @@ const PATH_COMPONENT: &str = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*";
 /// Whether `s` is a valid `prefix`/`signedPrefix` of `remapIdentity`: a registry host, or a
 /// repository name that starts with one.
 pub fn valid_remap_prefix(s: &str) -> bool {
-    static DOMAIN_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(&format!("^{DOMAIN}$")).expect("regex"));
+    static DOMAIN_RE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(&format!("^{DOMAIN}$")).expect("regex"));
     static DOMAIN_PREFIX_RE: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(&format!("^{DOMAIN}/")).expect("regex"));
     static NAME_RE: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(&format!("^(?:{DOMAIN}/)?{PATH_COMPONENT}(?:/{PATH_COMPONENT})*$")).expect("regex")
+        Regex::new(&format!(
+            "^(?:{DOMAIN}/)?{PATH_COMPONENT}(?:/{PATH_COMPONENT})*$"
+        ))
+        .expect("regex")
     });
     DOMAIN_RE.is_match(s) || (NAME_RE.is_match(s) && DOMAIN_PREFIX_RE.is_match(s))
 }
@@ -259,9 +267,15 @@ mod tests {
             prefix: "prod.example/ns".into(),
             signed_prefix: "nonprod.example/team".into(),
         };
-        assert!(remap.matches(&img("prod.example/ns/app:v1"), "nonprod.example/team/app:v1"));
+        assert!(remap.matches(
+            &img("prod.example/ns/app:v1"),
+            "nonprod.example/team/app:v1"
+        ));
         assert!(!remap.matches(&img("prod.example/ns/app:v1"), "prod.example/ns/app:v1"));
-        assert!(!remap.matches(&img("prod.example/nsx/app:v1"), "nonprod.example/team/app:v1"));
+        assert!(!remap.matches(
+            &img("prod.example/nsx/app:v1"),
+            "nonprod.example/team/app:v1"
+        ));
         // not matching the prefix: as matchRepoDigestOrExact
         assert!(remap.matches(&img("other.example/app:v1"), "other.example/app:v1"));
         // garbage never matches
@@ -270,7 +284,13 @@ mod tests {
 
     #[test]
     fn remap_prefixes() {
-        for ok in ["docker.io", "reg:5000", "reg.example/ns", "docker.io/library", "[::1]:5000/x"] {
+        for ok in [
+            "docker.io",
+            "reg:5000",
+            "reg.example/ns",
+            "docker.io/library",
+            "[::1]:5000/x",
+        ] {
             assert!(valid_remap_prefix(ok), "{ok}");
         }
         for bad in ["", "reg.example/", "reg.example/NS", "-bad", "a//b"] {

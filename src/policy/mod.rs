@@ -91,10 +91,12 @@ fn default_path() -> Option<PathBuf> {
 impl Policy {
     /// Read and parse a policy file.
     pub fn read(path: &Path) -> Result<Self> {
-        let bytes =
-            std::fs::read(path).map_err(|e| Error::io("reading trust policy", path, e))?;
+        let bytes = std::fs::read(path).map_err(|e| Error::io("reading trust policy", path, e))?;
         let doc = config::parse(&bytes).map_err(|e| {
-            Error::Policy(format!("invalid policy in {:?}: {e}", path.display().to_string()))
+            Error::Policy(format!(
+                "invalid policy in {:?}: {e}",
+                path.display().to_string()
+            ))
         })?;
         Ok(Policy {
             path: path.to_path_buf(),
@@ -194,7 +196,9 @@ impl Policy {
             let result = match r {
                 Requirement::InsecureAcceptAnything => continue,
                 Requirement::Reject => return Err(self.rejected(image, &scope)),
-                Requirement::SignedBaseLayer => Err("signedBaseLayer not implemented yet!".to_string()),
+                Requirement::SignedBaseLayer => {
+                    Err("signedBaseLayer not implemented yet!".to_string())
+                }
                 Requirement::SignedBy {
                     key_type,
                     keys,

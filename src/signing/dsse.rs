@@ -94,7 +94,9 @@ impl Envelope {
             .map_err(|e| format!("invalid DSSE payload: {e}"))?;
         let signed = pae(&env.payload_type, &payload);
         for s in &env.signatures {
-            let Ok(sig) = b64.decode(&s.sig) else { continue };
+            let Ok(sig) = b64.decode(&s.sig) else {
+                continue;
+            };
             if keys.iter().any(|k| k.verify(&signed, &sig).is_ok()) {
                 return Ok((env.payload_type, payload));
             }
@@ -190,7 +192,11 @@ pub struct Promotion {
 
 /// The signed statement of a promotion: a DSSE envelope over the in-toto statement whose
 /// subject is the destination image.
-pub fn sign_promotion(key: &PrivateKey, destination_name: &str, promotion: &Promotion) -> Result<Envelope, String> {
+pub fn sign_promotion(
+    key: &PrivateKey,
+    destination_name: &str,
+    promotion: &Promotion,
+) -> Result<Envelope, String> {
     let digest: Digest = promotion
         .destination
         .digest
@@ -208,7 +214,11 @@ pub fn sign_promotion(key: &PrivateKey, destination_name: &str, promotion: &Prom
 
 /// Verify a promotion envelope with `keys` and that its statement is about `digest`: the
 /// promotion record.
-pub fn verify_promotion(bytes: &[u8], keys: &[PublicKey], digest: &Digest) -> Result<Promotion, String> {
+pub fn verify_promotion(
+    bytes: &[u8],
+    keys: &[PublicKey],
+    digest: &Digest,
+) -> Result<Promotion, String> {
     let (payload_type, payload) = Envelope::verify(bytes, keys)?;
     if payload_type != IN_TOTO_PAYLOAD_TYPE {
         return Err(format!("unexpected DSSE payload type {payload_type:?}"));
@@ -260,15 +270,25 @@ mod tests {
 
     fn promotion(digest: &Digest) -> Promotion {
         Promotion {
-            source: ImageAt { reference: "nonprod/app:abc".into(), digest: digest.to_string() },
-            destination: ImageAt { reference: "prod/app:abc".into(), digest: digest.to_string() },
+            source: ImageAt {
+                reference: "nonprod/app:abc".into(),
+                digest: digest.to_string(),
+            },
+            destination: ImageAt {
+                reference: "prod/app:abc".into(),
+                digest: digest.to_string(),
+            },
             replaced: None,
             signatures_verified: vec![VerifiedSignature {
                 format: "sigstore".into(),
                 key: "sha256:0123456789abcdef".into(),
                 identity: "nonprod/app:abc".into(),
             }],
-            pipeline: Pipeline { name: Some("prod".into()), build_number: Some("7".into()), build_url: None },
+            pipeline: Pipeline {
+                name: Some("prod".into()),
+                build_number: Some("7".into()),
+                build_url: None,
+            },
             ferry_version: env!("CARGO_PKG_VERSION").into(),
             time: now_rfc3339(),
         }
@@ -276,8 +296,10 @@ mod tests {
 
     #[test]
     fn pae_as_the_spec_writes_it() {
-        assert_eq!(pae("http://example.com/HelloWorld", b"hello world"),
-            b"DSSEv1 29 http://example.com/HelloWorld 11 hello world".to_vec());
+        assert_eq!(
+            pae("http://example.com/HelloWorld", b"hello world"),
+            b"DSSEv1 29 http://example.com/HelloWorld 11 hello world".to_vec()
+        );
     }
 
     #[test]

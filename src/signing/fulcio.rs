@@ -54,16 +54,27 @@ impl FulcioTrust {
 
     /// Check the certificate (PEM) and chain (PEM, may be empty) at `time` (seconds since the
     /// epoch, from the Rekor SET) and return the certificate's public key.
-    pub fn verify(&self, cert_pem: &[u8], chain_pem: &[u8], time: i64) -> Result<PublicKey, String> {
-        let leafs = pem::parse_many(cert_pem).map_err(|e| format!("parsing leaf certificate: {e}"))?;
+    pub fn verify(
+        &self,
+        cert_pem: &[u8],
+        chain_pem: &[u8],
+        time: i64,
+    ) -> Result<PublicKey, String> {
+        let leafs =
+            pem::parse_many(cert_pem).map_err(|e| format!("parsing leaf certificate: {e}"))?;
         let leaf = match leafs.as_slice() {
             [] => return Err("no certificate found in signature certificate data".into()),
             [one] => one.contents().to_vec(),
-            _ => return Err("unexpected multiple certificates present in signature certificate data".into()),
+            _ => {
+                return Err(
+                    "unexpected multiple certificates present in signature certificate data".into(),
+                );
+            }
         };
         let mut intermediates = vec![];
         if !chain_pem.is_empty() {
-            let chain = pem::parse_many(chain_pem).map_err(|e| format!("loading certificate chain: {e}"))?;
+            let chain = pem::parse_many(chain_pem)
+                .map_err(|e| format!("loading certificate chain: {e}"))?;
             if chain.is_empty() {
                 return Err("loading certificate chain: no certificate".into());
             }
@@ -182,7 +193,8 @@ pub(crate) mod tests {
             let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
             let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
             p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            p.distinguished_name.push(rcgen::DnType::CommonName, "test fulcio");
+            p.distinguished_name
+                .push(rcgen::DnType::CommonName, "test fulcio");
             let cert = p.self_signed(&key).unwrap();
             TestFulcio {
                 ca_pem: cert.pem(),
@@ -196,7 +208,11 @@ pub(crate) mod tests {
             let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
             p.subject_alt_names = vec![SanType::Rfc822Name(email.try_into().unwrap())];
             p.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
-            let oid: Vec<u64> = if v2 { vec![1, 3, 6, 1, 4, 1, 57264, 1, 8] } else { vec![1, 3, 6, 1, 4, 1, 57264, 1, 1] };
+            let oid: Vec<u64> = if v2 {
+                vec![1, 3, 6, 1, 4, 1, 57264, 1, 8]
+            } else {
+                vec![1, 3, 6, 1, 4, 1, 57264, 1, 1]
+            };
             let value = if v2 {
                 let mut v = vec![0x0c, issuer.len() as u8];
                 v.extend_from_slice(issuer.as_bytes());
@@ -209,8 +225,7 @@ pub(crate) mod tests {
             p.not_before = now - time::Duration::hours(1);
             p.not_after = now + time::Duration::hours(23);
             let cert = p.signed_by(&key, &self.ca).unwrap();
-            let private =
-                PrivateKey::from_pkcs8_der(&key.serialize_der()).unwrap();
+            let private = PrivateKey::from_pkcs8_der(&key.serialize_der()).unwrap();
             (cert.pem(), private)
         }
     }
@@ -225,7 +240,12 @@ pub(crate) mod tests {
     #[test]
     fn fulcio_certificates() {
         let f = TestFulcio::new();
-        let trust = FulcioTrust::new(f.ca_pem.as_bytes(), "https://issuer.example", "dev@example.com").unwrap();
+        let trust = FulcioTrust::new(
+            f.ca_pem.as_bytes(),
+            "https://issuer.example",
+            "dev@example.com",
+        )
+        .unwrap();
         for v2 in [false, true] {
             let (cert, key) = f.leaf("dev@example.com", "https://issuer.example", v2);
             let k = trust.verify(cert.as_bytes(), b"", now()).unwrap();
@@ -239,11 +259,18 @@ pub(crate) mod tests {
         assert!(e.contains("Unexpected Fulcio OIDC issuer"), "{e}");
         // Outside the certificate's validity (the time is the Rekor entry's).
         let (cert, _) = f.leaf("dev@example.com", "https://issuer.example", false);
-        let e = trust.verify(cert.as_bytes(), b"", now() - 86_400 * 3).unwrap_err();
+        let e = trust
+            .verify(cert.as_bytes(), b"", now() - 86_400 * 3)
+            .unwrap_err();
         assert!(e.contains("verifying leaf certificate failed"), "{e}");
         // Another CA.
         let other = TestFulcio::new();
-        let trust2 = FulcioTrust::new(other.ca_pem.as_bytes(), "https://issuer.example", "dev@example.com").unwrap();
+        let trust2 = FulcioTrust::new(
+            other.ca_pem.as_bytes(),
+            "https://issuer.example",
+            "dev@example.com",
+        )
+        .unwrap();
         assert!(trust2.verify(cert.as_bytes(), b"", now()).is_err());
     }
 }

@@ -50,7 +50,10 @@ impl Strict {
     pub fn object(&self, what: &str) -> Result<&[(String, Strict)], String> {
         match self {
             Strict::Object(f) => Ok(f),
-            other => Err(format!("{what}: JSON object expected, got {}", other.kind())),
+            other => Err(format!(
+                "{what}: JSON object expected, got {}",
+                other.kind()
+            )),
         }
     }
 
@@ -241,7 +244,11 @@ mod tests {
         let [a, b] = exact_fields(f, ["a", "b"], "t").unwrap();
         assert_eq!(a.string("a").unwrap(), "x");
         assert_eq!(b.int64("b").unwrap(), 1);
-        assert!(exact_fields(f, ["a"], "t").unwrap_err().contains("unknown key"));
+        assert!(
+            exact_fields(f, ["a"], "t")
+                .unwrap_err()
+                .contains("unknown key")
+        );
         assert!(
             exact_fields(f, ["a", "b", "c"], "t")
                 .unwrap_err()
@@ -251,7 +258,10 @@ mod tests {
 
     #[test]
     fn integers_as_go_reads_them() {
-        assert_eq!(Strict::parse(b"1.7e9").unwrap().int64("t").unwrap(), 1_700_000_000);
+        assert_eq!(
+            Strict::parse(b"1.7e9").unwrap().int64("t").unwrap(),
+            1_700_000_000
+        );
         assert!(Strict::parse(b"1.5").unwrap().int64("t").is_err());
     }
 

@@ -11,9 +11,11 @@
 //! RSA PKCS #1 v1.5 with SHA-256, and pure Ed25519.
 
 use base64::Engine as _;
-use ecdsa::signature::{Signer as _, Verifier as _};
 use ecdsa::signature::hazmat::{PrehashSigner as _, PrehashVerifier as _};
-use p256::pkcs8::{DecodePrivateKey as _, DecodePublicKey as _, EncodePrivateKey as _, EncodePublicKey as _};
+use ecdsa::signature::{Signer as _, Verifier as _};
+use p256::pkcs8::{
+    DecodePrivateKey as _, DecodePublicKey as _, EncodePrivateKey as _, EncodePublicKey as _,
+};
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 use zeroize::Zeroizing;
@@ -100,7 +102,8 @@ impl PublicKey {
 
     /// Verify `sig` over `message` as cosign does.
     pub fn verify(&self, message: &[u8], sig: &[u8]) -> Result<(), String> {
-        let bad = |e: &dyn std::fmt::Display| format!("cryptographic signature verification failed: {e}");
+        let bad =
+            |e: &dyn std::fmt::Display| format!("cryptographic signature verification failed: {e}");
         match self {
             PublicKey::P256(k) => {
                 let s = p256::ecdsa::Signature::from_der(sig).map_err(|e| bad(&e))?;

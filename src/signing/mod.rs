@@ -20,8 +20,8 @@ pub mod keys;
 pub mod openpgp;
 pub mod payload;
 pub mod rekor;
-pub mod simple;
 pub mod sigstore;
+pub mod simple;
 
 use crate::error::{Error, Result};
 use crate::reference::Digest;
@@ -46,9 +46,9 @@ impl Signature {
     pub fn from_blob(blob: &[u8]) -> std::result::Result<Self, String> {
         match blob.first() {
             None => Err("empty signature blob".into()),
-            Some(
-                0xA0..=0xA3 | 0xC8 | 0x90..=0x92 | 0x3d | 0xC4 | 0x88..=0x8B | 0xC2,
-            ) => Ok(Signature::Simple(blob.to_vec())),
+            Some(0xA0..=0xA3 | 0xC8 | 0x90..=0x92 | 0x3d | 0xC4 | 0x88..=0x8B | 0xC2) => {
+                Ok(Signature::Simple(blob.to_vec()))
+            }
             Some(0) => {
                 let rest = &blob[1..];
                 let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
@@ -60,7 +60,9 @@ impl Signature {
                 }
                 match format {
                     b"simple-signing" => Ok(Signature::Simple(data.to_vec())),
-                    b"sigstore-json" => Ok(Signature::Sigstore(SigstoreSignature::from_json(data)?)),
+                    b"sigstore-json" => {
+                        Ok(Signature::Sigstore(SigstoreSignature::from_json(data)?))
+                    }
                     other => Err(format!(
                         "unrecognized signature format {:?}",
                         String::from_utf8_lossy(other)
@@ -130,7 +132,8 @@ pub fn manifest_digest(manifest: &[u8]) -> Result<Digest> {
 
 /// Whether `manifest` has the digest `digest` (in that digest's algorithm).
 pub fn digest_matches(manifest: &[u8], digest: &Digest) -> bool {
-    matches!(digest.algorithm(), "sha256" | "sha384" | "sha512") && digest.verify(manifest).is_none()
+    matches!(digest.algorithm(), "sha256" | "sha384" | "sha512")
+        && digest.verify(manifest).is_none()
 }
 
 #[cfg(test)]
@@ -152,7 +155,10 @@ mod tests {
         assert_eq!(Signature::from_blob(&blob).unwrap(), s);
         let mut new_simple = SIMPLE_BLOB_PREFIX.to_vec();
         new_simple.extend_from_slice(b"\xa3x");
-        assert_eq!(Signature::from_blob(&new_simple).unwrap(), Signature::Simple(b"\xa3x".to_vec()));
+        assert_eq!(
+            Signature::from_blob(&new_simple).unwrap(),
+            Signature::Simple(b"\xa3x".to_vec())
+        );
         for bad in [&b""[..], b"{", b"\x00nonl", b"\x00other\n{}", b"\x00\x01\n"] {
             assert!(Signature::from_blob(bad).is_err(), "{bad:?}");
         }

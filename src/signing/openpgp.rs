@@ -65,7 +65,10 @@ impl Keyring {
 
     /// The primary keys' fingerprints (upper-case hex), as GnuPG reports them.
     pub fn fingerprints(&self) -> Vec<String> {
-        self.keys.iter().map(|k| fingerprint(&k.primary_key)).collect()
+        self.keys
+            .iter()
+            .map(|k| fingerprint(&k.primary_key))
+            .collect()
     }
 
     /// Verify a simple signature: the signed contents and the signing key's primary
@@ -92,7 +95,9 @@ impl Keyring {
             .read_to_end(&mut contents)
             .map_err(|e| invalid(&e))?;
         if contents.len() as u64 > MAX_CONTENTS {
-            return Err(format!("signed contents are larger than {MAX_CONTENTS} bytes"));
+            return Err(format!(
+                "signed contents are larger than {MAX_CONTENTS} bytes"
+            ));
         }
         if let Message::Signed { reader, .. } = &msg
             && reader.num_signatures() != 1
@@ -152,7 +157,15 @@ pub fn gpg_sign(data: &[u8], fingerprint: &str, passphrase: Option<&Secret>) -> 
         ));
     }
     let mut cmd = Command::new("gpg");
-    cmd.args(["--batch", "--no-tty", "--sign", "--local-user", fingerprint, "--output", "-"]);
+    cmd.args([
+        "--batch",
+        "--no-tty",
+        "--sign",
+        "--local-user",
+        fingerprint,
+        "--output",
+        "-",
+    ]);
     let mut pass_pipe = None;
     if let Some(p) = passphrase.filter(|p| !p.is_empty()) {
         let (r, w) = pipe().map_err(|e| Error::Signing(format!("Error initializing GPG: {e}")))?;

@@ -70,8 +70,11 @@ impl Payload {
     /// Parse a payload of type `kind`, as strictly as containers/image does.
     pub fn parse(bytes: &[u8], kind: &str) -> Result<Self, String> {
         let doc = Strict::parse(bytes)?;
-        let [critical, optional] =
-            exact_fields(doc.object("signature")?, ["critical", "optional"], "signature")?;
+        let [critical, optional] = exact_fields(
+            doc.object("signature")?,
+            ["critical", "optional"],
+            "signature",
+        )?;
         let mut creator = None;
         let mut timestamp = None;
         let optional_null = kind == SIGSTORE_TYPE && *optional == Strict::Null;
@@ -169,7 +172,10 @@ mod tests {
             ok.replace(&d.to_string(), "sha256:abc"),
             ok.replace(r#"{"other":[1]}"#, "null"),
         ] {
-            assert!(Payload::parse(bad.as_bytes(), SIMPLE_TYPE).is_err(), "{bad}");
+            assert!(
+                Payload::parse(bad.as_bytes(), SIMPLE_TYPE).is_err(),
+                "{bad}"
+            );
         }
         // cosign writes `"optional": null`
         let cosign = ok

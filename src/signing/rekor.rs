@@ -80,13 +80,15 @@ pub fn verify_set(
         .decode(rekor_key)
         .map_err(|e| format!("invalid publicKey in Rekor SET: {e}"))?;
     let rekor_der = single_pem(&rekor_key).ok_or("publicKey in Rekor SET is not in PEM format")?;
-    let ours = single_pem(key_or_cert_pem)
-        .ok_or("public key or cert to be matched against publicKey in Rekor SET is not in PEM format")?;
+    let ours = single_pem(key_or_cert_pem).ok_or(
+        "public key or cert to be matched against publicKey in Rekor SET is not in PEM format",
+    )?;
     if rekor_der != ours {
         return Err("publicKey in Rekor SET does not match".into());
     }
     // The signature.
-    let rekor_sig = text("/signature/content").ok_or(r#"Missing "signature" field in hashedrekord"#)?;
+    let rekor_sig =
+        text("/signature/content").ok_or(r#"Missing "signature" field in hashedrekord"#)?;
     let rekor_sig = b64
         .decode(rekor_sig)
         .map_err(|e| format!("invalid signature in Rekor SET: {e}"))?;
@@ -102,7 +104,8 @@ pub fn verify_set(
         Some(a) => return Err(format!(r#"Unexpected "data.hash.algorithm" value {a:?}"#)),
         None => return Err(r#"Missing "data.hash.algorithm" field in hashedrekord"#.into()),
     }
-    let value = text("/data/hash/value").ok_or(r#"Missing "data.hash.value" field in hashedrekord"#)?;
+    let value =
+        text("/data/hash/value").ok_or(r#"Missing "data.hash.value" field in hashedrekord"#)?;
     let value = hex::decode(value)
         .map_err(|e| format!(r#"Invalid "data.hash.value" field in hashedrekord: {e}"#))?;
     if value != sha2::Sha256::digest(payload).as_slice() {
@@ -128,7 +131,9 @@ fn to_value(s: &Strict) -> serde_json::Value {
         Strict::Number(n) => Value::Number(n.clone()),
         Strict::String(s) => Value::String(s.clone()),
         Strict::Array(a) => Value::Array(a.iter().map(to_value).collect()),
-        Strict::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), to_value(v))).collect()),
+        Strict::Object(o) => {
+            Value::Object(o.iter().map(|(k, v)| (k.clone(), to_value(v))).collect())
+        }
     }
 }
 
@@ -183,20 +188,57 @@ mod tests {
         let sig = b64(&signer.sign(payload));
         let set = make_set(&rekor, pem.as_bytes(), &sig, payload, 1_700_000_000);
         assert_eq!(
-            verify_set(std::slice::from_ref(&rekor_pub), &set, pem.as_bytes(), &sig, payload),
+            verify_set(
+                std::slice::from_ref(&rekor_pub),
+                &set,
+                pem.as_bytes(),
+                &sig,
+                payload
+            ),
             Ok(1_700_000_000)
         );
         // Another Rekor key, payload, signature or key: refused.
-        let other = PublicKey::P256(*p256::ecdsa::SigningKey::random(&mut rand_core::OsRng).verifying_key());
+        let other = PublicKey::P256(
+            *p256::ecdsa::SigningKey::random(&mut rand_core::OsRng).verifying_key(),
+        );
         assert!(verify_set(&[other], &set, pem.as_bytes(), &sig, payload).is_err());
-        let e = verify_set(std::slice::from_ref(&rekor_pub), &set, pem.as_bytes(), &sig, b"payloaD").unwrap_err();
+        let e = verify_set(
+            std::slice::from_ref(&rekor_pub),
+            &set,
+            pem.as_bytes(),
+            &sig,
+            b"payloaD",
+        )
+        .unwrap_err();
         assert!(e.contains("payload in Rekor SET does not match"), "{e}");
         let sig2 = b64(&signer.sign(b"x"));
-        assert!(verify_set(std::slice::from_ref(&rekor_pub), &set, pem.as_bytes(), &sig2, payload).is_err());
-        let pem2 = super::super::keys::PrivateKey::generate_p256().public().to_pem();
-        assert!(verify_set(std::slice::from_ref(&rekor_pub), &set, pem2.as_bytes(), &sig, payload).is_err());
+        assert!(
+            verify_set(
+                std::slice::from_ref(&rekor_pub),
+                &set,
+                pem.as_bytes(),
+                &sig2,
+                payload
+            )
+            .is_err()
+        );
+        let pem2 = super::super::keys::PrivateKey::generate_p256()
+            .public()
+            .to_pem();
+        assert!(
+            verify_set(
+                std::slice::from_ref(&rekor_pub),
+                &set,
+                pem2.as_bytes(),
+                &sig,
+                payload
+            )
+            .is_err()
+        );
         // A tampered SET (integratedTime changed): the SET signature fails.
-        let t = String::from_utf8(set).unwrap().replace("1700000000", "1700000001");
+        let t = String::from_utf8(set)
+            .unwrap()
+            .replace("1700000000", "1700000001");
         let e = verify_set(&[rekor_pub], t.as_bytes(), pem.as_bytes(), &sig, payload).unwrap_err();
         assert!(e.contains("Rekor SET failed"), "{e}");
     }

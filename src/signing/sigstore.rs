@@ -99,7 +99,9 @@ impl SigstoreSignature {
 
     /// The base64 signature annotation, if present.
     pub fn signature_annotation(&self) -> Option<&str> {
-        self.annotations.get(SIGNATURE_ANNOTATION).map(String::as_str)
+        self.annotations
+            .get(SIGNATURE_ANNOTATION)
+            .map(String::as_str)
     }
 
     /// Verify the signature with any of `keys` and parse the payload (untrusted content,
@@ -191,9 +193,17 @@ struct Descriptor {
 struct OciManifest {
     #[serde(rename = "schemaVersion")]
     schema_version: i64,
-    #[serde(rename = "mediaType", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "mediaType",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     media_type: String,
-    #[serde(rename = "artifactType", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "artifactType",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     artifact_type: String,
     config: Descriptor,
     #[serde(default)]
@@ -411,7 +421,9 @@ mod tests {
         let key = PrivateKey::generate_p256();
         let a = SigstoreSignature::sign(&key, b"m1", "r/a:1");
         let b = SigstoreSignature::sign(&key, b"m1", "r/a:2");
-        let first = add_to_attachment(None, std::slice::from_ref(&a)).unwrap().unwrap();
+        let first = add_to_attachment(None, std::slice::from_ref(&a))
+            .unwrap()
+            .unwrap();
         assert_eq!(first.blobs.len(), 2);
         let layers = attachment_layers(&first.manifest).unwrap();
         assert_eq!(layers.len(), 1);
@@ -424,7 +436,11 @@ mod tests {
             String::from_utf8_lossy(config)
         );
         // The same signature again changes nothing; another one is appended.
-        assert!(add_to_attachment(Some((&first.manifest, config)), std::slice::from_ref(&a)).unwrap().is_none());
+        assert!(
+            add_to_attachment(Some((&first.manifest, config)), std::slice::from_ref(&a))
+                .unwrap()
+                .is_none()
+        );
         let second = add_to_attachment(Some((&first.manifest, config)), &[a.clone(), b.clone()])
             .unwrap()
             .unwrap();

@@ -4,9 +4,9 @@
 //! skopeo makes them with `copy --sign-by FINGERPRINT` and `standalone-sign`, and finds them
 //! in OpenShift's signature API, in lookaside storage (`registries.d`) and in `dir:` images.
 
+use super::manifest_digest;
 use super::openpgp::{Keyring, gpg_sign};
 use super::payload::{Payload, SIMPLE_TYPE};
-use super::manifest_digest;
 use crate::error::Result;
 use crate::redact::Secret;
 
