@@ -8,13 +8,16 @@ use std::path::PathBuf;
 use super::identity::{DockerName, IdentityMatch, valid_remap_prefix};
 use crate::signing::json::{Strict, exact_fields, field};
 
+/// Scopes of one transport and their requirements, in file order.
+pub type Scopes = Vec<(String, Vec<Requirement>)>;
+
 /// A policy file's contents.
 #[derive(Debug, Clone)]
 pub struct PolicyDoc {
     /// `default`.
     pub default: Vec<Requirement>,
     /// `transports`: transport name → scope → requirements, in file order.
-    pub transports: Vec<(String, Vec<(String, Vec<Requirement>)>)>,
+    pub transports: Vec<(String, Scopes)>,
 }
 
 /// Where key material comes from (`…Path`, `…Paths`, `…Data`, `…Datas`).

@@ -207,69 +207,68 @@ pub fn sigstore_signed(
                     crate::signing::sigstore::SIGNATURE_ANNOTATION
                 )
             })?;
-            let (candidates_keys, key_name): (Vec<PublicKey>, Option<String>) = match (
-                &root.keys,
-                &root.fulcio,
-            ) {
-                (Some(keys), None) => match &root.rekor {
-                    Some(rekor) => {
-                        let set = annotation(BUNDLE_ANNOTATION)?;
-                        let mut failures = vec![];
-                        let mut found = None;
-                        for k in keys {
-                            match crate::signing::rekor::verify_set(
-                                rekor,
-                                set.as_bytes(),
-                                k.to_pem().as_bytes(),
-                                b64,
-                                &sig.payload,
-                            ) {
-                                Ok(_) => {
-                                    found = Some(k.clone());
-                                    break;
+            let (candidates_keys, key_name): (Vec<PublicKey>, Option<String>) =
+                match (&root.keys, &root.fulcio) {
+                    (Some(keys), None) => match &root.rekor {
+                        Some(rekor) => {
+                            let set = annotation(BUNDLE_ANNOTATION)?;
+                            let mut failures = vec![];
+                            let mut found = None;
+                            for k in keys {
+                                match crate::signing::rekor::verify_set(
+                                    rekor,
+                                    set.as_bytes(),
+                                    k.to_pem().as_bytes(),
+                                    b64,
+                                    &sig.payload,
+                                ) {
+                                    Ok(_) => {
+                                        found = Some(k.clone());
+                                        break;
+                                    }
+                                    Err(e) => failures.push(e),
                                 }
-                                Err(e) => failures.push(e),
+                            }
+                            match found {
+                                Some(k) => (vec![k], None),
+                                None => {
+                                    return Err(format!(
+                                        "No public key verified against the RekorSET: {}",
+                                        failures.join(", ")
+                                    ));
+                                }
                             }
                         }
-                        match found {
-                            Some(k) => (vec![k], None),
-                            None => {
-                                return Err(format!(
-                                    "No public key verified against the RekorSET: {}",
-                                    failures.join(", ")
-                                ));
-                            }
-                        }
-                    }
-                    None => (keys.clone(), None),
-                },
-                (None, Some(fulcio)) => {
-                    let rekor = root.rekor.as_ref().ok_or(
+                        None => (keys.clone(), None),
+                    },
+                    (None, Some(fulcio)) => {
+                        let rekor = root.rekor.as_ref().ok_or(
                         "Internal inconsistency: Fulcio CA specified without a Rekor public key",
                     )?;
-                    let set = annotation(BUNDLE_ANNOTATION)?;
-                    let cert = annotation(CERTIFICATE_ANNOTATION)?;
-                    let chain = sig
-                        .annotations
-                        .get(CHAIN_ANNOTATION)
-                        .map(String::as_str)
-                        .unwrap_or("");
-                    let time = crate::signing::rekor::verify_set(
-                        rekor,
-                        set.as_bytes(),
-                        cert.as_bytes(),
-                        b64,
-                        &sig.payload,
-                    )?;
-                    let key = fulcio.verify(cert.as_bytes(), chain.as_bytes(), time)?;
-                    (vec![key], Some(format!("fulcio:{}", fulcio.subject_email)))
-                }
-                _ => {
-                    return Err(
-                        "Internal inconsistency: not exactly one of public keys and Fulcio".into(),
-                    );
-                }
-            };
+                        let set = annotation(BUNDLE_ANNOTATION)?;
+                        let cert = annotation(CERTIFICATE_ANNOTATION)?;
+                        let chain = sig
+                            .annotations
+                            .get(CHAIN_ANNOTATION)
+                            .map(String::as_str)
+                            .unwrap_or("");
+                        let time = crate::signing::rekor::verify_set(
+                            rekor,
+                            set.as_bytes(),
+                            cert.as_bytes(),
+                            b64,
+                            &sig.payload,
+                        )?;
+                        let key = fulcio.verify(cert.as_bytes(), chain.as_bytes(), time)?;
+                        (vec![key], Some(format!("fulcio:{}", fulcio.subject_email)))
+                    }
+                    _ => {
+                        return Err(
+                            "Internal inconsistency: not exactly one of public keys and Fulcio"
+                                .into(),
+                        );
+                    }
+                };
             let (payload, index) = sig.verify_with_keys(&candidates_keys)?;
             check_payload(&payload, image, manifest, identity)?;
             Ok(Accepted {

@@ -112,7 +112,7 @@ impl FulcioTrust {
             return Err(format!("Unexpected Fulcio OIDC issuer {issuer:?}"));
         }
         let emails = emails(&cert);
-        if !emails.iter().any(|e| *e == self.subject_email) {
+        if !emails.contains(&self.subject_email) {
             return Err(format!(
                 "Required email {:?} not found (got {emails:?})",
                 self.subject_email

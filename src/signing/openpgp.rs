@@ -238,7 +238,6 @@ fn first_line(stderr: &[u8]) -> String {
     let text = String::from_utf8_lossy(stderr);
     text.lines()
         .map(|l| l.trim().trim_start_matches("gpg: ").to_string())
-        .filter(|l| !l.is_empty())
-        .next_back()
+        .rfind(|l| !l.is_empty())
         .unwrap_or_else(|| "failed".into())
 }
