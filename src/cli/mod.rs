@@ -46,6 +46,7 @@ const ENVIRONMENT: &str = "Environment:
   REGISTRY_AUTH_FILE                                    the auth file (as skopeo)
   FERRY_PROGRESS_INTERVAL                               seconds between progress lines in logs (10)
   HTTPS_PROXY, HTTP_PROXY, NO_PROXY                     proxies (as skopeo)
+  GNUPGHOME                                             GnuPG home of standalone-sign/-verify (as skopeo)
 A flag wins over its -file form, which wins over the environment.";
 
 /// ferry's command line.

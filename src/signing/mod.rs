@@ -116,6 +116,23 @@ impl Candidate {
     }
 }
 
+/// The URL of signature number `index` (from 1) of manifest `digest` in lookaside storage
+/// (`registries.d`'s `lookaside`/`sigstore`, or `lookaside-staging` to write), as
+/// containers/image builds it: `<base>/<repository path>@<algorithm>=<hex>/signature-<index>`,
+/// e.g. `file:///var/lib/containers/sigstore/team/app@sha256=0123…/signature-1`. Readers
+/// fetch 1, 2, … until the first one that does not exist.
+pub fn lookaside_url(base: &url::Url, repository: &str, digest: &Digest, index: usize) -> url::Url {
+    let mut u = base.clone();
+    let path = format!(
+        "{}/{repository}@{}={}/signature-{index}",
+        base.path().trim_end_matches('/'),
+        digest.algorithm(),
+        digest.hex()
+    );
+    u.set_path(&path);
+    u
+}
+
 /// The digest skopeo signs for manifest bytes: SHA-256 of the bytes (a signed Docker schema 1
 /// manifest, whose digest excludes its JWS signatures, is refused).
 pub fn manifest_digest(manifest: &[u8]) -> Result<Digest> {
@@ -162,6 +179,27 @@ mod tests {
         for bad in [&b""[..], b"{", b"\x00nonl", b"\x00other\n{}", b"\x00\x01\n"] {
             assert!(Signature::from_blob(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn lookaside_urls() {
+        let d = Digest::sha256(b"m");
+        let base = url::Url::parse("file:///var/lib/containers/sigstore").unwrap();
+        assert_eq!(
+            lookaside_url(&base, "team/app", &d, 2).as_str(),
+            format!(
+                "file:///var/lib/containers/sigstore/team/app@sha256={}/signature-2",
+                d.hex()
+            )
+        );
+        let base = url::Url::parse("https://sigs.example/store/").unwrap();
+        assert_eq!(
+            lookaside_url(&base, "a", &d, 1).as_str(),
+            format!(
+                "https://sigs.example/store/a@sha256={}/signature-1",
+                d.hex()
+            )
+        );
     }
 
     #[test]
