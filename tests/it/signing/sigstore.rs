@@ -349,3 +349,140 @@ fn sigstore_attachments_in_a_registry_both_ways() {
     assert_eq!(r.code, Some(1), "{}", r.stderr);
     assert!(r.stderr.contains("is not accepted"), "{}", r.stderr);
 }
+
+/// A keyless (Fulcio) signature with its Rekor SET, built as cosign builds them with a test CA
+/// and a test Rekor key: ferry's offline check and skopeo 1.18's agree, with one policy file.
+#[test]
+fn fulcio_and_rekor_checked_offline_as_skopeo_checks_them() {
+    use base64::Engine as _;
+    use ecdsa::signature::hazmat::PrehashSigner as _;
+    use rcgen::{
+        BasicConstraints, CertificateParams, CustomExtension, ExtendedKeyUsagePurpose, IsCa,
+        KeyPair, SanType,
+    };
+    use sha2::Digest as _;
+
+    let lab = Lab::new();
+    let b64 = &base64::engine::general_purpose::STANDARD;
+    // The test Fulcio: a CA and a short-lived leaf for dev@example.com.
+    let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "test fulcio");
+    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let leaf_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut leaf = CertificateParams::new(Vec::<String>::new()).unwrap();
+    leaf.subject_alt_names = vec![SanType::Rfc822Name("dev@example.com".try_into().unwrap())];
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
+    leaf.custom_extensions = vec![CustomExtension::from_oid_content(
+        &[1, 3, 6, 1, 4, 1, 57264, 1, 1],
+        b"https://issuer.example".to_vec(),
+    )];
+    let now = time::OffsetDateTime::now_utc();
+    leaf.not_before = now - time::Duration::hours(1);
+    leaf.not_after = now + time::Duration::hours(1);
+    let cert_pem = leaf.signed_by(&leaf_key, &issuer).unwrap().pem();
+    let signer = PrivateKey::from_pkcs8_der(&leaf_key.serialize_der()).unwrap();
+
+    // The signature, and the Rekor SET a Rekor with `rekor` would return for it.
+    let img = ImageSpec::oci().layers(&[512]).build();
+    let mut sig = SigstoreSignature::sign(&signer, &img.manifest, IDENTITY);
+    let sig_b64 = sig.signature_annotation().unwrap().to_string();
+    let rekor = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+    let entry = serde_json::json!({
+        "apiVersion": "0.0.1", "kind": "hashedrekord",
+        "spec": {
+            "data": {"hash": {"algorithm": "sha256", "value": hex::encode(sha2::Sha256::digest(&sig.payload))}},
+            "signature": {"content": sig_b64, "publicKey": {"content": b64.encode(&cert_pem)}},
+        },
+    });
+    let set_payload = serde_json::json!({
+        "body": b64.encode(serde_json::to_vec(&entry).unwrap()),
+        "integratedTime": now.unix_timestamp(),
+        "logIndex": 42,
+        "logID": "c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d",
+    });
+    let canonical = serde_json_canonicalizer::to_vec(&set_payload).unwrap();
+    let set_sig: p256::ecdsa::Signature = rekor
+        .sign_prehash(&sha2::Sha256::digest(&canonical))
+        .unwrap();
+    let set = serde_json::to_string(&serde_json::json!({
+        "SignedEntryTimestamp": b64.encode(set_sig.to_der().as_bytes()),
+        "Payload": set_payload,
+    }))
+    .unwrap();
+    sig.annotations.insert(
+        ferry::signing::sigstore::BUNDLE_ANNOTATION.into(),
+        set.clone(),
+    );
+    sig.annotations.insert(
+        ferry::signing::sigstore::CERTIFICATE_ANNOTATION.into(),
+        cert_pem.clone(),
+    );
+
+    let ca_path = lab.write("ca.pem", &ca_pem).display().to_string();
+    let rekor_pem = ferry::signing::keys::PublicKey::P256(*rekor.verifying_key()).to_pem();
+    let rekor_path = lab.write("rekor.pub", &rekor_pem).display().to_string();
+    let policy_for = |email: &str| {
+        let file = lab.write(
+            &format!("policy-{email}.json"),
+            policy(&format!(
+                r#"{{"type":"sigstoreSigned","fulcio":{{"caPath":{ca_path:?},"oidcIssuer":"https://issuer.example","subjectEmail":"{email}"}},"rekorPublicKeyPath":{rekor_path:?}}}"#
+            )),
+        );
+        file
+    };
+    let both = |policy_file: &Path, s: &SigstoreSignature, name: &str| {
+        let blob = Signature::Sigstore(s.clone()).to_blob();
+        let ours = ferry_verify(policy_file, &img.manifest, std::slice::from_ref(&blob));
+        let dir = lab.signed_copy(name, img.dir(), &blob);
+        let theirs = lab.skopeo_current(&[
+            "--policy",
+            policy_file.to_str().unwrap(),
+            "copy",
+            "-q",
+            &format!("dir:{}", dir.display()),
+            &format!("dir:{}", lab.path(&format!("out-{name}")).display()),
+        ]);
+        (ours, theirs)
+    };
+
+    let good = policy_for("dev@example.com");
+    let (ours, theirs) = both(&good, &sig, "good");
+    assert_eq!(ours, Ok("fulcio:dev@example.com".to_string()));
+    theirs.ok();
+
+    // Another e-mail in the policy: both refuse.
+    let (ours, theirs) = both(&policy_for("eve@example.com"), &sig, "email");
+    assert!(ours.unwrap_err().contains("Required email"));
+    assert_eq!(theirs.code, Some(1), "{}", theirs.stderr);
+    assert!(
+        theirs.stderr.contains("Required email"),
+        "{}",
+        theirs.stderr
+    );
+
+    // The SET changed (another integratedTime): both refuse.
+    let mut bad = sig.clone();
+    let t = now.unix_timestamp().to_string();
+    bad.annotations.insert(
+        ferry::signing::sigstore::BUNDLE_ANNOTATION.into(),
+        set.replace(&t, &(now.unix_timestamp() + 1).to_string()),
+    );
+    let (ours, theirs) = both(&good, &bad, "set");
+    assert!(ours.unwrap_err().contains("Rekor SET failed"));
+    assert_eq!(theirs.code, Some(1), "{}", theirs.stderr);
+
+    // No SET at all: both refuse.
+    let mut bad = sig.clone();
+    bad.annotations
+        .remove(ferry::signing::sigstore::BUNDLE_ANNOTATION);
+    let (ours, theirs) = both(&good, &bad, "noset");
+    assert!(
+        ours.unwrap_err()
+            .contains("missing dev.sigstore.cosign/bundle annotation")
+    );
+    assert_eq!(theirs.code, Some(1), "{}", theirs.stderr);
+}
