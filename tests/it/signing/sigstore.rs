@@ -426,13 +426,12 @@ fn fulcio_and_rekor_checked_offline_as_skopeo_checks_them() {
     let rekor_pem = ferry::signing::keys::PublicKey::P256(*rekor.verifying_key()).to_pem();
     let rekor_path = lab.write("rekor.pub", &rekor_pem).display().to_string();
     let policy_for = |email: &str| {
-        let file = lab.write(
+        lab.write(
             &format!("policy-{email}.json"),
             policy(&format!(
                 r#"{{"type":"sigstoreSigned","fulcio":{{"caPath":{ca_path:?},"oidcIssuer":"https://issuer.example","subjectEmail":"{email}"}},"rekorPublicKeyPath":{rekor_path:?}}}"#
             )),
-        );
-        file
+        )
     };
     let both = |policy_file: &Path, s: &SigstoreSignature, name: &str| {
         let blob = Signature::Sigstore(s.clone()).to_blob();
