@@ -159,6 +159,11 @@ pub enum Error {
     #[error("{0}")]
     Policy(String),
 
+    /// A signature or key could not be made, read or checked (signing, key files, the
+    /// standalone verbs). A policy's rejection of an image is [`Error::Policy`].
+    #[error("{0}")]
+    Signing(String),
+
     /// A local file could not be read or written.
     #[error("{what} {path}: {source}")]
     Io {

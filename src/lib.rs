@@ -42,6 +42,7 @@ pub mod reference;
 pub mod registry;
 pub mod retry;
 pub mod semver;
+pub mod signing;
 pub mod sync;
 pub mod tls;
 pub mod webhook;

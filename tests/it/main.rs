@@ -20,6 +20,7 @@ mod promote;
 mod proxy;
 mod secrets;
 mod signatures;
+mod signing;
 mod support;
 mod sync;
 mod templates;
