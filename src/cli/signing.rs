@@ -35,7 +35,7 @@ is the first line of --passphrase-file, or is asked for on the terminal.";
 
 /// Arguments of `standalone-sign`.
 #[derive(Debug, Args)]
-pub struct StandaloneSignArgs {
+pub(super) struct StandaloneSignArgs {
     /// The manifest file.
     #[arg(value_name = "MANIFEST")]
     manifest: PathBuf,
@@ -55,7 +55,7 @@ pub struct StandaloneSignArgs {
 
 /// Arguments of `standalone-verify`.
 #[derive(Debug, Args)]
-pub struct StandaloneVerifyArgs {
+pub(super) struct StandaloneVerifyArgs {
     /// The manifest file.
     #[arg(value_name = "MANIFEST")]
     manifest: PathBuf,
@@ -75,7 +75,7 @@ pub struct StandaloneVerifyArgs {
 
 /// Arguments of `generate-sigstore-key`.
 #[derive(Debug, Args)]
-pub struct GenerateKeyArgs {
+pub(super) struct GenerateKeyArgs {
     /// Write the keys to PREFIX.pub and PREFIX.private.
     #[arg(long, value_name = "PREFIX")]
     output_prefix: Option<String>,
@@ -85,7 +85,7 @@ pub struct GenerateKeyArgs {
 }
 
 /// The first line of a passphrase file, as skopeo (and gpg) read it.
-pub fn read_passphrase_file(path: &Path) -> Result<Secret> {
+pub(super) fn read_passphrase_file(path: &Path) -> Result<Secret> {
     let bytes = std::fs::read(path).map_err(|e| Error::io("reading passphrase file", path, e))?;
     let text = String::from_utf8_lossy(&bytes);
     Ok(Secret::new(
@@ -243,31 +243,17 @@ pub(super) fn generate_sigstore_key(args: GenerateKeyArgs) -> Result<()> {
     Ok(())
 }
 
-/// Ask for a passphrase on the terminal (standard input), without echo, as skopeo does.
+/// Ask for a passphrase on the terminal, without echo, as skopeo does (rpassword restores
+/// the terminal, Ctrl-C included).
 fn prompt_passphrase(private: &Path) -> Result<Secret> {
-    // SAFETY: isatty only inspects the descriptor.
-    if unsafe { libc::isatty(0) } != 1 {
+    use std::io::IsTerminal as _;
+    if !std::io::stdin().is_terminal() {
         return Err(Error::usage(format!(
             "Cannot prompt for a passphrase for key {}, standard input is not a TTY",
             private.display()
         )));
     }
-    print!("Passphrase for key {}: ", private.display());
-    let _ = std::io::stdout().flush();
-    // SAFETY: termios is plain data; tcgetattr/tcsetattr only read and write it.
-    let mut term: libc::termios = unsafe { std::mem::zeroed() };
-    let saved = unsafe { libc::tcgetattr(0, &mut term) } == 0;
-    let original = term;
-    if saved {
-        term.c_lflag &= !libc::ECHO;
-        unsafe { libc::tcsetattr(0, libc::TCSANOW, &term) };
-    }
-    let mut line = String::new();
-    let read = std::io::stdin().read_line(&mut line);
-    if saved {
-        unsafe { libc::tcsetattr(0, libc::TCSANOW, &original) };
-    }
-    println!();
-    read.map_err(|e| Error::usage(format!("Error reading password: {e}")))?;
-    Ok(Secret::new(line.trim_end_matches(['\n', '\r']).to_string()))
+    let line = rpassword::prompt_password(format!("Passphrase for key {}: ", private.display()))
+        .map_err(|e| Error::usage(format!("Error reading password: {e}")))?;
+    Ok(Secret::new(line))
 }

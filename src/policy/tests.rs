@@ -185,7 +185,7 @@ fn sigstore_keys_digests_identities() {
             .is_ok()
     );
     // Simple signatures and other attachments do not count for sigstoreSigned.
-    let mut att = good.clone();
+    let mut att = good;
     att.mime_type = "application/vnd.dsse.envelope.v1+json".into();
     let e = p
         .verify(

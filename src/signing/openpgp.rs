@@ -146,8 +146,9 @@ pub fn gpg_export() -> Result<Vec<u8>> {
 }
 
 /// Sign `data` with the `gpg` program as GnuPG signs for skopeo (`gpg --sign`, binary, with
-/// the key `fingerprint` of the user's keyring). A passphrase goes to gpg through a pipe
-/// (`--pinentry-mode loopback --passphrase-fd 3`), never through argv.
+/// the key `fingerprint` of the user's keyring). The data goes to gpg in a temporary file; a
+/// passphrase through its standard input (`--pinentry-mode loopback --passphrase-fd 0`),
+/// never through argv.
 pub fn gpg_sign(data: &[u8], fingerprint: &str, passphrase: Option<&Secret>) -> Result<Vec<u8>> {
     if let Some(p) = passphrase
         && p.expose().contains('\n')
@@ -156,58 +157,36 @@ pub fn gpg_sign(data: &[u8], fingerprint: &str, passphrase: Option<&Secret>) -> 
             "invalid passphrase: must not contain a line break".into(),
         ));
     }
+    let init = |e: std::io::Error| Error::Signing(format!("Error initializing GPG: {e}"));
+    let mut file = tempfile::NamedTempFile::new().map_err(init)?;
+    file.write_all(data).map_err(init)?;
+    file.flush().map_err(init)?;
     let mut cmd = Command::new("gpg");
-    cmd.args([
-        "--batch",
-        "--no-tty",
-        "--sign",
-        "--local-user",
-        fingerprint,
-        "--output",
-        "-",
-    ]);
-    let mut pass_pipe = None;
-    if let Some(p) = passphrase.filter(|p| !p.is_empty()) {
-        let (r, w) = pipe().map_err(|e| Error::Signing(format!("Error initializing GPG: {e}")))?;
-        cmd.args(["--pinentry-mode", "loopback", "--passphrase-fd", "3"]);
-        let fd = std::os::fd::AsRawFd::as_raw_fd(&r);
-        // SAFETY: dup2 is async-signal-safe; the descriptor stays open in the parent until
-        // the child is spawned.
-        unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-                let ok = if fd == 3 {
-                    libc::fcntl(3, libc::F_SETFD, 0) >= 0
-                } else {
-                    libc::dup2(fd, 3) >= 0
-                };
-                if !ok {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let mut w = std::fs::File::from(w);
-        w.write_all(format!("{}\n", p.expose()).as_bytes())
-            .map_err(|e| Error::Signing(format!("Error initializing GPG: {e}")))?;
-        drop(w);
-        pass_pipe = Some(r);
+    cmd.args(["--batch", "--no-tty"]);
+    let passphrase = passphrase.filter(|p| !p.is_empty());
+    if passphrase.is_some() {
+        cmd.args(["--pinentry-mode", "loopback", "--passphrase-fd", "0"]);
     }
+    cmd.args(["--sign", "--local-user", fingerprint, "--output", "-"])
+        .arg(file.path());
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| Error::Signing(format!("Error initializing GPG: running gpg: {e}")))?;
-    drop(pass_pipe);
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    let data = data.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&data);
-    });
+    let mut stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| init(std::io::Error::other("no stdin")))?;
+    if let Some(p) = passphrase {
+        // A line, then end of input: gpg reads the passphrase, then the file.
+        let _ = stdin.write_all(format!("{}\n", p.expose()).as_bytes());
+    }
+    drop(stdin);
     let out = child
         .wait_with_output()
         .map_err(|e| Error::Signing(format!("Error creating signature: {e}")))?;
-    let _ = writer.join();
     if !out.status.success() || out.stdout.is_empty() {
         return Err(Error::Signing(format!(
             "Error creating signature: gpg: {}",
@@ -215,22 +194,6 @@ pub fn gpg_sign(data: &[u8], fingerprint: &str, passphrase: Option<&Secret>) -> 
         )));
     }
     Ok(out.stdout)
-}
-
-fn pipe() -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
-    use std::os::fd::FromRawFd as _;
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 writes two descriptors into the array.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: both descriptors were just opened and are owned by nobody else.
-    Ok(unsafe {
-        (
-            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
-            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
-        )
-    })
 }
 
 /// The last meaningful line gpg wrote (its error), one line.

@@ -85,7 +85,7 @@ impl Payload {
                     "timestamp" => {
                         timestamp = Some(v.int64("optional.timestamp").map_err(|_| {
                             "Field optional.timestamp is not an integer".to_string()
-                        })?)
+                        })?);
                     }
                     _ => {}
                 }

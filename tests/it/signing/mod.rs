@@ -451,7 +451,7 @@ fn gpg_signatures_under_the_same_policy() {
             &img.manifest,
             std::slice::from_ref(&ferry_sig)
         ),
-        Ok(fpr.clone())
+        Ok(fpr)
     );
 
     // One changed byte of the signature, or of the manifest: refused by both.

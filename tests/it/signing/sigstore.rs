@@ -231,7 +231,7 @@ fn sigstore_attachments_in_a_registry_both_ways() {
             .get_manifest(repo, &attachment_tag(&digest))
             .expect("attachment manifest");
         assert_eq!(m.media_type, "application/vnd.oci.image.manifest.v1+json");
-        let layers = attachment_layers(&m.bytes).map_err(|e| e.to_string())?;
+        let layers = attachment_layers(&m.bytes)?;
         let candidates: Vec<Candidate> = layers
             .iter()
             .enumerate()
@@ -419,7 +419,7 @@ fn fulcio_and_rekor_checked_offline_as_skopeo_checks_them() {
     );
     sig.annotations.insert(
         ferry::signing::sigstore::CERTIFICATE_ANNOTATION.into(),
-        cert_pem.clone(),
+        cert_pem,
     );
 
     let ca_path = lab.write("ca.pem", &ca_pem).display().to_string();
