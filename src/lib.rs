@@ -17,6 +17,7 @@
 //! - [`promote`]: `ferry promote`, the production stage as one command;
 //! - [`webhook`]: `ferry trigger`, OpenShift's generic BuildConfig webhook;
 //! - [`redact`]: keeping secrets out of output;
+//! - [`fsutil`]: writing files atomically, never through a planted link;
 //! - [`error`]: typed errors and the one mapping to exit codes.
 
 // Errors carry their context (operation, registry, repository, status, registry message) by
@@ -27,6 +28,7 @@ pub mod cli;
 pub mod copy;
 pub mod credentials;
 pub mod error;
+pub mod fsutil;
 pub mod inspect;
 pub mod login;
 pub mod platform;
