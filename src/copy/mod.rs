@@ -543,6 +543,18 @@ impl Copier {
                         ),
                     });
                 }
+                // As skopeo (which would have to rewrite the index, and so change its digest,
+                // refused under --preserve-digests): an entry must name its manifest's type.
+                if !d.media_type.is_empty() && d.media_type != child.media_type {
+                    return Err(Error::Invalid {
+                        what: format!("index entry {}", d.digest),
+                        location: self.src.location(&src.repository),
+                        reason: format!(
+                            "the index declares media type {:?}, the manifest itself is {:?}",
+                            d.media_type, child.media_type
+                        ),
+                    });
+                }
                 Box::pin(self.plan(src, child, depth + 1)).await
             })
             .buffered(8)

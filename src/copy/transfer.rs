@@ -5,7 +5,7 @@
 //! Blobs up to [`SMALL_BLOB`] are read whole, verified, and sent in one `PUT`. Larger ones
 //! stream straight from the source `GET` into a `PATCH` of the upload session, hashed on the
 //! way; nothing is buffered beyond the chunk in flight. If the source connection breaks (reset,
-//! premature EOF, stall), the `PATCH` is closed with the bytes received so far and the
+//! premature EOF, stall: less than 1 KiB within the stall timeout), the `PATCH` is closed with the bytes received so far and the
 //! download resumes with `Range` where the last one stopped. The upload is committed (`PUT
 //! ?digest=`) only after the received bytes hash to the expected digest and have the expected
 //! size; a mismatch cancels the upload and is never retried.
@@ -430,19 +430,18 @@ fn tap(
     loc: crate::error::Location,
 ) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
     let source = Box::pin(source);
+    // Fewer than STALL_FLOOR bytes within `stall` is a stall, whether nothing comes or a trickle.
+    let watch = crate::registry::StallWatch::new(stall);
     futures_util::stream::unfold(
-        (source, skip, false),
-        move |(mut source, mut skip, done)| {
+        (source, skip, watch),
+        move |(mut source, mut skip, mut watch)| {
             let state = state.clone();
             let progress = progress.clone();
             let desc = desc.clone();
             let loc = loc.clone();
             async move {
-                if done {
-                    return None;
-                }
                 loop {
-                    let item = tokio::time::timeout(stall, source.next()).await;
+                    let item = tokio::time::timeout_at(watch.deadline(), source.next()).await;
                     let fail = |e: Error| {
                         state.lock().expect("stream state").error = Some(e);
                     };
@@ -451,7 +450,7 @@ fn tap(
                             fail(Error::Network {
                                 op: format!("reading blob {}", desc.digest.short()),
                                 location: loc.clone(),
-                                reason: format!("no data for {} s (stalled)", stall.as_secs()),
+                                reason: crate::registry::stalled_text(stall),
                                 transient: true,
                             });
                             return None;
@@ -472,7 +471,14 @@ fn tap(
                         skip -= n as u64;
                         chunk = chunk.slice(n..);
                         if chunk.is_empty() {
+                            // Bytes skipped still moved: they count against a stall.
+                            if watch.record(n) {
+                                state.lock().expect("stream state").last_progress = Instant::now();
+                            }
                             continue;
+                        }
+                        if watch.record(n) {
+                            state.lock().expect("stream state").last_progress = Instant::now();
                         }
                     }
                     let mut st = state.lock().expect("stream state");
@@ -481,13 +487,15 @@ fn tap(
                         return None;
                     }
                     st.count += chunk.len() as u64;
-                    st.last_progress = Instant::now();
+                    if watch.record(chunk.len()) {
+                        st.last_progress = Instant::now();
+                    }
                     if let Some(h) = st.hasher.as_mut() {
                         h.update(&chunk);
                     }
                     drop(st);
                     progress.blob_bytes(&desc.digest, chunk.len() as u64);
-                    return Some((Ok(chunk), (source, skip, false)));
+                    return Some((Ok(chunk), (source, skip, watch)));
                 }
             }
         },
