@@ -1,9 +1,11 @@
 //! All integration tests, in one binary so that the lab support compiles once.
 
 mod copy;
+mod credentials;
 mod delete;
 mod e2e;
 mod faults;
+mod files;
 mod hostile;
 mod inspect;
 mod lab;
@@ -21,3 +23,4 @@ mod support;
 mod sync;
 mod templates;
 mod trigger;
+mod trust;
