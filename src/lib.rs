@@ -19,6 +19,7 @@
 //! - [`promote`]: `ferry promote`, the production stage as one command;
 //! - [`webhook`]: `ferry trigger`, OpenShift's generic BuildConfig webhook;
 //! - [`redact`]: keeping secrets out of output;
+//! - [`fsutil`]: writing files atomically, never through a planted link;
 //! - [`error`]: typed errors and the one mapping to exit codes.
 
 // Errors carry their context (operation, registry, repository, status, registry message) by
@@ -29,6 +30,7 @@ pub mod cli;
 pub mod copy;
 pub mod credentials;
 pub mod error;
+pub mod fsutil;
 pub mod image;
 pub mod inspect;
 pub mod login;

@@ -45,6 +45,8 @@ const ENVIRONMENT: &str = "Environment:
   FERRY_REGISTRY_TOKEN                                  bearer tokens, likewise
   REGISTRY_AUTH_FILE                                    the auth file (as skopeo)
   FERRY_PROGRESS_INTERVAL                               seconds between progress lines in logs (10)
+  FERRY_MAX_TAG_DATA                                    memory a repository's tag list may take
+                                                        (list-tags, sync, inspect; 64MiB)
   HTTPS_PROXY, HTTP_PROXY, NO_PROXY                     proxies (as skopeo)
   GNUPGHOME                                             GnuPG home of standalone-sign/-verify (as skopeo)
 A flag wins over its -file form, which wins over the environment.";
@@ -133,7 +135,7 @@ pub fn main() -> i32 {
     match run(cli, personality) {
         Ok(()) => EXIT_OK,
         Err(e) => {
-            eprintln!("Error: {e}");
+            eprintln!("Error: {}", crate::redact::clean(&e.to_string()));
             e.exit_code()
         }
     }

@@ -7,7 +7,7 @@
 //!
 //! `FERRY_E2E_NARRATE=1` prints what happens, step by step (`scripts/demo` uses it).
 
-use crate::promote::Pod;
+use crate::promote::{Pod, promotion_yaml};
 use crate::support::fixtures::{Fixture, ImageSpec, IndexSpec};
 use crate::support::webhook::{BuildConfig, StartedBuild, WebhookOptions, WebhookServer};
 use crate::support::{
@@ -99,6 +99,15 @@ impl Flow {
         });
         let ca = &pki::lab_ca().ca_pem;
         let pod = Pod::new(NONPROD_TOKEN, Some(ca), PROD_TOKEN, ca, PROD);
+        narrate(
+            "Production pins what a promotion may touch: promotion.yaml, a ConfigMap of the agent pod",
+        );
+        if std::env::var_os("FERRY_E2E_NARRATE").is_some() {
+            eprintln!(
+                "{}",
+                promotion_yaml(&[&nonprod.host()], &[&prod.host()], &[DEV], &[PROD])
+            );
+        }
         Flow {
             nonprod,
             prod,
@@ -123,13 +132,7 @@ impl Flow {
             .arg("--cert-dir")
             .arg(self.hook.cert_dir().unwrap())
             .args(["--env", "IMAGE_NAME=app"])
-            .args([
-                "--env",
-                &format!("NON_PROD_REGISTRY={}", self.nonprod.host()),
-            ])
-            .args(["--env", &format!("PROD_REGISTRY={}", self.prod.host())])
             .args(["--env", &format!("NON_PROD_PROJECT_NAME={DEV}")])
-            .args(["--env", &format!("PROD_PROJECT_NAME={PROD}")])
             .args(["--env", &format!("GIT_COMMIT={COMMIT}")])
             .env("FERRY_WEBHOOK_SECRET", WEBHOOK_SECRET)
             .run();
@@ -139,12 +142,19 @@ impl Flow {
     }
 
     /// The production pipeline's stage (Jenkinsfile.prod): `ferry promote --record
-    /// promotion.json` with the build's parameters and Jenkins' variables as environment.
+    /// promotion.json` with the build's parameters and Jenkins' variables as environment, and
+    /// the production side's promotion config (the ConfigMap, at its mount point in the pod).
     fn promote(&self, build: &StartedBuild, extra: &[&str]) -> (Output, Option<serde_json::Value>) {
         let record = self.prod_agent.path().join("promotion.json");
         let _ = std::fs::remove_file(&record);
         let mut t = self.prod_agent.ferry();
         t.args(["promote", "--record", "promotion.json"])
+            .args(self.pod.install_config(&promotion_yaml(
+                &[&self.nonprod.host()],
+                &[&self.prod.host()],
+                &[DEV],
+                &[PROD],
+            )))
             .args(extra);
         for (k, v) in build.stage_env().into_iter().chain(self.pod.env()) {
             t.env(k, v);

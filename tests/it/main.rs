@@ -4,9 +4,11 @@
 #![allow(unreachable_pub, missing_docs)]
 
 mod copy;
+mod credentials;
 mod delete;
 mod e2e;
 mod faults;
+mod files;
 mod hostile;
 mod inspect;
 mod lab;
@@ -25,3 +27,4 @@ mod support;
 mod sync;
 mod templates;
 mod trigger;
+mod trust;
