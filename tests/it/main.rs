@@ -9,6 +9,7 @@ mod e2e;
 mod faults;
 mod hostile;
 mod inspect;
+mod kit;
 mod lab;
 mod lint;
 mod list_tags;
