@@ -424,10 +424,19 @@ fn e2e_the_commit_tag_names_the_image_the_build_produced_even_when_latest_moves(
         .env("OC_STANDIN_FERRY", env!("CARGO_BIN_EXE_ferry"))
         .env("OC_STANDIN_REGISTRY", &host)
         .env("OC_STANDIN_CERT_DIR", flow.nonprod.cert_dir().unwrap())
-        .env("OC_STANDIN_BUILD_OUTPUT", format!("docker://{host}/{DEV}/staging:built"))
-        .env("OC_STANDIN_CONCURRENT", format!("docker://{host}/{DEV}/staging:other"))
+        .env(
+            "OC_STANDIN_BUILD_OUTPUT",
+            format!("docker://{host}/{DEV}/staging:built"),
+        )
+        .env(
+            "OC_STANDIN_CONCURRENT",
+            format!("docker://{host}/{DEV}/staging:other"),
+        )
         .env("FERRY_SRC_CREDS", format!("serviceaccount:{BUILDER_TOKEN}"))
-        .env("FERRY_DEST_CREDS", format!("serviceaccount:{BUILDER_TOKEN}"))
+        .env(
+            "FERRY_DEST_CREDS",
+            format!("serviceaccount:{BUILDER_TOKEN}"),
+        )
         .env("HOME", agent.home())
         .output()
         .unwrap();
@@ -435,14 +444,23 @@ fn e2e_the_commit_tag_names_the_image_the_build_produced_even_when_latest_moves(
     assert!(out.status.success(), "the build step failed:\n{stderr}");
     let calls = std::fs::read_to_string(state.join("calls")).unwrap();
     assert!(
-        calls.contains(&format!("oc tag {DEV}/app@{} {DEV}/app:{COMMIT}", built.digest)),
+        calls.contains(&format!(
+            "oc tag {DEV}/app@{} {DEV}/app:{COMMIT}",
+            built.digest
+        )),
         "{calls}"
     );
 
     // latest moved on; the commit's tag names what the build produced.
     let nonprod_digest = |tag: &str| flow.nonprod.manifest_digest(&format!("{DEV}/app"), tag);
-    assert_eq!(nonprod_digest("latest").as_deref(), Some(other.digest.as_str()));
-    assert_eq!(nonprod_digest(COMMIT).as_deref(), Some(built.digest.as_str()));
+    assert_eq!(
+        nonprod_digest("latest").as_deref(),
+        Some(other.digest.as_str())
+    );
+    assert_eq!(
+        nonprod_digest(COMMIT).as_deref(),
+        Some(built.digest.as_str())
+    );
 
     // And that is what production gets.
     let (_, out, _) = flow.run(&[]);

@@ -775,6 +775,9 @@ fn every_build_config_that_clones_the_kit_has_a_source_secret() {
 
 #[test]
 fn the_jenkinsfiles_declare_no_parameters_so_the_build_config_defaults_stand() {
+    let parameters_block = Regex::new(r"(?m)^\s*parameters\s*\{").unwrap();
+    let param = Regex::new(r"params\.(\w+)").unwrap();
+    let var = Regex::new(r"\$\{?([A-Z][A-Z0-9_]*)").unwrap();
     for (jenkinsfile, template) in [
         ("Jenkinsfile.nonprod", "nonprod-pipeline.yaml"),
         ("Jenkinsfile.prod", "prod-pipeline.yaml"),
@@ -783,21 +786,17 @@ fn the_jenkinsfiles_declare_no_parameters_so_the_build_config_defaults_stand() {
         // The sync plugin makes the BuildConfig's env the job's parameters, defaults
         // included; a `parameters` block would replace them with its own at the first run.
         assert!(
-            !Regex::new(r"(?m)^\s*parameters\s*\{")
-                .unwrap()
-                .is_match(&text),
+            !parameters_block.is_match(&text),
             "{jenkinsfile} declares parameters"
         );
         let p = process(template, &[]);
         let env: BTreeSet<String> = env_names(object(&p, "BuildConfig")).into_iter().collect();
         // Every parameter the Jenkinsfile reads is one the BuildConfig declares: `params.X`,
         // and every upper-case variable of its shell steps but the ones Jenkins sets itself.
-        let mut used: BTreeSet<String> = Regex::new(r"params\.(\w+)")
-            .unwrap()
+        let mut used: BTreeSet<String> = param
             .captures_iter(&text)
             .map(|c| c[1].to_string())
             .collect();
-        let var = Regex::new(r"\$\{?([A-Z][A-Z0-9_]*)").unwrap();
         for script in jenkinsfile_sh_scripts(&text) {
             used.extend(var.captures_iter(&script).map(|c| c[1].to_string()));
         }

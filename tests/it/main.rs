@@ -3,6 +3,7 @@
 // The test binary is not a library: `pub` in its modules only shares lab code between them.
 #![allow(unreachable_pub, missing_docs)]
 
+mod agent_image;
 mod copy;
 mod delete;
 mod e2e;
@@ -25,3 +26,4 @@ mod support;
 mod sync;
 mod templates;
 mod trigger;
+mod vendor;
