@@ -3,7 +3,9 @@
 //! non-production, `ferry trigger` (the non-production pipeline's last stage) → the stand-in of
 //! the production BuildConfig's generic webhook → the production stage, `ferry promote --record
 //! promotion.json` with exactly the environment the webhook delivered, in an agent pod's file
-//! layout.
+//! layout, under the trust policy of `templates/prod-pipeline.yaml` processed for the lab.
+//! A second flow runs Jenkinsfile.nonprod's build-and-tag step against a stand-in `oc` while
+//! `latest` moves; `agent_image.rs` promotes the agent image itself through the same flow.
 //!
 //! `FERRY_E2E_NARRATE=1` prints what happens, step by step (`scripts/demo` uses it).
 
@@ -154,6 +156,10 @@ impl Flow {
         for (k, v) in build.stage_env().into_iter().chain(self.pod.env()) {
             t.env(k, v);
         }
+        // The trust policy the production installation mounts (templates/prod-pipeline.yaml),
+        // as the pod template points ferry at it; the image has none.
+        let etc_ferry = self.ferry_config_dir();
+        t.env("CONTAINERS_POLICY_JSON", etc_ferry.join("policy.json"));
         let out = t.run();
         show(&out);
         assert_no_secrets(&out);
@@ -165,6 +171,33 @@ impl Flow {
             serde_json::from_str(&text).unwrap()
         });
         (out, rec)
+    }
+
+    /// The production agent's `/etc/ferry`: the ConfigMap of templates/prod-pipeline.yaml
+    /// (promotion.yaml, policy.json), processed with the lab's registries and projects.
+    pub fn ferry_config_dir(&self) -> std::path::PathBuf {
+        let dir = self.prod_agent.path().join("etc/ferry");
+        let template = crate::templates::load("prod-pipeline.yaml");
+        let nonprod = self.nonprod.host();
+        let prod = self.prod.host();
+        let p = crate::oc_process::process(
+            &template,
+            &[
+                ("PROD_PROJECT_NAME", PROD),
+                ("GIT_URI", "https://git.example.com/platform/ferry.git"),
+                ("SOURCE_SECRET", "ferry-kit-git"),
+                ("NON_PROD_REGISTRY", &nonprod),
+                ("NON_PROD_PROJECT_NAME", DEV),
+                ("PROD_REGISTRY", &prod),
+            ],
+        )
+        .unwrap();
+        let cm = p.objects.iter().find(|o| o["kind"] == "ConfigMap").unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        for (file, text) in cm["data"].as_object().unwrap() {
+            std::fs::write(dir.join(file), text.as_str().unwrap()).unwrap();
+        }
+        dir
     }
 
     /// Trigger, take the build the webhook started, run its stage.
