@@ -129,9 +129,8 @@ fn copy_package(package: &str, rootfs: &Path) {
         let wanted = ["/lib/", "/lib64/", "/usr/lib/"]
             .iter()
             .any(|p| line.starts_with(p));
-        let meta = match std::fs::symlink_metadata(path) {
-            Ok(m) => m,
-            Err(_) => continue,
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            continue;
         };
         if !wanted || meta.is_dir() || line.contains("/gconv/") {
             continue;

@@ -58,7 +58,7 @@ fn lock_mismatches(context: &Path) -> Vec<String> {
         match vendored.get(name) {
             None => problems.push(format!("{name} is not vendored")),
             Some(c) if c != checksum => {
-                problems.push(format!("{name}: checksum {c}, Cargo.lock has {checksum}"))
+                problems.push(format!("{name}: checksum {c}, Cargo.lock has {checksum}"));
             }
             Some(_) => {}
         }
