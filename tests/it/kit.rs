@@ -709,6 +709,25 @@ fn the_install_guide_keeps_secrets_off_command_lines_and_away_from_the_api() {
     }
     let guide = read("docs/openshift.md");
     assert!(!guide.contains("export WEBHOOK_SECRET") && !guide.contains("export NON_PROD_TOKEN"));
+    // The usage comments at the top of each template say the same.
+    for path in template_files() {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let joined = text.replace("\\\n#", " ");
+        for line in joined.lines().filter(|l| l.contains("oc process ")) {
+            let line = line.trim_start_matches('#').trim();
+            if !line.starts_with("oc process ") {
+                continue;
+            }
+            assert!(line.contains("--local"), "{}: {line}", path.display());
+            for secret in SECRET_PARAMETERS {
+                assert!(
+                    !line.contains(&format!("-p {secret}=")),
+                    "{}: {line}",
+                    path.display()
+                );
+            }
+        }
+    }
 }
 
 #[test]
