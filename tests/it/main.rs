@@ -3,6 +3,7 @@
 // The test binary is not a library: `pub` in its modules only shares lab code between them.
 #![allow(unreachable_pub, missing_docs)]
 
+mod agent_image;
 mod copy;
 mod credentials;
 mod delete;
@@ -11,6 +12,7 @@ mod faults;
 mod files;
 mod hostile;
 mod inspect;
+mod kit;
 mod lab;
 mod lint;
 mod list_tags;
@@ -28,3 +30,4 @@ mod sync;
 mod templates;
 mod trigger;
 mod trust;
+mod vendor;
