@@ -20,6 +20,7 @@
 //! - [`promote`]: `ferry promote`, the production stage as one command;
 //! - [`webhook`]: `ferry trigger`, OpenShift's generic BuildConfig webhook;
 //! - [`redact`]: keeping secrets out of output;
+//! - [`fsutil`]: writing files atomically, never through a planted link;
 //! - [`error`]: typed errors and the one mapping to exit codes.
 
 // Errors carry their context (operation, registry, repository, status, registry message) by
@@ -30,6 +31,7 @@ pub mod cli;
 pub mod copy;
 pub mod credentials;
 pub mod error;
+pub mod fsutil;
 pub mod image;
 pub mod inspect;
 pub mod login;
@@ -44,6 +46,7 @@ pub mod registries_d;
 pub mod registry;
 pub mod retry;
 pub mod semver;
+pub mod signing;
 pub mod sync;
 pub mod tls;
 pub mod webhook;

@@ -32,7 +32,6 @@ use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt as _;
 use serde::Deserialize;
-use tokio::sync::Semaphore;
 
 use crate::copy::{BlobLocks, Copier, CopyOptions, CopyReport};
 use crate::error::{Error, Result};
@@ -291,8 +290,8 @@ pub struct SyncOptions {
     pub copy: CopyOptions,
     /// Images copied at the same time.
     pub images_in_flight: usize,
-    /// Blob transfers at the same time, across all images.
-    pub blob_slots: usize,
+    /// Blob transfers in flight at most, across all images (`None`: adaptive).
+    pub blob_slots: Option<usize>,
     /// `--dry-run`.
     pub dry_run: bool,
     /// `--keep-going`.
@@ -506,7 +505,7 @@ pub async fn run(
     for j in &jobs {
         check(&j.src)?;
     }
-    let slots = Arc::new(Semaphore::new(opts.blob_slots.max(1)));
+    let slots = Arc::new(crate::copy::Slots::new(opts.blob_slots));
     let locks = Arc::new(BlobLocks::default());
     let clients = &clients;
     let mut results: Vec<Option<CopyReport>> = vec![None; total];

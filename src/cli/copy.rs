@@ -10,6 +10,7 @@ use super::options::{
 };
 use crate::copy::{Copier, CopyOptions};
 use crate::error::{Error, Result};
+use crate::fsutil::{Access, write_atomic};
 use crate::progress::{Mode, Progress};
 use crate::reference::ImageRef;
 
@@ -69,7 +70,8 @@ pub(super) struct CopyArgs {
     /// Suppress progress output.
     #[arg(short = 'q', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     quiet: Option<bool>,
-    /// Maximum number of blobs copied at the same time (default 8).
+    /// Maximum number of blobs copied at the same time (default: adaptive, up to 32 small
+    /// blobs or 8 large ones at once).
     #[arg(long, value_name = "N")]
     image_parallel_copies: Option<usize>,
     /// Accepted: ferry always knows digests before uploading.
@@ -226,8 +228,7 @@ pub(super) async fn run(
     if let Some(policy) = global.policy().load()? {
         policy.check(&src)?;
     }
-    let parallel = args.image_parallel_copies.unwrap_or(8);
-    if parallel == 0 {
+    if args.image_parallel_copies == Some(0) {
         return Err(Error::usage("--image-parallel-copies must be at least 1"));
     }
     let retry = args.retry.policy(personality);
@@ -253,7 +254,7 @@ pub(super) async fn run(
     let copier = Copier::new(
         opts,
         progress.clone(),
-        Arc::new(tokio::sync::Semaphore::new(parallel)),
+        Arc::new(crate::copy::Slots::new(args.image_parallel_copies)),
     );
     let registries_d = global.registries_d()?;
     let (source, destination) =
@@ -270,12 +271,17 @@ pub(super) async fn run(
         progress.line(&format!("Note: not copied: {s}"));
     }
     if let Some(path) = &args.digestfile {
-        std::fs::write(path, report.digest.as_bytes())
-            .map_err(|e| Error::io("writing digest file", path, e))?;
+        write_atomic(
+            path,
+            report.digest.as_bytes(),
+            Access::Public,
+            "writing digest file",
+        )?;
     }
     if let Some(path) = &args.report {
-        let json = serde_json::to_vec_pretty(&report).expect("report serialises");
-        std::fs::write(path, json).map_err(|e| Error::io("writing report", path, e))?;
+        let json = serde_json::to_string_pretty(&report).expect("report serialises");
+        let json = crate::redact::clean(&json);
+        write_atomic(path, json.as_bytes(), Access::Public, "writing report")?;
     }
     if !quiet {
         println!("{}", report.summary());

@@ -1,6 +1,5 @@
 //! `sync`: skopeo's flags over [`crate::sync`].
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -11,6 +10,7 @@ use super::options::{
 };
 use crate::copy::CopyOptions;
 use crate::error::{Error, Result};
+use crate::fsutil::{Access, write_atomic};
 use crate::progress::{Mode, Progress};
 use crate::redact::Secret;
 use crate::registry::Client;
@@ -100,7 +100,8 @@ pub(super) struct SyncArgs {
     /// ferry: images copied at the same time (default 4).
     #[arg(long, value_name = "N")]
     parallel_images: Option<usize>,
-    /// Blobs copied at the same time, across all images (default 8).
+    /// Blobs copied at the same time, across all images (default: adaptive, up to 32 small
+    /// blobs or 8 large ones at once).
     #[arg(long, value_name = "N")]
     image_parallel_copies: Option<usize>,
 
@@ -226,8 +227,8 @@ pub(super) async fn run(
         }
     };
     let parallel_images = args.parallel_images.unwrap_or(4);
-    let blob_slots = args.image_parallel_copies.unwrap_or(8);
-    if parallel_images == 0 || blob_slots == 0 {
+    let blob_slots = args.image_parallel_copies;
+    if parallel_images == 0 || blob_slots == Some(0) {
         return Err(Error::usage(
             "--parallel-images and --image-parallel-copies must be at least 1",
         ));
@@ -268,9 +269,10 @@ pub(super) async fn run(
         None => Ok(()),
     };
     // As skopeo, the digest file is created (empty) before copying, and not in a dry run.
-    let mut digest_file = match (&args.digestfile, opts.dry_run) {
+    let digest_file = match (&args.digestfile, opts.dry_run) {
         (Some(p), false) => {
-            Some(std::fs::File::create(p).map_err(|e| Error::io("creating digest file", p, e))?)
+            write_atomic(p, b"", Access::Public, "creating digest file")?;
+            Some(p)
         }
         _ => None,
     };
@@ -286,13 +288,12 @@ pub(super) async fn run(
     .await;
     progress.finish();
     let report = result?;
-    if let (Some(f), Some(p)) = (&mut digest_file, &args.digestfile) {
+    if let Some(p) = digest_file {
         let mut text = String::new();
         for (digest, dst) in &report.digests {
             text.push_str(&format!("{digest} docker://{dst}\n"));
         }
-        f.write_all(text.as_bytes())
-            .map_err(|e| Error::io("writing digest file", p, e))?;
+        write_atomic(p, text.as_bytes(), Access::Public, "writing digest file")?;
     }
     println!("{}", report.summary(opts.dry_run));
     if report.failed > 0 {

@@ -20,6 +20,7 @@ mod locks;
 pub mod referrers;
 mod report;
 mod sigstore;
+pub mod slots;
 pub mod transfer;
 
 use std::collections::HashSet;
@@ -28,7 +29,6 @@ use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt as _, TryStreamExt as _};
 use serde::Serialize;
-use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
 use crate::image::read::{child, platform_image};
@@ -41,6 +41,7 @@ use crate::retry::RetryPolicy;
 pub use locks::BlobLocks;
 pub use referrers::{AttachedCounts, AttachmentOptions};
 pub use report::{CopyReport, Counts, Requests};
+pub use slots::Slots;
 use transfer::{BlobJob, BlobOutcome};
 
 /// How to treat a multi-architecture image (`--multi-arch`).
@@ -104,7 +105,7 @@ struct Node {
 pub struct Copier {
     opts: CopyOptions,
     progress: Arc<Progress>,
-    slots: Arc<Semaphore>,
+    slots: Arc<Slots>,
     blob_locks: Option<Arc<BlobLocks>>,
 }
 
@@ -116,7 +117,7 @@ struct Ends<'a> {
 
 impl Copier {
     /// A copier; `slots` bounds blob transfers in flight (shared across copies in `sync`).
-    pub fn new(opts: CopyOptions, progress: Arc<Progress>, slots: Arc<Semaphore>) -> Self {
+    pub fn new(opts: CopyOptions, progress: Arc<Progress>, slots: Arc<Slots>) -> Self {
         Copier {
             opts,
             progress,
@@ -424,6 +425,18 @@ impl Copier {
         let children: Vec<Node> = futures_util::stream::iter(wanted)
             .map(|d| async move {
                 let m = child(ends.src.as_ref(), &d).await?;
+                // As skopeo (which would have to rewrite the index, and so change its digest,
+                // refused under --preserve-digests): an entry must name its manifest's type.
+                if !d.media_type.is_empty() && d.media_type != m.media_type {
+                    return Err(Error::Invalid {
+                        what: format!("index entry {}", d.digest),
+                        location: ends.src.location(),
+                        reason: format!(
+                            "the index declares media type {:?}, the manifest itself is {:?}",
+                            d.media_type, m.media_type
+                        ),
+                    });
+                }
                 Box::pin(self.plan_tree(ends, m, depth + 1)).await
             })
             .buffered(8)
@@ -519,11 +532,7 @@ impl Copier {
         let o = if locks.is_some_and(|l| l.done(scope, &d.digest)) {
             BlobOutcome::Present
         } else {
-            let _permit = self
-                .slots
-                .acquire()
-                .await
-                .map_err(|_| Error::usage("the blob transfer bound was closed"))?;
+            let _slot = self.slots.acquire(d.size).await?;
             job.run(d).await?
         };
         if let Some(l) = locks {

@@ -5,8 +5,9 @@
 //! blobs up to [`SMALL_BLOB`] are read whole, verified, and handed over in one piece; larger
 //! ones (and every blob of a disk source) stream through [`verified`], which hashes and counts
 //! them on the way and ends with an error instead of its last item when the size or digest is
-//! wrong, so that the destination never commits wrong bytes. An interrupted download resumes
-//! from where it stopped (`Range` on a registry) inside that stream, so the destination sees
+//! wrong, so that the destination never commits wrong bytes. An interrupted download (a reset,
+//! a premature end, a stall: fewer than [`STALL_FLOOR`](crate::registry::STALL_FLOOR) bytes
+//! within the stall timeout, a trickle included) resumes from where it stopped (`Range` on a registry) inside that stream, so the destination sees
 //! one continuous upload. A destination that stops taking bytes for longer than the stall
 //! timeout is given up on ([`watchdog`]) and the blob is retried from the start. Mismatches
 //! are never retried.
@@ -20,10 +21,13 @@ use futures_util::StreamExt as _;
 
 use crate::error::{Error, Location, Result};
 use crate::image::read::{check_length, mismatch, read_whole, short_blob, stalled, too_many};
-use crate::image::{BlobData, BlobOrigin, BlobStream, ImageDestination, ImageSource, Reuse};
+use crate::image::{
+    BlobData, BlobOrigin, BlobRead, BlobStream, ImageDestination, ImageSource, Reuse,
+};
 use crate::manifest::Descriptor;
 use crate::progress::Progress;
 use crate::reference::Hasher;
+use crate::registry::StallWatch;
 use crate::retry::RetryPolicy;
 
 /// Blobs up to this size are read whole from a network source and uploaded in one request.
@@ -84,8 +88,14 @@ impl BlobJob {
             Reuse::No => {}
         }
         self.progress.blob_start(&desc.digest, desc.size);
+        // The destination gets ready (an upload session) while the source starts sending.
         if desc.size <= SMALL_BLOB && self.src.prefers_whole_small_blobs() {
-            let bytes = read_whole(self.src.as_ref(), desc, SMALL_BLOB, self.stall).await?;
+            let (ready, bytes) = tokio::join!(
+                self.dst.prepare_blob(desc),
+                read_whole(self.src.as_ref(), desc, SMALL_BLOB, self.stall)
+            );
+            ready?;
+            let bytes = bytes?;
             sent.store(bytes.len() as u64, Ordering::Relaxed);
             self.progress.blob_bytes(&desc.digest, bytes.len() as u64);
             self.dst.put_blob(desc, BlobData::Whole(bytes)).await?;
@@ -96,13 +106,16 @@ impl BlobJob {
                 sent: sent.clone(),
                 error: Mutex::new(None),
             });
+            let (ready, first) = tokio::join!(self.dst.prepare_blob(desc), self.src.blob(desc, 0));
+            ready?;
             let stream = verified(
+                first?,
                 self.src.clone(),
                 desc.clone(),
                 self.stall,
                 tap.clone(),
                 self.progress.clone(),
-            );
+            )?;
             let put = self.dst.put_blob(desc, BlobData::Stream(stream));
             let result = watchdog(put, &tap, self.stall, desc, &self.dst.location()).await;
             // The stream's own failure is the cause of whatever the destination made of it.
@@ -156,6 +169,8 @@ struct Reader {
     tap: Arc<Tap>,
     progress: Arc<Progress>,
     inner: Option<BlobStream>,
+    /// Fewer than a floor of bytes within the stall timeout is a stall.
+    watch: StallWatch,
     /// Bytes of the blob received so far.
     count: u64,
     /// `count` when the current download started (a resume must make progress).
@@ -170,14 +185,15 @@ struct Reader {
 /// The source's bytes, hashed and counted, resumed after interruptions, ending with an error
 /// when their size or digest is wrong.
 fn verified(
+    first: BlobRead,
     src: Arc<dyn ImageSource>,
     desc: Descriptor,
     stall: Duration,
     tap: Arc<Tap>,
     progress: Arc<Progress>,
-) -> BlobStream {
+) -> Result<BlobStream> {
     let loc = src.location();
-    let reader = Reader {
+    let mut reader = Reader {
         hasher: Hasher::for_digest(&desc.digest),
         src,
         desc,
@@ -186,26 +202,31 @@ fn verified(
         tap,
         progress,
         inner: None,
+        watch: StallWatch::new(stall),
         count: 0,
         opened_at: 0,
         skip: 0,
         resumes: 0,
         done: false,
     };
-    Box::pin(futures_util::stream::unfold(reader, |mut r| async move {
-        if r.done {
-            return None;
-        }
-        match r.next_chunk().await {
-            Ok(Some(chunk)) => Some((Ok(chunk), r)),
-            Ok(None) => None,
-            Err(e) => {
-                r.done = true;
-                let stand_in = r.tap.fail(e, &r.desc, &r.loc);
-                Some((Err(stand_in), r))
+    reader.opened(first)?;
+    Ok(Box::pin(futures_util::stream::unfold(
+        reader,
+        |mut r| async move {
+            if r.done {
+                return None;
             }
-        }
-    }))
+            match r.next_chunk().await {
+                Ok(Some(chunk)) => Some((Ok(chunk), r)),
+                Ok(None) => None,
+                Err(e) => {
+                    r.done = true;
+                    let stand_in = r.tap.fail(e, &r.desc, &r.loc);
+                    Some((Err(stand_in), r))
+                }
+            }
+        },
+    )))
 }
 
 impl Reader {
@@ -215,7 +236,7 @@ impl Reader {
                 self.open().await?;
             }
             let inner = self.inner.as_mut().expect("opened");
-            let item = match tokio::time::timeout(self.stall, inner.next()).await {
+            let item = match tokio::time::timeout_at(self.watch.deadline(), inner.next()).await {
                 Err(_) => Err(stalled(&self.desc, &self.loc, self.stall)),
                 Ok(None) => return self.end().map(|()| None),
                 Ok(Some(item)) => item,
@@ -237,6 +258,10 @@ impl Reader {
                     return Err(e);
                 }
             };
+            // Bytes skipped still moved: they count against a stall.
+            if self.watch.record(chunk.len()) {
+                self.tap.touch();
+            }
             if self.skip > 0 {
                 let n = (self.skip as usize).min(chunk.len());
                 self.skip -= n as u64;
@@ -253,7 +278,6 @@ impl Reader {
                 h.update(&chunk);
             }
             self.tap.sent.store(self.count, Ordering::Relaxed);
-            self.tap.touch();
             self.progress
                 .blob_bytes(&self.desc.digest, chunk.len() as u64);
             return Ok(Some(chunk));
@@ -262,6 +286,11 @@ impl Reader {
 
     async fn open(&mut self) -> Result<()> {
         let read = self.src.blob(&self.desc, self.count).await?;
+        self.opened(read)
+    }
+
+    /// Take a download that starts at `read.offset`, at most where the blob has got to.
+    fn opened(&mut self, read: BlobRead) -> Result<()> {
         check_length(read.length, read.offset, &self.desc, &self.loc)?;
         if read.offset > self.count {
             return Err(Error::Invalid {
@@ -276,6 +305,7 @@ impl Reader {
         self.skip = self.count - read.offset;
         self.opened_at = self.count;
         self.inner = Some(read.stream);
+        self.watch = StallWatch::new(self.stall);
         self.tap.touch();
         Ok(())
     }

@@ -70,17 +70,10 @@ pub struct ReferrerEntry {
     pub artifact_type: Option<String>,
 }
 
-/// One sigstore signature: a layer of a cosign `sha256-<hex>.sig` attachment, as skopeo
-/// copies it (invoked as `skopeo`, with `use-sigstore-attachments`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SigstoreSignature {
-    /// The layer's media type.
-    pub media_type: String,
-    /// The payload (the layer's bytes).
-    pub payload: Bytes,
-    /// The layer's annotations (the signature itself, certificates, bundles).
-    pub annotations: std::collections::BTreeMap<String, String>,
-}
+/// One sigstore signature (a layer of a cosign `sha256-<hex>.sig` attachment: media type,
+/// payload, annotations), as skopeo copies it invoked as `skopeo` with
+/// `use-sigstore-attachments`.
+pub use crate::signing::SigstoreSignature;
 
 /// A source of one image (its reference, and anything reachable from it by digest).
 #[async_trait]
@@ -265,6 +258,13 @@ pub trait ImageDestination: Send + Sync {
     /// opened by a failed mount) for the [`put_blob`](Self::put_blob) of the same digest.
     async fn try_reuse_blob(&self, desc: &Descriptor, origin: Option<&BlobOrigin>)
     -> Result<Reuse>;
+
+    /// Get ready to receive a blob's bytes (open an upload session) while the engine starts
+    /// reading them from the source. Called only after [`try_reuse_blob`](Self::try_reuse_blob)
+    /// said [`Reuse::No`], and followed by [`put_blob`](Self::put_blob) for the same blob.
+    async fn prepare_blob(&self, _desc: &Descriptor) -> Result<()> {
+        Ok(())
+    }
 
     /// Store a blob: its bytes whole (already verified) or as a stream (see the module's
     /// guarantees). Called only after [`try_reuse_blob`](Self::try_reuse_blob) said

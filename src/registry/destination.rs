@@ -299,6 +299,23 @@ impl ImageDestination for RegistryDestination {
         })
     }
 
+    async fn prepare_blob(&self, desc: &Descriptor) -> Result<()> {
+        if self
+            .pending
+            .lock()
+            .expect("pending uploads")
+            .contains_key(&desc.digest)
+        {
+            return Ok(());
+        }
+        let session = self.session(&desc.digest).await?;
+        self.pending
+            .lock()
+            .expect("pending uploads")
+            .insert(desc.digest.clone(), session);
+        Ok(())
+    }
+
     async fn put_blob(&self, desc: &Descriptor, data: BlobData) -> Result<()> {
         let session = self.session(&desc.digest).await?;
         let result = self.upload(desc, &session, data).await;

@@ -108,7 +108,7 @@ pub async fn read(
 }
 
 /// Add one simple signature of `digest` under `base` (a `file://` location) as the next
-/// `signature-N`, written through a temporary file so that no reader sees half of it.
+/// `signature-N`, written atomically ([`crate::fsutil`]) so that no reader sees half of it.
 pub async fn add(base: &Url, digest: &Digest, content: &[u8], loc: &Location) -> Result<()> {
     if base.scheme() != "file" {
         return Err(Error::usage(format!(
@@ -135,24 +135,22 @@ pub async fn add(base: &Url, digest: &Digest, content: &[u8], loc: &Location) ->
 }
 
 async fn write_new(path: &Path, content: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    tokio::fs::create_dir_all(dir)
+    let dir = crate::fsutil::parent_dir(path);
+    tokio::fs::create_dir_all(&dir)
         .await
-        .map_err(|e| Error::io("creating lookaside directory", dir, e))?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default(),
-        std::process::id()
-    ));
-    tokio::fs::write(&tmp, content)
-        .await
-        .map_err(|e| Error::io("writing signature", &tmp, e))?;
-    tokio::fs::rename(&tmp, path).await.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io("writing signature", path, e)
+        .map_err(|e| Error::io("creating lookaside directory", &dir, e))?;
+    // 0644 as skopeo writes signatures; atomically, never through a planted link.
+    let (path, content) = (path.to_path_buf(), content.to_vec());
+    tokio::task::spawn_blocking(move || {
+        crate::fsutil::write_atomic(
+            &path,
+            &content,
+            crate::fsutil::Access::Public,
+            "writing signature",
+        )
     })
+    .await
+    .map_err(|e| Error::usage(format!("writing a signature: {e}")))?
 }
 
 #[cfg(test)]

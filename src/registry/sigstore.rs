@@ -6,6 +6,10 @@
 //! config and the manifest serialised as Go's `encoding/json` writes the image-spec types —
 //! so that its digest is the one skopeo would produce. (Invoked as `ferry`, the attachment is
 //! copied byte for byte instead: see [`crate::copy::referrers`].)
+//!
+//! [`crate::signing::sigstore::add_to_attachment`] builds the same attachment for signing;
+//! this one writes it as Go does to the byte (HTML-safe escaping, times re-formatted, the
+//! config's known fields only), which the copy tests check against skopeo 1.9.3 and 1.18.
 
 use std::collections::BTreeMap;
 
@@ -392,8 +396,8 @@ impl Client {
                 })
                 .unwrap_or_default();
             out.push(SigstoreSignature {
-                media_type: d.media_type,
-                payload,
+                mime_type: d.media_type,
+                payload: payload.to_vec(),
                 annotations,
             });
         }
@@ -476,7 +480,7 @@ impl Client {
                             .collect()
                     })
                     .unwrap_or_default();
-                str_of(l, "mediaType") == Some(sig.media_type.as_str())
+                str_of(l, "mediaType") == Some(sig.mime_type.as_str())
                     && l.get("size").and_then(Value::as_u64) == Some(sig.payload.len() as u64)
                     && str_of(l, "digest") == Some(payload_digest.as_str())
                     && ann == sig.annotations
@@ -484,8 +488,9 @@ impl Client {
             if present {
                 continue;
             }
-            self.ensure_blob(repo, sig.payload.clone(), scope).await?;
-            let mut layer = serde_json::json!({"mediaType": sig.media_type, "digest": payload_digest.to_string(), "size": sig.payload.len()});
+            self.ensure_blob(repo, Bytes::from(sig.payload.clone()), scope)
+                .await?;
+            let mut layer = serde_json::json!({"mediaType": sig.mime_type, "digest": payload_digest.to_string(), "size": sig.payload.len()});
             if !sig.annotations.is_empty() {
                 layer["annotations"] = serde_json::to_value(&sig.annotations).expect("JSON");
             }

@@ -244,9 +244,15 @@ fn promote_carries_attachments_and_records_them() {
     let tok = sb.path().join("token");
     std::fs::write(&tok, "t").unwrap();
     let record = sb.path().join("promotion.json");
+    let config = crate::promote::write_config(
+        sb.path(),
+        &crate::promote::promotion_yaml(&[&np.host()], &[&p.host()], &["dev"], &["prod"]),
+    );
     let run = || {
         sb.ferry()
             .args(["--insecure-policy", "promote", "--image-name", "app"])
+            .arg("--config")
+            .arg(&config)
             .args([
                 "--non-prod-registry",
                 &np.host(),

@@ -3,13 +3,17 @@
 // The test binary is not a library: `pub` in its modules only shares lab code between them.
 #![allow(unreachable_pub, missing_docs)]
 
+mod agent_image;
 mod attachments;
 mod copy;
+mod credentials;
 mod delete;
 mod e2e;
 mod faults;
+mod files;
 mod hostile;
 mod inspect;
+mod kit;
 mod lab;
 mod lint;
 mod list_tags;
@@ -23,8 +27,11 @@ mod proxy;
 mod referrers;
 mod secrets;
 mod signatures;
+mod signing;
 mod sigstore;
 mod support;
 mod sync;
 mod templates;
 mod trigger;
+mod trust;
+mod vendor;
