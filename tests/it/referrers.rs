@@ -446,6 +446,44 @@ fn a_referrer_that_fails_leaves_the_tag_where_it_was() {
 }
 
 #[test]
+fn a_referrer_blob_that_cannot_be_read_is_named_and_the_tag_stays() {
+    let src_reg = Registry::start(RegistryOptions::default());
+    let dst = Registry::start(RegistryOptions::default());
+    let fx = ImageSpec::oci().layers(&[1000]).build();
+    fx.seed(&src_reg, "ns/app:v1");
+    let image = src_reg.get_manifest("ns/app", "v1").unwrap();
+    let a = attach(&src_reg, "ns/app", &image);
+    let src = FaultProxy::start(&src_reg);
+    let payload = sha256_digest(&a.sbom_ref.blobs[1]);
+    src.add(Rule::new(
+        "GET",
+        &format!("/blobs/{payload}$"),
+        Fault::status(503),
+    ));
+    // The tag already names an older image: it must still name it afterwards.
+    let old = ImageSpec::oci().layers(&[999]).build();
+    old.seed(&dst, "prod/app:v1");
+    let out = copy(
+        &mut ferry(),
+        &["--retry-times=1", "--retry-delay=10ms"],
+        (&src.tls_args(Side::Src)[..], src.docker_ref("ns/app:v1")),
+        (&dst.tls_args(Side::Dest)[..], dst.docker_ref("prod/app:v1")),
+    );
+    assert_eq!(out.code, Some(1), "not 2: the image exists\n{out}");
+    let line = crate::faults::one_error_line(&out);
+    assert!(
+        line.starts_with(&format!("Error: copying referrer {}", a.sbom_ref.digest))
+            && line.contains("HTTP 503")
+            && line.contains("gave up after 1 retry"),
+        "{out}"
+    );
+    assert_eq!(
+        dst.manifest_digest("prod/app", "v1"),
+        Some(old.digest.clone())
+    );
+}
+
+#[test]
 fn nothing_attached_costs_one_tag_list_and_one_referrers_probe() {
     let src = Registry::start(RegistryOptions::default());
     let dst = Registry::start(RegistryOptions::default());
