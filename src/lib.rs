@@ -10,6 +10,7 @@
 //! - [`login`]: changing the primary auth file for `login`/`logout`;
 //! - [`credentials`]: credentials from flags, files, the environment and auth files;
 //! - [`tls`]: cert dirs and verification;
+//! - [`http`]: bounded body reads with a stall floor, transport errors classified by type, origins;
 //! - [`inspect`]: skopeo's inspect output, Go's JSON and `fmt` rendering, the `--format` subset;
 //! - [`copy`]: planning the manifest tree, then streaming, verified, concurrent transfer;
 //! - [`sync`]: `sync`'s sources (repository, YAML), destination naming, concurrent copies;
@@ -31,6 +32,7 @@ pub mod copy;
 pub mod credentials;
 pub mod error;
 pub mod fsutil;
+pub mod http;
 pub mod image;
 pub mod inspect;
 pub mod login;

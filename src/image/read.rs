@@ -111,7 +111,7 @@ pub async fn read_whole(
     check_length(read.length, read.offset, desc, &loc)?;
     let mut stream = read.stream;
     let mut buf = BytesMut::with_capacity(desc.size as usize);
-    let mut watch = crate::registry::StallWatch::new(stall);
+    let mut watch = crate::http::StallWatch::new(stall);
     loop {
         match tokio::time::timeout_at(watch.deadline(), stream.next()).await {
             Err(_) => return Err(stalled(desc, &loc, stall)),
@@ -140,7 +140,7 @@ pub fn stalled(desc: &Descriptor, loc: &Location, stall: Duration) -> Error {
     Error::Network {
         op: format!("reading blob {}", desc.digest.short()),
         location: loc.clone(),
-        reason: crate::registry::stalled_text(stall),
+        reason: crate::http::stalled_text(stall),
         transient: true,
     }
 }
