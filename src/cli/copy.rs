@@ -24,6 +24,10 @@ it where it was. Layers are never recompressed (as with --preserve-digests, alwa
 
 Default --multi-arch: `all` as ferry (the index digest is kept), `system` as skopeo.
 
+Output: as ferry, progress on stderr and one summary line on stdout; as skopeo, skopeo 1.18's \
+lines on stdout (`Getting image source signatures`, `Copying blob …`, `Copying config …`, \
+`Writing manifest to image destination`, …) and nothing else; -q silences progress.
+
 Secrets can come from files or the environment instead of argv: --src-creds-file, \
 --src-registry-token-file, --src-password-file, FERRY_SRC_CREDS, FERRY_SRC_REGISTRY_TOKEN \
 (and the same for --dest-/FERRY_DEST_). A flag wins over a file, a file over the environment.";

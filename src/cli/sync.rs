@@ -31,7 +31,12 @@ bound on blob transfers (--image-parallel-copies, default 8); a tag whose destin
 has the same digest costs one request. The last line sums up: copied, already present, failed.
 
 Default: as ferry, every image of a multi-arch index (digests kept); as skopeo, the current \
-platform's image unless -a.";
+platform's image unless -a.
+
+Output: as ferry, a line per image on stderr and the summary on stdout; as skopeo, skopeo's: each \
+image's copy lines on stdout (printed when the image is done), and `Copying image ref N/M` / \
+`Would have copied image ref N/M` (with from=\"docker://…\" to=\"docker://…\") and `Synced N \
+images from M sources` as log lines on stderr.";
 
 /// Arguments of `sync`.
 #[derive(Debug, Args)]
