@@ -325,11 +325,9 @@ pub(super) async fn run(
                     ("failed", &failed),
                 ]
             };
-            progress.log(
-                log::Level::Info,
-                &report.skopeo_summary(opts.dry_run),
-                fields,
-            );
+            // Printed even with -q, as ferry's summary is.
+            let msg = report.skopeo_summary(opts.dry_run);
+            eprintln!("{}", crate::logrus::line("info", &msg, fields));
         }
     }
     if report.failed > 0 {

@@ -243,3 +243,58 @@ impl ServerCertVerifier for AcceptAny {
         self.algorithms.supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn self_signed(ca: bool, expired: bool) -> CertificateDer<'static> {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        if ca {
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        }
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
+        params.self_signed(&key).unwrap().der().clone()
+    }
+
+    fn verify(
+        trusted: &[CertificateDer<'static>],
+        cert: &CertificateDer<'_>,
+        name: &str,
+    ) -> Result<(), rustls::Error> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let v = GoVerifier::new(trusted.to_vec(), &provider).unwrap();
+        let name = ServerName::try_from(name.to_string()).unwrap();
+        v.verify_server_cert(cert, &[], &name, &[], UnixTime::now())
+            .map(|_| ())
+    }
+
+    #[test]
+    fn a_trusted_self_signed_ca_certificate_is_accepted_for_its_name_only() {
+        let cert = self_signed(true, false);
+        assert!(verify(std::slice::from_ref(&cert), &cert, "localhost").is_ok());
+        assert!(verify(std::slice::from_ref(&cert), &cert, "registry.example").is_err());
+        // Not trusted (another certificate is, or none): refused.
+        assert!(verify(&[self_signed(true, false)], &cert, "localhost").is_err());
+        assert!(verify(&[], &cert, "localhost").is_err());
+    }
+
+    #[test]
+    fn an_expired_trusted_certificate_is_refused() {
+        let cert = self_signed(true, true);
+        assert_eq!(
+            verify(std::slice::from_ref(&cert), &cert, "localhost"),
+            Err(CertificateError::Expired.into())
+        );
+    }
+
+    #[test]
+    fn a_trusted_self_signed_end_entity_is_accepted_by_the_chain() {
+        let cert = self_signed(false, false);
+        assert!(verify(std::slice::from_ref(&cert), &cert, "localhost").is_ok());
+    }
+}

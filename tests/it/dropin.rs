@@ -406,6 +406,7 @@ fn verbs_not_there_yet_are_refused_by_name() {
         "layers",
         "experimental-image-proxy",
         "untrusted-signature-dump-without-verification",
+        "completion",
     ] {
         // skopeo 1.18 has the verb.
         skopeo_current()
