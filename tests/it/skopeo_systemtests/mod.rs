@@ -44,9 +44,9 @@
 //! | 040-local-registry-auth | auth: credentials via podman login | pass (`skopeo login`) |
 //! | 040-local-registry-auth | auth: copy with --src-creds and --dest-creds | pass (the pull goes to a registry); into `dir:` waits for issue 14 (ignored test) |
 //! | 040-local-registry-auth | auth: credentials via authfile | pass (`skopeo login --authfile`) |
-//! | 050-signing | signing | the policy's `reject` and `insecureAcceptAnything` rows pass; the signed rows wait for signing and verification (issue 16), lookaside storage (issue 15) and `dir:` (issue 14) |
-//! | 050-signing | signing: remove signature | waits for signing (issue 16), lookaside (issue 15), `dir:` (issue 14) |
-//! | 050-signing | signing: standalone | waits for `standalone-sign`/`-verify` (issue 16) and `dir:` (issue 14) |
+//! | 050-signing | signing | the policy's `reject` and `insecureAcceptAnything` rows pass; the signed rows wait for `copy --sign-by` and signature checks during `copy` (issue 16), lookaside storage (issue 15) and `dir:` (issue 14) |
+//! | 050-signing | signing: remove signature | waits for `copy --sign-by` (issue 16), lookaside storage (issue 15), `dir:` (issue 14) |
+//! | 050-signing | signing: standalone | pass (the manifest from `inspect --raw`; `dir:`'s `manifest.json` upstream) |
 //! | 060-delete | delete: remove image from registry | pass (exit 2: 1.18 and ferry) |
 //! | 070-list-tags | list-tags: remote repository on a registry | pass |
 //! | 070-list-tags | list-tags: from a docker-archive file | waits for `docker-archive:` (issue 14) and upstream's `testdata/docker-two-images.tar.xz` |
@@ -55,6 +55,7 @@
 mod copy;
 mod inspect;
 mod registries;
+mod signing;
 
 use crate::support::fixtures::*;
 use crate::support::*;

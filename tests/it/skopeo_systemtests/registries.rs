@@ -1,6 +1,4 @@
-//! 030-local-registry-tls.bats, 040-local-registry-auth.bats, 050-signing.bats.
-
-use serde_json::json;
+//! 030-local-registry-tls.bats, 040-local-registry-auth.bats.
 
 use super::*;
 use crate::support::pki;
@@ -346,101 +344,5 @@ fn auth_credentials_via_authfile() {
             ],
         );
         assert_eq!(reg.manifest_digest("busybox", "mine"), None, "{who:?}");
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// 050-signing.bats
-
-/// 050-signing.bats, "signing": the rows that need no signature — `/myns/carol:latest` under
-/// the policy's `reject` default ("Source image rejected: Running image … is rejected by
-/// policy.") and `/open/forall:latest` under `insecureAcceptAnything` — pushed unsigned and
-/// fetched with `--policy` (into a registry here; `dir:` upstream). The signed rows wait for
-/// signing and verification (issue 16).
-#[test]
-fn signing_policy_reject_and_accept_rows() {
-    let (remote, fx) = remote_with("libpod/busybox:latest");
-    let reg = local();
-    let host = reg.host();
-    let lab = Sandbox::new();
-    let key = lab.path().join("pubkey-alice.gpg");
-    std::fs::write(&key, b"").unwrap();
-    let registries_d = lab.path().join("registries.d");
-    std::fs::create_dir_all(&registries_d).unwrap();
-    std::fs::write(
-        registries_d.join("registries.yaml"),
-        format!(
-            "docker:\n   {host}:\n        sigstore: file://{}\n",
-            lab.path().join("sigstore").display()
-        ),
-    )
-    .unwrap();
-    let policy = lab.path().join("policy.json");
-    let signed_by = json!([{"type": "signedBy", "keyType": "GPGKeys", "keyPath": key}]);
-    std::fs::write(
-        &policy,
-        json!({
-            "default": [{"type": "reject"}],
-            "transports": {"docker": {
-                format!("{host}/myns/alice"): signed_by,
-                format!("{host}/open"): [{"type": "insecureAcceptAnything"}],
-            }}
-        })
-        .to_string(),
-    )
-    .unwrap();
-    let (registries_d, policy) = (
-        registries_d.display().to_string(),
-        policy.display().to_string(),
-    );
-    for path in ["/myns/carol:latest", "/open/forall:latest"] {
-        run(
-            Skopeo193,
-            &lab,
-            0,
-            &[
-                "--registries.d",
-                &registries_d,
-                "copy",
-                "--src-tls-verify=false",
-                "--dest-tls-verify=false",
-                &remote.docker_ref("libpod/busybox:latest"),
-                &format!("docker://{host}{path}"),
-            ],
-        );
-    }
-    for who in ALL {
-        for (path, expected_error) in [
-            (
-                "/myns/carol:latest",
-                Some(format!(
-                    "Running image docker://{host}/myns/carol:latest is rejected by policy."
-                )),
-            ),
-            ("/open/forall:latest", None),
-        ] {
-            let d = local();
-            let out = who
-                .skopeo_strict(&Sandbox::new())
-                .args(["--registries.d", &registries_d, "--policy", &policy])
-                .args(["copy", "--src-tls-verify=false", "--dest-tls-verify=false"])
-                .arg(format!("docker://{host}{path}"))
-                .arg(d.docker_ref("d:latest"))
-                .run();
-            match expected_error {
-                Some(e) => {
-                    assert_eq!(out.code, Some(1), "{who:?}: {out}");
-                    expect_substring(who, &out, &format!("Source image rejected: {e}"));
-                    assert_eq!(d.manifest_digest("d", "latest"), None, "{who:?}");
-                }
-                None => {
-                    assert_eq!(out.code, Some(0), "{who:?}: {out}");
-                    assert_eq!(
-                        d.manifest_digest("d", "latest").as_deref(),
-                        Some(fx.digest.as_str())
-                    );
-                }
-            }
-        }
     }
 }
