@@ -15,7 +15,7 @@
 //! - [`copy`]: planning the manifest tree, then streaming, verified, concurrent transfer;
 //! - [`sync`]: `sync`'s sources (repository, YAML), destination naming, concurrent copies;
 //! - [`retry`]: what is retried and how;
-//! - [`progress`]: bars and plain progress lines;
+//! - [`progress`]: bars and plain progress lines; [`logrus`]: skopeo's log line format;
 //! - [`policy`], [`platform`]: trust policy and platform choice as skopeo does them;
 //! - [`promote`]: `ferry promote`, the production stage as one command;
 //! - [`webhook`]: `ferry trigger`, OpenShift's generic BuildConfig webhook;
@@ -36,6 +36,7 @@ pub mod http;
 pub mod image;
 pub mod inspect;
 pub mod login;
+pub mod logrus;
 pub mod manifest;
 pub mod platform;
 pub mod policy;

@@ -16,6 +16,7 @@
 mod locks;
 mod report;
 pub mod slots;
+pub mod transcript;
 pub mod transfer;
 
 use std::collections::HashSet;
@@ -36,6 +37,7 @@ use crate::retry::RetryPolicy;
 pub use locks::BlobLocks;
 pub use report::{CopyReport, Counts, Requests};
 pub use slots::Slots;
+use transcript::Transcript;
 use transfer::{BlobJob, BlobOutcome};
 
 /// How to treat a multi-architecture image (`--multi-arch`).
@@ -99,6 +101,7 @@ pub struct Copier {
     progress: Arc<Progress>,
     slots: Arc<Slots>,
     blob_locks: Option<Arc<BlobLocks>>,
+    transcript: Option<Arc<Transcript>>,
 }
 
 /// The endpoints of one copy.
@@ -115,6 +118,22 @@ impl Copier {
             progress,
             slots,
             blob_locks: None,
+            transcript: None,
+        }
+    }
+
+    /// Report the copy as `skopeo copy` does (see [`transcript`]).
+    pub fn with_transcript(mut self, transcript: Arc<Transcript>) -> Self {
+        self.transcript = Some(transcript);
+        self
+    }
+
+    /// skopeo's lines, if this copy reports them.
+    fn say(&self, lines: impl FnOnce() -> Vec<String>) {
+        match &self.transcript {
+            Some(t) if t.is_buffered() => t.keep(lines()),
+            Some(_) => self.progress.report(&lines()),
+            None => {}
         }
     }
 
@@ -154,6 +173,7 @@ impl Copier {
         if let Some((digest, media_type)) = self.target_of(&top) {
             self.check_destination(&ends, &digest, existing_digest.as_ref())?;
             if existing_digest.as_ref() == Some(&digest) {
+                self.say(|| transcript::already_present(is_index_type(&media_type)));
                 report.digest = digest.to_string();
                 report.media_type = media_type;
                 report.already_present = true;
@@ -175,6 +195,7 @@ impl Copier {
         collect_children(&root, 0, &mut levels);
         digests.extend(levels.iter().flatten().map(|m| m.digest.clone()));
         if existing_digest.as_ref() == Some(&root.manifest.digest) {
+            self.say(|| transcript::already_present(root.manifest.is_index()));
             report.already_present = true;
             self.present_signatures(&ends, &digests[0], &mut report)
                 .await?;
@@ -193,8 +214,12 @@ impl Copier {
         };
         let copy = async {
             let sigs = self.read_signatures(&ends, &digests).await?;
-            self.transfer(&ends, &root, &mut report).await?;
-            self.write_signatures(&ends, sigs, &mut report).await
+            self.say(|| transcript::start(&root, &sigs));
+            self.transfer(&ends, &root, &sigs, &mut report).await?;
+            let end = transcript::end(&root, &sigs);
+            self.write_signatures(&ends, sigs, &mut report).await?;
+            self.say(|| end);
+            Ok::<_, Error>(())
         };
         let (copied, note) = tokio::join!(copy, cosign);
         copied?;
@@ -380,7 +405,13 @@ impl Copier {
         Ok(Node { manifest, children })
     }
 
-    async fn transfer(&self, ends: &Ends<'_>, root: &Node, report: &mut CopyReport) -> Result<()> {
+    async fn transfer(
+        &self,
+        ends: &Ends<'_>,
+        root: &Node,
+        sigs: &SourceSignatures,
+        report: &mut CopyReport,
+    ) -> Result<()> {
         // Every distinct blob of every image in the plan.
         let mut blobs: Vec<Descriptor> = Vec::new();
         collect_blobs(root, &mut blobs, &mut HashSet::new());
@@ -418,6 +449,7 @@ impl Copier {
             *n += d.size;
         }
         // Children by digest, deepest first; the top manifest last, to the reference.
+        self.say(|| transcript::children(root, sigs));
         let mut levels: Vec<Vec<&Manifest>> = Vec::new();
         collect_children(root, 0, &mut levels);
         let mut written = HashSet::new();
@@ -436,6 +468,7 @@ impl Copier {
                 })
                 .await?;
         }
+        self.say(|| transcript::manifest(&root.manifest));
         ends.dst
             .put_manifest(&root.manifest, ManifestRole::Reference)
             .await?;

@@ -4,9 +4,11 @@
 #![allow(unreachable_pub, missing_docs)]
 
 mod agent_image;
+mod cert_dir;
 mod copy;
 mod credentials;
 mod delete;
+mod dropin;
 mod e2e;
 mod faults;
 mod files;
@@ -25,6 +27,7 @@ mod proxy;
 mod secrets;
 mod signatures;
 mod signing;
+mod skopeo_systemtests;
 mod support;
 mod sync;
 mod templates;
