@@ -33,9 +33,10 @@ use std::sync::{Arc, Mutex};
 use futures_util::StreamExt as _;
 use serde::Deserialize;
 
+use crate::copy::transcript::Transcript;
 use crate::copy::{BlobLocks, Copier, CopyOptions, CopyReport};
 use crate::error::{Error, Result};
-use crate::progress::Progress;
+use crate::progress::{Progress, Style};
 use crate::reference::{Digest, ImageRef, Target};
 use crate::registry::Client;
 
@@ -351,9 +352,8 @@ pub struct SyncReport {
 impl SyncReport {
     /// The closing line.
     pub fn summary(&self, dry_run: bool) -> String {
-        let n = self.copied + self.already_present;
         if dry_run {
-            return format!("Would have synced {n} images from {} sources", self.sources);
+            return self.skopeo_summary(true);
         }
         let attached = format!(
             "{}{}",
@@ -361,9 +361,23 @@ impl SyncReport {
             self.attachments.describe("attachment tags")
         );
         format!(
-            "Synced {n} images from {} sources: {} copied, {} already present, {} failed{attached}",
-            self.sources, self.copied, self.already_present, self.failed
+            "{}: {} copied, {} already present, {} failed{attached}",
+            self.skopeo_summary(false),
+            self.copied,
+            self.already_present,
+            self.failed
         )
+    }
+
+    /// skopeo's words: `Synced N images from M sources` (or `Would have synced …`).
+    pub fn skopeo_summary(&self, dry_run: bool) -> String {
+        let n = self.copied + self.already_present;
+        let verb = if dry_run {
+            "Would have synced"
+        } else {
+            "Synced"
+        };
+        format!("{verb} {n} images from {} sources", self.sources)
     }
 }
 
@@ -490,14 +504,21 @@ pub async fn run(
     };
     let jobs = plan(groups, dest, opts, &clients, &mut report).await?;
     let total = jobs.len();
+    // skopeo's words and fields: `msg="Would have copied image ref 1/2" from=… to=…`.
+    let from_to = |j: &Job| {
+        [
+            ("from", format!("docker://{}", j.src)),
+            ("to", format!("docker://{}", j.dst)),
+        ]
+    };
+    let say = |level, msg: &str, fields: &[(&str, String)]| {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        progress.log(level, msg, &fields);
+    };
     if opts.dry_run {
         for (i, j) in jobs.iter().enumerate() {
-            progress.line(&format!(
-                "Would have copied image ref {}/{total} from docker://{} to docker://{}",
-                i + 1,
-                j.src,
-                j.dst
-            ));
+            let msg = format!("Would have copied image ref {}/{total}", i + 1);
+            say(log::Level::Info, &msg, &from_to(j));
         }
         report.copied = total as u64;
         return Ok(report);
@@ -516,16 +537,16 @@ pub async fn run(
                 let slots = slots.clone();
                 let locks = locks.clone();
                 let progress = progress.clone();
+                // As skopeo, each image's copy lines, kept until it is done (images are copied
+                // concurrently; skopeo copies one after the other).
+                let transcript =
+                    (progress.style() == Style::Skopeo).then(|| Arc::new(Transcript::buffered()));
                 async move {
                     let r = async {
                         let src = clients.get(groups, Some(j.group), &j.src)?;
                         let dst = clients.get(groups, None, &j.dst)?;
-                        progress.line(&format!(
-                            "Copying image ref {}/{total} from docker://{} to docker://{}",
-                            i + 1,
-                            j.src,
-                            j.dst
-                        ));
+                        let msg = format!("Copying image ref {}/{total}", i + 1);
+                        say(log::Level::Info, &msg, &from_to(j));
                         let (source, destination) = crate::registry::endpoints_with(
                             src,
                             &j.src,
@@ -533,12 +554,17 @@ pub async fn run(
                             &j.dst,
                             opts.registries_d.as_deref(),
                         );
-                        Copier::new(opts.copy.clone(), progress.clone(), slots)
-                            .with_blob_locks(locks)
-                            .copy(source, destination)
-                            .await
+                        let mut copier = Copier::new(opts.copy.clone(), progress.clone(), slots)
+                            .with_blob_locks(locks);
+                        if let Some(t) = &transcript {
+                            copier = copier.with_transcript(t.clone());
+                        }
+                        copier.copy(source, destination).await
                     }
                     .await;
+                    if let Some(t) = transcript {
+                        progress.report(&t.take());
+                    }
                     (i, r)
                 }
             })
@@ -546,13 +572,15 @@ pub async fn run(
         while let Some((i, r)) = stream.next().await {
             match r {
                 Ok(rep) => {
-                    progress.line(&rep.summary());
-                    for s in rep
-                        .signatures_not_copied
-                        .iter()
-                        .chain(&rep.attached_not_copied)
-                    {
-                        progress.line(&format!("Note: not copied: {s}"));
+                    if progress.style() == Style::Ferry {
+                        progress.line(&rep.summary());
+                        for s in rep
+                            .signatures_not_copied
+                            .iter()
+                            .chain(&rep.attached_not_copied)
+                        {
+                            progress.line(&format!("Note: not copied: {s}"));
+                        }
                     }
                     report.referrers.add(&rep.referrers);
                     report.attachments.add(&rep.attachments);
@@ -565,7 +593,9 @@ pub async fn run(
                 }
                 Err(e) => {
                     report.failed += 1;
-                    progress.line(&format!("Error copying ref docker://{}: {e}", jobs[i].src));
+                    // skopeo: `logrus.WithError(err).Errorf("Error copying ref %q", …)`.
+                    let msg = format!("Error copying ref \"docker://{}\"", jobs[i].src);
+                    say(log::Level::Error, &msg, &[("error", e.to_string())]);
                     if !opts.keep_going {
                         first_error = Some(e);
                         break;

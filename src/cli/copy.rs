@@ -8,6 +8,7 @@ use clap::Args;
 use super::options::{
     DestFlags, GlobalOptions, MultiArchArgs, Personality, RetryArgs, SrcFlags, go_bool,
 };
+use crate::copy::transcript::Transcript;
 use crate::copy::{Copier, CopyOptions};
 use crate::error::{Error, Result};
 use crate::fsutil::{Access, write_atomic};
@@ -32,6 +33,10 @@ tag. An image already there still gets what it lacks. --referrers=none leaves th
 signatures only where registries.d sets use-sigstore-attachments (rebuilt as skopeo does). \
 Simple signatures in lookaside storage (registries.d) are copied as skopeo copies them.
 
+Output: as ferry, progress on stderr and one summary line on stdout; as skopeo, skopeo 1.18's \
+lines on stdout (`Getting image source signatures`, `Copying blob …`, `Copying config …`, \
+`Writing manifest to image destination`, …) and nothing else; -q silences progress.
+
 Secrets can come from files or the environment instead of argv: --src-creds-file, \
 --src-registry-token-file, --src-password-file, FERRY_SRC_CREDS, FERRY_SRC_REGISTRY_TOKEN \
 (and the same for --dest-/FERRY_DEST_). A flag wins over a file, a file over the environment.";
@@ -54,6 +59,9 @@ pub(super) struct CopyArgs {
     /// Path of the authentication file for both registries (default: containers-auth.json lookup).
     #[arg(long, value_name = "PATH")]
     authfile: Option<PathBuf>,
+    /// Deprecated (as in skopeo): --src-tls-verify and --dest-tls-verify at once.
+    #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    tls_verify: Option<bool>,
 
     #[command(flatten)]
     multi_arch: MultiArchArgs,
@@ -87,7 +95,7 @@ pub(super) struct CopyArgs {
     // skopeo flags ferry refuses by name.
     #[arg(long, hide = true, value_name = "FINGERPRINT")]
     sign_by: Option<String>,
-    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, hide = true)]
     sign_by_sigstore: Option<String>,
     #[arg(long, hide = true)]
     sign_by_sigstore_private_key: Option<String>,
@@ -103,17 +111,17 @@ pub(super) struct CopyArgs {
     encryption_key: Option<String>,
     #[arg(long, hide = true)]
     decryption_key: Option<String>,
-    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     dest_compress: Option<String>,
     #[arg(long, hide = true)]
     dest_compress_format: Option<String>,
     #[arg(long, hide = true)]
     dest_compress_level: Option<String>,
-    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     dest_decompress: Option<String>,
-    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     dest_force_compress_format: Option<String>,
-    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     dest_oci_accept_uncompressed_layers: Option<String>,
     #[arg(short = 'f', long, hide = true)]
     format: Option<String>,
@@ -232,12 +240,13 @@ pub(super) async fn run(
         return Err(Error::usage("--image-parallel-copies must be at least 1"));
     }
     let retry = args.retry.policy(personality);
-    let src_side = args.src.side(args.authfile.as_ref())?;
-    let dst_side = args.dest.side(args.authfile.as_ref())?;
+    let mut src_side = args.src.side(args.authfile.as_ref())?;
+    let mut dst_side = args.dest.side(args.authfile.as_ref())?;
+    super::options::deprecated_tls_verify(args.tls_verify, &mut src_side, &mut dst_side);
     let src_client = src_side.client(&src.registry, &src.repository, retry.clone(), global)?;
     let dst_client = dst_side.client(&dst.registry, &dst.repository, retry, global)?;
     let quiet = args.quiet.unwrap_or(false);
-    let progress = Progress::new(Mode::detect(quiet));
+    let progress = Progress::with_style(Mode::detect(quiet), personality.style());
     let opts = CopyOptions {
         multi_arch,
         platform: global.platform(),
@@ -251,11 +260,14 @@ pub(super) async fn run(
         retry: args.retry.policy(personality),
         stall_timeout: global.stall_timeout(),
     };
-    let copier = Copier::new(
+    let mut copier = Copier::new(
         opts,
         progress.clone(),
         Arc::new(crate::copy::Slots::new(args.image_parallel_copies)),
     );
+    if personality == Personality::Skopeo {
+        copier = copier.with_transcript(Arc::new(Transcript::immediate()));
+    }
     let registries_d = global.registries_d()?;
     let (source, destination) =
         crate::registry::endpoints_with(src_client, &src, dst_client, &dst, Some(&registries_d));
@@ -283,7 +295,8 @@ pub(super) async fn run(
         let json = crate::redact::clean(&json);
         write_atomic(path, json.as_bytes(), Access::Public, "writing report")?;
     }
-    if !quiet {
+    // As skopeo, stdout carries skopeo's lines only.
+    if !quiet && personality == Personality::Ferry {
         println!("{}", report.summary());
     }
     Ok(())

@@ -36,7 +36,12 @@ platform's image unless -a.
 As ferry, each image's signatures, attestations and SBOMs (OCI 1.1 referrers, cosign \
 sha256-<hex>.sig/.att/.sbom tags) travel with it, as in `copy` (--referrers, \
 --referrers-artifact-type); attachment tags are not synced as images of their own. The \
-source's tags are listed once per repository.";
+source's tags are listed once per repository.
+
+Output: as ferry, a line per image on stderr and the summary on stdout; as skopeo, skopeo's: each \
+image's copy lines on stdout (printed when the image is done), and `Copying image ref N/M` / \
+`Would have copied image ref N/M` (with from=\"docker://…\" to=\"docker://…\") and `Synced N \
+images from M sources` as log lines on stderr.";
 
 /// Arguments of `sync`.
 #[derive(Debug, Args)]
@@ -61,6 +66,9 @@ pub(super) struct SyncArgs {
     /// Path of the authentication file for both registries.
     #[arg(long, value_name = "PATH")]
     authfile: Option<PathBuf>,
+    /// Deprecated (as in skopeo): --src-tls-verify and --dest-tls-verify at once.
+    #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    tls_verify: Option<bool>,
 
     #[command(flatten)]
     multi_arch: MultiArchArgs,
@@ -110,6 +118,8 @@ pub(super) struct SyncArgs {
     format: Option<String>,
     #[arg(long, hide = true)]
     sign_by: Option<String>,
+    #[arg(long, hide = true)]
+    sign_by_sigstore: Option<String>,
     #[arg(long, hide = true)]
     sign_by_sigstore_private_key: Option<String>,
     #[arg(long, hide = true)]
@@ -163,6 +173,11 @@ impl SyncArgs {
                 "manifest format conversion",
             ),
             ("--sign-by", self.sign_by.is_some(), "signing"),
+            (
+                "--sign-by-sigstore",
+                self.sign_by_sigstore.is_some(),
+                "signing",
+            ),
             (
                 "--sign-by-sigstore-private-key",
                 self.sign_by_sigstore_private_key.is_some(),
@@ -257,9 +272,12 @@ pub(super) async fn run(
         registries_d: Some(Arc::new(global.registries_d()?)),
     };
     let _ = args.preserve_digests;
+    let mut src_side = args.src.side(args.authfile.as_ref())?;
+    let mut dst_side = args.dest.side(args.authfile.as_ref())?;
+    super::options::deprecated_tls_verify(args.tls_verify, &mut src_side, &mut dst_side);
     let clients = FlagClients {
-        src: args.src.side(args.authfile.as_ref())?,
-        dst: args.dest.side(args.authfile.as_ref())?,
+        src: src_side,
+        dst: dst_side,
         retry: args.retry.policy(personality),
         global,
     };
@@ -276,7 +294,13 @@ pub(super) async fn run(
         }
         _ => None,
     };
-    let progress = Progress::new(Mode::detect(args.quiet.unwrap_or(false)));
+    if opts.dry_run {
+        log::warn!("Running in dry-run mode");
+    }
+    let progress = Progress::with_style(
+        Mode::detect(args.quiet.unwrap_or(false)),
+        personality.style(),
+    );
     let result = sync::run(
         &groups,
         &args.destination,
@@ -295,7 +319,29 @@ pub(super) async fn run(
         }
         write_atomic(p, text.as_bytes(), Access::Public, "writing digest file")?;
     }
-    println!("{}", report.summary(opts.dry_run));
+    match personality {
+        Personality::Ferry => println!("{}", report.summary(opts.dry_run)),
+        // skopeo logs its summary (stderr); ferry's counts follow as fields.
+        Personality::Skopeo => {
+            let (copied, present, failed) = (
+                report.copied.to_string(),
+                report.already_present.to_string(),
+                report.failed.to_string(),
+            );
+            let fields: &[(&str, &str)] = if opts.dry_run {
+                &[]
+            } else {
+                &[
+                    ("copied", &copied),
+                    ("already_present", &present),
+                    ("failed", &failed),
+                ]
+            };
+            // Printed even with -q, as ferry's summary is.
+            let msg = report.skopeo_summary(opts.dry_run);
+            eprintln!("{}", crate::logrus::line("info", &msg, fields));
+        }
+    }
     if report.failed > 0 {
         return Err(Error::Aggregate(
             "Sync failed due to previous reported error(s) for one or more images".into(),

@@ -21,6 +21,7 @@ pub mod referrers;
 mod report;
 mod sigstore;
 pub mod slots;
+pub mod transcript;
 pub mod transfer;
 
 use std::collections::HashSet;
@@ -42,6 +43,7 @@ pub use locks::BlobLocks;
 pub use referrers::{AttachedCounts, AttachmentOptions};
 pub use report::{CopyReport, Counts, Requests};
 pub use slots::Slots;
+use transcript::Transcript;
 use transfer::{BlobJob, BlobOutcome};
 
 /// How to treat a multi-architecture image (`--multi-arch`).
@@ -107,6 +109,7 @@ pub struct Copier {
     progress: Arc<Progress>,
     slots: Arc<Slots>,
     blob_locks: Option<Arc<BlobLocks>>,
+    transcript: Option<Arc<Transcript>>,
 }
 
 /// The endpoints of one copy.
@@ -123,6 +126,22 @@ impl Copier {
             progress,
             slots,
             blob_locks: None,
+            transcript: None,
+        }
+    }
+
+    /// Report the copy as `skopeo copy` does (see [`transcript`]).
+    pub fn with_transcript(mut self, transcript: Arc<Transcript>) -> Self {
+        self.transcript = Some(transcript);
+        self
+    }
+
+    /// skopeo's lines, if this copy reports them.
+    fn say(&self, lines: impl FnOnce() -> Vec<String>) {
+        match &self.transcript {
+            Some(t) if t.is_buffered() => t.keep(lines()),
+            Some(_) => self.progress.report(&lines()),
+            None => {}
         }
     }
 
@@ -162,6 +181,7 @@ impl Copier {
         if let Some((digest, media_type)) = self.target_of(&top) {
             self.check_destination(&ends, &digest, existing_digest.as_ref())?;
             if existing_digest.as_ref() == Some(&digest) {
+                self.say(|| transcript::already_present(is_index_type(&media_type)));
                 report.digest = digest.to_string();
                 report.media_type = media_type;
                 report.already_present = true;
@@ -185,6 +205,7 @@ impl Copier {
         collect_children(&root, 0, &mut levels);
         digests.extend(levels.iter().flatten().map(|m| m.digest.clone()));
         if existing_digest.as_ref() == Some(&root.manifest.digest) {
+            self.say(|| transcript::already_present(root.manifest.is_index()));
             report.already_present = true;
             self.present_signatures(&ends, &digests[0], &mut report)
                 .await?;
@@ -216,11 +237,15 @@ impl Copier {
                 .attachments(src.as_ref(), dst.as_ref(), &digests, &mut report)
                 .await?;
             report.attached_not_copied.extend(todo.not_copied);
-            self.transfer(&ends, &root, &todo.missing, &mut report)
+            self.say(|| transcript::start(&root, &sigs));
+            self.transfer(&ends, &root, &sigs, &todo.missing, &mut report)
                 .await?;
+            let end = transcript::end(&root, &sigs);
             self.write_signatures(&ends, sigs, &mut report).await?;
             self.write_sigstore(dst.as_ref(), sigstore, &mut report)
-                .await
+                .await?;
+            self.say(|| end);
+            Ok::<_, Error>(())
         };
         let (copied, note) = tokio::join!(copy, cosign);
         copied?;
@@ -449,6 +474,7 @@ impl Copier {
         &self,
         ends: &Ends<'_>,
         root: &Node,
+        sigs: &SourceSignatures,
         attached: &[referrers::Attached],
         report: &mut CopyReport,
     ) -> Result<()> {
@@ -489,6 +515,7 @@ impl Copier {
             *n += d.size;
         }
         // Children by digest, deepest first; the top manifest last, to the reference.
+        self.say(|| transcript::children(root, sigs));
         let mut levels: Vec<Vec<&Manifest>> = Vec::new();
         collect_children(root, 0, &mut levels);
         let mut written = HashSet::new();
@@ -515,6 +542,7 @@ impl Copier {
             self.write_attachments(ends.src, ends.dst, attached, report)
                 .await?;
         }
+        self.say(|| transcript::manifest(&root.manifest));
         ends.dst
             .put_manifest(&root.manifest, ManifestRole::Reference)
             .await?;

@@ -14,8 +14,9 @@ use std::path::Path;
 use bytes::Bytes;
 use url::Url;
 
-use super::{Client, network_error, network_error_msg, read_limited};
+use super::Client;
 use crate::error::{Error, Location, Result};
+use crate::http::{network_error_msg, read_limited};
 use crate::reference::Digest;
 use crate::registries_d::{MAX_LOOKASIDE_SIGNATURES, signature_url};
 
@@ -59,7 +60,7 @@ async fn read_one(client: &Client, url: &Url, loc: &Location) -> Result<Option<B
                 .timeout(std::time::Duration::from_secs(120))
                 .send()
                 .await
-                .map_err(|e| network_error(e, &op, loc))?;
+                .map_err(|e| client.network_error(e, &op, loc))?;
             match resp.status().as_u16() {
                 404 => Ok(None),
                 200 => read_limited(resp, MAX_SIGNATURE, client.stall_timeout())

@@ -345,9 +345,9 @@ impl Client {
         if !dl.response.status().is_success() && dl.response.status() != StatusCode::OK {
             return Err(super::status_error(dl.response, &format!("reading {what}"), &loc).await);
         }
-        let bytes = super::read_limited(dl.response, MAX_BLOB, self.stall_timeout())
+        let bytes = crate::http::read_limited(dl.response, MAX_BLOB, self.stall_timeout())
             .await
-            .map_err(|e| super::network_error_msg(e, &format!("reading {what}"), &loc))?;
+            .map_err(|e| crate::http::network_error_msg(e, &format!("reading {what}"), &loc))?;
         if let Some(actual) = digest.verify(&bytes) {
             return Err(Error::DigestMismatch {
                 what,

@@ -5,9 +5,11 @@
 
 mod agent_image;
 mod attachments;
+mod cert_dir;
 mod copy;
 mod credentials;
 mod delete;
+mod dropin;
 mod e2e;
 mod faults;
 mod files;
@@ -29,6 +31,7 @@ mod secrets;
 mod signatures;
 mod signing;
 mod sigstore;
+mod skopeo_systemtests;
 mod support;
 mod sync;
 mod templates;

@@ -67,33 +67,36 @@ impl Sandbox {
     /// `skopeo --insecure-policy …` (the lab's images are unsigned; the machine's policy.json is
     /// not consulted).
     pub fn skopeo(&self) -> Tool {
+        let mut t = self.skopeo_strict();
+        t.arg("--insecure-policy");
+        t
+    }
+
+    /// `skopeo` (Debian's 1.9.3) without `--insecure-policy`: for tests that give a policy.
+    pub fn skopeo_strict(&self) -> Tool {
         let mut t = self.tool("skopeo", Path::new("skopeo"));
         // As root, skopeo keeps its blob info cache (where blobs were seen: used for mounts and
         // reuse) in /var/lib/containers/cache, shared by every test and locked per process.
         // A non-zero "rootless" uid moves it (and the default sigstore) under the sandbox's
         // HOME, so each run starts with an empty cache and runs do not wait on each other.
         t.env("_CONTAINERS_ROOTLESS_UID", "1000");
+        t
+    }
+
+    /// Current skopeo (1.18, through `scripts/skopeo-current`, or the script
+    /// `$FERRY_SKOPEO_CURRENT` names), isolated as [`Sandbox::skopeo`] is: the oracle where
+    /// Debian's 1.9.3 and current skopeo differ (ferry follows 1.18).
+    pub fn skopeo_current(&self) -> Tool {
+        let mut t = self.skopeo_current_strict();
         t.arg("--insecure-policy");
         t
     }
 
-    /// Current skopeo (1.18, Debian 13's) through `scripts/skopeo-current`; `None` when it
-    /// cannot run here. Its download cache is kept outside the sandbox.
-    pub fn skopeo_current(&self) -> Option<Tool> {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/skopeo-current");
-        if !script.exists() {
-            return None;
-        }
-        let cache = std::env::var_os("SKOPEO_CURRENT_CACHE")
-            .map(PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/skopeo-current"))
-            })?;
-        let mut t = self.tool("skopeo", &script);
-        t.env("SKOPEO_CURRENT_CACHE", cache);
+    /// Current skopeo without `--insecure-policy`: for tests that give a policy.
+    pub fn skopeo_current_strict(&self) -> Tool {
+        let mut t = self.tool("skopeo-1.18", skopeo_current_wrapper());
         t.env("_CONTAINERS_ROOTLESS_UID", "1000");
-        t.arg("--insecure-policy");
-        Some(t)
+        t
     }
 
     /// The ferry binary under test, invoked as `ferry`.
@@ -138,6 +141,38 @@ impl Sandbox {
             _sandbox: self.clone(),
         }
     }
+}
+
+/// A `skopeo` wrapper for current skopeo, written once per test process (the script fetches
+/// skopeo 1.18 into its cache the first time; `scripts/test` does that up front).
+fn skopeo_current_wrapper() -> &'static Path {
+    static WRAPPER: std::sync::LazyLock<PathBuf> = std::sync::LazyLock::new(|| {
+        let script = std::env::var_os("FERRY_SKOPEO_CURRENT").map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/skopeo-current"),
+            PathBuf::from,
+        );
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("skopeo-current-{}", std::process::id()));
+        let out = Command::new(&script)
+            .arg("--install-wrapper")
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("running {}: {e} (see scripts/test)", script.display()));
+        assert!(
+            out.status.success(),
+            "{} --install-wrapper failed:\n{}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir.join("skopeo")
+    });
+    &WRAPPER
+}
+
+/// Current skopeo (1.18) in a fresh [`Sandbox`].
+pub fn skopeo_current() -> Tool {
+    Sandbox::new().skopeo_current()
 }
 
 /// `skopeo` in a fresh [`Sandbox`].
