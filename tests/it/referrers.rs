@@ -477,10 +477,7 @@ fn a_referrer_blob_that_cannot_be_read_is_named_and_the_tag_stays() {
             && line.contains("gave up after 1 retry"),
         "{out}"
     );
-    assert_eq!(
-        dst.manifest_digest("prod/app", "v1"),
-        Some(old.digest.clone())
-    );
+    assert_eq!(dst.manifest_digest("prod/app", "v1"), Some(old.digest));
 }
 
 #[test]
