@@ -6,6 +6,8 @@
 //! - [`reference`]: image references and transports;
 //! - [`manifest`]: manifest media types, parsing and validation (raw bytes kept);
 //! - [`image`]: the seam between the copy engine and transports (image sources and destinations);
+//! - [`transport`]: skopeo's on-disk transports (`oci:`, `oci-archive:`, `dir:`, `docker-archive:`);
+//! - [`compress`]: streamed gzip and zstd for the layer changes a format or a flag asks for;
 //! - [`registry`]: the OCI distribution client (auth challenges, token cache, blobs, manifests, tags);
 //! - [`login`]: changing the primary auth file for `login`/`logout`;
 //! - [`credentials`]: credentials from flags, files, the environment and auth files;
@@ -26,6 +28,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod cli;
+pub mod compress;
 pub mod copy;
 pub mod credentials;
 pub mod error;
@@ -44,4 +47,5 @@ pub mod retry;
 pub mod semver;
 pub mod sync;
 pub mod tls;
+pub mod transport;
 pub mod webhook;
