@@ -7,6 +7,7 @@
 //! - [`manifest`]: manifest media types, parsing and validation (raw bytes kept);
 //! - [`image`]: the seam between the copy engine and transports (image sources and destinations);
 //! - [`transport`]: skopeo's on-disk transports (`oci:`, `oci-archive:`, `dir:`, `docker-archive:`);
+//! - [`convert`]: the layer and manifest changes a format or a flag asks for, planned as skopeo plans them;
 //! - [`compress`]: streamed gzip and zstd for the layer changes a format or a flag asks for;
 //! - [`registry`]: the OCI distribution client (auth challenges, token cache, blobs, manifests, tags);
 //! - [`login`]: changing the primary auth file for `login`/`logout`;
@@ -29,9 +30,11 @@
 
 pub mod cli;
 pub mod compress;
+pub mod convert;
 pub mod copy;
 pub mod credentials;
 pub mod error;
+pub(crate) mod gojson;
 pub mod image;
 pub mod inspect;
 pub mod login;

@@ -25,12 +25,12 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use super::files::{self, Expect};
-use super::gojson::{self, Obj};
 use super::oci_archive::{TarStore, write_archive};
 use super::oci_layout::location;
 use super::tar;
 use crate::compress::{self, Detected};
 use crate::error::{Error, Location, Result};
+use crate::gojson::{self, Obj};
 use crate::image::{
     BlobData, BlobOrigin, BlobRead, Capabilities, Existing, ImageDestination, ImageSource,
     LayerCompression, ManifestRole, Reuse,

@@ -19,7 +19,6 @@
 pub mod dir;
 pub mod docker_archive;
 pub(crate) mod files;
-mod gojson;
 pub mod oci_archive;
 pub(crate) mod oci_index;
 pub mod oci_layout;

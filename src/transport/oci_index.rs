@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::gojson::{self, Obj};
+use crate::gojson::{self, Obj};
 
 /// `org.opencontainers.image.ref.name`: an image's name in a layout.
 pub(crate) const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -27,15 +27,15 @@ pub(crate) const MAX_INDEX_SIZE: u64 = 64 * 1024 * 1024;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub(crate) struct Platform {
     #[serde(default)]
-    architecture: String,
+    pub architecture: String,
     #[serde(default)]
-    os: String,
+    pub os: String,
     #[serde(default, rename = "os.version")]
-    os_version: String,
+    pub os_version: String,
     #[serde(default, rename = "os.features")]
-    os_features: Option<Vec<String>>,
+    pub os_features: Option<Vec<String>>,
     #[serde(default)]
-    variant: String,
+    pub variant: String,
 }
 
 impl Platform {
@@ -60,16 +60,16 @@ pub(crate) struct Entry {
     #[serde(default)]
     pub size: i64,
     #[serde(default)]
-    urls: Option<Vec<String>>,
+    pub urls: Option<Vec<String>>,
     #[serde(default)]
     pub annotations: Option<BTreeMap<String, String>>,
     /// Base64, as Go's `[]byte` is in JSON.
     #[serde(default)]
-    data: Option<String>,
+    pub data: Option<String>,
     #[serde(default)]
-    platform: Option<Platform>,
+    pub platform: Option<Platform>,
     #[serde(default, rename = "artifactType")]
-    artifact_type: String,
+    pub artifact_type: String,
 }
 
 impl Entry {
@@ -93,7 +93,7 @@ impl Entry {
             .filter(|n| !n.is_empty())
     }
 
-    fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         let mut o = Obj::new()
             .str("mediaType", &self.media_type)
             .str("digest", &self.digest)
@@ -115,18 +115,18 @@ impl Entry {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub(crate) struct Index {
     #[serde(default, rename = "schemaVersion")]
-    schema_version: i64,
+    pub schema_version: i64,
     #[serde(default, rename = "mediaType")]
-    media_type: String,
+    pub media_type: String,
     #[serde(default, rename = "artifactType")]
-    artifact_type: String,
+    pub artifact_type: String,
     /// `None`: absent or `null` (written back as `null`, as Go writes a nil slice).
     #[serde(default)]
     pub manifests: Option<Vec<Entry>>,
     #[serde(default)]
-    subject: Option<Entry>,
+    pub subject: Option<Entry>,
     #[serde(default)]
-    annotations: Option<BTreeMap<String, String>>,
+    pub annotations: Option<BTreeMap<String, String>>,
 }
 
 impl Index {
