@@ -12,6 +12,7 @@
 mod copy;
 mod delete;
 mod inspect;
+mod layers;
 mod list_tags;
 mod login;
 mod manifest_digest;
@@ -69,7 +70,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Copy an image from one registry to another (docker:// to docker://).
+    /// Copy an image: registries (docker://), oci:, oci-archive:, dir:, docker-archive:.
     #[command(long_about = copy::LONG_ABOUT)]
     Copy(Box<copy::CopyArgs>),
     /// Inspect an image: skopeo's JSON, the raw manifest, the config, or a Go template.

@@ -22,8 +22,8 @@ use super::files::{self, Expect};
 use super::oci_layout::location;
 use crate::error::{Error, Location, Result};
 use crate::image::{
-    BlobData, BlobOrigin, BlobRead, Capabilities, Existing, ImageDestination, ImageSource,
-    ManifestRole, Reuse,
+    BlobData, BlobOrigin, BlobRead, BlobStream, Capabilities, Existing, ImageDestination,
+    ImageSource, ManifestRole, Reuse,
 };
 use crate::manifest::{self, Descriptor, MAX_MANIFEST_SIZE, Manifest};
 use crate::reference::Digest;
@@ -298,7 +298,13 @@ impl DirDestination {
 
     async fn write(&self, name: String, data: BlobData, expect: Expect) -> Result<()> {
         let dest = self.staging_path.join(name);
-        files::put_data(data, self.staging_path.clone(), dest, expect).await?;
+        files::put_data(
+            data,
+            self.staging_path.clone(),
+            move |_: &Digest| dest,
+            expect,
+        )
+        .await?;
         Ok(())
     }
 
@@ -416,6 +422,30 @@ impl ImageDestination for DirDestination {
         let expect = self.expect(&desc.digest, desc.size, false);
         self.write(desc.digest.hex().to_string(), data, expect)
             .await
+    }
+
+    async fn put_blob_computed(
+        &self,
+        _media_type: &str,
+        stream: BlobStream,
+    ) -> Result<Option<(Digest, u64)>> {
+        let staging = self.staging_path.clone();
+        let expect = Expect {
+            size: None,
+            digest: None,
+            hash: true,
+            what: "a converted layer".into(),
+            location: self.location(),
+        };
+        let to = staging.clone();
+        files::put_data(
+            BlobData::Stream(stream),
+            staging,
+            move |d: &Digest| to.join(d.hex()),
+            expect,
+        )
+        .await
+        .map(Some)
     }
 
     async fn put_manifest(&self, m: &Manifest, role: ManifestRole) -> Result<()> {

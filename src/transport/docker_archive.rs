@@ -32,8 +32,8 @@ use crate::compress::{self, Detected};
 use crate::error::{Error, Location, Result};
 use crate::gojson::{self, Obj};
 use crate::image::{
-    BlobData, BlobOrigin, BlobRead, Capabilities, Existing, ImageDestination, ImageSource,
-    LayerCompression, ManifestRole, Reuse,
+    BlobData, BlobOrigin, BlobRead, BlobStream, Capabilities, Existing, ImageDestination,
+    ImageSource, LayerCompression, ManifestRole, Reuse,
 };
 use crate::manifest::{self, DOCKER_MANIFEST, Descriptor, Kind, Manifest};
 use crate::reference::{Digest, ImageRef};
@@ -636,13 +636,47 @@ impl ImageDestination for DockerArchiveDestination {
             location: self.location(),
         };
         let dest = self.staging.path().join(desc.digest.hex());
-        files::put_data(data, self.staging.path().to_path_buf(), dest, expect).await?;
+        files::put_data(
+            data,
+            self.staging.path().to_path_buf(),
+            move |_: &Digest| dest,
+            expect,
+        )
+        .await?;
         self.pending
             .lock()
             .expect("pending")
             .order
             .push(desc.digest.clone());
         Ok(())
+    }
+
+    async fn put_blob_computed(
+        &self,
+        _media_type: &str,
+        stream: BlobStream,
+    ) -> Result<Option<(Digest, u64)>> {
+        let expect = Expect {
+            size: None,
+            digest: None,
+            hash: true,
+            what: "a decompressed layer".into(),
+            location: self.location(),
+        };
+        let to = self.staging.path().to_path_buf();
+        let r = files::put_data(
+            BlobData::Stream(stream),
+            to.clone(),
+            move |d: &Digest| to.join(d.hex()),
+            expect,
+        )
+        .await?;
+        self.pending
+            .lock()
+            .expect("pending")
+            .order
+            .push(r.0.clone());
+        Ok(Some(r))
     }
 
     async fn put_manifest(&self, m: &Manifest, role: ManifestRole) -> Result<()> {

@@ -101,13 +101,13 @@ pub(crate) struct Expect {
     pub location: Location,
 }
 
-/// Store a blob's bytes at `dest`, through a temporary file in `tmp_dir` (same filesystem).
-/// Returns the digest (computed or expected) and the size. Nothing is left at `dest` or in
-/// `tmp_dir` unless the bytes were complete and as expected.
+/// Store a blob's bytes at `dest(digest)`, through a temporary file in `tmp_dir` (same
+/// filesystem). Returns the digest (computed or expected) and the size. Nothing is left in
+/// place or in `tmp_dir` unless the bytes were complete and as expected.
 pub(crate) async fn put_data(
     data: BlobData,
     tmp_dir: PathBuf,
-    dest: PathBuf,
+    dest: impl FnOnce(&Digest) -> PathBuf + Send + 'static,
     expect: Expect,
 ) -> Result<(Digest, u64)> {
     let tmp = {
@@ -167,7 +167,7 @@ pub(crate) async fn put_data(
     drop(tx);
     let written = writer.await.map_err(|e| Error::Io {
         what: "writing".into(),
-        path: dest.display().to_string(),
+        path: tmp_dir.display().to_string(),
         source: std::io::Error::other(e.to_string()),
     })?;
     // On any failure the temporary file is dropped, which deletes it.
@@ -201,7 +201,7 @@ pub(crate) async fn put_data(
             });
         }
     };
-    let final_path = dest;
+    let final_path = dest(&digest);
     blocking(move || persist(tmp, &final_path)).await?;
     Ok((digest, count))
 }
@@ -310,7 +310,10 @@ mod tests {
                 Err(Error::Refused("cut".into())),
             ])),
             dir.path().to_path_buf(),
-            dest.clone(),
+            {
+                let d = dest.clone();
+                move |_: &Digest| d
+            },
             expect(Some(want.clone()), Some(11)),
         )
         .await;
@@ -320,7 +323,10 @@ mod tests {
         let r = put_data(
             BlobData::Whole(Bytes::from_static(b"hello world")),
             dir.path().to_path_buf(),
-            dest.clone(),
+            {
+                let d = dest.clone();
+                move |_: &Digest| d
+            },
             expect(Some(Digest::sha256(b"other")), None),
         )
         .await;
@@ -330,7 +336,10 @@ mod tests {
         let r = put_data(
             BlobData::Whole(Bytes::from_static(b"hello")),
             dir.path().to_path_buf(),
-            dest.clone(),
+            {
+                let d = dest.clone();
+                move |_: &Digest| d
+            },
             expect(None, Some(11)),
         )
         .await;
@@ -342,7 +351,10 @@ mod tests {
                 Ok(Bytes::from_static(b"world")),
             ])),
             dir.path().to_path_buf(),
-            dest.clone(),
+            {
+                let d = dest.clone();
+                move |_: &Digest| d
+            },
             expect(None, Some(11)),
         )
         .await

@@ -23,7 +23,7 @@ use super::oci_layout::{OciLayoutDestination, Store, location};
 use super::tar::{self, TarIndex};
 use crate::error::{Error, Location, Result};
 use crate::image::{
-    BlobData, BlobOrigin, Capabilities, Existing, ImageDestination, ManifestRole, Reuse,
+    BlobData, BlobOrigin, BlobStream, Capabilities, Existing, ImageDestination, ManifestRole, Reuse,
 };
 use crate::manifest::{Descriptor, Manifest};
 use crate::reference::Digest;
@@ -233,6 +233,14 @@ impl ImageDestination for OciArchiveDestination {
 
     async fn put_blob(&self, desc: &Descriptor, data: BlobData) -> Result<()> {
         self.layout.put_blob(desc, data).await
+    }
+
+    async fn put_blob_computed(
+        &self,
+        media_type: &str,
+        stream: BlobStream,
+    ) -> Result<Option<(Digest, u64)>> {
+        self.layout.put_blob_computed(media_type, stream).await
     }
 
     async fn put_manifest(&self, m: &Manifest, role: ManifestRole) -> Result<()> {

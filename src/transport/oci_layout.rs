@@ -23,8 +23,8 @@ use super::files::{self, DirLock, Expect};
 use super::oci_index::{self, Entry, Index, Lookup};
 use crate::error::{Error, Location, Result};
 use crate::image::{
-    BlobData, BlobOrigin, BlobRead, Capabilities, Existing, ImageDestination, ImageSource,
-    ManifestRole, Reuse,
+    BlobData, BlobOrigin, BlobRead, BlobStream, Capabilities, Existing, ImageDestination,
+    ImageSource, ManifestRole, Reuse,
 };
 use crate::manifest::{self, Descriptor, MAX_MANIFEST_SIZE, Manifest};
 use crate::reference::Digest;
@@ -361,8 +361,30 @@ impl OciLayoutDestination {
             what: format!("blob {}", d.short()),
             location: self.location(),
         };
-        files::put_data(data, self.dir.clone(), self.blob_path(d), expect).await?;
+        let path = self.blob_path(d);
+        files::put_data(data, self.dir.clone(), move |_: &Digest| path, expect).await?;
         Ok(())
+    }
+
+    /// Store a blob whose digest is computed while it is written.
+    pub(crate) async fn write_computed(&self, stream: BlobStream) -> Result<(Digest, u64)> {
+        let dir = self.dir.clone();
+        let expect = Expect {
+            size: None,
+            digest: None,
+            hash: true,
+            what: "a converted layer".into(),
+            location: self.location(),
+        };
+        let parent = dir.join("blobs").join("sha256");
+        std::fs::create_dir_all(&parent).map_err(|e| files::io_err("creating", &parent, e))?;
+        files::put_data(
+            BlobData::Stream(stream),
+            dir.clone(),
+            move |d: &Digest| dir.join(blob_rel(d)),
+            expect,
+        )
+        .await
     }
 }
 
@@ -411,6 +433,14 @@ impl ImageDestination for OciLayoutDestination {
 
     async fn put_blob(&self, desc: &Descriptor, data: BlobData) -> Result<()> {
         self.write_blob(&desc.digest, desc.size, data, false).await
+    }
+
+    async fn put_blob_computed(
+        &self,
+        _media_type: &str,
+        stream: BlobStream,
+    ) -> Result<Option<(Digest, u64)>> {
+        self.write_computed(stream).await.map(Some)
     }
 
     async fn put_manifest(&self, m: &Manifest, role: ManifestRole) -> Result<()> {
