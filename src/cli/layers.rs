@@ -86,6 +86,7 @@ impl LayerFlags {
                 format: self.dest_compress_format,
                 level: self.dest_compress_level,
                 manifest_format: self.format,
+                source_uncompressed: src == Some(Transport::DockerArchive),
             },
         })
     }

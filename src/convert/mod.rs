@@ -74,6 +74,9 @@ pub struct Options {
     pub level: Option<i32>,
     /// `-f/--format`.
     pub manifest_format: Option<ManifestFormat>,
+    /// The source declares its layers compressed but serves them uncompressed (a
+    /// `docker-archive:`, as skopeo reads one): plan from the bytes, not the media types.
+    pub source_uncompressed: bool,
 }
 
 /// A layer's compression, from its media type (`None`: not a layer whose compression can
@@ -94,7 +97,12 @@ pub fn layer_op(desc: &Descriptor, desired: Desired, opts: &Options) -> Option<O
     if desc.is_foreign() {
         return None;
     }
-    let current = layer_compression(&desc.media_type)?;
+    let declared = layer_compression(&desc.media_type)?;
+    let current = if opts.source_uncompressed {
+        None
+    } else {
+        declared
+    };
     match (desired, current) {
         (Desired::Compress, None) => Some(Op::Compress(
             opts.format.unwrap_or(Algorithm::Gzip),

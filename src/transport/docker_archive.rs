@@ -40,8 +40,10 @@ use crate::reference::{Digest, ImageRef};
 
 /// The config media type of a Docker image.
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-/// An uncompressed Docker layer.
-pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
+/// The layer media type skopeo's docker-archive source declares: the gzip one, although it
+/// serves the layers uncompressed (containers/image uses `DockerV2Schema2LayerMediaType`;
+/// the copy then detects the compression from the bytes). Kept, so that digests match.
+pub const DOCKER_ARCHIVE_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 
 /// The largest `manifest.json` read (containers/image: 20 MiB).
 const MAX_TAR_MANIFEST: u64 = 20 * 1024 * 1024;
@@ -244,7 +246,7 @@ impl DockerArchiveSource {
                         .iter()
                         .map(|d| {
                             Obj::new()
-                                .str("mediaType", DOCKER_LAYER)
+                                .str("mediaType", DOCKER_ARCHIVE_LAYER)
                                 .int("size", layers[d].size as i64)
                                 .str("digest", d.as_str())
                                 .end()
