@@ -49,6 +49,7 @@ pub mod registry;
 pub mod retry;
 pub mod semver;
 pub mod sync;
+pub mod sync_disk;
 pub mod tls;
 pub mod transport;
 pub mod webhook;

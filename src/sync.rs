@@ -17,7 +17,8 @@
 //!   cert-dir: /etc/certs
 //! ```
 //!
-//! Destinations are named as skopeo names them: `DEST/<last path component of the source
+//! Sources and destinations on disk (`--src dir|oci`, `--dest dir|oci`) are in
+//! [`crate::sync_disk`]. Destinations are named as skopeo names them: `DEST/<last path component of the source
 //! repository>:<tag>` (or, with `--scoped`, `DEST/<source registry>/<source repository>:<tag>`),
 //! then `--append-suffix` appended to the tag.
 //!
@@ -35,9 +36,11 @@ use serde::Deserialize;
 
 use crate::copy::{BlobLocks, Copier, CopyOptions, CopyReport};
 use crate::error::{Error, Result};
+use crate::image::{ImageDestination, ImageSource};
 use crate::progress::Progress;
-use crate::reference::{Digest, ImageRef, Target};
+use crate::reference::{AnyRef, Digest, ImageRef, Target};
 use crate::registry::Client;
+use crate::sync_disk::DestKind;
 
 /// Which references of a repository to copy.
 #[derive(Debug, Clone)]
@@ -298,6 +301,10 @@ pub struct SyncOptions {
     pub keep_going: bool,
     /// `--scoped`.
     pub scoped: bool,
+    /// `--dest`: a registry, `dir:` directories, or one OCI layout.
+    pub dest_kind: DestKind,
+    /// Layer and manifest changes asked for (`-f`, `--dest-compress*`).
+    pub conversion: crate::copy::Conversion,
     /// `--append-suffix`.
     pub append_suffix: String,
 }
@@ -319,10 +326,10 @@ pub trait ClientSource: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct Job {
     /// Source image.
-    pub src: ImageRef,
+    pub src: AnyRef,
     /// Destination image.
-    pub dst: ImageRef,
-    /// Index of its group.
+    pub dst: AnyRef,
+    /// Index of its group (registry settings of a YAML source).
     pub group: usize,
 }
 
@@ -339,7 +346,7 @@ pub struct SyncReport {
     pub sources: usize,
     /// For `--digestfile`: `(digest, destination)` of each image now at the destination, in
     /// plan order.
-    pub digests: Vec<(String, ImageRef)>,
+    pub digests: Vec<(String, AnyRef)>,
 }
 
 impl SyncReport {
@@ -441,9 +448,20 @@ async fn plan(
             };
             for t in targets {
                 let src = repo.with_target(t);
-                let dst = destination(&src, dest, opts.scoped, &opts.append_suffix)?;
+                let dst = match opts.dest_kind {
+                    DestKind::Docker => {
+                        AnyRef::Docker(destination(&src, dest, opts.scoped, &opts.append_suffix)?)
+                    }
+                    kind => crate::sync_disk::destination(
+                        &src.to_string(),
+                        dest,
+                        kind,
+                        opts.scoped,
+                        &opts.append_suffix,
+                    )?,
+                };
                 jobs.push(Job {
-                    src,
+                    src: AnyRef::Docker(src),
                     dst,
                     group: gi,
                 });
@@ -471,11 +489,92 @@ pub async fn run(
         ..SyncReport::default()
     };
     let jobs = plan(groups, dest, opts, &clients, &mut report).await?;
+    execute(groups, jobs, opts, &clients, progress, check, report).await
+}
+
+/// Run a sync of images on disk (`--src dir|oci`): `images` are (source, suffix) pairs.
+pub async fn run_disk(
+    images: Vec<(AnyRef, String)>,
+    dest: &str,
+    opts: &SyncOptions,
+    make: &dyn ClientSource,
+    progress: Arc<Progress>,
+) -> Result<SyncReport> {
+    let clients = Clients {
+        make,
+        cache: Mutex::new(HashMap::new()),
+    };
+    let report = SyncReport {
+        sources: 1,
+        ..SyncReport::default()
+    };
+    let mut jobs = vec![];
+    for (src, suffix) in images {
+        let dst = crate::sync_disk::destination(
+            &suffix,
+            dest,
+            opts.dest_kind,
+            opts.scoped,
+            &opts.append_suffix,
+        )?;
+        jobs.push(Job { src, dst, group: 0 });
+    }
+    let groups = [SourceGroup {
+        settings: RegistrySettings::default(),
+        sources: vec![],
+    }];
+    execute(&groups, jobs, opts, &clients, progress, &|_| Ok(()), report).await
+}
+
+/// The endpoints of one job.
+async fn endpoints(
+    groups: &[SourceGroup],
+    j: &Job,
+    clients: &Clients<'_>,
+) -> Result<(Arc<dyn ImageSource>, Arc<dyn ImageDestination>)> {
+    if let (AnyRef::Docker(s), AnyRef::Docker(d)) = (&j.src, &j.dst) {
+        let src = clients.get(groups, Some(j.group), s)?;
+        let dst = clients.get(groups, None, d)?;
+        return Ok(crate::registry::endpoints(src, s, dst, d));
+    }
+    let source: Arc<dyn ImageSource> = match &j.src {
+        AnyRef::Docker(s) => Arc::new(crate::registry::source::RegistrySource::new(
+            clients.get(groups, Some(j.group), s)?,
+            s.clone(),
+        )),
+        AnyRef::Local(l) => l.source().await?,
+    };
+    let destination: Arc<dyn ImageDestination> = match &j.dst {
+        AnyRef::Docker(d) => Arc::new(crate::registry::destination::RegistryDestination::new(
+            clients.get(groups, None, d)?,
+            d.clone(),
+            None,
+        )),
+        AnyRef::Local(l) => {
+            if l.transport == crate::transport::Transport::Dir {
+                crate::sync_disk::prepare_dir(&l.path)?;
+            }
+            l.destination(&[]).await?
+        }
+    };
+    Ok((source, destination))
+}
+
+/// Copy the planned images, concurrently.
+async fn execute(
+    groups: &[SourceGroup],
+    jobs: Vec<Job>,
+    opts: &SyncOptions,
+    clients: &Clients<'_>,
+    progress: Arc<Progress>,
+    check: &(dyn Fn(&ImageRef) -> Result<()> + Sync),
+    mut report: SyncReport,
+) -> Result<SyncReport> {
     let total = jobs.len();
     if opts.dry_run {
         for (i, j) in jobs.iter().enumerate() {
             progress.line(&format!(
-                "Would have copied image ref {}/{total} from docker://{} to docker://{}",
+                "Would have copied image ref {}/{total} from {} to {}",
                 i + 1,
                 j.src,
                 j.dst
@@ -485,11 +584,12 @@ pub async fn run(
         return Ok(report);
     }
     for j in &jobs {
-        check(&j.src)?;
+        if let AnyRef::Docker(s) = &j.src {
+            check(s)?;
+        }
     }
     let slots = Arc::new(crate::copy::Slots::new(opts.blob_slots));
     let locks = Arc::new(BlobLocks::default());
-    let clients = &clients;
     let mut results: Vec<Option<CopyReport>> = vec![None; total];
     let mut first_error = None;
     {
@@ -500,18 +600,16 @@ pub async fn run(
                 let progress = progress.clone();
                 async move {
                     let r = async {
-                        let src = clients.get(groups, Some(j.group), &j.src)?;
-                        let dst = clients.get(groups, None, &j.dst)?;
                         progress.line(&format!(
-                            "Copying image ref {}/{total} from docker://{} to docker://{}",
+                            "Copying image ref {}/{total} from {} to {}",
                             i + 1,
                             j.src,
                             j.dst
                         ));
-                        let (source, destination) =
-                            crate::registry::endpoints(src, &j.src, dst, &j.dst);
+                        let (source, destination) = endpoints(groups, j, clients).await?;
                         Copier::new(opts.copy.clone(), progress.clone(), slots)
                             .with_blob_locks(locks)
+                            .with_conversion(opts.conversion.clone())
                             .copy(source, destination)
                             .await
                     }
@@ -533,7 +631,7 @@ pub async fn run(
                 }
                 Err(e) => {
                     report.failed += 1;
-                    progress.line(&format!("Error copying ref docker://{}: {e}", jobs[i].src));
+                    progress.line(&format!("Error copying ref {}: {e}", jobs[i].src));
                     if !opts.keep_going {
                         first_error = Some(e);
                         break;
