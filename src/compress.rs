@@ -153,7 +153,7 @@ const CHUNK: usize = 256 * 1024;
 pub fn transform(input: BlobStream, op: Op, what: String) -> BlobStream {
     let (in_tx, in_rx) = tokio::sync::mpsc::channel::<Result<Bytes>>(4);
     let (out_tx, out_rx) = tokio::sync::mpsc::channel::<Result<Bytes>>(4);
-    let failure = Arc::new(Mutex::new(None));
+    let slot: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
     tokio::spawn(async move {
         let mut input = input;
         while let Some(item) = input.next().await {
@@ -163,7 +163,6 @@ pub fn transform(input: BlobStream, op: Op, what: String) -> BlobStream {
             }
         }
     });
-    let slot = failure.clone();
     tokio::task::spawn_blocking(move || {
         let reader: Box<dyn Read + Send> = Box::new(ChannelReader {
             rx: in_rx,

@@ -239,7 +239,7 @@ impl Copier {
                 }
                 let top = self.transfer_converted(&ends, &root, &mut report).await?;
                 report.digest = top.digest.to_string();
-                report.media_type = top.media_type.clone();
+                report.media_type = top.media_type;
                 return Ok(());
             }
             self.transfer(&ends, &root, &mut report).await?;

@@ -257,9 +257,7 @@ impl TarIndex {
             if count > MAX_ENTRIES {
                 return Err(bad(format!("more than {MAX_ENTRIES} entries")));
             }
-            let name = match entry.path_bytes() {
-                b => clean(&String::from_utf8_lossy(&b)),
-            };
+            let name = clean(&String::from_utf8_lossy(&entry.path_bytes()));
             let kind = match entry.header().entry_type() {
                 tar::EntryType::Regular | tar::EntryType::Continuous => Kind::File,
                 tar::EntryType::Symlink => Kind::Symlink(

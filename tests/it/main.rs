@@ -23,4 +23,5 @@ mod signatures;
 mod support;
 mod sync;
 mod templates;
+mod transports_oci;
 mod trigger;

@@ -24,6 +24,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod connect_proxy;
+pub mod disk;
 pub mod faults;
 pub mod fixtures;
 mod http;
@@ -47,7 +48,7 @@ pub use token::{
     Grant, REGISTRY_TOKEN_LEEWAY, TokenAuthConfig, TokenFields, TokenRequest, TokenServer,
     TokenServerOptions, jwt_claims,
 };
-pub use tools::{Output, Sandbox, Tool, ferry, ferry_as_skopeo, skopeo};
+pub use tools::{Output, Sandbox, Tool, ferry, ferry_as_skopeo, skopeo, skopeo_current};
 
 /// The User-Agent of the lab's own HTTP requests; they are left out of [`Registry::requests`].
 pub const LAB_USER_AGENT: &str = "ferry-lab/1";

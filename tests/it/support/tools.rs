@@ -77,6 +77,16 @@ impl Sandbox {
         t
     }
 
+    /// Current skopeo (1.18, `../shared/tools/skopeo-current`, or `$FERRY_SKOPEO_CURRENT`),
+    /// isolated as [`Sandbox::skopeo`] is: the second oracle. Where 1.9.3 and 1.18 differ,
+    /// ferry follows 1.18.
+    pub fn skopeo_current(&self) -> Tool {
+        let mut t = self.tool("skopeo-1.18", skopeo_current_wrapper());
+        t.env("_CONTAINERS_ROOTLESS_UID", "1000");
+        t.arg("--insecure-policy");
+        t
+    }
+
     /// The ferry binary under test, invoked as `ferry`.
     pub fn ferry(&self) -> Tool {
         self.tool("ferry", Path::new(env!("CARGO_BIN_EXE_ferry")))
@@ -119,6 +129,38 @@ impl Sandbox {
             _sandbox: self.clone(),
         }
     }
+}
+
+/// A `skopeo` wrapper for current skopeo, written once per test process (the script fetches
+/// skopeo 1.18 into its cache the first time; `scripts/test` does that up front).
+fn skopeo_current_wrapper() -> &'static Path {
+    static WRAPPER: std::sync::LazyLock<PathBuf> = std::sync::LazyLock::new(|| {
+        let script = std::env::var_os("FERRY_SKOPEO_CURRENT").map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/skopeo-current"),
+            PathBuf::from,
+        );
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("skopeo-current-{}", std::process::id()));
+        let out = Command::new(&script)
+            .arg("--install-wrapper")
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("running {}: {e} (see scripts/test)", script.display()));
+        assert!(
+            out.status.success(),
+            "{} --install-wrapper failed:\n{}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir.join("skopeo")
+    });
+    &WRAPPER
+}
+
+/// Current skopeo (1.18) in a fresh [`Sandbox`].
+pub fn skopeo_current() -> Tool {
+    Sandbox::new().skopeo_current()
 }
 
 /// `skopeo` in a fresh [`Sandbox`].
