@@ -23,5 +23,7 @@ mod signatures;
 mod support;
 mod sync;
 mod templates;
+mod transports_archive;
+mod transports_dir;
 mod transports_oci;
 mod trigger;
