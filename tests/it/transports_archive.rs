@@ -13,7 +13,10 @@ fn copy(mut t: Tool, extra: &[String], from: &str, to: &str) -> Output {
     t.arg("copy").args(extra).arg(from).arg(to).run()
 }
 
-fn tools() -> [(&'static str, fn() -> Tool); 3] {
+/// A tool to run, by name.
+type Named = (&'static str, fn() -> Tool);
+
+fn tools() -> [Named; 3] {
     [
         ("ferry", ferry),
         ("skopeo-1.18", skopeo_current),
@@ -308,7 +311,7 @@ fn oci_archives_are_read_by_each_and_deterministic() {
         std::fs::read(arch("f1.tar")).unwrap() == std::fs::read(arch("f2.tar")).unwrap(),
         "ferry's oci-archive is not deterministic"
     );
-    let mut stls = tls.clone();
+    let mut stls = tls;
     stls.extend(all.iter().cloned());
     copy(
         skopeo_current(),

@@ -18,7 +18,10 @@ fn copy(mut t: Tool, extra: &[&str], reg: &Registry, from: &str, to: &str) -> Ou
         .run()
 }
 
-fn tools() -> [(&'static str, fn() -> Tool); 3] {
+/// A tool to run, by name.
+type Named = (&'static str, fn() -> Tool);
+
+fn tools() -> [Named; 3] {
     [
         ("ferry", ferry),
         ("skopeo-1.18", skopeo_current),
