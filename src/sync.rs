@@ -621,6 +621,11 @@ async fn execute(
         while let Some((i, r)) = stream.next().await {
             match r {
                 Ok(rep) => {
+                    for n in &rep.signatures_not_copied {
+                        progress.line(&format!(
+                            "Note: a signature of the source was not copied: {n}"
+                        ));
+                    }
                     progress.line(&rep.summary());
                     if rep.already_present {
                         report.already_present += 1;

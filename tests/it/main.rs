@@ -3,6 +3,7 @@
 // The test binary is not a library: `pub` in its modules only shares lab code between them.
 #![allow(unreachable_pub, missing_docs)]
 
+mod airgap;
 mod copy;
 mod delete;
 mod e2e;
