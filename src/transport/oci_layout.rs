@@ -328,11 +328,9 @@ pub(crate) struct OciLayoutDestination {
 }
 
 impl OciLayoutDestination {
-    /// A destination in `dir` (created if needed; its parent must exist), for the image
-    /// `name` (none: an unnamed entry, as skopeo adds one).
+    /// A destination in `dir` (created when the first blob is written; its parent must
+    /// exist), for the image `name` (none: an unnamed entry, as skopeo adds one).
     pub(crate) fn new(dir: &Path, name: Option<&str>) -> Result<Self> {
-        let blobs = dir.join("blobs");
-        std::fs::create_dir_all(&blobs).map_err(|e| files::io_err("creating", &blobs, e))?;
         Ok(OciLayoutDestination {
             dir: dir.to_path_buf(),
             name: name.map(str::to_string),
