@@ -49,11 +49,11 @@ fn lab() -> Lab {
     src_sigs.add("ns/signed", &signed.digest, "atomic", b"\x89signature one");
     src_sigs.add("ns/signed", &signed.digest, "atomic", b"\x89signature two");
     let images = vec![
-        ("multi:v1".to_string(), index.digest.clone()),
-        ("app:oci".into(), oci.digest.clone()),
-        ("app:docker".into(), docker.digest.clone()),
+        ("multi:v1".to_string(), index.digest),
+        ("app:oci".into(), oci.digest),
+        ("app:docker".into(), docker.digest),
         ("signed:v1".into(), signed.digest.clone()),
-        (format!("signed:{cosign_tag}"), cosign.digest.clone()),
+        (format!("signed:{cosign_tag}"), cosign.digest),
     ];
     Lab {
         _src_reg: src_reg,
