@@ -36,7 +36,6 @@ use serde::Deserialize;
 
 use crate::copy::{BlobLocks, Copier, CopyOptions, CopyReport};
 use crate::error::{Error, Result};
-use crate::image::{ImageDestination, ImageSource};
 use crate::progress::Progress;
 use crate::reference::{AnyRef, Digest, ImageRef, Target};
 use crate::registry::Client;
@@ -364,16 +363,21 @@ impl SyncReport {
 }
 
 /// Side (source?), group, registry, repository.
-type ClientKey = (bool, usize, String, String);
+pub(crate) type ClientKey = (bool, usize, String, String);
 
 /// A client cache keyed by side, group, registry and repository, around a [`ClientSource`].
-struct Clients<'a> {
-    make: &'a dyn ClientSource,
-    cache: Mutex<HashMap<ClientKey, Arc<Client>>>,
+pub(crate) struct Clients<'a> {
+    pub(crate) make: &'a dyn ClientSource,
+    pub(crate) cache: Mutex<HashMap<ClientKey, Arc<Client>>>,
 }
 
 impl Clients<'_> {
-    fn get(&self, groups: &[SourceGroup], src: Option<usize>, r: &ImageRef) -> Result<Arc<Client>> {
+    pub(crate) fn get(
+        &self,
+        groups: &[SourceGroup],
+        src: Option<usize>,
+        r: &ImageRef,
+    ) -> Result<Arc<Client>> {
         let key = (
             src.is_some(),
             src.unwrap_or(0),
@@ -492,76 +496,8 @@ pub async fn run(
     execute(groups, jobs, opts, &clients, progress, check, report).await
 }
 
-/// Run a sync of images on disk (`--src dir|oci`): `images` are (source, suffix) pairs.
-pub async fn run_disk(
-    images: Vec<(AnyRef, String)>,
-    dest: &str,
-    opts: &SyncOptions,
-    make: &dyn ClientSource,
-    progress: Arc<Progress>,
-) -> Result<SyncReport> {
-    let clients = Clients {
-        make,
-        cache: Mutex::new(HashMap::new()),
-    };
-    let report = SyncReport {
-        sources: 1,
-        ..SyncReport::default()
-    };
-    let mut jobs = vec![];
-    for (src, suffix) in images {
-        let dst = crate::sync_disk::destination(
-            &suffix,
-            dest,
-            opts.dest_kind,
-            opts.scoped,
-            &opts.append_suffix,
-        )?;
-        jobs.push(Job { src, dst, group: 0 });
-    }
-    let groups = [SourceGroup {
-        settings: RegistrySettings::default(),
-        sources: vec![],
-    }];
-    execute(&groups, jobs, opts, &clients, progress, &|_| Ok(()), report).await
-}
-
-/// The endpoints of one job.
-async fn endpoints(
-    groups: &[SourceGroup],
-    j: &Job,
-    clients: &Clients<'_>,
-) -> Result<(Arc<dyn ImageSource>, Arc<dyn ImageDestination>)> {
-    if let (AnyRef::Docker(s), AnyRef::Docker(d)) = (&j.src, &j.dst) {
-        let src = clients.get(groups, Some(j.group), s)?;
-        let dst = clients.get(groups, None, d)?;
-        return Ok(crate::registry::endpoints(src, s, dst, d));
-    }
-    let source: Arc<dyn ImageSource> = match &j.src {
-        AnyRef::Docker(s) => Arc::new(crate::registry::source::RegistrySource::new(
-            clients.get(groups, Some(j.group), s)?,
-            s.clone(),
-        )),
-        AnyRef::Local(l) => l.source().await?,
-    };
-    let destination: Arc<dyn ImageDestination> = match &j.dst {
-        AnyRef::Docker(d) => Arc::new(crate::registry::destination::RegistryDestination::new(
-            clients.get(groups, None, d)?,
-            d.clone(),
-            None,
-        )),
-        AnyRef::Local(l) => {
-            if l.transport == crate::transport::Transport::Dir {
-                crate::sync_disk::prepare_dir(&l.path)?;
-            }
-            l.destination(&[]).await?
-        }
-    };
-    Ok((source, destination))
-}
-
 /// Copy the planned images, concurrently.
-async fn execute(
+pub(crate) async fn execute(
     groups: &[SourceGroup],
     jobs: Vec<Job>,
     opts: &SyncOptions,
@@ -606,7 +542,8 @@ async fn execute(
                             j.src,
                             j.dst
                         ));
-                        let (source, destination) = endpoints(groups, j, clients).await?;
+                        let (source, destination) =
+                            crate::sync_disk::endpoints(groups, j, clients).await?;
                         Copier::new(opts.copy.clone(), progress.clone(), slots)
                             .with_blob_locks(locks)
                             .with_conversion(opts.conversion.clone())

@@ -15,10 +15,17 @@
 //!   images are stored once, and an image already there under its name costs nothing.
 //! - `--src oci` (ferry): every named image of the layout SOURCE, the name as suffix.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
+use crate::image::{ImageDestination, ImageSource};
+use crate::progress::Progress;
 use crate::reference::{AnyRef, ImageRef};
+use crate::sync::{
+    ClientSource, Clients, Job, RegistrySettings, SourceGroup, SyncOptions, SyncReport,
+};
 use crate::transport::{LocalRef, Selector, Transport, oci_index};
 
 /// Where `sync` writes.
@@ -183,6 +190,74 @@ pub fn oci_images(layout: &Path) -> Result<Vec<(AnyRef, String)>> {
             )
         })
         .collect())
+}
+
+/// Run a sync of images on disk (`--src dir|oci`): `images` are (source, suffix) pairs.
+pub async fn run(
+    images: Vec<(AnyRef, String)>,
+    dest: &str,
+    opts: &SyncOptions,
+    make: &dyn ClientSource,
+    progress: Arc<Progress>,
+) -> Result<SyncReport> {
+    let clients = crate::sync::Clients {
+        make,
+        cache: Mutex::new(HashMap::new()),
+    };
+    let report = SyncReport {
+        sources: 1,
+        ..SyncReport::default()
+    };
+    let mut jobs = vec![];
+    for (src, suffix) in images {
+        let dst = crate::sync_disk::destination(
+            &suffix,
+            dest,
+            opts.dest_kind,
+            opts.scoped,
+            &opts.append_suffix,
+        )?;
+        jobs.push(Job { src, dst, group: 0 });
+    }
+    let groups = [SourceGroup {
+        settings: RegistrySettings::default(),
+        sources: vec![],
+    }];
+    crate::sync::execute(&groups, jobs, opts, &clients, progress, &|_| Ok(()), report).await
+}
+
+/// The endpoints of one job.
+pub(crate) async fn endpoints(
+    groups: &[SourceGroup],
+    j: &Job,
+    clients: &Clients<'_>,
+) -> Result<(Arc<dyn ImageSource>, Arc<dyn ImageDestination>)> {
+    if let (AnyRef::Docker(s), AnyRef::Docker(d)) = (&j.src, &j.dst) {
+        let src = clients.get(groups, Some(j.group), s)?;
+        let dst = clients.get(groups, None, d)?;
+        return Ok(crate::registry::endpoints(src, s, dst, d));
+    }
+    let source: Arc<dyn ImageSource> = match &j.src {
+        AnyRef::Docker(s) => Arc::new(crate::registry::source::RegistrySource::new(
+            clients.get(groups, Some(j.group), s)?,
+            s.clone(),
+        )),
+        AnyRef::Local(l) => l.source().await?,
+    };
+    let destination: Arc<dyn ImageDestination> = match &j.dst {
+        AnyRef::Docker(d) => Arc::new(crate::registry::destination::RegistryDestination::new(
+            clients.get(groups, None, d)?,
+            d.clone(),
+            None,
+        )),
+        AnyRef::Local(l) => {
+            if l.transport == crate::transport::Transport::Dir {
+                crate::sync_disk::prepare_dir(&l.path)?;
+            }
+            l.destination(&[]).await?
+        }
+    };
+    Ok((source, destination))
 }
 
 #[cfg(test)]

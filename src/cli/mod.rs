@@ -28,12 +28,15 @@ use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use crate::error::{EXIT_ERROR, EXIT_OK, Error, Result};
 pub use options::{GlobalOptions, Personality};
 
-const ABOUT: &str = "Copy container images between registries, byte for byte.
+const ABOUT: &str = "Copy container images between registries and skopeo's on-disk formats, \
+byte for byte.
 
-A drop-in for skopeo's registry verbs: the same flags, the same digests, the same exit codes \
-(0 ok, 1 error, 2 image not found). Layers always pass through unchanged — never \
-recompressed — so the digest that reaches the destination is the digest of the source \
-(as `skopeo copy --preserve-digests`).
+A drop-in for skopeo: the same verbs, flags and transports (docker://, oci:, oci-archive:, \
+dir:, docker-archive:), the same digests, the same exit codes (0 ok, 1 error, 2 image not \
+found). Layers and manifests pass through unchanged — so the digest that reaches the \
+destination is the digest of the source (as `skopeo copy --preserve-digests`) — unless a \
+format requires a change (a docker-archive holds uncompressed layers) or a flag asks for one \
+(--dest-compress-format, -f); the summary then says which layers changed.
 
 Invoked as `ferry`, `copy` takes the whole multi-arch index (`--multi-arch all`, digest kept) \
 and retries transient failures 3 times; invoked as `skopeo` (a symlink), it keeps skopeo's \
@@ -50,7 +53,7 @@ A flag wins over its -file form, which wins over the environment.";
 
 /// ferry's command line.
 #[derive(Debug, Parser)]
-#[command(name = "ferry", version, about = "Copy container images between registries, byte for byte", long_about = ABOUT, after_long_help = ENVIRONMENT)]
+#[command(name = "ferry", version, about = "Copy container images between registries and disk, byte for byte", long_about = ABOUT, after_long_help = ENVIRONMENT)]
 #[command(
     disable_version_flag = true,
     propagate_version = true,

@@ -302,7 +302,7 @@ pub(super) async fn run(
             .await
         }
         Some(images) => {
-            sync::run_disk(images, &args.destination, &opts, &clients, progress.clone()).await
+            sync_disk::run(images, &args.destination, &opts, &clients, progress.clone()).await
         }
     };
     progress.finish();

@@ -302,7 +302,7 @@ impl Copier {
         if !ends.dst.supports_signatures().await? {
             for (d, s) in &sigs {
                 report.signatures_not_copied.push(format!(
-                    "{} OpenShift image signature(s) of {} (the destination registry does not store signatures)",
+                    "{} OpenShift image signature(s) of {} (the destination does not store signatures)",
                     s.len(),
                     d.short()
                 ));

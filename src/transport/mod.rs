@@ -18,6 +18,7 @@
 
 pub mod dir;
 pub mod docker_archive;
+pub mod docker_archive_write;
 pub(crate) mod files;
 pub mod oci_archive;
 pub(crate) mod oci_index;
@@ -273,7 +274,7 @@ impl LocalRef {
                     tags.push(r.clone());
                 }
                 tags.extend(additional_tags.iter().cloned());
-                Arc::new(docker_archive::DockerArchiveDestination::new(
+                Arc::new(docker_archive_write::DockerArchiveDestination::new(
                     &self.path, tags,
                 )?)
             }
