@@ -1202,7 +1202,7 @@ def main():
     PIDFILE = cfg.wd / "pids"
     PIDFILE.write_text("")
     # Current skopeo (1.18) beside Debian's 1.9.3, where a scenario runs it.
-    sh(str(ROOT.parent / "shared/tools/skopeo-current"), "--install-wrapper", str(cfg.wd / "skopeo18"),
+    sh("bash", str(ROOT / "scripts/skopeo-current"), "--install-wrapper", str(cfg.wd / "skopeo18"),
        capture=True)
     cfg.skopeo18 = cfg.wd / "skopeo18" / "skopeo"
     cfg.policy = cfg.wd / "policy.json"

@@ -6,7 +6,7 @@
 //! |------|---------|
 //! | 0    | success |
 //! | 1    | any error (bad input, network, authentication, registry refusal, digest mismatch, …) |
-//! | 2    | the image (its manifest) does not exist |
+//! | 2    | the image to read (its manifest) does not exist — never a destination's answer |
 //!
 //! Every message is one line that names what failed, where (registry and repository), and,
 //! for registry answers, the HTTP status and the registry's error code and message. Messages
@@ -158,6 +158,11 @@ pub enum Error {
     /// The trust policy refused the image.
     #[error("{0}")]
     Policy(String),
+
+    /// A signature or key could not be made, read or checked (signing, key files, the
+    /// standalone verbs). A policy's rejection of an image is [`Error::Policy`].
+    #[error("{0}")]
+    Signing(String),
 
     /// A local file could not be read or written.
     #[error("{what} {path}: {source}")]

@@ -22,6 +22,7 @@
 //! - [`promote`]: `ferry promote`, the production stage as one command;
 //! - [`webhook`]: `ferry trigger`, OpenShift's generic BuildConfig webhook;
 //! - [`redact`]: keeping secrets out of output;
+//! - [`fsutil`]: writing files atomically, never through a planted link;
 //! - [`error`]: typed errors and the one mapping to exit codes.
 
 // Errors carry their context (operation, registry, repository, status, registry message) by
@@ -34,6 +35,7 @@ pub mod convert;
 pub mod copy;
 pub mod credentials;
 pub mod error;
+pub mod fsutil;
 pub(crate) mod gojson;
 pub mod image;
 pub mod inspect;
@@ -48,6 +50,7 @@ pub mod reference;
 pub mod registry;
 pub mod retry;
 pub mod semver;
+pub mod signing;
 pub mod sync;
 pub mod sync_disk;
 pub mod tls;

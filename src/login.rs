@@ -7,7 +7,6 @@
 //! that is renamed over the old one, so a reader never sees half a file; its mode is 0600, and
 //! a missing directory is created with mode 0700.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
@@ -121,45 +120,22 @@ impl AuthFile {
         String::from_utf8(out).expect("JSON is UTF-8")
     }
 
-    /// Write the file atomically (temporary file in the same directory, then rename), mode 0600.
+    /// Write the file atomically ([`crate::fsutil::write_atomic`]: a temporary file in the same
+    /// directory, then a rename), mode 0600; a missing directory is created with mode 0700.
     pub fn save(&self) -> Result<()> {
-        use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
-        let dir = match self.path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        use std::os::unix::fs::DirBuilderExt as _;
+        let dir = crate::fsutil::parent_dir(&self.path);
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&dir)
             .map_err(|e| Error::io("creating the directory of auth file", &dir, e))?;
-        let name = self
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "auth.json".into());
-        let tmp = dir.join(format!(
-            ".{name}.{}.{}.tmp",
-            std::process::id(),
-            fastrand::u64(..)
-        ));
-        let result = (|| {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            // The mode given to open is filtered by the umask; make sure it is 0600.
-            f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-            f.write_all(self.render().as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &self.path)
-        })();
-        if let Err(e) = result {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(Error::io("writing auth file", &self.path, e));
-        }
-        Ok(())
+        crate::fsutil::write_atomic(
+            &self.path,
+            self.render().as_bytes(),
+            crate::fsutil::Access::Private,
+            "writing auth file",
+        )
     }
 }
 

@@ -138,6 +138,7 @@ impl Progress {
 
     /// Print a line (through the bars on a terminal), unless quiet.
     pub fn line(&self, msg: &str) {
+        let msg = &crate::redact::clean(msg);
         match (&self.mode, &self.multi) {
             (Mode::Quiet, _) => {}
             (Mode::Bars, Some(m)) => {

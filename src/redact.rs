@@ -4,8 +4,69 @@
 //! secrets. They are held in [`Secret`], whose `Debug` and `Display` print `<redacted>`, so
 //! that a stray `{:?}` in a log line cannot leak them. URLs are printed through
 //! [`url`], which drops user-info and the values of query parameters that carry secrets.
+//!
+//! Every secret value ferry holds is also remembered process-wide when its [`Secret`] is made
+//! (and the `user:password` pair of every Basic header when the header is made), and [`clean`]
+//! removes all of them — plain, base64, percent-encoded — from any text. Every output goes
+//! through it: log lines, the final `Error:` line, progress lines, reports and records. So text
+//! quoted from a server (a registry's error message, a token endpoint's or webhook's answer)
+//! cannot echo a secret back, whatever it quotes.
 
 use std::fmt;
+use std::sync::Mutex;
+
+/// Secrets shorter than this are not searched for in text (they would match ordinary words).
+const MIN_SECRET_LEN: usize = 4;
+
+/// Every form of every secret seen so far, longest first.
+static KNOWN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn add_form(form: String) {
+    if form.len() < MIN_SECRET_LEN {
+        return;
+    }
+    let mut known = KNOWN.lock().unwrap_or_else(|p| p.into_inner());
+    if !known.contains(&form) {
+        known.push(form);
+        // Longest first, so that a secret containing another one is replaced whole.
+        known.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    }
+}
+
+/// Remember a secret value: [`clean`] removes it, its base64 and its percent-encoded forms.
+pub fn remember(value: &str) {
+    use base64::Engine as _;
+    if value.len() < MIN_SECRET_LEN {
+        return;
+    }
+    add_form(value.to_string());
+    add_form(base64::engine::general_purpose::STANDARD.encode(value));
+    add_form(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value));
+    let pct = percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC)
+        .to_string();
+    add_form(pct);
+}
+
+/// Remember the base64 of `user:password` (what a Basic `Authorization` header carries).
+pub fn remember_basic(user: &str, password: &str) {
+    use base64::Engine as _;
+    if password.len() < MIN_SECRET_LEN {
+        return;
+    }
+    add_form(base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")));
+}
+
+/// `text` with every remembered secret (in every form) replaced by `<redacted>`.
+pub fn clean(text: &str) -> String {
+    let known = KNOWN.lock().unwrap_or_else(|p| p.into_inner());
+    let mut out = text.to_string();
+    for form in known.iter() {
+        if out.contains(form.as_str()) {
+            out = out.replace(form.as_str(), "<redacted>");
+        }
+    }
+    out
+}
 
 /// A secret string. Formatting it never shows its value; use [`Secret::expose`] at the one
 /// place where the value must be sent (an `Authorization` header, a request body).
@@ -15,7 +76,9 @@ pub struct Secret(String);
 impl Secret {
     /// Wrap a secret value.
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
+        let value = value.into();
+        remember(&value);
+        Secret(value)
     }
 
     /// The secret value, for sending it where it belongs.
@@ -122,6 +185,24 @@ mod tests {
             "{r}"
         );
         assert!(r.contains("scope=a"), "{r}");
+    }
+
+    #[test]
+    fn every_secret_made_is_cleaned_from_any_text() {
+        use base64::Engine as _;
+        let _s = Secret::new("cleaned-secret-1");
+        remember_basic("bob", "cleaned-secret-1");
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let text = format!(
+            "a cleaned-secret-1 b {} c {} d cleaned%2Dsecret%2D1",
+            b64.encode("cleaned-secret-1"),
+            b64.encode("bob:cleaned-secret-1")
+        );
+        assert_eq!(
+            clean(&text),
+            "a <redacted> b <redacted> c <redacted> d <redacted>"
+        );
+        assert_eq!(clean("nothing here"), "nothing here");
     }
 
     #[test]

@@ -389,7 +389,8 @@ fn split_domain(name: &str) -> std::result::Result<(String, String), String> {
     Ok((domain, rest))
 }
 
-fn validate_domain(domain: &str) -> std::result::Result<(), String> {
+/// Check a registry `host[:port]` (or `[IPv6]:port`) against the reference grammar's domain.
+pub fn validate_domain(domain: &str) -> std::result::Result<(), String> {
     let (host, port) = if let Some(inner) = domain.strip_prefix('[') {
         // [IPv6]:port
         let (h, after) = inner
@@ -446,8 +447,9 @@ fn validate_repository(repo: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// One repository path component, as the distribution spec's grammar has it:
 /// `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`
-fn valid_path_component(c: &str) -> bool {
+pub fn valid_path_component(c: &str) -> bool {
     let b = c.as_bytes();
     let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
     if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
@@ -471,8 +473,8 @@ fn valid_path_component(c: &str) -> bool {
     true
 }
 
-/// `[\w][\w.-]{0,127}`
-fn validate_tag(tag: &str) -> std::result::Result<(), String> {
+/// A tag, as the distribution spec's grammar has it: `[\w][\w.-]{0,127}`.
+pub fn validate_tag(tag: &str) -> std::result::Result<(), String> {
     let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
     let mut chars = tag.chars();
     let ok = match chars.next() {

@@ -221,12 +221,21 @@ pub fn load(opts: &TlsOptions, host: &str) -> Result<TlsMaterial> {
     }
 }
 
-/// Read one cert dir: `*.crt` are CAs, `X.cert` + `X.key` a client certificate.
+/// Read one cert dir: `*.crt` are CAs, `X.cert` + `X.key` a client certificate. A folder or
+/// file that others may write to is a way to slip in a CA: a warning names it
+/// ([`warn_if_writable`]).
 pub fn read_cert_dir(dir: &Path) -> Result<TlsMaterial> {
     let mut out = TlsMaterial::default();
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io("reading cert dir", dir, e))?;
+    warn_if_writable(dir, "cert dir");
     let mut names: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     names.sort();
+    for path in &names {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if matches!(ext, "crt" | "cert" | "key") && !path.is_dir() {
+            warn_if_writable(path, "TLS file");
+        }
+    }
     for path in &names {
         // Mounted Secrets hold `..data` folders and symlinks into them: follow files, skip folders.
         if path.is_dir() {
@@ -294,9 +303,106 @@ pub fn read_cert_dir(dir: &Path) -> Result<TlsMaterial> {
     Ok(out)
 }
 
+/// Why a TLS connection failed, when it failed in TLS itself. Found by the error's type
+/// (rustls' [`rustls::Error`], wherever it sits in the chain of sources), never by its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsFailure {
+    /// The server answered with something that is not TLS: a plain-HTTP server.
+    PlainHttp,
+    /// A certificate was refused (ours by the server, or the server's by us).
+    Certificate,
+    /// Any other TLS failure (no common protocol version or cipher, a misbehaving peer).
+    Handshake,
+}
+
+/// The TLS failure behind `err`, if it is one. Each is deterministic: retrying gives the same
+/// answer.
+pub fn classify(err: &(dyn std::error::Error + 'static)) -> Option<TlsFailure> {
+    use rustls::{AlertDescription as A, Error as E, InvalidMessage};
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        if let Some(t) = e.downcast_ref::<E>() {
+            return Some(match t {
+                E::InvalidMessage(InvalidMessage::InvalidContentType) => TlsFailure::PlainHttp,
+                E::InvalidCertificate(_)
+                | E::NoCertificatesPresented
+                | E::UnsupportedNameType
+                | E::InvalidCertRevocationList(_)
+                | E::AlertReceived(
+                    A::BadCertificate
+                    | A::UnsupportedCertificate
+                    | A::CertificateRevoked
+                    | A::CertificateExpired
+                    | A::CertificateUnknown
+                    | A::UnknownCA
+                    | A::CertificateRequired
+                    | A::AccessDenied,
+                ) => TlsFailure::Certificate,
+                _ => TlsFailure::Handshake,
+            });
+        }
+        // `io::Error::source()` skips the error it wraps: step into it explicitly.
+        cur = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+    }
+    None
+}
+
+/// Warn on stderr when `path` may be written by its group or by others, as ssh does for keys:
+/// whoever can write there can add a CA that ferry then trusts. A read-only mount (a Secret
+/// volume) is not writable whatever its mode bits say, and is not warned about.
+pub fn warn_if_writable(path: &Path, what: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    let mode = meta.permissions().mode() & 0o7777;
+    if let Some(w) = writable_warning(path, what, mode, read_only_mount(path)) {
+        log::warn!("{w}");
+    }
+}
+
+/// The warning for a `mode` at `path`, if it lets the group or others write there.
+pub fn writable_warning(path: &Path, what: &str, mode: u32, read_only: bool) -> Option<String> {
+    if mode & 0o022 == 0 || read_only {
+        return None;
+    }
+    Some(format!(
+        "{what} {} (mode {mode:04o}) is writable by others: anyone who can write there can add a CA that ferry trusts; make it writable by its owner only (chmod go-w)",
+        path.display()
+    ))
+}
+
+/// Whether `path` is on a file system mounted read-only.
+fn read_only_mount(path: &Path) -> bool {
+    rustix::fs::statvfs(path)
+        .is_ok_and(|st| st.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writable_cert_material_is_warned_about() {
+        let p = Path::new("/certs");
+        let w = writable_warning(p, "cert dir", 0o777, false).unwrap();
+        assert!(
+            w.contains("/certs (mode 0777) is writable by others"),
+            "{w}"
+        );
+        assert!(writable_warning(p, "cert dir", 0o1777, false).is_some());
+        assert!(writable_warning(p, "TLS file", 0o664, false).is_some());
+        assert!(writable_warning(p, "TLS file", 0o644, false).is_none());
+        assert!(writable_warning(p, "cert dir", 0o755, false).is_none());
+        // A read-only mount (a Secret volume shows 1777 but nobody can write it).
+        assert!(writable_warning(p, "cert dir", 0o1777, true).is_none());
+    }
 
     fn via(p: &EnvProxies, target: &str) -> Option<String> {
         p.proxy_for(&url::Url::parse(target).unwrap())

@@ -308,12 +308,40 @@ pub struct Answer {
     pub statuses: Vec<ApiStatus>,
     /// The body when it was not JSON (first line, shortened), for messages.
     pub text: Option<String>,
+    /// What the body was, for messages: `an empty answer`, or its start on one line.
+    pub summary: String,
+}
+
+/// The longest answer ferry reads from the webhook.
+pub const MAX_ANSWER: usize = 4 << 20;
+
+/// A body's start on one line (whitespace runs collapsed, control characters dropped), at
+/// most 200 characters.
+fn summarize(body: &[u8]) -> String {
+    let t = String::from_utf8_lossy(body);
+    let one: String = t
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    if one.is_empty() {
+        return "an empty answer".into();
+    }
+    let mut end = one.len().min(200);
+    while !one.is_char_boundary(end) {
+        end -= 1;
+    }
+    let more = if end < one.len() { "…" } else { "" };
+    format!("the answer: {}{more}", &one[..end])
 }
 
 /// Parse a webhook answer body (whatever its `Content-Type`: OpenShift's is not always JSON's).
 pub fn parse_answer(status: u16, body: &[u8]) -> Answer {
     let mut a = Answer {
         status,
+        summary: summarize(body),
         ..Answer::default()
     };
     let mut stream = serde_json::Deserializer::from_slice(body).into_iter::<Value>();
@@ -399,8 +427,8 @@ fn build_of(v: &Value) -> StartedBuild {
 /// What a successful call did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Triggered {
-    /// The build started, when the answer names it.
-    pub build: Option<StartedBuild>,
+    /// The build started (the answer named it).
+    pub build: StartedBuild,
     /// Harmless warnings OpenShift gave (e.g. no git information).
     pub notes: Vec<String>,
 }
@@ -498,10 +526,15 @@ pub fn judge(
             )));
         }
     }
-    Ok(Triggered {
-        build: answer.build.clone().filter(|b| !b.name.is_empty()),
-        notes,
-    })
+    // Success means a build was started: an answer that does not name it proves nothing.
+    let Some(build) = answer.build.clone().filter(|b| !b.name.is_empty()) else {
+        return Err(fail(format!(
+            "OpenShift answered HTTP {} without naming a started build, so the build could not be confirmed ({})",
+            answer.status,
+            redactor.text(&answer.summary)
+        )));
+    };
+    Ok(Triggered { build, notes })
 }
 
 /// Everything `trigger` needs.
@@ -568,22 +601,63 @@ pub async fn trigger(call: Call<'_>) -> Result<Triggered> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let resp = req.send().await.map_err(|e| Error::Network {
-        op: format!("calling the webhook of buildconfig {}", target.name()),
-        location: loc.clone(),
-        reason: redactor.text(&chain(&e.without_url())),
-        transient: false,
+    let resp = req.send().await.map_err(|e| {
+        // Unless the connection never opened, OpenShift may have started a build.
+        let maybe_sent = !e.is_connect();
+        let e = e.without_url();
+        let mut reason = redactor.text(&chain(&e));
+        if let Some(t) = crate::tls::classify(&e) {
+            reason = match t {
+                crate::tls::TlsFailure::PlainHttp => format!(
+                    "the API server at {host_port} answered in plain HTTP, not HTTPS (an http:// --api-url needs --tls-verify=false)"
+                ),
+                _ => format!("{reason} (TLS: pass the API server's CA with --cert-dir)"),
+            };
+        } else if maybe_sent {
+            reason = format!(
+                "{reason}: the build could not be confirmed (see `oc get builds -n {}`)",
+                target.namespace
+            );
+        }
+        Error::Network {
+            op: format!("calling the webhook of buildconfig {}", target.name()),
+            location: loc.clone(),
+            reason,
+            transient: false,
+        }
     })?;
     let status = resp.status().as_u16();
-    let body = crate::registry::read_limited(resp, 4 << 20, call.timeout)
-        .await
-        .unwrap_or_default();
+    let read = crate::registry::read_limited(resp, MAX_ANSWER, call.timeout).await;
+    let (body, unread) = match read {
+        Ok(b) => (b, None),
+        Err(crate::registry::ReadError::TooLarge) => (
+            Default::default(),
+            Some(format!("an answer larger than {} MiB", MAX_ANSWER >> 20)),
+        ),
+        Err(crate::registry::ReadError::Stalled(d)) => (
+            Default::default(),
+            Some(format!(
+                "an answer that stalled ({} s without data)",
+                d.as_secs()
+            )),
+        ),
+        Err(crate::registry::ReadError::Http(e)) => (
+            Default::default(),
+            Some(format!(
+                "an answer that could not be read: {}",
+                chain(&e.without_url())
+            )),
+        ),
+    };
     log::debug!(
         "POST {} -> {status} ({} bytes)",
         redactor.url(&url),
         body.len()
     );
-    let answer = parse_answer(status, &body);
+    let mut answer = parse_answer(status, &body);
+    if let Some(u) = unread {
+        answer.summary = u;
+    }
     judge(&answer, target, call.env, &redactor)
 }
 
@@ -697,7 +771,7 @@ mod tests {
 
         let a = parse_answer(200, ok.as_bytes());
         let got = judge(&a, &t, &sent, &r).unwrap();
-        assert_eq!(got.build.unwrap().name, "production-pipeline-3");
+        assert_eq!(got.build.name, "production-pipeline-3");
 
         // A BuildConfig with a git source: harmless warning after the Build.
         let body = format!(
@@ -760,5 +834,27 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("<redacted>") && !e.contains("topsecret"), "{e}");
+
+        // A 2xx answer that names no build proves nothing.
+        for (body, needle) in [
+            (&b""[..], "an empty answer"),
+            (
+                b"<html>\n<body>Welcome topsecret</body></html>",
+                "<html> <body>Welcome <redacted>",
+            ),
+            (
+                b"{\"kind\":\"Build\",\"metadata\":{}}",
+                "the answer: {\"kind\":\"Build\"",
+            ),
+        ] {
+            let e = judge(&parse_answer(200, body), &t, &sent, &r)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("the build could not be confirmed") && e.contains(needle),
+                "{e}"
+            );
+            assert!(!e.contains("topsecret"), "{e}");
+        }
     }
 }

@@ -11,6 +11,7 @@ use super::options::{
 };
 use crate::copy::{Copier, CopyOptions};
 use crate::error::{Error, Result};
+use crate::fsutil::{Access, write_atomic};
 use crate::image::{ImageDestination, ImageSource};
 use crate::progress::{Mode, Progress};
 use crate::reference::{AnyRef, ImageRef};
@@ -256,12 +257,17 @@ pub(super) async fn run(
         ));
     }
     if let Some(path) = &args.digestfile {
-        std::fs::write(path, report.digest.as_bytes())
-            .map_err(|e| Error::io("writing digest file", path, e))?;
+        write_atomic(
+            path,
+            report.digest.as_bytes(),
+            Access::Public,
+            "writing digest file",
+        )?;
     }
     if let Some(path) = &args.report {
-        let json = serde_json::to_vec_pretty(&report).expect("report serialises");
-        std::fs::write(path, json).map_err(|e| Error::io("writing report", path, e))?;
+        let json = serde_json::to_string_pretty(&report).expect("report serialises");
+        let json = crate::redact::clean(&json);
+        write_atomic(path, json.as_bytes(), Access::Public, "writing report")?;
     }
     if !quiet {
         println!("{}", report.summary());

@@ -18,6 +18,7 @@ mod login;
 mod manifest_digest;
 pub mod options;
 mod promote;
+mod signing;
 mod sync;
 mod trigger;
 
@@ -48,7 +49,10 @@ const ENVIRONMENT: &str = "Environment:
   FERRY_REGISTRY_TOKEN                                  bearer tokens, likewise
   REGISTRY_AUTH_FILE                                    the auth file (as skopeo)
   FERRY_PROGRESS_INTERVAL                               seconds between progress lines in logs (10)
+  FERRY_MAX_TAG_DATA                                    memory a repository's tag list may take
+                                                        (list-tags, sync, inspect; 64MiB)
   HTTPS_PROXY, HTTP_PROXY, NO_PROXY                     proxies (as skopeo)
+  GNUPGHOME                                             GnuPG home of standalone-sign/-verify (as skopeo)
 A flag wins over its -file form, which wins over the environment.";
 
 /// ferry's command line.
@@ -98,6 +102,15 @@ enum Command {
     /// ferry: start a BuildConfig's build through OpenShift's generic webhook.
     #[command(long_about = trigger::LONG_ABOUT)]
     Trigger(Box<trigger::TriggerArgs>),
+    /// Create a signature using local files (GnuPG simple signing).
+    #[command(long_about = signing::SIGN_ABOUT)]
+    StandaloneSign(signing::StandaloneSignArgs),
+    /// Verify a signature using local files (GnuPG simple signing).
+    #[command(long_about = signing::VERIFY_ABOUT)]
+    StandaloneVerify(signing::StandaloneVerifyArgs),
+    /// Generate a sigstore public/private key pair.
+    #[command(long_about = signing::KEYGEN_ABOUT)]
+    GenerateSigstoreKey(signing::GenerateKeyArgs),
 }
 
 /// Run the command line and return the process exit code.
@@ -126,7 +139,7 @@ pub fn main() -> i32 {
     match run(cli, personality) {
         Ok(()) => EXIT_OK,
         Err(e) => {
-            eprintln!("Error: {e}");
+            eprintln!("Error: {}", crate::redact::clean(&e.to_string()));
             e.exit_code()
         }
     }
@@ -151,6 +164,9 @@ fn run(cli: Cli, personality: Personality) -> Result<()> {
                 Command::Sync(args) => sync::run(*args, &cli.global, personality).await,
                 Command::Promote(args) => promote::run(*args, &cli.global, personality).await,
                 Command::Trigger(args) => trigger::run(*args).await,
+                Command::StandaloneSign(args) => signing::standalone_sign(args),
+                Command::StandaloneVerify(args) => signing::standalone_verify(args),
+                Command::GenerateSigstoreKey(args) => signing::generate_sigstore_key(args),
             }
         };
         match timeout {

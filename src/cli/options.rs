@@ -102,7 +102,7 @@ pub struct GlobalOptions {
         hide = true
     )]
     pub registries_conf: Option<PathBuf>,
-    /// ferry: fail a transfer that moves no byte for this long, then retry (default 60s).
+    /// ferry: a transfer that moves less than 1 KiB in this long is stalled: resumed or retried (default 60s).
     #[arg(long, global = true, value_name = "DURATION", value_parser = duration)]
     pub stall_timeout: Option<Duration>,
 }
@@ -212,10 +212,16 @@ impl SideFlags {
     ) -> Result<Arc<Client>> {
         let credentials = self.creds.resolve(registry, repository)?;
         log::debug!("{registry}: credentials: {}", credentials.describe());
+        let flag_prefix = match self.creds.flag_prefix.as_str() {
+            "" => "--",
+            p => p,
+        };
         let mut opts = ClientOptions {
             tls: self.tls.clone(),
             credentials,
             retry,
+            tls_verify_flag: format!("{flag_prefix}tls-verify"),
+            max_tag_data: crate::registry::tags::limit_from_env().map_err(Error::usage)?,
             ..ClientOptions::default()
         };
         if let Some(s) = global.stall_timeout.filter(|d| !d.is_zero()) {
@@ -350,9 +356,13 @@ pub fn init_logging(debug: bool) {
     let _ = env_logger::Builder::new()
         .filter_level(log::LevelFilter::Warn)
         .filter_module("ferry", level)
-        .format(|f, record| match record.level() {
-            log::Level::Info => writeln!(f, "{}", record.args()),
-            l => writeln!(f, "{}: {}", l.as_str().to_lowercase(), record.args()),
+        .format(|f, record| {
+            // Whatever a line quotes (a server's answer), no secret leaves through it.
+            let text = crate::redact::clean(&record.args().to_string());
+            match record.level() {
+                log::Level::Info => writeln!(f, "{text}"),
+                l => writeln!(f, "{}: {text}", l.as_str().to_lowercase()),
+            }
         })
         .target(env_logger::Target::Stderr)
         .try_init();

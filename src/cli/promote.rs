@@ -7,10 +7,11 @@ use clap::Args;
 use super::options::{GlobalOptions, Personality, RetryArgs, SideFlags, go_bool};
 use crate::credentials::{CredentialArgs, read_secret_file};
 use crate::error::{Error, Result};
+use crate::fsutil::{Access, write_atomic};
 use crate::progress::{Mode, Progress};
 use crate::promote::{
-    DEFAULT_DEST_CERT_DIR, DEFAULT_DEST_TOKEN_FILE, DEFAULT_SRC_CERT_DIR, DEFAULT_SRC_TOKEN_FILE,
-    Inputs, JenkinsEnv, Promoter, SA_USERNAME, write_atomically,
+    DEFAULT_CONFIG, DEFAULT_DEST_CERT_DIR, DEFAULT_DEST_TOKEN_FILE, DEFAULT_SRC_CERT_DIR,
+    DEFAULT_SRC_TOKEN_FILE, Given, JenkinsEnv, Promoter, PromotionConfig, SA_USERNAME,
 };
 use crate::redact::Secret;
 use crate::tls::TlsOptions;
@@ -24,7 +25,22 @@ a multi-arch index), byte for byte, so the production digest is the non-producti
 It is checked after the copy.
 
 Each input is a flag or, when the flag is absent, the environment variable in brackets (the \
-production pipeline's parameters). Missing or empty inputs are all named in one error.
+production pipeline's parameters). The image name and the tag are required (missing ones, and \
+missing token files, are all named in one error) and must follow the distribution spec's \
+grammars.
+
+What a promotion may touch is pinned by the production side in the promotion config \
+(--config, default /etc/ferry/promotion.yaml: the ConfigMap the production templates mount):
+
+  sourceRegistries: [HOST[:PORT], ...]       # allowed NON_PROD_REGISTRY values
+  destinationRegistries: [HOST[:PORT], ...]  # allowed PROD_REGISTRY values
+  sourceProjects: [PROJECT, ...]             # allowed NON_PROD_PROJECT_NAME values
+  destinationProjects: [PROJECT, ...]        # allowed PROD_PROJECT_NAME values
+
+The first value of each list is the default when the pipeline gives none; any other value is \
+refused (exit 1) before a request is sent. Without the file, promote refuses to run. No \
+environment variable can move the file: build parameters, which a webhook caller sets, reach \
+the pipeline's steps as environment variables.
 
 Authentication: the non-production token is read from --src-token-file (the Secret mounted in \
 the agent pod), the production token from --dest-token-file (the pod's service account); each is \
@@ -41,21 +57,25 @@ pub(super) struct PromoteArgs {
     /// Image name, the same in both projects [env: IMAGE_NAME].
     #[arg(long, value_name = "NAME")]
     image_name: Option<String>,
-    /// Non-production registry as production reaches it, host[:port] [env: NON_PROD_REGISTRY].
+    /// Non-production registry as production reaches it, host[:port]; one of the config's sourceRegistries, default the first [env: NON_PROD_REGISTRY].
     #[arg(long, value_name = "HOST[:PORT]")]
     non_prod_registry: Option<String>,
-    /// Production registry, host[:port] [env: PROD_REGISTRY].
+    /// Production registry, host[:port]; one of the config's destinationRegistries, default the first [env: PROD_REGISTRY].
     #[arg(long, value_name = "HOST[:PORT]")]
     prod_registry: Option<String>,
-    /// Non-production project [env: NON_PROD_PROJECT_NAME].
+    /// Non-production project; one of the config's sourceProjects, default the first [env: NON_PROD_PROJECT_NAME].
     #[arg(long, value_name = "PROJECT")]
     non_prod_project: Option<String>,
-    /// Production project [env: PROD_PROJECT_NAME].
+    /// Production project; one of the config's destinationProjects, default the first [env: PROD_PROJECT_NAME].
     #[arg(long, value_name = "PROJECT")]
     prod_project: Option<String>,
     /// Tag to promote, e.g. the commit the image was built from [env: GIT_COMMIT].
     #[arg(long, value_name = "TAG")]
     tag: Option<String>,
+
+    /// The promotion config: the registries and projects a promotion may touch (no environment variable).
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
 
     /// File holding the non-production service-account token.
     #[arg(long, value_name = "PATH", env = "FERRY_SRC_TOKEN_FILE", default_value = DEFAULT_SRC_TOKEN_FILE)]
@@ -140,7 +160,9 @@ pub(super) async fn run(
         args.prod_project.clone(),
         args.tag.clone(),
     ];
-    let inputs = Inputs::resolve(flags, env_value);
+    // The production side's pins first: without them nothing else is looked at.
+    let config = PromotionConfig::load(&args.config)?;
+    let given = Given::resolve(flags, env_value);
     let src_token = token(
         &args.src_token_file,
         "non-production token file",
@@ -151,7 +173,7 @@ pub(super) async fn run(
         "production token file",
         "--dest-token-file",
     );
-    let mut missing = inputs.as_ref().err().cloned().unwrap_or_default();
+    let mut missing = given.as_ref().err().cloned().unwrap_or_default();
     missing.extend(src_token.as_ref().err().cloned());
     missing.extend(dst_token.as_ref().err().cloned());
     if !missing.is_empty() {
@@ -160,7 +182,12 @@ pub(super) async fn run(
             missing.join(", ")
         )));
     }
-    let inputs = inputs.expect("checked");
+    // Every input checked (grammar, then the config's allowed values) before any request.
+    let inputs = given.expect("checked").check(&config)?;
+    log::debug!(
+        "promote: registries and projects allowed by {}",
+        config.path.display()
+    );
     let (src, dst) = inputs.references()?;
     if let Some(policy) = global.policy().load()? {
         policy.check(&src)?;
@@ -180,7 +207,7 @@ pub(super) async fn run(
         },
     };
     let retry = args.retry.policy(personality);
-    let client = |side: Side, r: &crate::reference::ImageRef, which: &str| {
+    let client = |side: Side, r: &crate::reference::ImageRef, which: &str, prefix: &str| {
         log::debug!(
             "{which}: {} (token from a file, TLS files from {})",
             r.registry,
@@ -196,14 +223,15 @@ pub(super) async fn run(
                     "{SA_USERNAME}:{}",
                     side.token.expose()
                 ))),
+                flag_prefix: prefix.to_string(),
                 ..CredentialArgs::default()
             },
             tls: side.tls,
         }
         .client(&r.registry, &r.repository, retry.clone(), global)
     };
-    let src_client = client(src_side, &src, "non-production")?;
-    let dst_client = client(dst_side, &dst, "production")?;
+    let src_client = client(src_side, &src, "non-production", "--src-")?;
+    let dst_client = client(dst_side, &dst, "production", "--dest-")?;
     let quiet = args.quiet.unwrap_or(false);
     let progress = Progress::new(Mode::detect(quiet));
     let promoter = Promoter {
@@ -226,9 +254,9 @@ pub(super) async fn run(
         ));
     }
     if let Some(path) = &args.record {
-        let mut json = serde_json::to_vec_pretty(&record).expect("record serialises");
-        json.push(b'\n');
-        write_atomically(path, &json)?;
+        let json = serde_json::to_string_pretty(&record).expect("record serialises");
+        let json = crate::redact::clean(&json) + "\n";
+        write_atomic(path, json.as_bytes(), Access::Public, "writing record")?;
     }
     if !quiet {
         println!("{}", record.summary());

@@ -1,6 +1,5 @@
 //! `sync`: skopeo's flags over [`crate::sync`].
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -12,6 +11,7 @@ use super::options::{
 };
 use crate::copy::CopyOptions;
 use crate::error::{Error, Result};
+use crate::fsutil::{Access, write_atomic};
 use crate::progress::{Mode, Progress};
 use crate::redact::Secret;
 use crate::registry::Client;
@@ -282,9 +282,10 @@ pub(super) async fn run(
         None => Ok(()),
     };
     // As skopeo, the digest file is created (empty) before copying, and not in a dry run.
-    let mut digest_file = match (&args.digestfile, opts.dry_run) {
+    let digest_file = match (&args.digestfile, opts.dry_run) {
         (Some(p), false) => {
-            Some(std::fs::File::create(p).map_err(|e| Error::io("creating digest file", p, e))?)
+            write_atomic(p, b"", Access::Public, "creating digest file")?;
+            Some(p)
         }
         _ => None,
     };
@@ -307,13 +308,12 @@ pub(super) async fn run(
     };
     progress.finish();
     let report = result?;
-    if let (Some(f), Some(p)) = (&mut digest_file, &args.digestfile) {
+    if let Some(p) = digest_file {
         let mut text = String::new();
         for (digest, dst) in &report.digests {
             text.push_str(&format!("{digest} {dst}\n"));
         }
-        f.write_all(text.as_bytes())
-            .map_err(|e| Error::io("writing digest file", p, e))?;
+        write_atomic(p, text.as_bytes(), Access::Public, "writing digest file")?;
     }
     println!("{}", report.summary(opts.dry_run));
     if report.failed > 0 {

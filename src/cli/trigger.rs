@@ -12,6 +12,11 @@ use crate::redact::Secret;
 use crate::tls::TlsOptions;
 use crate::webhook::{Call, EnvVar, Target};
 
+/// Build parameters of the production pipeline that its promotion config pins: `trigger`
+/// drops them (with a warning) instead of sending them.
+pub(super) const PINNED_BY_PRODUCTION: [&str; 3] =
+    ["NON_PROD_REGISTRY", "PROD_REGISTRY", "PROD_PROJECT_NAME"];
+
 /// The environment variable holding the webhook secret when `--secret-file` is absent.
 pub(super) const SECRET_ENV: &str = "FERRY_WEBHOOK_SECRET";
 
@@ -25,12 +30,17 @@ POSTs {\"env\":[{\"name\":…,\"value\":…},…]} (Content-Type: application/js
 The secret comes from --secret-file or the environment variable FERRY_WEBHOOK_SECRET, never from \
 the command line, and is redacted from every message (it is part of the URL).
 
-It fails (exit 1) unless OpenShift started a build with the parameters: a wrong secret, a \
-payload OpenShift ignored (it then still starts the build, without parameters: ferry names the \
-build to cancel), or a trigger without `allowEnv: true` (the parameters are missing from the \
-build). Every --env name must also be declared in the BuildConfig's jenkinsPipelineStrategy.env \
-to reach Jenkins as a build parameter. The call is never retried: a retry could start a second \
-build.
+It fails (exit 1) unless OpenShift confirmed a build started with the parameters: a wrong \
+secret, a payload OpenShift ignored (it then still starts the build, without parameters: ferry \
+names the build to cancel), a trigger without `allowEnv: true` (the parameters are missing from \
+the build), or an answer that names no started build (empty, HTML, oversized, unreadable: \
+the build could not be confirmed). Every --env name must also be declared in the BuildConfig's \
+jenkinsPipelineStrategy.env to reach Jenkins as a build parameter. The call is never retried: \
+a retry could start a second build.
+
+For the promotion, the webhook carries only IMAGE_NAME, GIT_COMMIT and NON_PROD_PROJECT_NAME: \
+the production side pins its registries and project in its promotion config, so --env \
+NON_PROD_REGISTRY, PROD_REGISTRY and PROD_PROJECT_NAME are not sent (a warning says so).
 
 OpenShift 4.16+ clusters refuse anonymous webhook calls unless a RoleBinding grants \
 system:webhook to system:unauthenticated in the namespace; otherwise pass --token-file.";
@@ -124,10 +134,27 @@ pub(super) async fn run(args: TriggerArgs) -> Result<()> {
         args.legacy_oapi.unwrap_or(false),
         !tls.verify(),
     )?;
+    // The production side pins the registries and its project (its promotion config): they
+    // are no longer the caller's to choose, and are not sent.
+    let env: Vec<EnvVar> = args
+        .env
+        .iter()
+        .filter(|e| {
+            let pinned = PINNED_BY_PRODUCTION.contains(&e.name.as_str());
+            if pinned {
+                log::warn!(
+                    "--env {} is not sent: the production side pins the registries and its project in its promotion config (docs/promote.md); the webhook passes only the image name, the tag and the non-production project",
+                    e.name
+                );
+            }
+            !pinned
+        })
+        .cloned()
+        .collect();
     let done = crate::webhook::trigger(Call {
         target: &target,
         secret: &secret,
-        env: &args.env,
+        env: &env,
         token: token.as_ref(),
         tls: &tls,
         timeout: args.timeout,
@@ -136,17 +163,12 @@ pub(super) async fn run(args: TriggerArgs) -> Result<()> {
     for n in &done.notes {
         log::info!("note: OpenShift said: {n} (expected: the payload carries only parameters)");
     }
-    match done.build {
-        Some(b) => println!(
-            "Started build {}/{} (generic webhook of buildconfig {})",
-            b.namespace.as_deref().unwrap_or(&target.namespace),
-            b.name,
-            target.name()
-        ),
-        None => println!(
-            "Triggered buildconfig {} (OpenShift's answer named no build)",
-            target.name()
-        ),
-    }
+    let b = &done.build;
+    println!(
+        "Started build {}/{} (generic webhook of buildconfig {})",
+        b.namespace.as_deref().unwrap_or(&target.namespace),
+        b.name,
+        target.name()
+    );
     Ok(())
 }

@@ -417,6 +417,18 @@ impl Copier {
         let children: Vec<Node> = futures_util::stream::iter(wanted)
             .map(|d| async move {
                 let m = child(ends.src.as_ref(), &d).await?;
+                // As skopeo (which would have to rewrite the index, and so change its digest,
+                // refused under --preserve-digests): an entry must name its manifest's type.
+                if !d.media_type.is_empty() && d.media_type != m.media_type {
+                    return Err(Error::Invalid {
+                        what: format!("index entry {}", d.digest),
+                        location: ends.src.location(),
+                        reason: format!(
+                            "the index declares media type {:?}, the manifest itself is {:?}",
+                            d.media_type, m.media_type
+                        ),
+                    });
+                }
                 Box::pin(self.plan_tree(ends, m, depth + 1)).await
             })
             .buffered(8)

@@ -5,8 +5,9 @@
 //! blobs up to [`SMALL_BLOB`] are read whole, verified, and handed over in one piece; larger
 //! ones (and every blob of a disk source) stream through [`verified`], which hashes and counts
 //! them on the way and ends with an error instead of its last item when the size or digest is
-//! wrong, so that the destination never commits wrong bytes. An interrupted download resumes
-//! from where it stopped (`Range` on a registry) inside that stream, so the destination sees
+//! wrong, so that the destination never commits wrong bytes. An interrupted download (a reset,
+//! a premature end, a stall: fewer than [`STALL_FLOOR`](crate::registry::STALL_FLOOR) bytes
+//! within the stall timeout, a trickle included) resumes from where it stopped (`Range` on a registry) inside that stream, so the destination sees
 //! one continuous upload. A destination that stops taking bytes for longer than the stall
 //! timeout is given up on ([`watchdog`]) and the blob is retried from the start. Mismatches
 //! are never retried.
@@ -26,6 +27,7 @@ use crate::image::{
 use crate::manifest::Descriptor;
 use crate::progress::Progress;
 use crate::reference::Hasher;
+use crate::registry::StallWatch;
 use crate::retry::RetryPolicy;
 
 /// Blobs up to this size are read whole from a network source and uploaded in one request.
@@ -167,6 +169,8 @@ struct Reader {
     tap: Arc<Tap>,
     progress: Arc<Progress>,
     inner: Option<BlobStream>,
+    /// Fewer than a floor of bytes within the stall timeout is a stall.
+    watch: StallWatch,
     /// Bytes of the blob received so far.
     count: u64,
     /// `count` when the current download started (a resume must make progress).
@@ -198,6 +202,7 @@ fn verified(
         tap,
         progress,
         inner: None,
+        watch: StallWatch::new(stall),
         count: 0,
         opened_at: 0,
         skip: 0,
@@ -231,7 +236,7 @@ impl Reader {
                 self.open().await?;
             }
             let inner = self.inner.as_mut().expect("opened");
-            let item = match tokio::time::timeout(self.stall, inner.next()).await {
+            let item = match tokio::time::timeout_at(self.watch.deadline(), inner.next()).await {
                 Err(_) => Err(stalled(&self.desc, &self.loc, self.stall)),
                 Ok(None) => return self.end().map(|()| None),
                 Ok(Some(item)) => item,
@@ -253,6 +258,10 @@ impl Reader {
                     return Err(e);
                 }
             };
+            // Bytes skipped still moved: they count against a stall.
+            if self.watch.record(chunk.len()) {
+                self.tap.touch();
+            }
             if self.skip > 0 {
                 let n = (self.skip as usize).min(chunk.len());
                 self.skip -= n as u64;
@@ -269,7 +278,6 @@ impl Reader {
                 h.update(&chunk);
             }
             self.tap.sent.store(self.count, Ordering::Relaxed);
-            self.tap.touch();
             self.progress
                 .blob_bytes(&self.desc.digest, chunk.len() as u64);
             return Ok(Some(chunk));
@@ -297,6 +305,7 @@ impl Reader {
         self.skip = self.count - read.offset;
         self.opened_at = self.count;
         self.inner = Some(read.stream);
+        self.watch = StallWatch::new(self.stall);
         self.tap.touch();
         Ok(())
     }

@@ -111,8 +111,9 @@ pub async fn read_whole(
     check_length(read.length, read.offset, desc, &loc)?;
     let mut stream = read.stream;
     let mut buf = BytesMut::with_capacity(desc.size as usize);
+    let mut watch = crate::registry::StallWatch::new(stall);
     loop {
-        match tokio::time::timeout(stall, stream.next()).await {
+        match tokio::time::timeout_at(watch.deadline(), stream.next()).await {
             Err(_) => return Err(stalled(desc, &loc, stall)),
             Ok(None) => break,
             Ok(Some(chunk)) => {
@@ -120,6 +121,7 @@ pub async fn read_whole(
                 if buf.len() as u64 + chunk.len() as u64 > desc.size {
                     return Err(too_many(desc, &loc));
                 }
+                watch.record(chunk.len());
                 buf.extend_from_slice(&chunk);
             }
         }
@@ -138,7 +140,7 @@ pub fn stalled(desc: &Descriptor, loc: &Location, stall: Duration) -> Error {
     Error::Network {
         op: format!("reading blob {}", desc.digest.short()),
         location: loc.clone(),
-        reason: format!("no data for {} s (stalled)", stall.as_secs()),
+        reason: crate::registry::stalled_text(stall),
         transient: true,
     }
 }

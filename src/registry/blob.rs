@@ -184,7 +184,12 @@ impl Client {
         op: &str,
     ) -> Result<(Url, Option<u64>)> {
         let loc = self.location(repo);
-        let auth = self.prepare(scope, repo).await?;
+        // An upload session on another scheme, host or port gets no credentials.
+        let auth = if self.is_own(session).await? {
+            self.prepare(scope, repo).await?
+        } else {
+            None
+        };
         let mut req = self
             .http()
             .request(Method::PATCH, session.clone())
@@ -197,7 +202,7 @@ impl Client {
         let resp = req
             .send()
             .await
-            .map_err(|e| super::network_error(e, op, &loc))?;
+            .map_err(|e| self.network_error(e, op, &loc))?;
         log::debug!(
             "PATCH {} -> {}",
             crate::redact::url(session),

@@ -6,10 +6,16 @@
 //! repository, the HTTP status and the registry's own error code and message.
 //!
 //! Timeouts: connecting has [`ClientOptions::connect_timeout`]; small requests (manifests,
-//! HEADs, tokens, tag lists) have [`ClientOptions::request_timeout`] in all; blob transfers
-//! fail when no byte moves for [`ClientOptions::stall_timeout`] — a stalled body never hangs a
-//! copy. Credentials are never sent along a redirect to another host (reqwest strips
-//! `Authorization` on cross-origin redirects; at most 10 redirects are followed).
+//! HEADs, tokens, tag lists) have [`ClientOptions::request_timeout`] in all; a body that moves
+//! less than [`STALL_FLOOR`] bytes within [`ClientOptions::stall_timeout`] is stalled — a
+//! silent or trickling body never hangs a copy.
+//!
+//! Credentials go only to the registry itself (its scheme, host and port): never along a
+//! redirect to another host (reqwest strips `Authorization` on cross-origin redirects; at most
+//! 10 redirects are followed), never to a URL the registry hands out on another host (an
+//! upload session), never in answer to a 401 that came from another host, never to a plain
+//! `http://` token realm of a registry reached over HTTPS (unless TLS verification is off);
+//! `Link` pagination keeps only the link's path and query, as skopeo does.
 
 pub mod auth;
 pub mod blob;
@@ -17,6 +23,7 @@ pub mod destination;
 use crate::manifest;
 pub mod signatures;
 pub mod source;
+pub mod tags;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -72,8 +79,13 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Total time allowed for a small request (everything but blob bodies).
     pub request_timeout: Duration,
-    /// Time a blob transfer may go without moving a byte.
+    /// Time a blob transfer may go without moving enough bytes ([`STALL_FLOOR`]).
     pub stall_timeout: Duration,
+    /// The flag that turns TLS verification off for this side (`--dest-tls-verify`), for
+    /// messages.
+    pub tls_verify_flag: String,
+    /// The most memory a tag list may take ([`tags::TagBudget`]).
+    pub max_tag_data: usize,
 }
 
 impl Default for ClientOptions {
@@ -85,6 +97,8 @@ impl Default for ClientOptions {
             connect_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(120),
             stall_timeout: Duration::from_secs(60),
+            tls_verify_flag: "--tls-verify".into(),
+            max_tag_data: tags::DEFAULT_LIMIT,
         }
     }
 }
@@ -215,6 +229,8 @@ pub struct Client {
     token_requests: AtomicU64,
     /// The `/v2/` answer carried `X-Registry-Supports-Signatures: 1`.
     supports_signatures: std::sync::atomic::AtomicBool,
+    tls_verify_flag: String,
+    max_tag_data: usize,
 }
 
 impl std::fmt::Debug for Client {
@@ -266,6 +282,8 @@ impl Client {
             requests: AtomicU64::new(0),
             token_requests: AtomicU64::new(0),
             supports_signatures: std::sync::atomic::AtomicBool::new(false),
+            tls_verify_flag: opts.tls_verify_flag,
+            max_tag_data: opts.max_tag_data,
         }))
     }
 
@@ -362,7 +380,7 @@ impl Client {
                     status_error(r, "pinging the registry", &loc).await
                 }
                 Ok(r) => break r,
-                Err(e) => network_error(e, "pinging the registry", &loc),
+                Err(e) => self.network_error(e, "pinging the registry", &loc),
             };
             match schedule.next_delay(&err) {
                 Some(d) => tokio::time::sleep(d).await,
@@ -370,6 +388,9 @@ impl Client {
             }
         };
         log::debug!("GET {} -> {}", redact::url(&url), resp.status().as_u16());
+        if resp.status() == StatusCode::UNAUTHORIZED && !same_origin(resp.url(), base) {
+            return Err(self.foreign_401(resp.url(), &loc));
+        }
         let sigs = resp
             .headers()
             .get(signatures::SUPPORTS_HEADER)
@@ -473,6 +494,16 @@ impl Client {
         };
         let mut url = Url::parse(realm)
             .map_err(|_| auth_err(format!("token realm {realm:?} is not a URL")))?;
+        // Credentials never travel in clear text to a registry reached over HTTPS: a realm on
+        // plain http:// gets them only when this side's TLS verification is off.
+        let sends_secret = !matches!(self.creds, Credentials::Anonymous | Credentials::Bearer(_));
+        if sends_secret && url.scheme() == "http" && !self.allow_http {
+            return Err(auth_err(format!(
+                "the registry's token realm {} is plain http://: its credentials would travel in clear text, so they are not sent (pass {}=false if that is intended)",
+                redact::url(&url),
+                self.tls_verify_flag
+            )));
+        }
         // An identity token is exchanged with an OAuth2 POST (as skopeo does); otherwise the
         // token is asked for with a GET, with Basic credentials if there are any.
         let oauth2_form = match &self.creds {
@@ -562,7 +593,7 @@ impl Client {
                     }
                     e
                 }
-                Err(e) => network_error(e, "requesting a token", loc),
+                Err(e) => self.network_error(e, "requesting a token", loc),
             };
             match schedule.next_delay(&err) {
                 Some(d) => tokio::time::sleep(d).await,
@@ -608,11 +639,18 @@ impl Client {
             repo,
         } = request;
         let loc = self.location(repo);
-        self.base().await?;
+        let base = self.base().await?;
+        // Credentials go only to the registry itself: a URL the registry handed out on another
+        // scheme, host or port (an upload Location on a storage backend) gets none.
+        let own = same_origin(&url, base);
         let mut schedule = self.retry.schedule();
         let mut reauthed = false;
         loop {
-            let auth = self.authorization(scope, false, &loc).await?;
+            let auth = if own {
+                self.authorization(scope, false, &loc).await?
+            } else {
+                None
+            };
             let mut req = self
                 .http
                 .request(method.clone(), url.clone())
@@ -630,9 +668,12 @@ impl Client {
             self.requests.fetch_add(1, Ordering::Relaxed);
             let started = Instant::now();
             let result = match timeout {
-                Timeout::Total(_) => req.send().await.map_err(|e| network_error(e, op, &loc)),
+                Timeout::Total(_) => req
+                    .send()
+                    .await
+                    .map_err(|e| self.network_error(e, op, &loc)),
                 Timeout::Headers(d) => match tokio::time::timeout(d, req.send()).await {
-                    Ok(r) => r.map_err(|e| network_error(e, op, &loc)),
+                    Ok(r) => r.map_err(|e| self.network_error(e, op, &loc)),
                     Err(_) => Err(Error::Network {
                         op: op.to_string(),
                         location: loc.clone(),
@@ -650,6 +691,11 @@ impl Client {
                         started.elapsed().as_millis()
                     );
                     if resp.status() == StatusCode::UNAUTHORIZED {
+                        // A 401 from another host (after a redirect, or at a URL on another
+                        // host) is never answered with the registry's credentials.
+                        if !own || !same_origin(resp.url(), base) {
+                            return Err(self.foreign_401(resp.url(), &loc));
+                        }
                         if !reauthed && self.creds_can_reauth().await {
                             reauthed = true;
                             self.refresh_after_401(&resp, scope, &loc).await?;
@@ -673,6 +719,27 @@ impl Client {
                 None => return Err(schedule.give_up(err)),
             }
         }
+    }
+
+    /// The error for a 401 that did not come from the registry itself.
+    fn foreign_401(&self, at: &Url, loc: &Location) -> Error {
+        Error::Auth {
+            location: loc.clone(),
+            reason: format!(
+                "{} answered HTTP 401 for the registry's request; the registry's credentials are only ever sent to the registry, so it was not answered",
+                origin_text(at)
+            ),
+        }
+    }
+
+    /// A transport failure as an [`Error`], its TLS hint naming this side's flag.
+    pub(crate) fn network_error(&self, e: reqwest::Error, op: &str, loc: &Location) -> Error {
+        network_error_with(e, op, loc, &self.tls_verify_flag)
+    }
+
+    /// Whether `url` is on the registry itself (same scheme, host and port as its base URL).
+    pub(crate) async fn is_own(&self, url: &Url) -> Result<bool> {
+        Ok(same_origin(url, self.base().await?))
     }
 
     async fn creds_can_reauth(&self) -> bool {
@@ -1014,12 +1081,20 @@ impl Client {
     }
 
     /// `GET /v2/<repo>/tags/list`, following `Link` pagination (a loop of links is refused).
+    /// The tags may take at most [`ClientOptions::max_tag_data`] of memory, pages included.
     pub async fn list_tags(&self, repo: &str) -> Result<Vec<String>> {
         let loc = self.location(repo);
         let op = "listing tags".to_string();
         let mut url = self.url(&format!("{repo}/tags/list")).await?;
         let mut seen = std::collections::HashSet::new();
+        let budget = tags::TagBudget::new(self.max_tag_data);
         let mut tags = Vec::new();
+        let mut held = 0usize;
+        let over = |o: tags::OverBudget| Error::Invalid {
+            what: "tag list".into(),
+            location: loc.clone(),
+            reason: o.to_string(),
+        };
         loop {
             if !seen.insert(url.to_string()) || seen.len() > 10_000 {
                 return Err(Error::Invalid {
@@ -1028,6 +1103,7 @@ impl Client {
                     reason: "its Link pagination loops".into(),
                 });
             }
+            let room = budget.room(held).min(64 << 20);
             let answer = self
                 .send_read(
                     Request {
@@ -1039,32 +1115,43 @@ impl Client {
                         op: &op,
                         repo,
                     },
-                    64 << 20,
+                    room,
                     "tag list",
                 )
-                .await?;
+                .await;
             let answer = match answer {
-                Ok(a) => a,
-                Err(resp) => return Err(status_error(resp, &op, &loc).await),
+                Ok(Ok(a)) => a,
+                Ok(Err(resp)) => return Err(status_error(resp, &op, &loc).await),
+                // A page that does not fit in what is left of the budget.
+                Err(Error::Invalid { .. }) if room < (64 << 20) => {
+                    return Err(over(tags::OverBudget {
+                        limit: budget.limit(),
+                        tags: tags.len(),
+                    }));
+                }
+                Err(e) => return Err(e),
             };
             let next = answer
                 .headers
                 .get(header::LINK)
                 .and_then(|v| v.to_str().ok())
                 .and_then(parse_next_link);
-            let body = answer.body;
-            #[derive(serde::Deserialize)]
-            struct TagList {
-                tags: Option<Vec<String>>,
+            match budget.parse_page(&answer.body, &mut tags, &mut held) {
+                Ok(()) => {}
+                Err(tags::PageError::Over(o)) => return Err(over(o)),
+                Err(tags::PageError::Json(e)) => {
+                    return Err(Error::Invalid {
+                        what: "tag list".into(),
+                        location: loc.clone(),
+                        reason: format!("not valid JSON: {e}"),
+                    });
+                }
             }
-            let page: TagList = serde_json::from_slice(&body).map_err(|e| Error::Invalid {
-                what: "tag list".into(),
-                location: loc.clone(),
-                reason: format!("not valid JSON: {e}"),
-            })?;
-            tags.extend(page.tags.unwrap_or_default());
+            drop(answer);
             match next {
-                Some(n) => url = self.resolve(&n).await?,
+                // As skopeo: only the path and query of the link, asked of the registry itself
+                // (a link to another scheme, host or port never gets the credentials).
+                Some(n) => url = self.resolve(&link_path(&url, &n)).await?,
                 None => break,
             }
         }
@@ -1175,6 +1262,33 @@ fn unreachable_success(op: &str, loc: &Location) -> Error {
     }
 }
 
+/// Whether two URLs have the same scheme, host and port.
+pub fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// `scheme://host:port` of a URL, for messages.
+fn origin_text(u: &Url) -> String {
+    match u.port() {
+        Some(p) => format!("{}://{}:{p}", u.scheme(), u.host_str().unwrap_or_default()),
+        None => format!("{}://{}", u.scheme(), u.host_str().unwrap_or_default()),
+    }
+}
+
+/// The path and query of a `Link` target (resolved against the page that sent it), to be
+/// asked of the registry's own base URL whatever scheme, host or port the link names.
+pub fn link_path(page: &Url, link: &str) -> String {
+    match page.join(link) {
+        Ok(u) => match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_string(),
+        },
+        Err(_) => link.to_string(),
+    }
+}
+
 /// Parse `Link: </v2/x/tags/list?n=1&last=a>; rel="next"`.
 pub fn parse_next_link(v: &str) -> Option<String> {
     for part in v.split(',') {
@@ -1197,6 +1311,7 @@ fn retryable_status(s: StatusCode) -> bool {
 
 fn basic_header(user: &str, pass: &str) -> Result<HeaderValue> {
     use base64::Engine as _;
+    redact::remember_basic(user, pass);
     let v = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
@@ -1238,7 +1353,62 @@ pub enum ReadError {
     Http(reqwest::Error),
 }
 
-/// Read a whole body, at most `limit` bytes, failing if no byte arrives for `stall`.
+/// The fewest bytes a body must move within each stall window ([`ClientOptions::stall_timeout`])
+/// not to count as stalled: a body that trickles a few bytes a second is as stuck as a silent
+/// one.
+pub const STALL_FLOOR: u64 = 1024;
+
+/// Watches a body for stalls: fewer than [`STALL_FLOOR`] bytes within a window is a stall.
+#[derive(Debug, Clone)]
+pub struct StallWatch {
+    window: Duration,
+    start: tokio::time::Instant,
+    bytes: u64,
+}
+
+impl StallWatch {
+    /// A watch whose first window starts now.
+    pub fn new(window: Duration) -> Self {
+        StallWatch {
+            window,
+            start: tokio::time::Instant::now(),
+            bytes: 0,
+        }
+    }
+
+    /// When the current window ends: the next bytes must arrive before it.
+    pub fn deadline(&self) -> tokio::time::Instant {
+        self.start + self.window
+    }
+
+    /// Count `n` bytes received. True when they complete the floor (a new window starts).
+    pub fn record(&mut self, n: usize) -> bool {
+        self.bytes += n as u64;
+        if self.bytes >= STALL_FLOOR {
+            self.start = tokio::time::Instant::now();
+            self.bytes = 0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The window.
+    pub fn window(&self) -> Duration {
+        self.window
+    }
+}
+
+/// The words for a stall of `window`.
+pub fn stalled_text(window: Duration) -> String {
+    format!(
+        "less than {STALL_FLOOR} bytes in {} s (stalled)",
+        window.as_secs()
+    )
+}
+
+/// Read a whole body, at most `limit` bytes, failing as stalled when fewer than
+/// [`STALL_FLOOR`] bytes arrive within `stall`.
 pub async fn read_limited(
     resp: reqwest::Response,
     limit: usize,
@@ -1246,8 +1416,9 @@ pub async fn read_limited(
 ) -> Result<Bytes, ReadError> {
     let mut stream = resp.bytes_stream();
     let mut buf = bytes::BytesMut::new();
+    let mut watch = StallWatch::new(stall);
     loop {
-        match tokio::time::timeout(stall, stream.next()).await {
+        match tokio::time::timeout_at(watch.deadline(), stream.next()).await {
             Err(_) => return Err(ReadError::Stalled(stall)),
             Ok(None) => return Ok(buf.freeze()),
             Ok(Some(Err(e))) => return Err(ReadError::Http(e)),
@@ -1255,6 +1426,7 @@ pub async fn read_limited(
                 if buf.len() + chunk.len() > limit {
                     return Err(ReadError::TooLarge);
                 }
+                watch.record(chunk.len());
                 buf.extend_from_slice(&chunk);
             }
         }
@@ -1327,35 +1499,48 @@ pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
+/// A transport failure as an [`Error`] (the TLS hint names `--tls-verify`; a [`Client`] names
+/// its own side's flag).
 pub(crate) fn network_error(e: reqwest::Error, op: &str, loc: &Location) -> Error {
+    network_error_with(e, op, loc, "--tls-verify")
+}
+
+/// A transport failure as an [`Error`], classified by the error's type (never its text):
+/// TLS and certificate failures answer the same way every time and are not retried; a
+/// registry answering plain HTTP on an HTTPS connection is said so in words; resets, EOFs and
+/// timeouts are transient. `flag` is the side's `--…tls-verify` flag, for hints.
+pub(crate) fn network_error_with(e: reqwest::Error, op: &str, loc: &Location, flag: &str) -> Error {
+    use crate::tls::TlsFailure;
     let timeout = e.is_timeout();
     // A redirect loop (or chain longer than 10) answers the same way every time.
     let redirect = e.is_redirect();
     let e = e.without_url();
+    let failure = crate::tls::classify(&e);
     let reason = chain(&e);
-    let lower = reason.to_lowercase();
-    let tls = lower.contains("certificate")
-        || lower.contains("unknownissuer")
-        || lower.contains("tls handshake")
-        || lower.contains("invalid peer")
-        || lower.contains("received fatal alert");
-    let reason = if timeout {
-        format!("timed out ({reason})")
-    } else {
-        reason
-    };
-    let reason = if tls && !timeout {
-        format!(
-            "{reason} (TLS verification failed: pass the registry's CA with --cert-dir, or --tls-verify=false)"
-        )
-    } else {
-        reason
+    let cert_dir = flag.replace("tls-verify", "cert-dir");
+    let (reason, transient) = match failure {
+        Some(TlsFailure::PlainHttp) => (
+            format!(
+                "the registry at {} answered in plain HTTP, not HTTPS; use {flag}=false if that is intended",
+                loc.registry
+            ),
+            false,
+        ),
+        Some(TlsFailure::Certificate) => (
+            format!(
+                "{reason} (TLS verification failed: pass the registry's CA with {cert_dir}, or {flag}=false)"
+            ),
+            false,
+        ),
+        Some(TlsFailure::Handshake) => (format!("TLS handshake failed: {reason}"), false),
+        None if timeout => (format!("timed out ({reason})"), true),
+        None => (reason, !redirect),
     };
     Error::Network {
         op: op.to_string(),
         location: loc.clone(),
         reason,
-        transient: (!tls || timeout) && !redirect,
+        transient,
     }
 }
 
@@ -1365,7 +1550,7 @@ pub(crate) fn network_error_msg(e: ReadError, op: &str, loc: &Location) -> Error
         ReadError::Stalled(d) => Error::Network {
             op: op.to_string(),
             location: loc.clone(),
-            reason: format!("no data for {} s (stalled)", d.as_secs()),
+            reason: stalled_text(d),
             transient: true,
         },
         ReadError::TooLarge => Error::Invalid {

@@ -228,6 +228,9 @@ fn copies_with_basic_auth_and_refuses_a_wrong_password() {
 fn copies_with_two_different_tokens_like_openshift() {
     let ts_src = TokenServer::start(TokenServerOptions {
         tokens: vec![("nonprod-sa-token".into(), vec![Grant::pull("team/*")])],
+        // An HTTPS registry's realm is HTTPS too: ferry sends no credentials to a plain
+        // http:// realm of an HTTPS registry.
+        tls: true,
         ..Default::default()
     });
     let ts_dst = TokenServer::start(TokenServerOptions {
@@ -705,6 +708,7 @@ fn same_registry_copy_mounts_every_layer_and_uploads_nothing() {
             "sa".into(),
             vec![Grant::pull("dev/*"), Grant::push("prod/*")],
         )],
+        tls: true,
         ..Default::default()
     });
     let reg = Registry::start(opts(Tls::Ca, Auth::Token(ts.config())));
@@ -774,6 +778,7 @@ fn blobs_the_destination_has_are_skipped() {
 fn a_second_copy_costs_one_manifest_request_per_side() {
     let ts = TokenServer::start(TokenServerOptions {
         tokens: vec![("t".into(), vec![Grant::push("*")])],
+        tls: true,
         ..Default::default()
     });
     let src = Registry::start(opts(Tls::Ca, Auth::Token(ts.config())));
@@ -904,7 +909,12 @@ fn https_without_the_ca_is_refused_with_a_hint() {
         &dst.docker_ref("ns/app:v1"),
     );
     assert_eq!(out.code, Some(1));
-    assert!(out.stderr.contains("--cert-dir"), "{}", out.stderr);
+    // The hint names the side's own flags.
+    assert!(
+        out.stderr.contains("--src-cert-dir") && out.stderr.contains("--src-tls-verify=false"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -1085,6 +1095,7 @@ fn digestfile_matches_skopeos_byte_for_byte() {
 fn debug_output_never_shows_secrets() {
     let ts = TokenServer::start(TokenServerOptions {
         tokens: vec![("Sup3rSecretSAToken".into(), vec![Grant::push("*")])],
+        tls: true,
         ..Default::default()
     });
     let src = Registry::start(opts(Tls::Ca, Auth::Token(ts.config())));

@@ -3,11 +3,13 @@
 //! non-production, `ferry trigger` (the non-production pipeline's last stage) → the stand-in of
 //! the production BuildConfig's generic webhook → the production stage, `ferry promote --record
 //! promotion.json` with exactly the environment the webhook delivered, in an agent pod's file
-//! layout.
+//! layout, under the trust policy of `templates/prod-pipeline.yaml` processed for the lab.
+//! A second flow runs Jenkinsfile.nonprod's build-and-tag step against a stand-in `oc` while
+//! `latest` moves; `agent_image.rs` promotes the agent image itself through the same flow.
 //!
 //! `FERRY_E2E_NARRATE=1` prints what happens, step by step (`scripts/demo` uses it).
 
-use crate::promote::Pod;
+use crate::promote::{Pod, promotion_yaml};
 use crate::support::fixtures::{Fixture, ImageSpec, IndexSpec};
 use crate::support::webhook::{BuildConfig, StartedBuild, WebhookOptions, WebhookServer};
 use crate::support::{
@@ -16,11 +18,13 @@ use crate::support::{
 };
 
 const NONPROD_TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.nonprod-image-puller.sa-token";
+/// The non-production builder's token (what OpenShift's builds push with, and `oc tag` writes as).
+pub const BUILDER_TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.nonprod-builder.sa-token";
 const PROD_TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.prod-jenkins.sa-token";
 const WEBHOOK_SECRET: &str = "5d41402abc4b2a76b9719d911017c592deadbeef";
-const DEV: &str = "team-dev";
-const PROD: &str = "team-prod";
-const COMMIT: &str = "3f7c2a91be0d4c5e8a1f6b2d9c0e7a4b5f6d8e21";
+pub const DEV: &str = "team-dev";
+pub const PROD: &str = "team-prod";
+pub const COMMIT: &str = "3f7c2a91be0d4c5e8a1f6b2d9c0e7a4b5f6d8e21";
 
 fn narrate(text: &str) {
     if std::env::var_os("FERRY_E2E_NARRATE").is_some() {
@@ -43,7 +47,7 @@ fn show(out: &Output) {
 
 #[track_caller]
 fn assert_no_secrets(out: &Output) {
-    for s in [NONPROD_TOKEN, PROD_TOKEN, WEBHOOK_SECRET] {
+    for s in [NONPROD_TOKEN, BUILDER_TOKEN, PROD_TOKEN, WEBHOOK_SECRET] {
         assert!(
             !out.stdout.contains(s) && !out.stderr.contains(s),
             "secret in output:\n{out}"
@@ -51,9 +55,9 @@ fn assert_no_secrets(out: &Output) {
     }
 }
 
-struct Flow {
-    nonprod: Registry,
-    prod: Registry,
+pub struct Flow {
+    pub nonprod: Registry,
+    pub prod: Registry,
     nonprod_tokens: TokenServer,
     hook: WebhookServer,
     pod: Pod,
@@ -66,13 +70,16 @@ struct Flow {
 }
 
 impl Flow {
-    fn start() -> Flow {
+    pub fn start() -> Flow {
         narrate(
             "Two clusters: a non-production and a production registry (HTTPS, token auth as OpenShift's)",
         );
         let nonprod_tokens = TokenServer::start(TokenServerOptions {
             // The image-puller service account: system:image-puller on the project, pull only.
-            tokens: vec![(NONPROD_TOKEN.into(), vec![Grant::pull(&format!("{DEV}/*"))])],
+            tokens: vec![
+                (NONPROD_TOKEN.into(), vec![Grant::pull(&format!("{DEV}/*"))]),
+                (BUILDER_TOKEN.into(), vec![Grant::push(&format!("{DEV}/*"))]),
+            ],
             tls: true,
             ..Default::default()
         });
@@ -99,6 +106,15 @@ impl Flow {
         });
         let ca = &pki::lab_ca().ca_pem;
         let pod = Pod::new(NONPROD_TOKEN, Some(ca), PROD_TOKEN, ca, PROD);
+        narrate(
+            "Production pins what a promotion may touch: promotion.yaml, a ConfigMap of the agent pod",
+        );
+        if std::env::var_os("FERRY_E2E_NARRATE").is_some() {
+            eprintln!(
+                "{}",
+                promotion_yaml(&[&nonprod.host()], &[&prod.host()], &[DEV], &[PROD])
+            );
+        }
         Flow {
             nonprod,
             prod,
@@ -123,13 +139,7 @@ impl Flow {
             .arg("--cert-dir")
             .arg(self.hook.cert_dir().unwrap())
             .args(["--env", "IMAGE_NAME=app"])
-            .args([
-                "--env",
-                &format!("NON_PROD_REGISTRY={}", self.nonprod.host()),
-            ])
-            .args(["--env", &format!("PROD_REGISTRY={}", self.prod.host())])
             .args(["--env", &format!("NON_PROD_PROJECT_NAME={DEV}")])
-            .args(["--env", &format!("PROD_PROJECT_NAME={PROD}")])
             .args(["--env", &format!("GIT_COMMIT={COMMIT}")])
             .env("FERRY_WEBHOOK_SECRET", WEBHOOK_SECRET)
             .run();
@@ -139,16 +149,23 @@ impl Flow {
     }
 
     /// The production pipeline's stage (Jenkinsfile.prod): `ferry promote --record
-    /// promotion.json` with the build's parameters and Jenkins' variables as environment.
+    /// promotion.json` with the build's parameters and Jenkins' variables as environment, and
+    /// the production side's promotion config (the ConfigMap, at its mount point in the pod).
     fn promote(&self, build: &StartedBuild, extra: &[&str]) -> (Output, Option<serde_json::Value>) {
         let record = self.prod_agent.path().join("promotion.json");
         let _ = std::fs::remove_file(&record);
+        // The production installation's ConfigMap (templates/prod-pipeline.yaml) as the pod
+        // mounts it: the promotion config and the trust policy (the image has none).
+        let etc_ferry = self.ferry_config_dir();
+        let config = etc_ferry.join("promotion.yaml");
         let mut t = self.prod_agent.ferry();
         t.args(["promote", "--record", "promotion.json"])
+            .args(["--config", config.to_str().unwrap()])
             .args(extra);
         for (k, v) in build.stage_env().into_iter().chain(self.pod.env()) {
             t.env(k, v);
         }
+        t.env("CONTAINERS_POLICY_JSON", etc_ferry.join("policy.json"));
         let out = t.run();
         show(&out);
         assert_no_secrets(&out);
@@ -162,8 +179,35 @@ impl Flow {
         (out, rec)
     }
 
+    /// The production agent's `/etc/ferry`: the ConfigMap of templates/prod-pipeline.yaml
+    /// (promotion.yaml, policy.json), processed with the lab's registries and projects.
+    pub fn ferry_config_dir(&self) -> std::path::PathBuf {
+        let dir = self.prod_agent.path().join("etc/ferry");
+        let template = crate::templates::load("prod-pipeline.yaml");
+        let nonprod = self.nonprod.host();
+        let prod = self.prod.host();
+        let p = crate::oc_process::process(
+            &template,
+            &[
+                ("PROD_PROJECT_NAME", PROD),
+                ("GIT_URI", "https://git.example.com/platform/ferry.git"),
+                ("SOURCE_SECRET", "ferry-kit-git"),
+                ("NON_PROD_REGISTRY", &nonprod),
+                ("NON_PROD_PROJECT_NAME", DEV),
+                ("PROD_REGISTRY", &prod),
+            ],
+        )
+        .unwrap();
+        let cm = p.objects.iter().find(|o| o["kind"] == "ConfigMap").unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        for (file, text) in cm["data"].as_object().unwrap() {
+            std::fs::write(dir.join(file), text.as_str().unwrap()).unwrap();
+        }
+        dir
+    }
+
     /// Trigger, take the build the webhook started, run its stage.
-    fn run(&self, extra: &[&str]) -> (StartedBuild, Output, Option<serde_json::Value>) {
+    pub fn run(&self, extra: &[&str]) -> (StartedBuild, Output, Option<serde_json::Value>) {
         narrate(
             "Non-production pipeline: ferry trigger (generic webhook of the production pipeline)",
         );
@@ -177,7 +221,7 @@ impl Flow {
         (build, out, rec)
     }
 
-    fn prod_digest(&self) -> Option<String> {
+    pub fn prod_digest(&self) -> Option<String> {
         self.prod.manifest_digest(&format!("{PROD}/app"), COMMIT)
     }
 
@@ -327,4 +371,138 @@ fn e2e_trigger_then_promote_is_exact_idempotent_and_guarded() {
     assert_eq!(rec["destination_digest"], other.digest.as_str());
     assert_eq!(rec["replaced_digest"], image.digest.as_str());
     assert_eq!(rec["build_number"], "4");
+}
+
+/// A stand-in for the `oc` commands of Jenkinsfile.nonprod's build step, against the lab's
+/// non-production registry (OpenShift's ImageStreams are repositories of its internal registry):
+/// `start-build` plays a build that pushes `OC_STANDIN_BUILD_OUTPUT` as `NAME:latest` and
+/// records its `status.output.to.imageDigest`, then another build (or an image-change trigger)
+/// moves `NAME:latest` to `OC_STANDIN_CONCURRENT` before the pipeline's next step; `get` answers
+/// the build's digest; `tag SRC@DIGEST DST:TAG` writes that manifest under the tag, as
+/// OpenShift's ImageStreamTag does. Registry writes go through ferry with the builder's token.
+const OC_STANDIN: &str = r#"#!/bin/sh
+set -eu
+echo "oc $*" >> "$OC_STANDIN_STATE/calls"
+copy() {
+  "$OC_STANDIN_FERRY" copy -q --src-cert-dir "$OC_STANDIN_CERT_DIR" --dest-cert-dir "$OC_STANDIN_CERT_DIR" \
+    ${3:+--digestfile "$3"} "$1" "$2" >&2
+}
+reg="docker://$OC_STANDIN_REGISTRY"
+case "$1" in
+  start-build)
+    name="$2"; ns=""; out=""
+    shift 2
+    while [ $# -gt 0 ]; do
+      case "$1" in
+        -n) ns="$2"; shift 2 ;;
+        --commit=*|--wait) shift ;;
+        -o) out="$2"; shift 2 ;;
+        *) echo "oc stand-in: start-build: unexpected $1" >&2; exit 1 ;;
+      esac
+    done
+    [ "$out" = name ] || { echo "oc stand-in: start-build without -o name" >&2; exit 1; }
+    n=$(( $(ls "$OC_STANDIN_STATE" | grep -c '^build-' || true) + 1 ))
+    copy "$OC_STANDIN_BUILD_OUTPUT" "$reg/$ns/$name:latest" "$OC_STANDIN_STATE/build-$name-$n"
+    # Meanwhile another build moves latest.
+    copy "$OC_STANDIN_CONCURRENT" "$reg/$ns/$name:latest"
+    echo "build.build.openshift.io/$name-$n" ;;
+  logs) echo "(log of $2)" ;;
+  get)
+    build="${2#build.build.openshift.io/}"
+    [ "$5 $6" = "-o jsonpath={.status.output.to.imageDigest}" ] || { echo "oc stand-in: get: $*" >&2; exit 1; }
+    cat "$OC_STANDIN_STATE/build-$build" ;;
+  tag)
+    src="$2"; dst="$3"
+    copy "$reg/$src" "$reg/$dst"
+    echo "Tag $dst set to $src." ;;
+  *) echo "oc stand-in: unsupported: oc $*" >&2; exit 1 ;;
+esac
+"#;
+
+#[test]
+fn e2e_the_commit_tag_names_the_image_the_build_produced_even_when_latest_moves() {
+    let flow = Flow::start();
+    let built = ImageSpec::oci().layers(&[30_000]).seed(7).build();
+    let other = ImageSpec::oci().layers(&[20_000]).seed(8).build();
+    assert_ne!(built.digest, other.digest);
+    // What the build pushes, and what another build pushes right after it.
+    built.seed(&flow.nonprod, &format!("{DEV}/staging:built"));
+    other.seed(&flow.nonprod, &format!("{DEV}/staging:other"));
+
+    // Jenkinsfile.nonprod's build step, as Jenkins runs it (`sh -xe`), with `oc` stood in.
+    let jenkinsfile = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("Jenkinsfile.nonprod"),
+    )
+    .unwrap();
+    let script = crate::kit::jenkinsfile_sh_scripts(&jenkinsfile)
+        .into_iter()
+        .find(|s| s.contains("oc start-build"))
+        .expect("the build step");
+    let agent = Sandbox::new();
+    let state = agent.path().join("oc-state");
+    std::fs::create_dir_all(&state).unwrap();
+    let oc = agent.path().join("bin/oc");
+    std::fs::write(&oc, OC_STANDIN).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&oc, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let host = flow.nonprod.host();
+    let out = std::process::Command::new("sh")
+        .args(["-xe", "-c", &script])
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                agent.path().join("bin").display(),
+                std::env::var("PATH").unwrap()
+            ),
+        )
+        .env("IMAGE_NAME", "app")
+        .env("NON_PROD_PROJECT_NAME", DEV)
+        .env("GIT_COMMIT", COMMIT)
+        .env("OC_STANDIN_STATE", &state)
+        .env("OC_STANDIN_FERRY", env!("CARGO_BIN_EXE_ferry"))
+        .env("OC_STANDIN_REGISTRY", &host)
+        .env("OC_STANDIN_CERT_DIR", flow.nonprod.cert_dir().unwrap())
+        .env(
+            "OC_STANDIN_BUILD_OUTPUT",
+            format!("docker://{host}/{DEV}/staging:built"),
+        )
+        .env(
+            "OC_STANDIN_CONCURRENT",
+            format!("docker://{host}/{DEV}/staging:other"),
+        )
+        .env("FERRY_SRC_CREDS", format!("serviceaccount:{BUILDER_TOKEN}"))
+        .env(
+            "FERRY_DEST_CREDS",
+            format!("serviceaccount:{BUILDER_TOKEN}"),
+        )
+        .env("HOME", agent.home())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the build step failed:\n{stderr}");
+    let calls = std::fs::read_to_string(state.join("calls")).unwrap();
+    assert!(
+        calls.contains(&format!(
+            "oc tag {DEV}/app@{} {DEV}/app:{COMMIT}",
+            built.digest
+        )),
+        "{calls}"
+    );
+
+    // latest moved on; the commit's tag names what the build produced.
+    let nonprod_digest = |tag: &str| flow.nonprod.manifest_digest(&format!("{DEV}/app"), tag);
+    assert_eq!(
+        nonprod_digest("latest").as_deref(),
+        Some(other.digest.as_str())
+    );
+    assert_eq!(
+        nonprod_digest(COMMIT).as_deref(),
+        Some(built.digest.as_str())
+    );
+
+    // And that is what production gets.
+    let (_, out, _) = flow.run(&[]);
+    out.assert_success();
+    assert_eq!(flow.prod_digest().as_deref(), Some(built.digest.as_str()));
 }

@@ -3,13 +3,17 @@
 // The test binary is not a library: `pub` in its modules only shares lab code between them.
 #![allow(unreachable_pub, missing_docs)]
 
+mod agent_image;
 mod airgap;
 mod copy;
+mod credentials;
 mod delete;
 mod e2e;
 mod faults;
+mod files;
 mod hostile;
 mod inspect;
+mod kit;
 mod lab;
 mod lint;
 mod list_tags;
@@ -21,6 +25,7 @@ mod promote;
 mod proxy;
 mod secrets;
 mod signatures;
+mod signing;
 mod support;
 mod sync;
 mod templates;
@@ -28,3 +33,5 @@ mod transports_archive;
 mod transports_dir;
 mod transports_oci;
 mod trigger;
+mod trust;
+mod vendor;

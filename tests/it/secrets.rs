@@ -495,11 +495,17 @@ fn promote(lab: &Lab, via: Via, case: Case) -> Option<Invocation> {
     };
     let src_file = lab.file(&format!("promote-src-{case:?}"), &format!("{src_token}\n"));
     let dst_file = lab.file("promote-dst", SA_TOKEN);
+    let host = lab.proxy.host();
+    let config = lab.file(
+        "promotion.yaml",
+        &crate::promote::promotion_yaml(&[&host], &[&host], &["nonprod"], &["prod", "prodfail"]),
+    );
     let record = lab.dir.path().join(format!("record-{via:?}-{case:?}.json"));
     let _ = std::fs::remove_file(&record);
     let mut inv = Invocation {
         args: vec![
             "promote".into(),
+            format!("--config={config}"),
             "--retry-times=1".into(),
             "--retry-delay=10ms".into(),
             format!("--record={}", record.display()),

@@ -1,8 +1,9 @@
 //! The OpenShift templates of `templates/`: each is processed as `oc process` would
 //! (`oc_process.rs`), then the Template and every object it produces are validated against the
 //! OpenShift 4.17 and 3.11 JSON schemas (`tests/schemas/`, draft-04, offline), then checked for
-//! what the schemas cannot see: the flow's names line up across templates, Jenkinsfiles, the
-//! agent's Dockerfile, ferry's defaults and the install guide (`docs/openshift.md`).
+//! what the schemas cannot see (apiVersions, misplaced keys, parameters, secrets). `kit.rs` checks
+//! that the flow's names line up across templates, Jenkinsfiles, the agent's Dockerfile, ferry's
+//! defaults and the install guide (`docs/openshift.md`), with the helpers of this file.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -14,25 +15,10 @@ use serde_json::Value;
 
 use crate::oc_process::{self, Processed};
 
-/// ferry promote's default non-production token file and certificate folder (the command-line
-/// contract): the pod template must mount the non-production Secret exactly there.
-const FERRY_SRC_TOKEN_FILE: &str = "/run/secrets/kubernetes.io/non-production-cluster-token/token";
-const FERRY_SRC_CERT_DIR: &str = "/run/secrets/kubernetes.io/non-production-cluster-token";
-
-/// The six inputs of `ferry promote`, as build parameters of the production pipeline.
-const PROMOTE_PARAMETERS: [&str; 6] = [
-    "IMAGE_NAME",
-    "NON_PROD_REGISTRY",
-    "PROD_REGISTRY",
-    "NON_PROD_PROJECT_NAME",
-    "PROD_PROJECT_NAME",
-    "GIT_COMMIT",
-];
-
 /// Parameters whose values are secrets.
-const SECRET_PARAMETERS: [&str; 2] = ["WEBHOOK_SECRET", "NON_PROD_TOKEN"];
+pub const SECRET_PARAMETERS: [&str; 3] = ["WEBHOOK_SECRET", "NON_PROD_TOKEN", "PROD_WEBHOOK_TOKEN"];
 
-const WEBHOOK_SECRET: &str = "5f2b0c8e4d6a1f3b9c7e2d4a6b8c0e1f3a5b7c9d";
+pub const WEBHOOK_SECRET: &str = "5f2b0c8e4d6a1f3b9c7e2d4a6b8c0e1f3a5b7c9d";
 
 /// Sample `-p` values: each template gets those of its parameters that appear here.
 const SAMPLES: &[(&str, &str)] = &[
@@ -57,13 +43,18 @@ const SAMPLES: &[(&str, &str)] = &[
     ("PROD_API_URL", "https://api.prod.example.com:6443"),
     ("HTTP_PROXY", "http://proxy.example.com:3128"),
     ("HTTPS_PROXY", "http://proxy.example.com:3128"),
+    ("SOURCE_SECRET", "ferry-kit-git"),
+    (
+        "PROD_WEBHOOK_TOKEN",
+        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ3ZWJob29rIn0.c2lnbmF0dXJl",
+    ),
 ];
 
-fn repo() -> PathBuf {
+pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn template_files() -> Vec<PathBuf> {
+pub fn template_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("templates"))
         .expect("templates/ exists")
         .map(|e| e.unwrap().path())
@@ -74,18 +65,18 @@ fn template_files() -> Vec<PathBuf> {
     files
 }
 
-fn load(name: &str) -> Value {
+pub fn load(name: &str) -> Value {
     oc_process::load(&repo().join("templates").join(name)).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn declared(template: &Value) -> Vec<&Value> {
+pub fn declared(template: &Value) -> Vec<&Value> {
     template["parameters"]
         .as_array()
         .map(|a| a.iter().collect())
         .unwrap_or_default()
 }
 
-fn default_of<'a>(template: &'a Value, name: &str) -> &'a str {
+pub fn default_of<'a>(template: &'a Value, name: &str) -> &'a str {
     declared(template)
         .into_iter()
         .find(|p| p["name"] == name)
@@ -94,7 +85,7 @@ fn default_of<'a>(template: &'a Value, name: &str) -> &'a str {
 }
 
 /// The sample values for the parameters `template` declares, plus `extra`.
-fn samples_for<'a>(template: &Value, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+pub fn samples_for<'a>(template: &Value, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     let names: BTreeSet<&str> = declared(template)
         .iter()
         .filter_map(|p| p["name"].as_str())
@@ -109,12 +100,12 @@ fn samples_for<'a>(template: &Value, extra: &[(&'a str, &'a str)]) -> Vec<(&'a s
     params
 }
 
-fn process(name: &str, extra: &[(&str, &str)]) -> Processed {
+pub fn process(name: &str, extra: &[(&str, &str)]) -> Processed {
     let t = load(name);
     oc_process::process(&t, &samples_for(&t, extra)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-fn object<'a>(p: &'a Processed, kind: &str) -> &'a Value {
+pub fn object<'a>(p: &'a Processed, kind: &str) -> &'a Value {
     let found: Vec<&Value> = p.objects.iter().filter(|o| o["kind"] == kind).collect();
     assert_eq!(found.len(), 1, "expected exactly one {kind}");
     found[0]
@@ -183,7 +174,7 @@ fn schema_sets() -> &'static [SchemaSet] {
 }
 
 /// Schema problems of one document (a Template or an object), in every set that knows its kind.
-fn schema_problems(doc: &Value, what: &str) -> Vec<String> {
+pub fn schema_problems(doc: &Value, what: &str) -> Vec<String> {
     let api_version = doc["apiVersion"].as_str().unwrap_or_default().to_string();
     let kind = doc["kind"].as_str().unwrap_or_default().to_string();
     let mut problems = Vec::new();
@@ -220,6 +211,7 @@ const GROUPIFIED: &[(&str, &str)] = &[
     ("BuildConfig", "build.openshift.io/v1"),
     ("ImageStream", "image.openshift.io/v1"),
     ("RoleBinding", "rbac.authorization.k8s.io/v1"),
+    ("Role", "rbac.authorization.k8s.io/v1"),
 ];
 
 fn template_problems(file: &str, template: &Value) -> Vec<String> {
@@ -345,10 +337,10 @@ fn object_problems(what: &str, o: &Value) -> Vec<String> {
         "RoleBinding" => {
             let r = &o["roleRef"];
             if r["apiGroup"] != "rbac.authorization.k8s.io"
-                || r["kind"] != "ClusterRole"
+                || (r["kind"] != "ClusterRole" && r["kind"] != "Role")
                 || r["name"].as_str().is_none_or(str::is_empty)
             {
-                problems.push(format!("{what}: roleRef needs apiGroup rbac.authorization.k8s.io, kind ClusterRole and a name"));
+                problems.push(format!("{what}: roleRef needs apiGroup rbac.authorization.k8s.io, kind ClusterRole or Role, and a name"));
             }
             let subjects = o["subjects"].as_array().cloned().unwrap_or_default();
             if subjects.is_empty() {
@@ -377,7 +369,7 @@ fn object_problems(what: &str, o: &Value) -> Vec<String> {
 
 /// Everything checked for one template file: schema of the Template, processing, schema and
 /// structure of each object.
-fn all_problems(file: &str, template: &Value, params: &[(&str, &str)]) -> Vec<String> {
+pub fn all_problems(file: &str, template: &Value, params: &[(&str, &str)]) -> Vec<String> {
     let mut problems = schema_problems(template, file);
     problems.extend(template_problems(file, template));
     match oc_process::process(template, params) {
@@ -393,7 +385,7 @@ fn all_problems(file: &str, template: &Value, params: &[(&str, &str)]) -> Vec<St
     problems
 }
 
-fn assert_none(problems: Vec<String>) {
+pub fn assert_none(problems: Vec<String>) {
     assert!(
         problems.is_empty(),
         "{} problem(s):\n  {}",
@@ -405,36 +397,11 @@ fn assert_none(problems: Vec<String>) {
 // ---------------------------------------------------------------------------------------------
 // Jenkinsfiles and Dockerfile, read as text
 
-fn read(path: &str) -> String {
+pub fn read(path: &str) -> String {
     std::fs::read_to_string(repo().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// The `string(name: '…')` parameters a declarative Jenkinsfile declares.
-fn jenkinsfile_parameters(text: &str) -> Vec<String> {
-    Regex::new(r"string\(name: '(\w+)'")
-        .unwrap()
-        .captures_iter(text)
-        .map(|c| c[1].to_string())
-        .collect()
-}
-
-fn jenkinsfile_agent_label(text: &str) -> String {
-    let c = Regex::new(r"agent \{ label '([^']+)' \}")
-        .unwrap()
-        .captures(text);
-    c.map(|c| c[1].to_string()).expect("agent { label '…' }")
-}
-
-/// `ARG NAME=default` lines of a Dockerfile.
-fn dockerfile_args(text: &str) -> BTreeMap<String, String> {
-    Regex::new(r"(?m)^ARG (\w+)=(\S+)$")
-        .unwrap()
-        .captures_iter(text)
-        .map(|c| (c[1].to_string(), c[2].to_string()))
-        .collect()
-}
-
-fn env_names(bc: &Value) -> Vec<String> {
+pub fn env_names(bc: &Value) -> Vec<String> {
     bc["spec"]["strategy"]["jenkinsPipelineStrategy"]["env"]
         .as_array()
         .into_iter()
@@ -446,12 +413,31 @@ fn env_names(bc: &Value) -> Vec<String> {
 // ---------------------------------------------------------------------------------------------
 // docs/openshift.md: its `oc process -f templates/… -p …` commands
 
-/// One `oc process` command of the guide: the template file and its `-p` pairs. A value that
-/// the shell computes (`"$VAR"`, `"$(cat f)"`) is replaced by a placeholder.
+/// One `oc process` command of the guide: the template file, its `-p` pairs, the parameters it
+/// gives through `--param-file=<(printf 'NAME=%s\n' …)`, and whether it runs `--local`. A value
+/// that the shell computes (`"$VAR"`, `"$(cat f)"`, a `--param-file`) is a placeholder.
 #[derive(Debug)]
-struct DocCommand {
-    file: String,
-    params: Vec<(String, String)>,
+pub struct DocCommand {
+    pub file: String,
+    pub params: Vec<(String, String)>,
+    pub from_param_file: Vec<String>,
+    pub local: bool,
+    pub line: String,
+}
+
+impl DocCommand {
+    /// Every parameter, `-p` and `--param-file` alike, as `oc process` gets them.
+    pub fn all_params(&self) -> Vec<(&str, &str)> {
+        self.params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(
+                self.from_param_file
+                    .iter()
+                    .map(|k| (k.as_str(), "doc-placeholder-secret")),
+            )
+            .collect()
+    }
 }
 
 fn shell_words(line: &str) -> Vec<String> {
@@ -497,22 +483,36 @@ fn shell_words(line: &str) -> Vec<String> {
     words
 }
 
-fn doc_commands() -> Vec<DocCommand> {
+pub fn doc_commands() -> Vec<DocCommand> {
     let text = read("docs/openshift.md");
     let joined = text.replace("\\\n", " ");
+    // The one form a secret may take: a process substitution of the shell builtin printf.
+    let param_file =
+        Regex::new(r#"--param-file=<\(printf '([A-Z0-9_]+)=%s\\n' "[^"]*"\)"#).unwrap();
     let mut commands = Vec::new();
     for line in joined.lines() {
         let line = line.trim();
-        if !line.starts_with("oc process -f templates/") {
+        if !line.starts_with("oc process ") {
             continue;
         }
         let before_pipe = line.split(" | ").next().unwrap();
-        let words = shell_words(before_pipe);
+        let from_param_file: Vec<String> = param_file
+            .captures_iter(before_pipe)
+            .map(|c| c[1].to_string())
+            .collect();
+        let rest = param_file.replace_all(before_pipe, "");
+        let words = shell_words(&rest);
         let mut file = None;
         let mut params = Vec::new();
+        let mut local = false;
         let mut i = 2;
         while i < words.len() {
             match words[i].as_str() {
+                "--local" => {
+                    local = true;
+                    i += 1;
+                    continue;
+                }
                 "-f" => file = words.get(i + 1).cloned(),
                 "-p" => {
                     let pair = words.get(i + 1).cloned().unwrap_or_default();
@@ -528,8 +528,17 @@ fn doc_commands() -> Vec<DocCommand> {
             }
             i += 2;
         }
-        let file = file.unwrap().trim_start_matches("templates/").to_string();
-        commands.push(DocCommand { file, params });
+        let file = file
+            .unwrap_or_else(|| panic!("docs/openshift.md: no -f in: {line}"))
+            .trim_start_matches("templates/")
+            .to_string();
+        commands.push(DocCommand {
+            file,
+            params,
+            from_param_file,
+            local,
+            line: line.to_string(),
+        });
     }
     commands
 }
@@ -594,10 +603,13 @@ fn the_checks_reject_broken_templates() {
 
     // roleRef without kind.
     let mut t = good.clone();
-    t["objects"][1]["roleRef"]
-        .as_object_mut()
+    let rb = t["objects"]
+        .as_array_mut()
         .unwrap()
-        .remove("kind");
+        .iter_mut()
+        .find(|o| o["kind"] == "RoleBinding")
+        .unwrap();
+    rb["roleRef"].as_object_mut().unwrap().remove("kind");
     broken.push(("roleRef without kind", "\"kind\" is a required property", t));
 
     // A leading slash in contextDir.
@@ -695,11 +707,7 @@ fn the_install_guide_processes_every_template() {
     for c in &commands {
         used.insert(c.file.clone());
         let template = load(&c.file);
-        let params: Vec<(&str, &str)> = c
-            .params
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let params = c.all_params();
         problems.extend(all_problems(
             &format!("docs: {}", c.file),
             &template,
@@ -715,464 +723,6 @@ fn the_install_guide_processes_every_template() {
         }
     }
     assert_none(problems);
-}
-
-#[test]
-fn the_webhook_secret_is_one_parameter_shared_by_both_clusters() {
-    for file in ["nonprod-webhook-secret.yaml", "prod-webhook-secret.yaml"] {
-        let t = load(file);
-        let p = declared(&t)
-            .into_iter()
-            .find(|p| p["name"] == "WEBHOOK_SECRET")
-            .expect(file);
-        assert_eq!(p["required"], true, "{file}");
-        assert!(
-            p.get("generate").is_none() && p.get("value").is_none(),
-            "{file}: {p}"
-        );
-    }
-    for path in template_files() {
-        let t = oc_process::load(&path).unwrap();
-        for p in declared(&t) {
-            assert!(
-                p.get("generate").is_none(),
-                "{}: {} is generated",
-                path.display(),
-                p["name"]
-            );
-        }
-    }
-    let nonprod = process("nonprod-webhook-secret.yaml", &[]);
-    let jenkins = object(&nonprod, "Secret");
-    assert_eq!(jenkins["stringData"]["secrettext"], WEBHOOK_SECRET);
-    assert_eq!(
-        jenkins["metadata"]["labels"]["credential.sync.jenkins.openshift.io"],
-        "true"
-    );
-    let credential_id =
-        jenkins["metadata"]["annotations"]["jenkins.openshift.io/secret.name"].clone();
-    assert!(credential_id.is_string());
-
-    let prod = process("prod-webhook-secret.yaml", &[]);
-    let webhook = object(&prod, "Secret");
-    assert_eq!(webhook["stringData"]["WebHookSecretKey"], WEBHOOK_SECRET);
-    assert_eq!(webhook["stringData"].as_object().unwrap().len(), 1);
-
-    // The production BuildConfig references that Secret; the non-production pipeline reads
-    // the Jenkins credential by its id.
-    let pipeline = process("prod-pipeline.yaml", &[]);
-    let bc = object(&pipeline, "BuildConfig");
-    let trigger = &bc["spec"]["triggers"][0];
-    assert_eq!(trigger["type"], "Generic");
-    assert_eq!(
-        trigger["generic"]["secretReference"]["name"],
-        webhook["metadata"]["name"]
-    );
-    let nonprod_pipeline = process("nonprod-pipeline.yaml", &[]);
-    let env = &object(&nonprod_pipeline, "BuildConfig")["spec"]["strategy"]["jenkinsPipelineStrategy"]
-        ["env"];
-    let id = env
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == "WEBHOOK_CREDENTIAL_ID")
-        .unwrap();
-    assert_eq!(id["value"], credential_id);
-}
-
-#[test]
-fn the_production_pipeline_declares_exactly_the_promote_parameters() {
-    let p = process("prod-pipeline.yaml", &[]);
-    let bc = object(&p, "BuildConfig");
-    let spec = &bc["spec"];
-    assert_eq!(spec["strategy"]["type"], "JenkinsPipeline");
-    assert_eq!(spec["runPolicy"], "Serial");
-    let triggers = spec["triggers"].as_array().unwrap();
-    assert_eq!(triggers.len(), 1);
-    assert_eq!(triggers[0]["generic"]["allowEnv"], true);
-
-    let mut env = env_names(bc);
-    env.sort();
-    let mut six: Vec<String> = PROMOTE_PARAMETERS.iter().map(|s| s.to_string()).collect();
-    six.sort();
-    assert_eq!(
-        env, six,
-        "jenkinsPipelineStrategy.env must declare exactly ferry promote's inputs"
-    );
-
-    let jenkinsfile = read(
-        spec["strategy"]["jenkinsPipelineStrategy"]["jenkinsfilePath"]
-            .as_str()
-            .unwrap(),
-    );
-    let mut declared = jenkinsfile_parameters(&jenkinsfile);
-    declared.sort();
-    assert_eq!(declared, six, "Jenkinsfile.prod parameters");
-    for needle in [
-        "skipDefaultCheckout()",
-        "GIT_COMMIT = \"${params.GIT_COMMIT}\"",
-        "sh 'ferry promote --record promotion.json'",
-        "archiveArtifacts(artifacts: 'promotion.json'",
-    ] {
-        assert!(
-            jenkinsfile.contains(needle),
-            "Jenkinsfile.prod lacks {needle}"
-        );
-    }
-
-    // The Jenkins ServiceAccount may push to the production project.
-    let rb = object(&p, "RoleBinding");
-    assert_eq!(rb["roleRef"]["name"], "system:image-builder");
-    assert_eq!(rb["subjects"][0]["kind"], "ServiceAccount");
-    assert_eq!(rb["subjects"][0]["name"], "jenkins");
-    assert_eq!(rb["subjects"][0]["namespace"], "shop-prod");
-    assert_eq!(rb["metadata"]["namespace"], "shop-prod");
-}
-
-#[test]
-fn the_nonprod_pipeline_passes_the_six_values_to_ferry_trigger() {
-    let p = process("nonprod-pipeline.yaml", &[]);
-    let bc = object(&p, "BuildConfig");
-    assert_eq!(bc["spec"]["strategy"]["type"], "JenkinsPipeline");
-    assert_eq!(bc["spec"]["runPolicy"], "Serial");
-    let jenkinsfile = read(
-        bc["spec"]["strategy"]["jenkinsPipelineStrategy"]["jenkinsfilePath"]
-            .as_str()
-            .unwrap(),
-    );
-    let mut env = env_names(bc);
-    env.sort();
-    let mut declared = jenkinsfile_parameters(&jenkinsfile);
-    declared.sort();
-    assert_eq!(
-        env, declared,
-        "BuildConfig env and Jenkinsfile.nonprod parameters differ"
-    );
-
-    assert!(jenkinsfile.contains("ferry trigger"));
-    for name in PROMOTE_PARAMETERS {
-        let arg = format!("--env {name}=\"${name}\"");
-        assert!(
-            jenkinsfile.contains(&arg),
-            "Jenkinsfile.nonprod does not pass {arg}"
-        );
-    }
-    assert!(jenkinsfile.contains("variable: 'FERRY_WEBHOOK_SECRET'"));
-    assert!(
-        !jenkinsfile.contains("--secret"),
-        "the webhook secret must not be a flag value"
-    );
-    assert!(
-        !jenkinsfile.contains("$FERRY_WEBHOOK_SECRET"),
-        "the webhook secret must stay in the environment, never expanded into a command line"
-    );
-}
-
-#[test]
-fn the_jenkinsfiles_keep_secrets_out_of_groovy_strings() {
-    let double_quoted_sh = Regex::new(r#"\bsh\s*\(?\s*""#).unwrap();
-    let interpolation = Regex::new(r#""[^"\n]*\$\{[^"\n]*""#).unwrap();
-    for file in ["Jenkinsfile.nonprod", "Jenkinsfile.prod"] {
-        let text = read(file);
-        // Every shell step is single-quoted: the shell expands variables, Groovy never does.
-        assert!(
-            !double_quoted_sh.is_match(&text),
-            "{file}: double-quoted sh step"
-        );
-        // The only Groovy interpolation is of the GIT_COMMIT parameter.
-        for gstring in interpolation.find_iter(&text) {
-            assert_eq!(
-                gstring.as_str(),
-                "\"${params.GIT_COMMIT}\"",
-                "{file}: Groovy interpolation"
-            );
-        }
-        assert!(!text.contains("set -x"), "{file}: set -x would echo values");
-    }
-}
-
-/// The text of the one `<name>` child of `node`.
-fn child(node: roxmltree::Node<'_, '_>, name: &str) -> String {
-    let found: Vec<_> = node.children().filter(|c| c.has_tag_name(name)).collect();
-    assert_eq!(
-        found.len(),
-        1,
-        "<{name}> under <{}>",
-        node.tag_name().name()
-    );
-    found[0].text().unwrap_or("").to_string()
-}
-
-fn element<'a, 'i>(node: roxmltree::Node<'a, 'i>, name: &str) -> roxmltree::Node<'a, 'i> {
-    node.children()
-        .find(|c| c.has_tag_name(name))
-        .unwrap_or_else(|| panic!("no <{name}>"))
-}
-
-#[test]
-fn the_agent_pod_template_mounts_the_token_where_ferry_reads_it() {
-    let t = load("agent.yaml");
-    let p = process("agent.yaml", &[]);
-
-    // Image: ImageStream + Docker build of agent/Dockerfile from the repository root.
-    let is = object(&p, "ImageStream");
-    assert!(
-        is["metadata"]["labels"].get("role").is_none(),
-        "a role label would add a second pod template"
-    );
-    let bc = object(&p, "BuildConfig");
-    assert_eq!(bc["spec"]["strategy"]["type"], "Docker");
-    assert!(
-        bc["spec"]["source"].get("contextDir").is_none(),
-        "the Dockerfile needs the repository root"
-    );
-    assert_eq!(
-        bc["spec"]["strategy"]["dockerStrategy"]["dockerfilePath"],
-        "agent/Dockerfile"
-    );
-    let output = &bc["spec"]["output"]["to"];
-    assert_eq!(output["kind"], "ImageStreamTag");
-    let (stream, tag) = output["name"].as_str().unwrap().split_once(':').unwrap();
-    assert_eq!(stream, is["metadata"]["name"]);
-
-    // Build arguments are the Dockerfile's ARGs, with the same defaults.
-    let args = dockerfile_args(&read("agent/Dockerfile"));
-    let build_args = bc["spec"]["strategy"]["dockerStrategy"]["buildArgs"]
-        .as_array()
-        .unwrap();
-    assert_eq!(build_args.len(), args.len());
-    for a in build_args {
-        let name = a["name"].as_str().unwrap();
-        assert_eq!(
-            args.get(name).map(String::as_str),
-            a["value"].as_str(),
-            "ARG {name}"
-        );
-    }
-
-    // The pod template ConfigMap.
-    let cm = object(&p, "ConfigMap");
-    assert_eq!(cm["metadata"]["labels"]["role"], "jenkins-slave");
-    let data = cm["data"].as_object().unwrap();
-    assert_eq!(data.len(), 1);
-    let xml = data.values().next().unwrap().as_str().unwrap();
-    let doc = roxmltree::Document::parse(xml).unwrap_or_else(|e| panic!("pod template XML: {e}"));
-    let root = doc.root_element();
-    assert_eq!(
-        root.tag_name().name(),
-        "org.csanchez.jenkins.plugins.kubernetes.PodTemplate"
-    );
-
-    let label = child(root, "label");
-    assert_eq!(label, default_of(&t, "AGENT_LABEL"));
-    for jenkinsfile in ["Jenkinsfile.nonprod", "Jenkinsfile.prod"] {
-        assert_eq!(
-            jenkinsfile_agent_label(&read(jenkinsfile)),
-            label,
-            "{jenkinsfile}'s agent label"
-        );
-    }
-    assert_eq!(child(root, "serviceAccount"), "jenkins");
-
-    let volumes: Vec<_> = element(root, "volumes")
-        .children()
-        .filter(|c| c.is_element())
-        .collect();
-    assert_eq!(volumes.len(), 1);
-    let volume = volumes[0];
-    assert_eq!(
-        volume.tag_name().name(),
-        "org.csanchez.jenkins.plugins.kubernetes.volumes.SecretVolume"
-    );
-    let mount = child(volume, "mountPath");
-    assert_eq!(
-        mount, FERRY_SRC_CERT_DIR,
-        "ferry promote's default --src-cert-dir"
-    );
-    assert_eq!(
-        format!("{mount}/token"),
-        FERRY_SRC_TOKEN_FILE,
-        "ferry promote's default --src-token-file"
-    );
-    let token = process("prod-nonprod-token-secret.yaml", &[]);
-    let token_secret = object(&token, "Secret");
-    assert_eq!(
-        child(volume, "secretName"),
-        token_secret["metadata"]["name"].as_str().unwrap()
-    );
-    assert_eq!(
-        token_secret["metadata"]["namespace"],
-        cm["metadata"]["namespace"]
-    );
-    let keys: BTreeSet<&str> = token_secret["stringData"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(keys, BTreeSet::from(["token", "ca.crt"]));
-
-    let containers: Vec<_> = element(root, "containers")
-        .children()
-        .filter(|c| c.is_element())
-        .collect();
-    assert_eq!(containers.len(), 1);
-    let c = containers[0];
-    assert_eq!(
-        child(c, "name"),
-        "jnlp",
-        "the Kubernetes plugin runs the agent in the container named jnlp"
-    );
-    assert_eq!(
-        child(c, "image"),
-        format!("image-registry.openshift-image-registry.svc:5000/shop-prod/{stream}:{tag}")
-    );
-    for (element_name, parameter) in [
-        ("resourceRequestCpu", "CPU_REQUEST"),
-        ("resourceRequestMemory", "MEMORY_REQUEST"),
-        ("resourceLimitCpu", "CPU_LIMIT"),
-        ("resourceLimitMemory", "MEMORY_LIMIT"),
-    ] {
-        let v = child(c, element_name);
-        assert!(!v.is_empty(), "{element_name}");
-        assert_eq!(v, p.values[parameter]);
-    }
-    let env: BTreeMap<String, String> = element(c, "envVars")
-        .children()
-        .filter(|e| e.is_element())
-        .map(|e| (child(e, "key"), child(e, "value")))
-        .collect();
-    for name in ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"] {
-        assert_eq!(env[name], p.values[name], "{name}");
-        assert_eq!(
-            env[&name.to_lowercase()],
-            p.values[name],
-            "{}",
-            name.to_lowercase()
-        );
-    }
-    assert_eq!(env["HTTPS_PROXY"], "http://proxy.example.com:3128");
-
-    // The newer label value is a parameter away.
-    let newer = process("agent.yaml", &[("POD_TEMPLATE_ROLE", "jenkins-agent")]);
-    assert_eq!(
-        object(&newer, "ConfigMap")["metadata"]["labels"]["role"],
-        "jenkins-agent"
-    );
-}
-
-#[test]
-fn the_nonprod_agent_mounts_the_production_api_ca_where_the_trigger_reads_it() {
-    // The non-production agent as the guide applies it.
-    let command = doc_commands()
-        .into_iter()
-        .find(|c| {
-            c.file == "agent.yaml" && c.params.iter().any(|(k, _)| k == "MOUNTED_SECRET_NAME")
-        })
-        .expect("docs/openshift.md applies templates/agent.yaml in non-production");
-    let params: Vec<(&str, &str)> = command
-        .params
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let p = oc_process::process(&load("agent.yaml"), &params).unwrap();
-    let xml = object(&p, "ConfigMap")["data"]
-        .as_object()
-        .unwrap()
-        .values()
-        .next()
-        .unwrap()
-        .as_str()
-        .unwrap()
-        .to_string();
-    let doc = roxmltree::Document::parse(&xml).unwrap();
-    let text = |name: &str| {
-        doc.descendants()
-            .find(|n| n.has_tag_name(name))
-            .and_then(|n| n.text())
-            .unwrap_or("")
-            .to_string()
-    };
-
-    let secret = process("nonprod-prod-api-secret.yaml", &[]);
-    let secret = object(&secret, "Secret");
-    assert_eq!(
-        text("secretName"),
-        secret["metadata"]["name"].as_str().unwrap()
-    );
-    let keys: Vec<&String> = secret["stringData"].as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["ca.crt"]);
-    let jenkinsfile = read("Jenkinsfile.nonprod");
-    let cert_dir = Regex::new(r"--cert-dir (\S+)")
-        .unwrap()
-        .captures(&jenkinsfile)
-        .expect("--cert-dir")[1]
-        .to_string();
-    assert_eq!(text("mountPath"), cert_dir);
-}
-
-#[test]
-fn the_nonprod_image_puller_has_a_long_lived_token_secret() {
-    let p = process("nonprod-image-puller.yaml", &[]);
-    let sa = object(&p, "ServiceAccount");
-    let name = sa["metadata"]["name"].as_str().unwrap();
-    let rb = object(&p, "RoleBinding");
-    assert_eq!(rb["roleRef"]["name"], "system:image-puller");
-    assert_eq!(rb["subjects"][0]["name"], name);
-    assert_eq!(rb["subjects"][0]["namespace"], "shop-dev");
-    let secret = object(&p, "Secret");
-    assert_eq!(secret["type"], "kubernetes.io/service-account-token");
-    assert_eq!(
-        secret["metadata"]["annotations"]["kubernetes.io/service-account.name"],
-        name
-    );
-    // The ServiceAccount comes first: the token controller deletes a token Secret whose
-    // ServiceAccount does not exist.
-    let kinds: Vec<&str> = p
-        .objects
-        .iter()
-        .map(|o| o["kind"].as_str().unwrap())
-        .collect();
-    assert_eq!(kinds, ["ServiceAccount", "RoleBinding", "Secret"]);
-    let message = p.message.as_deref().unwrap();
-    assert!(
-        message.contains(&format!("secret {name}-token -n shop-dev")),
-        "{message}"
-    );
-}
-
-#[test]
-fn the_unauthenticated_webhook_binding_is_scoped_to_the_production_project() {
-    let p = process("prod-webhook-unauthenticated.yaml", &[]);
-    let rb = object(&p, "RoleBinding");
-    assert_eq!(rb["roleRef"]["name"], "system:webhook");
-    assert_eq!(rb["subjects"][0]["kind"], "Group");
-    assert_eq!(rb["subjects"][0]["name"], "system:unauthenticated");
-    assert_eq!(rb["metadata"]["namespace"], "shop-prod");
-}
-
-#[test]
-fn ferry_promote_defaults_match_the_pod_template_when_implemented() {
-    // Cross-check with the binary itself once `ferry promote` exists: its help must show the
-    // default token and certificate paths that the pod template mounts.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["promote", "--help"])
-        .output()
-        .unwrap();
-    let help = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() || !help.contains("--src-token-file") {
-        eprintln!("ferry promote is not implemented in this build: cross-check skipped");
-        return;
-    }
-    for path in [
-        FERRY_SRC_TOKEN_FILE,
-        "/var/run/secrets/kubernetes.io/serviceaccount/token",
-    ] {
-        assert!(
-            help.contains(path),
-            "`ferry promote --help` does not show the default {path}"
-        );
-    }
 }
 
 /// Keeps the repository's copy of the schemas honest: the files the tests use are all there.

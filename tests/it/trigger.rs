@@ -15,14 +15,11 @@ fn webhook() -> WebhookServer {
     })
 }
 
-/// The six parameters the non-production pipeline sends.
+/// The three parameters the non-production pipeline sends (what the webhook may choose).
 fn params() -> Vec<String> {
     [
         "IMAGE_NAME=app",
-        "NON_PROD_REGISTRY=registry.nonprod.example.com",
-        "PROD_REGISTRY=image-registry.openshift-image-registry.svc:5000",
         "NON_PROD_PROJECT_NAME=team-dev",
-        "PROD_PROJECT_NAME=team-prod",
         "GIT_COMMIT=0123456789abcdef0123456789abcdef01234567",
     ]
     .iter()
@@ -86,16 +83,160 @@ fn trigger_starts_the_build_with_the_parameters() {
     assert!(c.authorization.is_none());
     let body: serde_json::Value = serde_json::from_slice(&c.body).unwrap();
     let env = body["env"].as_array().expect("env is a list");
-    assert_eq!(env.len(), 6);
+    assert_eq!(env.len(), 3);
     assert_eq!(
-        env[5],
+        env[2],
         serde_json::json!({"name": "GIT_COMMIT", "value": "0123456789abcdef0123456789abcdef01234567"})
     );
 
     let builds = hook.builds();
     assert_eq!(builds.len(), 1);
     assert_eq!(builds[0].parameter("IMAGE_NAME"), Some("app"));
-    assert_eq!(builds[0].parameter("PROD_PROJECT_NAME"), Some("team-prod"));
+    assert_eq!(
+        builds[0].parameter("NON_PROD_PROJECT_NAME"),
+        Some("team-dev")
+    );
+}
+
+/// The registries and the production project are the production side's (its promotion
+/// config): an old pipeline that still passes them gets a warning, and they are not sent.
+#[test]
+fn trigger_does_not_send_what_production_pins() {
+    let hook = webhook();
+    let sb = Sandbox::new();
+    let out = trigger(
+        &sb,
+        &hook,
+        &[
+            "--env",
+            "NON_PROD_REGISTRY=registry.nonprod.example.com",
+            "--env",
+            "PROD_REGISTRY=image-registry.openshift-image-registry.svc:5000",
+            "--env",
+            "PROD_PROJECT_NAME=team-prod",
+        ],
+    );
+    out.assert_success();
+    for name in ["NON_PROD_REGISTRY", "PROD_REGISTRY", "PROD_PROJECT_NAME"] {
+        assert!(
+            out.stderr.contains(&format!(
+                "--env {name} is not sent: the production side pins"
+            )),
+            "{name}: {out}"
+        );
+    }
+    let body: serde_json::Value = serde_json::from_slice(&hook.calls()[0].body).unwrap();
+    let names: Vec<&str> = body["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["IMAGE_NAME", "NON_PROD_PROJECT_NAME", "GIT_COMMIT"]);
+}
+
+/// Success means a build was started: a 2xx answer that does not name one (empty, HTML,
+/// oversized, unreadable) exits 1, saying the build could not be confirmed and what the answer
+/// was, redacted.
+#[test]
+fn trigger_fails_when_the_answer_does_not_confirm_a_build() {
+    use crate::support::faults::{Fault, FaultProxy, Rule};
+    let hook = webhook();
+    let proxy = FaultProxy::forward_to(&hook.api_url());
+    let html = format!(
+        "<html>\n<head><title>Sign in</title></head><body>Continue to /webhooks/{SECRET}/generic</body></html>"
+    );
+    let cases: Vec<(&str, Fault, Vec<&str>)> = vec![
+        (
+            "empty",
+            Fault::Status {
+                status: 200,
+                headers: vec![],
+                body: vec![],
+            },
+            vec!["an empty answer"],
+        ),
+        (
+            "html",
+            Fault::Status {
+                status: 200,
+                headers: vec![("content-type".into(), "text/html".into())],
+                body: html.into_bytes(),
+            },
+            vec!["<title>Sign in</title>", "/webhooks/<redacted>/generic"],
+        ),
+        (
+            "json that is no build",
+            Fault::Status {
+                status: 201,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: br#"{"kind":"Status","status":"Success"}"#.to_vec(),
+            },
+            vec!["HTTP 201", r#"the answer: {"kind":"Status""#],
+        ),
+        (
+            "oversized",
+            Fault::Status {
+                status: 200,
+                headers: vec![],
+                body: vec![b' '; 5 << 20],
+            },
+            vec!["an answer larger than 4 MiB"],
+        ),
+        (
+            // Headers, the start of a body, then the connection breaks.
+            "unreadable",
+            Fault::respond(|_| {
+                // The body waits once between its two parts, so that the server sends what
+                // it has (the headers, the start of the body) before the break.
+                let parts = futures_util::stream::unfold(0, |i| async move {
+                    match i {
+                        0 => Some((Ok(bytes::Bytes::from_static(b"{\"kind\":\"Bu")), 1)),
+                        1 => {
+                            tokio::task::yield_now().await;
+                            Some((Err(std::io::Error::other("cut")), 2))
+                        }
+                        _ => None,
+                    }
+                });
+                axum::response::Response::builder()
+                    .status(200)
+                    .body(axum::body::Body::from_stream(parts))
+                    .unwrap()
+            }),
+            vec!["an answer that could not be read"],
+        ),
+        (
+            // The stand-in's own answer (the build it started), cut short: wherever the
+            // connection breaks, the build may have started.
+            "cut",
+            Fault::TruncateAfter(10),
+            vec![],
+        ),
+    ];
+    for (name, fault, needles) in cases {
+        proxy.clear();
+        proxy.add(Rule::new("POST", "/generic$", fault));
+        let sb = Sandbox::new();
+        let out = sb
+            .ferry()
+            .arg("trigger")
+            .args(["--api-url", &proxy.url(), "--tls-verify=false"])
+            .args(["--namespace", NS, "--buildconfig", "production-pipeline"])
+            .args(params())
+            .env("FERRY_WEBHOOK_SECRET", SECRET)
+            .run();
+        assert_eq!(out.code, Some(1), "{name}\n{out}");
+        let line = crate::faults::one_error_line(&out);
+        assert!(
+            line.contains("the build could not be confirmed"),
+            "{name}\n{out}"
+        );
+        for n in needles {
+            assert!(line.contains(n), "{name}: {n}\n{out}");
+        }
+        assert_no_secret(&out, &[SECRET]);
+    }
 }
 
 #[test]

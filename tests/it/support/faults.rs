@@ -91,6 +91,15 @@ pub enum Fault {
     AddHeader(String, String),
     /// Answer with what the asynchronous stand-in builds (see [`Server`]).
     Serve(Server),
+    /// Forward; pass the body `N` bytes at a time, waiting this long before each piece: a
+    /// body that trickles (never silent long, never moving much).
+    Trickle(usize, Duration),
+    /// Forward; point the answer's `Location` (an upload session) at this base URL instead
+    /// of the proxy: another host handing out the session.
+    LocationTo(String),
+    /// Forward with this request header set (replacing the client's): a stand-in that lets
+    /// requests in on its own authority (a storage backend's signed URL).
+    SetRequestHeader(String, String),
 }
 
 impl Fault {
@@ -142,6 +151,9 @@ impl Fault {
             Fault::Respond(_) => "respond".into(),
             Fault::AddHeader(k, v) => format!("add header {k}: {v}"),
             Fault::Serve(_) => "serve".into(),
+            Fault::Trickle(n, d) => format!("trickle {n} bytes every {d:?}"),
+            Fault::LocationTo(to) => format!("location to {to}"),
+            Fault::SetRequestHeader(k, _) => format!("set request header {k}"),
         }
     }
 }
@@ -527,10 +539,17 @@ async fn handle(State(state): State<Arc<ProxyState>>, req: Request) -> Response 
         }
     );
     let mut rb = state.client.request(parts.method.clone(), url);
+    let replaced = match &fault {
+        Some(Fault::SetRequestHeader(k, _)) => Some(k.to_ascii_lowercase()),
+        _ => None,
+    };
     for (k, v) in &parts.headers {
-        if !hop_by_hop(k) {
+        if !hop_by_hop(k) && replaced.as_deref() != Some(k.as_str()) {
             rb = rb.header(k, v);
         }
+    }
+    if let Some(Fault::SetRequestHeader(k, v)) = &fault {
+        rb = rb.header(k.as_str(), v.as_str());
     }
     let has_body = parts.headers.contains_key(header::CONTENT_LENGTH)
         || parts.headers.contains_key(header::TRANSFER_ENCODING);
@@ -551,7 +570,11 @@ async fn handle(State(state): State<Arc<ProxyState>>, req: Request) -> Response 
             && let Ok(s) = v.to_str()
             && let Some(rest) = s.strip_prefix(upstream.as_str())
         {
-            let rewritten = format!("{}{rest}", state.base);
+            let base = match &fault {
+                Some(Fault::LocationTo(to)) => to.as_str(),
+                _ => state.base.as_str(),
+            };
+            let rewritten = format!("{base}{rest}");
             headers.append(k, HeaderValue::from_str(&rewritten).expect("location"));
             continue;
         }
@@ -569,7 +592,11 @@ async fn handle(State(state): State<Arc<ProxyState>>, req: Request) -> Response 
         );
     }
     let body: BoxStream = match fault {
-        None | Some(Fault::AddHeader(..)) => source,
+        None
+        | Some(Fault::AddHeader(..))
+        | Some(Fault::LocationTo(_))
+        | Some(Fault::SetRequestHeader(..)) => source,
+        Some(Fault::Trickle(n, every)) => trickle(source, n, every),
         Some(Fault::Rewrite(f)) => {
             let mut all = Vec::new();
             let mut s = source;
@@ -590,6 +617,24 @@ async fn handle(State(state): State<Arc<ProxyState>>, req: Request) -> Response 
     let mut resp = Response::builder().status(status);
     *resp.headers_mut().expect("builder") = headers;
     resp.body(Body::from_stream(body)).expect("response")
+}
+
+/// The registry's answer, `n` bytes at a time, each piece after `every`.
+fn trickle(source: BoxStream, n: usize, every: Duration) -> BoxStream {
+    let pieces = source.flat_map(move |chunk| {
+        let pieces: Vec<Result<Bytes, std::io::Error>> = match chunk {
+            Ok(c) => (0..c.len())
+                .step_by(n.max(1))
+                .map(|i| Ok(c.slice(i..(i + n).min(c.len()))))
+                .collect(),
+            Err(e) => vec![Err(e)],
+        };
+        futures_util::stream::iter(pieces)
+    });
+    Box::pin(pieces.then(move |piece| async move {
+        tokio::time::sleep(every).await;
+        piece
+    }))
 }
 
 /// Apply a body fault to a stream of the registry's answer.

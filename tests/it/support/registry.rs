@@ -697,6 +697,12 @@ impl Registry {
         args
     }
 
+    /// The `Authorization` value of the lab's admin for `repo` (`None` without auth): for a
+    /// stand-in that lets requests in on its own authority.
+    pub fn admin_authorization(&self, repo: &str) -> Option<String> {
+        self.lab_auth(repo).into_iter().next().map(|(_, v)| v)
+    }
+
     /// The `Authorization` header the lab uses for its own requests about `repo`.
     fn lab_auth(&self, repo: &str) -> Vec<(&'static str, String)> {
         match &self.opts.auth {

@@ -77,7 +77,7 @@ impl Sandbox {
         t
     }
 
-    /// Current skopeo (1.18, `../shared/tools/skopeo-current`, or `$FERRY_SKOPEO_CURRENT`),
+    /// Current skopeo (1.18, `scripts/skopeo-current`, or `$FERRY_SKOPEO_CURRENT`),
     /// isolated as [`Sandbox::skopeo`] is: the second oracle. Where 1.9.3 and 1.18 differ,
     /// ferry follows 1.18.
     pub fn skopeo_current(&self) -> Tool {
@@ -136,7 +136,7 @@ impl Sandbox {
 fn skopeo_current_wrapper() -> &'static Path {
     static WRAPPER: std::sync::LazyLock<PathBuf> = std::sync::LazyLock::new(|| {
         let script = std::env::var_os("FERRY_SKOPEO_CURRENT").map_or_else(
-            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/skopeo-current"),
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/skopeo-current"),
             PathBuf::from,
         );
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -264,6 +264,8 @@ impl Tool {
             .stdout(Stdio::piped())
             .stderr(stderr);
         kill_with_parent(&mut self.cmd);
+        // Reaped below with wait4 (for its peak memory), which clippy does not see.
+        #[allow(clippy::zombie_processes)]
         let mut child = self.cmd.spawn().unwrap_or_else(|e| {
             let hint = if self.name == "skopeo" {
                 " (run `.ci/run` or `apt-get install -y skopeo`)"
@@ -307,10 +309,20 @@ impl Tool {
             }
             buf
         });
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("waiting for tool") {
-                break status;
+        // wait4 rather than try_wait: it also gives the child's peak resident memory.
+        let pid = child.id() as libc::pid_t;
+        // SAFETY: rusage is plain old data; zero is a valid value.
+        #[allow(unsafe_code)]
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let status: std::process::ExitStatus = loop {
+            let mut raw: libc::c_int = 0;
+            // SAFETY: pid is our own child, not yet reaped; the out-pointers are valid.
+            #[allow(unsafe_code)]
+            let r = unsafe { libc::wait4(pid, &mut raw, libc::WNOHANG, &mut usage) };
+            if r == pid {
+                break std::os::unix::process::ExitStatusExt::from_raw(raw);
             }
+            assert!(r == 0, "wait4: {}", std::io::Error::last_os_error());
             if started.elapsed() > self.timeout {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -338,6 +350,7 @@ impl Tool {
             stdout: String::from_utf8_lossy(&stdout).into_owned(),
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
             elapsed: started.elapsed(),
+            max_rss_kib: usage.ru_maxrss as u64,
         }
     }
 
@@ -397,6 +410,8 @@ pub struct Output {
     pub stdout_bytes: Vec<u8>,
     pub stderr: String,
     pub elapsed: Duration,
+    /// The process's peak resident memory (`ru_maxrss` from `wait4`), KiB.
+    pub max_rss_kib: u64,
 }
 
 impl Output {

@@ -68,7 +68,9 @@ pub struct GenericTrigger {
 
 impl BuildConfig {
     /// The production pipeline of the kit (`templates/prod-pipeline.yaml`): git source on
-    /// `main`, Generic trigger with `allowEnv: true`, the six declared parameters.
+    /// `main`, Generic trigger with `allowEnv: true`, and as parameters only what the webhook
+    /// may choose — the image name, the non-production project, the tag (the registries and
+    /// the production project are pinned by the promotion config).
     pub fn production_pipeline(namespace: &str, secret: &str) -> BuildConfig {
         BuildConfig {
             namespace: namespace.to_string(),
@@ -77,17 +79,10 @@ impl BuildConfig {
                 secret: secret.to_string(),
                 allow_env: true,
             }),
-            env: [
-                "IMAGE_NAME",
-                "NON_PROD_REGISTRY",
-                "PROD_REGISTRY",
-                "NON_PROD_PROJECT_NAME",
-                "PROD_PROJECT_NAME",
-                "GIT_COMMIT",
-            ]
-            .iter()
-            .map(|n| (n.to_string(), String::new()))
-            .collect(),
+            env: ["IMAGE_NAME", "NON_PROD_PROJECT_NAME", "GIT_COMMIT"]
+                .iter()
+                .map(|n| (n.to_string(), String::new()))
+                .collect(),
             git_ref: Some("main".to_string()),
         }
     }

@@ -1,7 +1,9 @@
 //! `ferry promote`: the production stage of the promotion pipeline as one command.
 //!
 //! Inputs come from flags or, when a flag is absent, from the pipeline's environment
-//! ([`INPUTS`]); tokens come from files mounted in the agent pod. The image
+//! ([`inputs`]); the registries and projects a promotion may touch are pinned by the
+//! production side's promotion config ([`config`]), checked before any request is sent;
+//! tokens come from files mounted in the agent pod. The image
 //! `NON_PROD_REGISTRY/NON_PROD_PROJECT_NAME/IMAGE_NAME:GIT_COMMIT` is copied, whole (every
 //! platform of an index, digest kept), to `PROD_REGISTRY/PROD_PROJECT_NAME/IMAGE_NAME:GIT_COMMIT`.
 //!
@@ -23,6 +25,12 @@ use crate::progress::{Progress, human_bytes};
 use crate::reference::{Digest, ImageRef};
 use crate::registry::{Client, Scope};
 
+pub mod config;
+pub mod inputs;
+
+pub use config::{DEFAULT_CONFIG, Pinned, PromotionConfig};
+pub use inputs::{Given, INPUTS, Input, Inputs};
+
 /// Where OpenShift mounts the non-production token Secret in the agent pod (the pod template's
 /// volume); the Secret's `token` key.
 pub const DEFAULT_SRC_TOKEN_FILE: &str =
@@ -35,142 +43,6 @@ pub const DEFAULT_DEST_TOKEN_FILE: &str = "/var/run/secrets/kubernetes.io/servic
 pub const DEFAULT_DEST_CERT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 /// The user name sent with a service-account token (OpenShift's registry accepts any).
 pub const SA_USERNAME: &str = "serviceaccount";
-
-/// One input of `promote`: its flag and the environment variable used when the flag is absent.
-#[derive(Debug, Clone, Copy)]
-pub struct Input {
-    /// The flag, `--image-name`.
-    pub flag: &'static str,
-    /// The environment variable, `IMAGE_NAME`.
-    pub env: &'static str,
-}
-
-/// The six inputs, in the order of [`Inputs`].
-pub const INPUTS: [Input; 6] = [
-    Input {
-        flag: "--image-name",
-        env: "IMAGE_NAME",
-    },
-    Input {
-        flag: "--non-prod-registry",
-        env: "NON_PROD_REGISTRY",
-    },
-    Input {
-        flag: "--prod-registry",
-        env: "PROD_REGISTRY",
-    },
-    Input {
-        flag: "--non-prod-project",
-        env: "NON_PROD_PROJECT_NAME",
-    },
-    Input {
-        flag: "--prod-project",
-        env: "PROD_PROJECT_NAME",
-    },
-    Input {
-        flag: "--tag",
-        env: "GIT_COMMIT",
-    },
-];
-
-/// The resolved inputs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Inputs {
-    /// `IMAGE_NAME`.
-    pub image_name: String,
-    /// `NON_PROD_REGISTRY`.
-    pub non_prod_registry: String,
-    /// `PROD_REGISTRY`.
-    pub prod_registry: String,
-    /// `NON_PROD_PROJECT_NAME`.
-    pub non_prod_project: String,
-    /// `PROD_PROJECT_NAME`.
-    pub prod_project: String,
-    /// `GIT_COMMIT`: the tag.
-    pub tag: String,
-}
-
-impl Inputs {
-    /// Each input from its flag value, else from `env(NAME)`; blank values count as missing.
-    /// On failure, the names of every missing input (`IMAGE_NAME (--image-name)`).
-    pub fn resolve(
-        flags: [Option<String>; 6],
-        env: impl Fn(&str) -> Option<String>,
-    ) -> std::result::Result<Self, Vec<String>> {
-        let mut values = Vec::with_capacity(6);
-        let mut missing = Vec::new();
-        for (flag, input) in flags.into_iter().zip(INPUTS) {
-            let v = flag
-                .or_else(|| env(input.env))
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty());
-            match v {
-                Some(v) => values.push(v),
-                None => {
-                    missing.push(format!("{} ({})", input.env, input.flag));
-                    values.push(String::new());
-                }
-            }
-        }
-        if !missing.is_empty() {
-            return Err(missing);
-        }
-        let mut it = values.into_iter();
-        let mut next = || it.next().expect("six values");
-        Ok(Inputs {
-            image_name: next(),
-            non_prod_registry: next(),
-            prod_registry: next(),
-            non_prod_project: next(),
-            prod_project: next(),
-            tag: next(),
-        })
-    }
-
-    /// The source and destination references.
-    pub fn references(&self) -> Result<(ImageRef, ImageRef)> {
-        let src = reference(
-            &self.non_prod_registry,
-            INPUTS[1],
-            &self.non_prod_project,
-            &self.image_name,
-            &self.tag,
-        )?;
-        let dst = reference(
-            &self.prod_registry,
-            INPUTS[2],
-            &self.prod_project,
-            &self.image_name,
-            &self.tag,
-        )?;
-        Ok((src, dst))
-    }
-}
-
-fn reference(
-    registry: &str,
-    input: Input,
-    project: &str,
-    image: &str,
-    tag: &str,
-) -> Result<ImageRef> {
-    let bad =
-        |why: &str| Error::usage(format!("{} ({}) {registry:?} {why}", input.env, input.flag));
-    if registry.contains("://") {
-        return Err(bad("must be a registry host[:port], not a URL"));
-    }
-    if registry.contains('/') {
-        return Err(bad("must be a registry host[:port] without a path"));
-    }
-    let text = format!("{registry}/{project}/{image}:{tag}");
-    let r = ImageRef::parse(&text)?;
-    if r.registry != registry {
-        return Err(bad(
-            "is not a registry host: it needs a dot or a port (registry.example.com, host:5000) or must be localhost",
-        ));
-    }
-    Ok(r)
-}
 
 /// Who started the promotion, from Jenkins' environment.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -368,40 +240,29 @@ impl Promoter {
     }
 
     /// The digest the production tag points at now (`HEAD`; a `GET` when the registry sends no
-    /// `Docker-Content-Digest`).
+    /// `Docker-Content-Digest`). A tag the registry accepted and then cannot produce is an error
+    /// of the destination (exit 1): exit 2 means only that the source image does not exist.
     async fn read_back(&self, dst: &ImageRef, tag: &str, scope: &Scope) -> Result<Digest> {
+        let vanished = || {
+            Error::Invalid {
+            what: format!("production tag {tag}"),
+            location: self.dst.location(&dst.repository),
+            reason: "the registry accepted the copy but does not have the tag when it is read back (HTTP 404)".into(),
+        }
+        };
         let head = self.dst.head_manifest(&dst.repository, tag, scope).await?;
         match head {
-            None => Err(Error::NotFound {
-                what: format!("manifest {tag} (just written)"),
-                location: self.dst.location(&dst.repository),
-                detail: Default::default(),
-            }),
+            None => Err(vanished()),
             Some(h) => match h.digest {
                 Some(d) => Ok(d),
-                None => Ok(self.dst.get_manifest(&dst.repository, tag).await?.digest),
+                None => match self.dst.get_manifest(&dst.repository, tag).await {
+                    Ok(m) => Ok(m.digest),
+                    Err(Error::NotFound { .. }) => Err(vanished()),
+                    Err(e) => Err(e),
+                },
             },
         }
     }
-}
-
-/// Write `bytes` to `path` through a temporary file in the same folder, so that a reader never
-/// sees half a record.
-pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "record".into());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io("writing record", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io("writing record", path, e)
-    })
 }
 
 #[cfg(test)]
@@ -414,77 +275,6 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         move |k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
-    }
-
-    const ALL: &[(&str, &str)] = &[
-        ("IMAGE_NAME", "app"),
-        (
-            "NON_PROD_REGISTRY",
-            "default-route-openshift-image-registry.apps.np.example.com",
-        ),
-        (
-            "PROD_REGISTRY",
-            "image-registry.openshift-image-registry.svc:5000",
-        ),
-        ("NON_PROD_PROJECT_NAME", "team-dev"),
-        ("PROD_PROJECT_NAME", "team-prod"),
-        ("GIT_COMMIT", "0123456789abcdef0123456789abcdef01234567"),
-    ];
-
-    #[test]
-    fn inputs_from_env_and_flags() {
-        let flags: [Option<String>; 6] = Default::default();
-        let i = Inputs::resolve(flags, env_of(ALL)).unwrap();
-        let (src, dst) = i.references().unwrap();
-        assert_eq!(
-            src.to_string(),
-            "default-route-openshift-image-registry.apps.np.example.com/team-dev/app:0123456789abcdef0123456789abcdef01234567"
-        );
-        assert_eq!(
-            dst.registry,
-            "image-registry.openshift-image-registry.svc:5000"
-        );
-        assert_eq!(dst.repository, "team-prod/app");
-
-        let mut flags: [Option<String>; 6] = Default::default();
-        flags[5] = Some("v2".into());
-        let i = Inputs::resolve(flags, env_of(ALL)).unwrap();
-        assert_eq!(i.tag, "v2");
-    }
-
-    #[test]
-    fn every_missing_input_is_named() {
-        let flags: [Option<String>; 6] = Default::default();
-        let missing = Inputs::resolve(
-            flags,
-            env_of(&[("IMAGE_NAME", "app"), ("GIT_COMMIT", "  ")]),
-        )
-        .unwrap_err();
-        assert_eq!(
-            missing,
-            vec![
-                "NON_PROD_REGISTRY (--non-prod-registry)",
-                "PROD_REGISTRY (--prod-registry)",
-                "NON_PROD_PROJECT_NAME (--non-prod-project)",
-                "PROD_PROJECT_NAME (--prod-project)",
-                "GIT_COMMIT (--tag)"
-            ]
-        );
-    }
-
-    #[test]
-    fn refuses_registries_that_are_not_hosts() {
-        for bad in ["https://r.example.com", "registry", "r.example.com/x"] {
-            let mut pairs = ALL.to_vec();
-            pairs[2] = ("PROD_REGISTRY", bad);
-            let i = Inputs::resolve(Default::default(), env_of(&pairs)).unwrap();
-            let e = i.references().unwrap_err().to_string();
-            assert!(e.contains("PROD_REGISTRY"), "{bad}: {e}");
-        }
-        let mut pairs = ALL.to_vec();
-        pairs[0] = ("IMAGE_NAME", "App");
-        let i = Inputs::resolve(Default::default(), env_of(&pairs)).unwrap();
-        assert!(i.references().is_err());
     }
 
     #[test]
@@ -522,14 +312,5 @@ mod tests {
             r.summary(),
             "Already promoted: b.io/y/app:1 is sha256:aa (nothing copied, 1.2 s)"
         );
-    }
-
-    #[test]
-    fn atomic_write() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("promotion.json");
-        write_atomically(&p, b"{}").unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"{}");
-        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
     }
 }
