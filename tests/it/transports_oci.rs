@@ -375,3 +375,38 @@ fn a_killed_copy_leaves_the_layout_as_it_was() {
     out.assert_success();
     assert_eq!(sha256_digest(&out.stdout_bytes), small.digest);
 }
+
+#[test]
+fn format_conversion_gives_skopeo_s_digests() {
+    // -f oci of a Docker image rewrites the manifest and the config as skopeo does; -f v2s2 of
+    // an OCI image keeps the config's bytes. Same digests as skopeo 1.18's, on disk.
+    let s = source();
+    let work = tempfile::tempdir().unwrap();
+    let tls = s.reg.tls_args(Side::Src);
+    for (from, fmt) in [("ns/app:v2", "oci"), ("ns/app:v1", "v2s2")] {
+        let mut digests = vec![];
+        for (who, t) in [("f", ferry as fn() -> Tool), ("s", skopeo_current)] {
+            let lay = work.path().join(format!("{who}-{fmt}"));
+            let mut tool = t();
+            tool.arg("copy").args(&tls).args(["-f", fmt]);
+            let out = tool
+                .arg(s.reg.docker_ref(from))
+                .arg(format!("dir:{}", lay.display()))
+                .run();
+            out.assert_success();
+            digests.push(tree(&lay));
+        }
+        assert_same_tree(
+            &digests[0],
+            &digests[1],
+            &format!("-f {fmt}, vs skopeo 1.18"),
+        );
+        let m = String::from_utf8(digests[0]["manifest.json"].clone()).unwrap();
+        let want = if fmt == "oci" {
+            OCI_MANIFEST
+        } else {
+            DOCKER_MANIFEST
+        };
+        assert!(m.contains(want), "{m}");
+    }
+}
