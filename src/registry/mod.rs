@@ -40,8 +40,8 @@ use reqwest::{Method, StatusCode};
 use url::Url;
 
 use crate::credentials::Credentials;
-use crate::error::{Error, Location, Result};
-use crate::http::{chain, media_type};
+use crate::error::{Location, Result};
+use crate::http::media_type;
 use crate::reference::api_host;
 use crate::retry::RetryPolicy;
 use crate::tls::TlsOptions;
@@ -162,17 +162,7 @@ impl Client {
     /// A client for `registry` (as written in references: `docker.io`, `host:port`).
     pub fn new(registry: &str, opts: ClientOptions) -> Result<Arc<Self>> {
         let host = api_host(registry).to_string();
-        let b = crate::tls::client_builder(&opts.tls, &host)?
-            .connect_timeout(opts.connect_timeout)
-            .tcp_keepalive(Duration::from_secs(30))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .redirect(reqwest::redirect::Policy::limited(10));
-        let http = b.build().map_err(|e| {
-            Error::usage(format!(
-                "cannot set up TLS for {registry}: {}",
-                chain(&e.without_url())
-            ))
-        })?;
+        let http = crate::http::pool::client(&opts.tls, &host, opts.connect_timeout)?;
         Ok(Arc::new(Client {
             registry: registry.to_string(),
             host,
