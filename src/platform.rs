@@ -76,12 +76,13 @@ impl Wanted {
 
 impl std::fmt::Display for Wanted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // As containers/image words it (skopeo 1.18 quotes each value, as Go's %q).
         write!(
             f,
-            "architecture {}, variant {:?}, OS {}",
-            self.arch,
-            self.variant.as_deref().unwrap_or(""),
-            self.os
+            "architecture {}, variant {}, OS {}",
+            crate::logrus::go_quote(&self.arch),
+            crate::logrus::go_quote(self.variant.as_deref().unwrap_or("")),
+            crate::logrus::go_quote(&self.os)
         )
     }
 }

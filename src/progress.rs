@@ -3,6 +3,10 @@
 //! Plain mode prints one line when a blob starts and one when it ends, and a summary line
 //! every [`LINE_INTERVAL`] (or `FERRY_PROGRESS_INTERVAL` seconds) while bytes are moving or
 //! not. `-q` silences it all.
+//!
+//! In skopeo's [`Style`] (ferry invoked as `skopeo`), plain mode prints none of those: skopeo's
+//! own lines ([`Progress::report`], on stdout) say what is copied, and messages are log lines
+//! in skopeo's format ([`crate::logrus`]).
 
 use std::collections::HashMap;
 use std::io::IsTerminal as _;
@@ -66,9 +70,19 @@ impl Mode {
     }
 }
 
+/// Whose words the output uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// ferry's lines.
+    Ferry,
+    /// skopeo's: report lines on stdout, logrus log lines on stderr, no ferry progress lines.
+    Skopeo,
+}
+
 /// Progress of one command (shared by all its transfers).
 pub struct Progress {
     mode: Mode,
+    style: Style,
     multi: Option<MultiProgress>,
     total_bar: Mutex<Option<ProgressBar>>,
     bars: Mutex<HashMap<Digest, ProgressBar>>,
@@ -97,12 +111,19 @@ pub fn human_bytes(n: u64) -> String {
 }
 
 impl Progress {
-    /// A progress reporter; in plain mode a background task prints periodic lines.
+    /// A progress reporter in ferry's style; in plain mode a background task prints periodic
+    /// lines.
     pub fn new(mode: Mode) -> Arc<Self> {
+        Self::with_style(mode, Style::Ferry)
+    }
+
+    /// A progress reporter in `style`.
+    pub fn with_style(mode: Mode, style: Style) -> Arc<Self> {
         let multi = (mode == Mode::Bars)
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         let p = Arc::new(Progress {
             mode,
+            style,
             multi,
             total_bar: Mutex::new(None),
             bars: Mutex::new(HashMap::new()),
@@ -114,6 +135,7 @@ impl Progress {
             stop: AtomicBool::new(false),
         });
         if mode == Mode::Lines
+            && style == Style::Ferry
             && let Ok(handle) = tokio::runtime::Handle::try_current()
         {
             let weak = Arc::downgrade(&p);
@@ -136,15 +158,63 @@ impl Progress {
         self.mode
     }
 
-    /// Print a line (through the bars on a terminal), unless quiet.
+    /// The output style.
+    pub fn style(&self) -> Style {
+        self.style
+    }
+
+    /// Print a line on stderr (through the bars on a terminal), unless quiet; in skopeo's
+    /// style, as an info log line.
     pub fn line(&self, msg: &str) {
-        let msg = &crate::redact::clean(msg);
+        self.log(log::Level::Info, msg, &[]);
+    }
+
+    /// A message with fields, unless quiet: `msg k="v" …` in ferry's style, a log line in
+    /// skopeo's (`time=… level=… msg=… k=…`, as skopeo's `logrus.WithFields(…)`). Whatever
+    /// it quotes (a server's answer), no secret leaves through it.
+    pub fn log(&self, level: log::Level, msg: &str, fields: &[(&str, &str)]) {
+        let msg = crate::redact::clean(msg);
+        let fields: Vec<(&str, String)> = fields
+            .iter()
+            .map(|(k, v)| (*k, crate::redact::clean(v)))
+            .collect();
+        let text = match self.style {
+            Style::Skopeo => {
+                let fields: Vec<(&str, &str)> =
+                    fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                crate::logrus::line(crate::logrus::level(level), &msg, &fields)
+            }
+            Style::Ferry => {
+                let mut t = msg;
+                for (k, v) in &fields {
+                    t.push_str(&format!(" {k}={}", crate::logrus::go_quote(v)));
+                }
+                t
+            }
+        };
         match (&self.mode, &self.multi) {
             (Mode::Quiet, _) => {}
             (Mode::Bars, Some(m)) => {
-                let _ = m.println(msg);
+                let _ = m.println(text);
             }
-            _ => eprintln!("{msg}"),
+            _ => eprintln!("{text}"),
+        }
+    }
+
+    /// skopeo's report lines (what `skopeo copy` prints) on stdout, together, unless quiet.
+    pub fn report(&self, lines: &[String]) {
+        use std::io::Write as _;
+        if self.mode == Mode::Quiet || lines.is_empty() {
+            return;
+        }
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let write = || {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+        };
+        match &self.multi {
+            Some(m) => m.suspend(write),
+            None => write(),
         }
     }
 
@@ -177,6 +247,7 @@ impl Progress {
     pub fn blob_start(&self, digest: &Digest, size: u64) {
         match self.mode {
             Mode::Quiet => {}
+            Mode::Lines if self.style == Style::Skopeo => {}
             Mode::Lines => eprintln!("Copying blob {} ({})", digest.short(), human_bytes(size)),
             Mode::Bars => {
                 if let Some(m) = &self.multi {
@@ -233,6 +304,7 @@ impl Progress {
         }
         match self.mode {
             Mode::Quiet => {}
+            Mode::Lines if self.style == Style::Skopeo => {}
             Mode::Lines => eprintln!("Blob {} ({}): {how}", digest.short(), human_bytes(size)),
             Mode::Bars => {
                 if let Some(b) = self.bars.lock().expect("progress lock").remove(digest) {
@@ -241,6 +313,9 @@ impl Progress {
                 if !counted && let Some(t) = self.total_bar.lock().expect("progress lock").as_ref()
                 {
                     t.inc(size);
+                }
+                if self.style == Style::Skopeo {
+                    return;
                 }
                 self.line(&format!(
                     "Blob {} ({}): {how}",

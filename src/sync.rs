@@ -34,9 +34,10 @@ use std::sync::{Arc, Mutex};
 use futures_util::StreamExt as _;
 use serde::Deserialize;
 
+use crate::copy::transcript::Transcript;
 use crate::copy::{BlobLocks, Copier, CopyOptions, CopyReport};
 use crate::error::{Error, Result};
-use crate::progress::Progress;
+use crate::progress::{Progress, Style};
 use crate::reference::{AnyRef, Digest, ImageRef, Target};
 use crate::registry::Client;
 use crate::sync_disk::DestKind;
@@ -351,14 +352,27 @@ pub struct SyncReport {
 impl SyncReport {
     /// The closing line.
     pub fn summary(&self, dry_run: bool) -> String {
-        let n = self.copied + self.already_present;
         if dry_run {
-            return format!("Would have synced {n} images from {} sources", self.sources);
+            return self.skopeo_summary(true);
         }
         format!(
-            "Synced {n} images from {} sources: {} copied, {} already present, {} failed",
-            self.sources, self.copied, self.already_present, self.failed
+            "{}: {} copied, {} already present, {} failed",
+            self.skopeo_summary(false),
+            self.copied,
+            self.already_present,
+            self.failed
         )
+    }
+
+    /// skopeo's words: `Synced N images from M sources` (or `Would have synced …`).
+    pub fn skopeo_summary(&self, dry_run: bool) -> String {
+        let n = self.copied + self.already_present;
+        let verb = if dry_run {
+            "Would have synced"
+        } else {
+            "Synced"
+        };
+        format!("{verb} {n} images from {} sources", self.sources)
     }
 }
 
@@ -507,14 +521,16 @@ pub(crate) async fn execute(
     mut report: SyncReport,
 ) -> Result<SyncReport> {
     let total = jobs.len();
+    // skopeo's words and fields: `msg="Would have copied image ref 1/2" from=… to=…`.
+    let from_to = |j: &Job| [("from", j.src.to_string()), ("to", j.dst.to_string())];
+    let say = |level, msg: &str, fields: &[(&str, String)]| {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        progress.log(level, msg, &fields);
+    };
     if opts.dry_run {
         for (i, j) in jobs.iter().enumerate() {
-            progress.line(&format!(
-                "Would have copied image ref {}/{total} from {} to {}",
-                i + 1,
-                j.src,
-                j.dst
-            ));
+            let msg = format!("Would have copied image ref {}/{total}", i + 1);
+            say(log::Level::Info, &msg, &from_to(j));
         }
         report.copied = total as u64;
         return Ok(report);
@@ -534,23 +550,28 @@ pub(crate) async fn execute(
                 let slots = slots.clone();
                 let locks = locks.clone();
                 let progress = progress.clone();
+                // As skopeo, each image's copy lines, kept until it is done (images are copied
+                // concurrently; skopeo copies one after the other).
+                let transcript =
+                    (progress.style() == Style::Skopeo).then(|| Arc::new(Transcript::buffered()));
                 async move {
                     let r = async {
-                        progress.line(&format!(
-                            "Copying image ref {}/{total} from {} to {}",
-                            i + 1,
-                            j.src,
-                            j.dst
-                        ));
+                        let msg = format!("Copying image ref {}/{total}", i + 1);
+                        say(log::Level::Info, &msg, &from_to(j));
                         let (source, destination) =
                             crate::sync_disk::endpoints(groups, j, clients).await?;
-                        Copier::new(opts.copy.clone(), progress.clone(), slots)
+                        let mut copier = Copier::new(opts.copy.clone(), progress.clone(), slots)
                             .with_blob_locks(locks)
-                            .with_conversion(opts.conversion.clone())
-                            .copy(source, destination)
-                            .await
+                            .with_conversion(opts.conversion.clone());
+                        if let Some(t) = &transcript {
+                            copier = copier.with_transcript(t.clone());
+                        }
+                        copier.copy(source, destination).await
                     }
                     .await;
+                    if let Some(t) = transcript {
+                        progress.report(&t.take());
+                    }
                     (i, r)
                 }
             })
@@ -558,12 +579,14 @@ pub(crate) async fn execute(
         while let Some((i, r)) = stream.next().await {
             match r {
                 Ok(rep) => {
-                    for n in &rep.signatures_not_copied {
-                        progress.line(&format!(
-                            "Note: a signature of the source was not copied: {n}"
-                        ));
+                    if progress.style() == Style::Ferry {
+                        for n in &rep.signatures_not_copied {
+                            progress.line(&format!(
+                                "Note: a signature of the source was not copied: {n}"
+                            ));
+                        }
+                        progress.line(&rep.summary());
                     }
-                    progress.line(&rep.summary());
                     if rep.already_present {
                         report.already_present += 1;
                     } else {
@@ -573,7 +596,9 @@ pub(crate) async fn execute(
                 }
                 Err(e) => {
                     report.failed += 1;
-                    progress.line(&format!("Error copying ref {}: {e}", jobs[i].src));
+                    // skopeo: `logrus.WithError(err).Errorf("Error copying ref %q", …)`.
+                    let msg = format!("Error copying ref \"{}\"", jobs[i].src);
+                    say(log::Level::Error, &msg, &[("error", e.to_string())]);
                     if !opts.keep_going {
                         first_error = Some(e);
                         break;

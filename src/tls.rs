@@ -5,18 +5,35 @@
 //! `/etc/containers/certs.d/HOST[:PORT]` and `/etc/docker/certs.d/HOST[:PORT]` are used when
 //! they exist, as containers/image does. Verification is on unless the user turns it off with
 //! `--tls-verify=false`, which also allows plain HTTP.
+//!
+//! Server certificates are verified as Go verifies them for skopeo ([`verifier`]): a chain to
+//! a trusted CA, or a certificate that is itself one of the trusted certificates (a registry's
+//! self-signed certificate placed in the cert dir).
+
+mod verifier;
 
 use std::path::{Path, PathBuf};
 
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
 use crate::error::{Error, Result};
+
+/// A client certificate chain and its private key.
+pub struct ClientIdentity {
+    /// The certificate, then any intermediates, as the `.cert` file lists them.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// The private key from the `.key` file.
+    pub key: PrivateKeyDer<'static>,
+}
 
 /// Certificates and client identity read from a cert dir.
 #[derive(Default)]
 pub struct TlsMaterial {
-    /// Extra trusted CA certificates.
-    pub roots: Vec<reqwest::Certificate>,
-    /// Client certificate and key, PEM, if one was found.
-    pub identity: Option<reqwest::Identity>,
+    /// Extra trusted certificates (CAs, or a registry's own self-signed certificate).
+    pub roots: Vec<CertificateDer<'static>>,
+    /// Client certificate and key, if one was found.
+    pub identity: Option<ClientIdentity>,
     /// Files that were used, for `--debug` output.
     pub files: Vec<PathBuf>,
 }
@@ -37,32 +54,34 @@ impl TlsOptions {
     }
 }
 
-/// An HTTP client builder with ferry's TLS settings for `host`: the cert dir's CAs added to
-/// the system roots, its client certificate, and verification as the user chose (off also
-/// accepts invalid certificates). HTTP/1.1 only: parallel transfers use parallel connections.
+/// An HTTP client builder with ferry's TLS settings for `host`: the cert dir's certificates
+/// added to the system roots, its client certificate, and verification as the user chose
+/// (off also accepts invalid certificates). HTTP/1.1 only: parallel transfers use parallel
+/// connections.
 pub fn client_builder(opts: &TlsOptions, host: &str) -> Result<reqwest::ClientBuilder> {
     install_crypto_provider();
     let material = load(opts, host)?;
     for f in &material.files {
         log::debug!("{host}: using TLS file {}", f.display());
     }
-    let b = reqwest::Client::builder()
+    let roots = if opts.verify() {
+        Some(
+            system_roots()
+                .iter()
+                .cloned()
+                .chain(material.roots)
+                .collect(),
+        )
+    } else {
+        None
+    };
+    let config = verifier::client_config(roots, material.identity)?;
+    Ok(reqwest::Client::builder()
         .user_agent(crate::registry::USER_AGENT)
         .http1_only()
         .no_proxy()
-        .proxy(env_proxy());
-    let mut b = if opts.verify() {
-        b.tls_certs_only(system_roots().iter().cloned().chain(material.roots))
-    } else {
-        b
-    };
-    if let Some(id) = material.identity {
-        b = b.identity(id);
-    }
-    if !opts.verify() {
-        b = b.tls_danger_accept_invalid_certs(true);
-    }
-    Ok(b)
+        .proxy(env_proxy())
+        .use_preconfigured_tls(config))
 }
 
 /// Proxies from the environment, chosen as skopeo (Go's `http.ProxyFromEnvironment`) chooses
@@ -152,18 +171,14 @@ impl EnvProxies {
 }
 
 /// The system's trusted CAs, read once per process (every client of a run shares them).
-fn system_roots() -> &'static [reqwest::Certificate] {
-    static ROOTS: std::sync::OnceLock<Vec<reqwest::Certificate>> = std::sync::OnceLock::new();
+fn system_roots() -> &'static [CertificateDer<'static>] {
+    static ROOTS: std::sync::OnceLock<Vec<CertificateDer<'static>>> = std::sync::OnceLock::new();
     ROOTS.get_or_init(|| {
         let found = rustls_native_certs::load_native_certs();
         for e in &found.errors {
             log::debug!("system CA store: {e}");
         }
-        found
-            .certs
-            .iter()
-            .filter_map(|c| reqwest::Certificate::from_der(c.as_ref()).ok())
-            .collect()
+        found.certs
     })
 }
 
@@ -246,13 +261,20 @@ pub fn read_cert_dir(dir: &Path) -> Result<TlsMaterial> {
             "crt" => {
                 let pem = std::fs::read(path)
                     .map_err(|e| Error::io("reading CA certificate", path, e))?;
-                let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                    Error::usage(format!(
-                        "CA certificate {} is not valid PEM: {}",
-                        path.display(),
-                        e.without_url()
-                    ))
-                })?;
+                let certs = CertificateDer::pem_slice_iter(&pem)
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(|e| {
+                        Error::usage(format!(
+                            "CA certificate {} is not valid PEM: {e}",
+                            path.display()
+                        ))
+                    })?;
+                if let Some(e) = certs.iter().find_map(|c| verifier::check_anchor(c).err()) {
+                    return Err(Error::usage(format!(
+                        "CA certificate {} is not usable: {e}",
+                        path.display()
+                    )));
+                }
                 if certs.is_empty() {
                     return Err(Error::usage(format!(
                         "CA certificate {} holds no certificate",
@@ -271,22 +293,26 @@ pub fn read_cert_dir(dir: &Path) -> Result<TlsMaterial> {
                         key_path.display()
                     )));
                 }
-                let mut pem = std::fs::read(path)
+                let cert_pem = std::fs::read(path)
                     .map_err(|e| Error::io("reading client certificate", path, e))?;
-                pem.push(b'\n');
-                pem.extend(
-                    std::fs::read(&key_path)
-                        .map_err(|e| Error::io("reading client key", &key_path, e))?,
-                );
-                let id = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                let key_pem = std::fs::read(&key_path)
+                    .map_err(|e| Error::io("reading client key", &key_path, e))?;
+                let unusable = |why: String| {
                     Error::usage(format!(
-                        "client certificate {} / {} is not usable: {}",
+                        "client certificate {} / {} is not usable: {why}",
                         path.display(),
                         key_path.display(),
-                        e.without_url()
                     ))
-                })?;
-                out.identity = Some(id);
+                };
+                let chain = CertificateDer::pem_slice_iter(&cert_pem)
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(|e| unusable(e.to_string()))?;
+                if chain.is_empty() {
+                    return Err(unusable("no certificate in it".into()));
+                }
+                let key =
+                    PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| unusable(e.to_string()))?;
+                out.identity = Some(ClientIdentity { chain, key });
                 out.files.push(path.clone());
                 out.files.push(key_path);
             }

@@ -33,8 +33,8 @@ use serde_json::Value;
 use url::Url;
 
 use crate::error::{Error, Location, Result};
+use crate::http::chain;
 use crate::redact::{self, Secret};
-use crate::registry::chain;
 use crate::tls::TlsOptions;
 
 /// The warning OpenShift gives when it ran the build but dropped the payload.
@@ -627,21 +627,21 @@ pub async fn trigger(call: Call<'_>) -> Result<Triggered> {
         }
     })?;
     let status = resp.status().as_u16();
-    let read = crate::registry::read_limited(resp, MAX_ANSWER, call.timeout).await;
+    let read = crate::http::read_limited(resp, MAX_ANSWER, call.timeout).await;
     let (body, unread) = match read {
         Ok(b) => (b, None),
-        Err(crate::registry::ReadError::TooLarge) => (
+        Err(crate::http::ReadError::TooLarge) => (
             Default::default(),
             Some(format!("an answer larger than {} MiB", MAX_ANSWER >> 20)),
         ),
-        Err(crate::registry::ReadError::Stalled(d)) => (
+        Err(crate::http::ReadError::Stalled(d)) => (
             Default::default(),
             Some(format!(
                 "an answer that stalled ({} s without data)",
                 d.as_secs()
             )),
         ),
-        Err(crate::registry::ReadError::Http(e)) => (
+        Err(crate::http::ReadError::Http(e)) => (
             Default::default(),
             Some(format!(
                 "an answer that could not be read: {}",

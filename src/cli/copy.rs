@@ -9,6 +9,7 @@ use super::layers::LayerFlags;
 use super::options::{
     DestFlags, GlobalOptions, MultiArchArgs, Personality, RetryArgs, SrcFlags, go_bool,
 };
+use crate::copy::transcript::Transcript;
 use crate::copy::{Copier, CopyOptions};
 use crate::error::{Error, Result};
 use crate::fsutil::{Access, write_atomic};
@@ -39,6 +40,10 @@ The summary then says which layers changed (their digests change).
 
 Default --multi-arch: `all` as ferry (the index digest is kept), `system` as skopeo.
 
+Output: as ferry, progress on stderr and one summary line on stdout; as skopeo, skopeo 1.18's \
+lines on stdout (`Getting image source signatures`, `Copying blob …`, `Copying config …`, \
+`Writing manifest to image destination`, …) and nothing else; -q silences progress.
+
 Secrets can come from files or the environment instead of argv: --src-creds-file, \
 --src-registry-token-file, --src-password-file, FERRY_SRC_CREDS, FERRY_SRC_REGISTRY_TOKEN \
 (and the same for --dest-/FERRY_DEST_). A flag wins over a file, a file over the environment.";
@@ -63,6 +68,9 @@ pub(super) struct CopyArgs {
     /// Path of the authentication file for both registries (default: containers-auth.json lookup).
     #[arg(long, value_name = "PATH")]
     authfile: Option<PathBuf>,
+    /// Deprecated (as in skopeo): --src-tls-verify and --dest-tls-verify at once.
+    #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    tls_verify: Option<bool>,
 
     #[command(flatten)]
     multi_arch: MultiArchArgs,
@@ -99,7 +107,7 @@ pub(super) struct CopyArgs {
     // skopeo flags ferry refuses by name.
     #[arg(long, hide = true, value_name = "FINGERPRINT")]
     sign_by: Option<String>,
-    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, hide = true)]
     sign_by_sigstore: Option<String>,
     #[arg(long, hide = true)]
     sign_by_sigstore_private_key: Option<String>,
@@ -198,8 +206,9 @@ pub(super) async fn run(
         .map(|t| additional_tag(t))
         .collect::<Result<Vec<_>>>()?;
     let retry = args.retry.policy(personality);
-    let src_side = args.src.side(args.authfile.as_ref())?;
-    let dst_side = args.dest.side(args.authfile.as_ref())?;
+    let mut src_side = args.src.side(args.authfile.as_ref())?;
+    let mut dst_side = args.dest.side(args.authfile.as_ref())?;
+    super::options::deprecated_tls_verify(args.tls_verify, &mut src_side, &mut dst_side);
     let (source, destination) = match (&src, &dst) {
         (AnyRef::Docker(s), AnyRef::Docker(d)) => {
             let sc = src_side.client(&s.registry, &s.repository, retry.clone(), global)?;
@@ -229,7 +238,7 @@ pub(super) async fn run(
         }
     };
     let quiet = args.quiet.unwrap_or(false);
-    let progress = Progress::new(Mode::detect(quiet));
+    let progress = Progress::with_style(Mode::detect(quiet), personality.style());
     let opts = CopyOptions {
         multi_arch,
         platform: global.platform(),
@@ -239,12 +248,15 @@ pub(super) async fn run(
         retry: args.retry.policy(personality),
         stall_timeout: global.stall_timeout(),
     };
-    let copier = Copier::new(
+    let mut copier = Copier::new(
         opts,
         progress.clone(),
         Arc::new(crate::copy::Slots::new(args.image_parallel_copies)),
     )
     .with_conversion(conversion);
+    if personality == Personality::Skopeo {
+        copier = copier.with_transcript(Arc::new(Transcript::immediate()));
+    }
     let result = copier.copy(source, destination).await;
     progress.finish();
     let report = result?;
@@ -269,7 +281,8 @@ pub(super) async fn run(
         let json = crate::redact::clean(&json);
         write_atomic(path, json.as_bytes(), Access::Public, "writing report")?;
     }
-    if !quiet {
+    // As skopeo, stdout carries skopeo's lines only.
+    if !quiet && personality == Personality::Ferry {
         println!("{}", report.summary());
     }
     Ok(())

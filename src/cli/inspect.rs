@@ -104,7 +104,13 @@ pub(super) async fn run(
     if raw && !config {
         return write_stdout(&top.bytes);
     }
-    let single = platform_image(source, top.clone(), &global.platform()).await?;
+    // skopeo's context for an index without the wanted platform (the only usage error here).
+    let single = platform_image(source, top.clone(), &global.platform())
+        .await
+        .map_err(|e| match e {
+            Error::Usage(m) => Error::Usage(format!("parsing manifest for image: {m}")),
+            e => e,
+        })?;
     let stall = global.stall_timeout();
     let config_bytes = crate::retry::run(
         &args.retry.policy(personality),

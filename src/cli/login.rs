@@ -43,11 +43,14 @@ pub(super) struct LoginArgs {
     /// Require HTTPS and verify certificates (false also allows plain HTTP).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     tls_verify: Option<bool>,
+    /// Not supported yet: update a Docker-compatible config file instead.
+    #[arg(long, value_name = "PATH", hide = true)]
+    compat_auth_file: Option<PathBuf>,
     /// Print the username stored for the registry instead of logging in.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     get_login: Option<bool>,
     /// Print the path of the auth file written.
-    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    #[arg(short = 'v', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     verbose: Option<bool>,
 }
 
@@ -66,6 +69,9 @@ pub(super) struct LogoutArgs {
     /// Accepted for compatibility (logout does not contact the registry).
     #[arg(long, value_name = "PATH", hide = true)]
     cert_dir: Option<PathBuf>,
+    /// Not supported yet: update a Docker-compatible config file instead.
+    #[arg(long, value_name = "PATH", hide = true)]
+    compat_auth_file: Option<PathBuf>,
     /// Accepted for compatibility (logout does not contact the registry).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL", hide = true)]
     tls_verify: Option<bool>,
@@ -103,6 +109,9 @@ pub(super) async fn login(
     global: &GlobalOptions,
     personality: Personality,
 ) -> Result<()> {
+    if args.compat_auth_file.is_some() {
+        return Err(compat_auth_file());
+    }
     let (key, registry) = credentials_key(&args.registry)?;
     if args.get_login.unwrap_or(false) {
         let repo = key.split_once('/').map(|(_, p)| p).unwrap_or("");
@@ -159,7 +168,7 @@ pub(super) async fn login(
     };
     let mut opts = ClientOptions {
         tls: TlsOptions {
-            verify: args.tls_verify,
+            verify: args.tls_verify.or(global.legacy_tls_verify),
             cert_dir: args.cert_dir.clone(),
         },
         credentials: Credentials::Basic {
@@ -185,8 +194,15 @@ pub(super) async fn login(
     Ok(())
 }
 
+fn compat_auth_file() -> Error {
+    Error::Unsupported("--compat-auth-file (a Docker-compatible config file)".into())
+}
+
 pub(super) fn logout(args: LogoutArgs) -> Result<()> {
     let _ = (&args.cert_dir, args.tls_verify);
+    if args.compat_auth_file.is_some() {
+        return Err(compat_auth_file());
+    }
     let path = primary_auth_file(args.authfile.as_deref());
     if args.all.unwrap_or(false) {
         if args.registry.is_some() {

@@ -8,11 +8,15 @@
 //! Every error ends here: one line on stderr, and the exit code of
 //! [`crate::error::Error::exit_code`] (a usage error exits 1, as skopeo's do — 2 means
 //! "image not found").
+//!
+//! Where skopeo releases differ, ferry follows [`SKOPEO_RELEASE`] (the differences from
+//! Debian 12's skopeo 1.9.3 are listed in `--help` and the README).
 
 mod copy;
 mod delete;
 mod inspect;
 mod layers;
+mod legacy;
 mod list_tags;
 mod login;
 mod manifest_digest;
@@ -21,6 +25,7 @@ mod promote;
 mod signing;
 mod sync;
 mod trigger;
+mod unsupported;
 
 use std::time::Duration;
 
@@ -28,6 +33,10 @@ use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 use crate::error::{EXIT_ERROR, EXIT_OK, Error, Result};
 pub use options::{GlobalOptions, Personality};
+
+/// The skopeo release whose behaviour ferry follows where releases differ (and which
+/// `skopeo --version` names when ferry is invoked as `skopeo`).
+pub const SKOPEO_RELEASE: &str = "1.18.0";
 
 const ABOUT: &str = "Copy container images between registries and skopeo's on-disk formats, \
 byte for byte.
@@ -41,7 +50,19 @@ format requires a change (a docker-archive holds uncompressed layers) or a flag 
 
 Invoked as `ferry`, `copy` takes the whole multi-arch index (`--multi-arch all`, digest kept) \
 and retries transient failures 3 times; invoked as `skopeo` (a symlink), it keeps skopeo's \
-defaults: the current platform's image and no retries.";
+defaults: the current platform's image and no retries, and prints what skopeo prints: \
+`copy`'s progress lines on stdout (`Getting image source signatures`, `Copying blob …`, \
+`Writing manifest to image destination`, …), logs on stderr in skopeo's `time=… level=… \
+msg=…` form, `--version` as `skopeo version 1.18.0 (ferry X.Y.Z)`.
+
+Where skopeo releases differ, ferry follows skopeo 1.18, not Debian 12's skopeo 1.9.3: exit \
+code 2 for a missing image (1.9.3: 1); inspect's LayersData and the `json` template function; \
+`Storing signatures` printed only when there are signatures and `Copying N images generated \
+from M images in list` (1.9.3: always, and `Copying N of M images in list`); messages worded \
+as 1.18 words them (`no image found in image index for architecture \"arm64\", …`); the \
+flags 1.18 added (--retry-delay, --image-parallel-copies, sync's --digestfile and \
+--append-suffix). Deprecated spellings skopeo still accepts work: --screds/--dcreds, \
+--tls-verify on copy and sync, and a --tls-verify before the verb.";
 
 const ENVIRONMENT: &str = "Environment:
   FERRY_SRC_CREDS, FERRY_DEST_CREDS, FERRY_CREDS        USER:PASSWORD, so that no secret is in argv
@@ -58,18 +79,18 @@ A flag wins over its -file form, which wins over the environment.";
 /// ferry's command line.
 #[derive(Debug, Parser)]
 #[command(name = "ferry", version, about = "Copy container images between registries and disk, byte for byte", long_about = ABOUT, after_long_help = ENVIRONMENT)]
-#[command(
-    disable_version_flag = true,
-    propagate_version = true,
-    max_term_width = 100
-)]
+#[command(disable_version_flag = true, max_term_width = 100)]
 pub struct Cli {
     #[command(flatten)]
     global: GlobalOptions,
 
     /// Print version information.
-    #[arg(short = 'v', long = "version", visible_short_alias = 'V', action = clap::ArgAction::Version, global = true)]
+    #[arg(short = 'v', long = "version", visible_short_alias = 'V', action = clap::ArgAction::Version)]
     version: Option<bool>,
+
+    /// Deprecated (as in skopeo): the default of every verb's --tls-verify.
+    #[arg(long = "tls-verify", hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = options::go_bool, value_name = "BOOL")]
+    tls_verify: Option<bool>,
 
     #[command(subcommand)]
     command: Command,
@@ -111,14 +132,19 @@ enum Command {
     /// Generate a sigstore public/private key pair.
     #[command(long_about = signing::KEYGEN_ABOUT)]
     GenerateSigstoreKey(signing::GenerateKeyArgs),
+    #[command(flatten)]
+    Unsupported(unsupported::Verb),
 }
 
 /// Run the command line and return the process exit code.
 pub fn main() -> i32 {
     let personality = Personality::from_argv0();
-    let mut cmd = Cli::command();
+    let mut cmd = legacy::spellings(Cli::command());
     if personality == Personality::Skopeo {
-        cmd = cmd.name("skopeo").bin_name("skopeo");
+        cmd = cmd
+            .name("skopeo")
+            .bin_name("skopeo")
+            .version(skopeo_version());
     }
     let matches = match cmd.try_get_matches() {
         Ok(m) => m,
@@ -128,14 +154,18 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    let cli = match Cli::from_arg_matches(&matches) {
+    let mut cli = match Cli::from_arg_matches(&matches) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
             return EXIT_ERROR;
         }
     };
-    options::init_logging(cli.global.debug());
+    options::init_logging(cli.global.debug(), personality);
+    if cli.tls_verify.is_some() {
+        log::warn!("'--tls-verify' is deprecated, please set this on the specific subcommand");
+        cli.global.legacy_tls_verify = cli.tls_verify;
+    }
     match run(cli, personality) {
         Ok(()) => EXIT_OK,
         Err(e) => {
@@ -167,6 +197,7 @@ fn run(cli: Cli, personality: Personality) -> Result<()> {
                 Command::StandaloneSign(args) => signing::standalone_sign(args),
                 Command::StandaloneVerify(args) => signing::standalone_verify(args),
                 Command::GenerateSigstoreKey(args) => signing::generate_sigstore_key(args),
+                Command::Unsupported(verb) => verb.run(),
             }
         };
         match timeout {
@@ -180,6 +211,15 @@ fn run(cli: Cli, personality: Personality) -> Result<()> {
             None => fut.await,
         }
     })
+}
+
+/// `--version` invoked as `skopeo`: the skopeo release ferry follows, then ferry itself, so
+/// that scripts parsing `skopeo version X.Y.Z` keep working.
+fn skopeo_version() -> String {
+    format!(
+        "version {SKOPEO_RELEASE} (ferry {})",
+        env!("CARGO_PKG_VERSION")
+    )
 }
 
 fn fmt_duration(d: Duration) -> String {

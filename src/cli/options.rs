@@ -40,6 +40,14 @@ impl Personality {
         }
     }
 
+    /// Whose words progress and logs use.
+    pub fn style(self) -> crate::progress::Style {
+        match self {
+            Personality::Ferry => crate::progress::Style::Ferry,
+            Personality::Skopeo => crate::progress::Style::Skopeo,
+        }
+    }
+
     /// Default `--retry-times`.
     pub fn default_retries(self) -> u32 {
         match self {
@@ -105,6 +113,9 @@ pub struct GlobalOptions {
     /// ferry: a transfer that moves less than 1 KiB in this long is stalled: resumed or retried (default 60s).
     #[arg(long, global = true, value_name = "DURATION", value_parser = duration)]
     pub stall_timeout: Option<Duration>,
+    /// A deprecated `--tls-verify` before the verb: the default of every side's own flag.
+    #[arg(skip)]
+    pub legacy_tls_verify: Option<bool>,
 }
 
 impl GlobalOptions {
@@ -217,7 +228,10 @@ impl SideFlags {
             p => p,
         };
         let mut opts = ClientOptions {
-            tls: self.tls.clone(),
+            tls: TlsOptions {
+                verify: self.tls.verify.or(global.legacy_tls_verify),
+                cert_dir: self.tls.cert_dir.clone(),
+            },
             credentials,
             retry,
             tls_verify_flag: format!("{flag_prefix}tls-verify"),
@@ -344,9 +358,22 @@ impl RegistryFlags {
     }
 }
 
+/// A deprecated `--tls-verify` of `copy` or `sync` (both sides, unless a side's own flag is
+/// given), with skopeo's warning.
+pub fn deprecated_tls_verify(value: Option<bool>, src: &mut SideFlags, dst: &mut SideFlags) {
+    if value.is_some() {
+        log::warn!(
+            "'--tls-verify' is deprecated, instead use: --src-tls-verify, --dest-tls-verify"
+        );
+        src.tls.verify = src.tls.verify.or(value);
+        dst.tls.verify = dst.tls.verify.or(value);
+    }
+}
+
 /// Set up logging on stderr: ferry's own messages at info (debug with `--debug`); other
 /// crates at warn, whatever `RUST_LOG` says, so that no library prints request headers.
-pub fn init_logging(debug: bool) {
+/// Invoked as `skopeo`, every line is in skopeo's (logrus's) `time=… level=… msg=…` form.
+pub fn init_logging(debug: bool, personality: Personality) {
     use std::io::Write as _;
     let level = if debug {
         log::LevelFilter::Debug
@@ -356,12 +383,19 @@ pub fn init_logging(debug: bool) {
     let _ = env_logger::Builder::new()
         .filter_level(log::LevelFilter::Warn)
         .filter_module("ferry", level)
-        .format(|f, record| {
+        .format(move |f, record| {
             // Whatever a line quotes (a server's answer), no secret leaves through it.
             let text = crate::redact::clean(&record.args().to_string());
-            match record.level() {
-                log::Level::Info => writeln!(f, "{text}"),
-                l => writeln!(f, "{}: {text}", l.as_str().to_lowercase()),
+            match (personality, record.level()) {
+                (Personality::Skopeo, l) => writeln!(
+                    f,
+                    "{}",
+                    crate::logrus::line(crate::logrus::level(l), &text, &[])
+                ),
+                (Personality::Ferry, log::Level::Info) => writeln!(f, "{text}"),
+                (Personality::Ferry, l) => {
+                    writeln!(f, "{}: {text}", l.as_str().to_lowercase())
+                }
             }
         })
         .target(env_logger::Target::Stderr)

@@ -44,7 +44,12 @@ bound on blob transfers (--image-parallel-copies, default 8); a tag whose destin
 has the same digest costs one request. The last line sums up: copied, already present, failed.
 
 Default: as ferry, every image of a multi-arch index (digests kept); as skopeo, the current \
-platform's image unless -a.";
+platform's image unless -a.
+
+Output: as ferry, a line per image on stderr and the summary on stdout; as skopeo, skopeo's: each \
+image's copy lines on stdout (printed when the image is done), and `Copying image ref N/M` / \
+`Would have copied image ref N/M` (with from=\"docker://…\" to=\"docker://…\") and `Synced N \
+images from M sources` as log lines on stderr.";
 
 /// Arguments of `sync`.
 #[derive(Debug, Args)]
@@ -71,6 +76,9 @@ pub(super) struct SyncArgs {
     /// Path of the authentication file for both registries.
     #[arg(long, value_name = "PATH")]
     authfile: Option<PathBuf>,
+    /// Deprecated (as in skopeo): --src-tls-verify and --dest-tls-verify at once.
+    #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    tls_verify: Option<bool>,
 
     #[command(flatten)]
     multi_arch: MultiArchArgs,
@@ -120,6 +128,8 @@ pub(super) struct SyncArgs {
     #[arg(long, hide = true)]
     sign_by: Option<String>,
     #[arg(long, hide = true)]
+    sign_by_sigstore: Option<String>,
+    #[arg(long, hide = true)]
     sign_by_sigstore_private_key: Option<String>,
     #[arg(long, hide = true)]
     sign_passphrase_file: Option<String>,
@@ -167,6 +177,11 @@ impl SyncArgs {
     fn refuse_unsupported(&self) -> Result<()> {
         for (flag, given, what) in [
             ("--sign-by", self.sign_by.is_some(), "signing"),
+            (
+                "--sign-by-sigstore",
+                self.sign_by_sigstore.is_some(),
+                "signing",
+            ),
             (
                 "--sign-by-sigstore-private-key",
                 self.sign_by_sigstore_private_key.is_some(),
@@ -270,9 +285,12 @@ pub(super) async fn run(
         conversion,
     };
     let _ = args.preserve_digests;
+    let mut src_side = args.src.side(args.authfile.as_ref())?;
+    let mut dst_side = args.dest.side(args.authfile.as_ref())?;
+    super::options::deprecated_tls_verify(args.tls_verify, &mut src_side, &mut dst_side);
     let clients = FlagClients {
-        src: args.src.side(args.authfile.as_ref())?,
-        dst: args.dest.side(args.authfile.as_ref())?,
+        src: src_side,
+        dst: dst_side,
         retry: args.retry.policy(personality),
         global,
     };
@@ -289,7 +307,13 @@ pub(super) async fn run(
         }
         _ => None,
     };
-    let progress = Progress::new(Mode::detect(args.quiet.unwrap_or(false)));
+    if opts.dry_run {
+        log::warn!("Running in dry-run mode");
+    }
+    let progress = Progress::with_style(
+        Mode::detect(args.quiet.unwrap_or(false)),
+        personality.style(),
+    );
     let result = match disk {
         None => {
             sync::run(
@@ -315,7 +339,29 @@ pub(super) async fn run(
         }
         write_atomic(p, text.as_bytes(), Access::Public, "writing digest file")?;
     }
-    println!("{}", report.summary(opts.dry_run));
+    match personality {
+        Personality::Ferry => println!("{}", report.summary(opts.dry_run)),
+        // skopeo logs its summary (stderr); ferry's counts follow as fields.
+        Personality::Skopeo => {
+            let (copied, present, failed) = (
+                report.copied.to_string(),
+                report.already_present.to_string(),
+                report.failed.to_string(),
+            );
+            let fields: &[(&str, &str)] = if opts.dry_run {
+                &[]
+            } else {
+                &[
+                    ("copied", &copied),
+                    ("already_present", &present),
+                    ("failed", &failed),
+                ]
+            };
+            // Printed even with -q, as ferry's summary is.
+            let msg = report.skopeo_summary(opts.dry_run);
+            eprintln!("{}", crate::logrus::line("info", &msg, fields));
+        }
+    }
     if report.failed > 0 {
         return Err(Error::Aggregate(
             "Sync failed due to previous reported error(s) for one or more images".into(),

@@ -55,6 +55,17 @@ struct RootFs {
 }
 
 impl Copier {
+    /// The manifest format the image must have: `-f`, else OCI when layers are to be zstd
+    /// (a Docker schema 2 manifest cannot name a zstd layer; skopeo converts the same way),
+    /// else none (what the destination accepts decides).
+    fn forced_format(&self, ends: &Ends<'_>) -> Option<convert::ManifestFormat> {
+        self.conversion.options.manifest_format.or_else(|| {
+            (self.desired(ends) == Desired::Compress
+                && self.conversion.options.format == Some(crate::compress::Algorithm::Zstd))
+            .then_some(convert::ManifestFormat::Oci)
+        })
+    }
+
     /// What a destination wants done to layers, the command line's wish included.
     fn desired(&self, ends: &Ends<'_>) -> Desired {
         match ends.dst.capabilities().layer_compression {
@@ -69,7 +80,7 @@ impl Copier {
         let target = convert::target_type(
             &node.manifest.media_type,
             &caps.manifest_types,
-            self.conversion.options.manifest_format,
+            self.forced_format(ends),
         )
         .map_err(|reason| refuse(ends, &node.manifest, reason))?;
         if target != node.manifest.media_type {
@@ -117,7 +128,7 @@ impl Copier {
         let target = convert::target_type(
             &node.manifest.media_type,
             &caps.manifest_types,
-            self.conversion.options.manifest_format,
+            self.forced_format(ends),
         )
         .map_err(|reason| refuse(ends, &node.manifest, reason))?;
         let out = match &node.manifest.kind {

@@ -17,6 +17,7 @@ mod convert;
 mod locks;
 mod report;
 pub mod slots;
+pub mod transcript;
 pub mod transfer;
 
 use std::collections::HashSet;
@@ -38,6 +39,7 @@ pub use convert::{Conversion, manifest_format};
 pub use locks::BlobLocks;
 pub use report::{CopyReport, Counts, Requests};
 pub use slots::Slots;
+use transcript::Transcript;
 use transfer::{BlobJob, BlobOutcome};
 
 /// How to treat a multi-architecture image (`--multi-arch`).
@@ -102,6 +104,7 @@ pub struct Copier {
     slots: Arc<Slots>,
     blob_locks: Option<Arc<BlobLocks>>,
     conversion: Conversion,
+    transcript: Option<Arc<Transcript>>,
 }
 
 /// The endpoints of one copy.
@@ -119,6 +122,7 @@ impl Copier {
             slots,
             blob_locks: None,
             conversion: Conversion::default(),
+            transcript: None,
         }
     }
 
@@ -148,6 +152,21 @@ impl Copier {
             retry: self.opts.retry.clone(),
             stall: self.opts.stall_timeout,
             progress: self.progress.clone(),
+        }
+    }
+
+    /// Report the copy as `skopeo copy` does (see [`transcript`]).
+    pub fn with_transcript(mut self, transcript: Arc<Transcript>) -> Self {
+        self.transcript = Some(transcript);
+        self
+    }
+
+    /// skopeo's lines, if this copy reports them.
+    fn say(&self, lines: impl FnOnce() -> Vec<String>) {
+        match &self.transcript {
+            Some(t) if t.is_buffered() => t.keep(lines()),
+            Some(_) => self.progress.report(&lines()),
+            None => {}
         }
     }
 
@@ -188,6 +207,7 @@ impl Copier {
         if let Some((digest, media_type)) = self.target_of(&top).filter(|_| !may_convert) {
             self.check_destination(&ends, &digest, existing_digest.as_ref())?;
             if existing_digest.as_ref() == Some(&digest) {
+                self.say(|| transcript::already_present(is_index_type(&media_type)));
                 report.digest = digest.to_string();
                 report.media_type = media_type;
                 report.already_present = true;
@@ -212,6 +232,7 @@ impl Copier {
         collect_children(&root, 0, &mut levels);
         digests.extend(levels.iter().flatten().map(|m| m.digest.clone()));
         if !converting && existing_digest.as_ref() == Some(&root.manifest.digest) {
+            self.say(|| transcript::already_present(root.manifest.is_index()));
             report.already_present = true;
             self.present_signatures(&ends, &digests[0], &mut report)
                 .await?;
@@ -237,13 +258,19 @@ impl Copier {
                         src.name()
                     )));
                 }
+                self.say(|| transcript::start(&root, &sigs));
                 let top = self.transfer_converted(&ends, &root, &mut report).await?;
                 report.digest = top.digest.to_string();
                 report.media_type = top.media_type;
+                self.say(|| transcript::end(&root, &sigs));
                 return Ok(());
             }
-            self.transfer(&ends, &root, &mut report).await?;
-            self.write_signatures(&ends, sigs, &mut report).await
+            self.say(|| transcript::start(&root, &sigs));
+            self.transfer(&ends, &root, &sigs, &mut report).await?;
+            let end = transcript::end(&root, &sigs);
+            self.write_signatures(&ends, sigs, &mut report).await?;
+            self.say(|| end);
+            Ok::<_, Error>(())
         };
         let (copied, note) = tokio::join!(copy, cosign);
         copied?;
@@ -437,7 +464,13 @@ impl Copier {
         Ok(Node { manifest, children })
     }
 
-    async fn transfer(&self, ends: &Ends<'_>, root: &Node, report: &mut CopyReport) -> Result<()> {
+    async fn transfer(
+        &self,
+        ends: &Ends<'_>,
+        root: &Node,
+        sigs: &SourceSignatures,
+        report: &mut CopyReport,
+    ) -> Result<()> {
         // Every distinct blob of every image in the plan.
         let mut blobs: Vec<Descriptor> = Vec::new();
         collect_blobs(root, &mut blobs, &mut HashSet::new());
@@ -462,6 +495,7 @@ impl Copier {
             report.count(d.size, *o);
         }
         // Children by digest, deepest first; the top manifest last, to the reference.
+        self.say(|| transcript::children(root, sigs));
         let mut levels: Vec<Vec<&Manifest>> = Vec::new();
         collect_children(root, 0, &mut levels);
         let mut written = HashSet::new();
@@ -480,6 +514,7 @@ impl Copier {
                 })
                 .await?;
         }
+        self.say(|| transcript::manifest(&root.manifest));
         ends.dst
             .put_manifest(&root.manifest, ManifestRole::Reference)
             .await?;

@@ -6,7 +6,7 @@
 //! ones (and every blob of a disk source) stream through [`verified`], which hashes and counts
 //! them on the way and ends with an error instead of its last item when the size or digest is
 //! wrong, so that the destination never commits wrong bytes. An interrupted download (a reset,
-//! a premature end, a stall: fewer than [`STALL_FLOOR`](crate::registry::STALL_FLOOR) bytes
+//! a premature end, a stall: fewer than [`STALL_FLOOR`](crate::http::STALL_FLOOR) bytes
 //! within the stall timeout, a trickle included) resumes from where it stopped (`Range` on a registry) inside that stream, so the destination sees
 //! one continuous upload. A destination that stops taking bytes for longer than the stall
 //! timeout is given up on ([`watchdog`]) and the blob is retried from the start. Mismatches
@@ -20,6 +20,7 @@ use bytes::Bytes;
 use futures_util::StreamExt as _;
 
 use crate::error::{Error, Location, Result};
+use crate::http::StallWatch;
 use crate::image::read::{check_length, mismatch, read_whole, short_blob, stalled, too_many};
 use crate::image::{
     BlobData, BlobOrigin, BlobRead, BlobStream, ImageDestination, ImageSource, Reuse,
@@ -27,7 +28,6 @@ use crate::image::{
 use crate::manifest::Descriptor;
 use crate::progress::Progress;
 use crate::reference::Hasher;
-use crate::registry::StallWatch;
 use crate::retry::RetryPolicy;
 
 /// Blobs up to this size are read whole from a network source and uploaded in one request.

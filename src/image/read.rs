@@ -10,7 +10,7 @@ use futures_util::StreamExt as _;
 
 use crate::error::{Error, Location, Result};
 use crate::image::ImageSource;
-use crate::manifest::{Descriptor, Kind, MAX_INDEX_DEPTH, Manifest};
+use crate::manifest::{DOCKER_MANIFEST_LIST, Descriptor, Kind, MAX_INDEX_DEPTH, Manifest};
 use crate::platform::Wanted;
 
 /// A single-image manifest with its config and layers at hand.
@@ -66,16 +66,10 @@ pub async fn platform_image(
     for _ in 0..=MAX_INDEX_DEPTH {
         let chosen = match &current.kind {
             Kind::Image { .. } => break,
-            Kind::Index { manifests } => {
-                wanted
-                    .choose(manifests)
-                    .cloned()
-                    .ok_or_else(|| Error::Invalid {
-                        what: format!("image index {}", current.digest),
-                        location: src.location(),
-                        reason: format!("no image in it for {wanted}"),
-                    })?
-            }
+            Kind::Index { manifests } => wanted
+                .choose(manifests)
+                .cloned()
+                .ok_or_else(|| no_instance(src, &current, manifests, wanted))?,
         };
         log::debug!("{}: chose {} for {wanted}", src.name(), chosen.digest);
         current = child(src, &chosen).await?;
@@ -86,6 +80,39 @@ pub async fn platform_image(
         location: src.location(),
         reason: format!("indexes nest more than {MAX_INDEX_DEPTH} levels deep"),
     })
+}
+
+/// No image of the index is for `wanted`: skopeo 1.18's words (containers/image's, which
+/// scripts match), then what the index has.
+fn no_instance(
+    src: &dyn ImageSource,
+    index: &Manifest,
+    entries: &[Descriptor],
+    wanted: &Wanted,
+) -> Error {
+    let list = if index.media_type == DOCKER_MANIFEST_LIST {
+        "manifest list"
+    } else {
+        "image index"
+    };
+    let have: Vec<String> = entries
+        .iter()
+        .filter_map(|d| d.platform.as_ref())
+        .map(|p| match p.variant.as_deref().filter(|v| !v.is_empty()) {
+            Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+            None => format!("{}/{}", p.os, p.architecture),
+        })
+        .collect();
+    Error::Usage(format!(
+        "choosing image instance: no image found in {list} for {wanted} ({} {} has {}; choose one with --override-os/--override-arch/--override-variant, or copy them all with --multi-arch all)",
+        src.name(),
+        index.digest,
+        if have.is_empty() {
+            "no platforms".to_string()
+        } else {
+            have.join(", ")
+        }
+    ))
 }
 
 /// Read a blob whole (a config, a small layer), at most `limit` bytes, verified against its
@@ -111,7 +138,7 @@ pub async fn read_whole(
     check_length(read.length, read.offset, desc, &loc)?;
     let mut stream = read.stream;
     let mut buf = BytesMut::with_capacity(desc.size as usize);
-    let mut watch = crate::registry::StallWatch::new(stall);
+    let mut watch = crate::http::StallWatch::new(stall);
     loop {
         match tokio::time::timeout_at(watch.deadline(), stream.next()).await {
             Err(_) => return Err(stalled(desc, &loc, stall)),
@@ -140,7 +167,7 @@ pub fn stalled(desc: &Descriptor, loc: &Location, stall: Duration) -> Error {
     Error::Network {
         op: format!("reading blob {}", desc.digest.short()),
         location: loc.clone(),
-        reason: crate::registry::stalled_text(stall),
+        reason: crate::http::stalled_text(stall),
         transient: true,
     }
 }

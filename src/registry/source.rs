@@ -62,7 +62,7 @@ impl ImageSource for RegistrySource {
         let stream = dl
             .response
             .bytes_stream()
-            .map(move |r| r.map_err(|e| super::network_error(e, &op, &loc)));
+            .map(move |r| r.map_err(|e| crate::http::network_error(e, &op, &loc)));
         Ok(BlobRead {
             stream: Box::pin(stream),
             offset: dl.offset,

@@ -6,6 +6,16 @@
 //! and the allocator's share), plus the list's own slots. Pages are parsed tag by tag against
 //! the budget, so peak memory stays close to the limit, not a multiple of it.
 
+use reqwest::header::{self, HeaderMap};
+use reqwest::{Method, StatusCode};
+
+use super::errors::status_error;
+use super::transport::{Body, Request};
+use super::{Client, Scope};
+use url::Url;
+
+use crate::error::{Error, Result};
+
 use std::fmt;
 
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -247,9 +257,163 @@ pub fn limit_from_env() -> Result<usize, String> {
     }
 }
 
+impl Client {
+    /// `GET /v2/<repo>/tags/list`, following `Link` pagination (a loop of links is refused).
+    /// The tags may take at most [`ClientOptions::max_tag_data`] of memory, pages included.
+    pub async fn list_tags(&self, repo: &str) -> Result<Vec<String>> {
+        let loc = self.location(repo);
+        let op = "listing tags".to_string();
+        let mut url = self.url(&format!("{repo}/tags/list")).await?;
+        let mut seen = std::collections::HashSet::new();
+        let budget = TagBudget::new(self.max_tag_data);
+        let mut tags = Vec::new();
+        let mut held = 0usize;
+        let over = |o: OverBudget| Error::Invalid {
+            what: "tag list".into(),
+            location: loc.clone(),
+            reason: o.to_string(),
+        };
+        loop {
+            if !seen.insert(url.to_string()) || seen.len() > 10_000 {
+                return Err(Error::Invalid {
+                    what: "tag list".into(),
+                    location: loc,
+                    reason: "its Link pagination loops".into(),
+                });
+            }
+            let room = budget.room(held).min(64 << 20);
+            let answer = self
+                .send_read(
+                    Request {
+                        method: Method::GET,
+                        url: url.clone(),
+                        scope: &Scope::pull(repo),
+                        headers: HeaderMap::new(),
+                        body: Body::Empty,
+                        op: &op,
+                        repo,
+                    },
+                    room,
+                    "tag list",
+                )
+                .await;
+            let answer = match answer {
+                Ok(Ok(a)) => a,
+                Ok(Err(resp)) => return Err(status_error(resp, &op, &loc).await),
+                // A page that does not fit in what is left of the budget.
+                Err(Error::Invalid { .. }) if room < (64 << 20) => {
+                    return Err(over(OverBudget {
+                        limit: budget.limit(),
+                        tags: tags.len(),
+                    }));
+                }
+                Err(e) => return Err(e),
+            };
+            let next = answer
+                .headers
+                .get(header::LINK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_next_link);
+            match budget.parse_page(&answer.body, &mut tags, &mut held) {
+                Ok(()) => {}
+                Err(PageError::Over(o)) => return Err(over(o)),
+                Err(PageError::Json(e)) => {
+                    return Err(Error::Invalid {
+                        what: "tag list".into(),
+                        location: loc.clone(),
+                        reason: format!("not valid JSON: {e}"),
+                    });
+                }
+            }
+            drop(answer);
+            match next {
+                // As skopeo: only the path and query of the link, asked of the registry itself
+                // (a link to another scheme, host or port never gets the credentials).
+                Some(n) => url = self.resolve(&link_path(&url, &n)).await?,
+                None => break,
+            }
+        }
+        Ok(tags)
+    }
+
+    /// Whether the repository exists. `Some(false)` only when the registry says so
+    /// (`GET …/tags/list` answers 404 `NAME_UNKNOWN`): then no blob can be found in it and
+    /// looking for each one is wasted. `None` when the registry does not tell (or the probe
+    /// failed: it is only an optimisation).
+    pub async fn repository_exists(&self, repo: &str, scope: &Scope) -> Option<bool> {
+        let loc = self.location(repo);
+        let mut url = self.url(&format!("{repo}/tags/list")).await.ok()?;
+        url.query_pairs_mut().append_pair("n", "1");
+        let resp = self
+            .send_small(Request {
+                method: Method::GET,
+                url,
+                scope,
+                headers: HeaderMap::new(),
+                body: Body::Empty,
+                op: "checking the repository",
+                repo,
+            })
+            .await
+            .ok()?;
+        match resp.status() {
+            s if s.is_success() => Some(true),
+            StatusCode::NOT_FOUND => {
+                match status_error(resp, "checking the repository", &loc).await {
+                    Error::Registry { detail, .. }
+                        if detail.code.as_deref() == Some("NAME_UNKNOWN") =>
+                    {
+                        Some(false)
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The path and query of a `Link` target (resolved against the page that sent it), to be
+/// asked of the registry's own base URL whatever scheme, host or port the link names.
+pub fn link_path(page: &Url, link: &str) -> String {
+    match page.join(link) {
+        Ok(u) => match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_string(),
+        },
+        Err(_) => link.to_string(),
+    }
+}
+
+/// Parse `Link: </v2/x/tags/list?n=1&last=a>; rel="next"`.
+pub fn parse_next_link(v: &str) -> Option<String> {
+    for part in v.split(',') {
+        let part = part.trim();
+        let (target, params) = part.split_once(';').unwrap_or((part, ""));
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        if params.split(';').any(|p| {
+            let p = p.trim().replace(' ', "");
+            p == "rel=\"next\"" || p == "rel=next"
+        }) {
+            return Some(target.to_string());
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn link_header() {
+        assert_eq!(
+            parse_next_link(r#"</v2/a/tags/list?last=x&n=2>; rel="next""#),
+            Some("/v2/a/tags/list?last=x&n=2".into())
+        );
+        assert_eq!(parse_next_link(r#"</x>; rel="prev""#), None);
+        assert_eq!(parse_next_link("garbage"), None);
+    }
 
     #[test]
     fn sizes() {

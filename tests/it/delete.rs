@@ -37,7 +37,8 @@ fn delete_removes_the_manifest_by_digest() {
     assert_eq!(deletes[0].reference().as_deref(), Some(old.digest.as_str()));
     assert_eq!(deletes[0].status, 202);
 
-    // Gone: deleting again is "not found" (exit 2, as current skopeo; 1.9.3 exits 1).
+    // Gone: deleting again is "not found" (exit 2, skopeo's documented code for a missing
+    // image; skopeo's delete itself, 1.9.3 and 1.18, exits 1 "Unable to delete …").
     let f = ferry()
         .arg("delete")
         .args(reg.tls_args(Side::Plain))

@@ -43,11 +43,6 @@ fn assert_clean_error(out: &Output, code: i32, needles: &[&str]) {
             "error line lacks {n:?}\n{out}"
         );
     }
-    assert!(
-        out.elapsed < Duration::from_secs(30),
-        "took {:?}\n{out}",
-        out.elapsed
-    );
 }
 
 fn respond(status: u16, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Response {

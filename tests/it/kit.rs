@@ -241,7 +241,7 @@ fn the_promotion_config_map_pins_registries_and_projects() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("rejected by the trust policy"), "{stderr}");
+    assert!(stderr.contains("is rejected by policy"), "{stderr}");
 }
 
 #[test]

@@ -5,9 +5,11 @@
 
 mod agent_image;
 mod airgap;
+mod cert_dir;
 mod copy;
 mod credentials;
 mod delete;
+mod dropin;
 mod e2e;
 mod faults;
 mod files;
@@ -26,6 +28,7 @@ mod proxy;
 mod secrets;
 mod signatures;
 mod signing;
+mod skopeo_systemtests;
 mod support;
 mod sync;
 mod templates;

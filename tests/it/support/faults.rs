@@ -240,6 +240,8 @@ struct ActiveRule {
     /// Requests this (delay) rule is holding now, and the most it held at once.
     held: usize,
     max_held: usize,
+    /// Requests this (delay) rule held whose client hung up before the delay was over.
+    abandoned: usize,
 }
 
 struct ProxyState {
@@ -248,6 +250,24 @@ struct ProxyState {
     rules: Mutex<Vec<ActiveRule>>,
     log: Mutex<Vec<Seen>>,
     client: reqwest::Client,
+}
+
+/// A request held by a delay rule: released when the delay ends or the handler is dropped.
+struct Held {
+    state: Arc<ProxyState>,
+    rule: usize,
+    done: bool,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut rules = self.state.rules.lock().unwrap();
+        let r = &mut rules[self.rule];
+        r.held -= 1;
+        if !self.done {
+            r.abandoned += 1;
+        }
+    }
 }
 
 /// A running proxy; stopped when dropped.
@@ -366,6 +386,7 @@ impl FaultProxy {
             hits: 0,
             held: 0,
             max_held: 0,
+            abandoned: 0,
         });
         RuleId(rules.len() - 1)
     }
@@ -379,6 +400,17 @@ impl FaultProxy {
     /// of that kind a client had in flight at once.
     pub fn max_held(&self, id: RuleId) -> usize {
         self.state.rules.lock().unwrap()[id.0].max_held
+    }
+
+    /// How many requests a [`Fault::Delay`] rule holds right now.
+    pub fn holding(&self, id: RuleId) -> usize {
+        self.state.rules.lock().unwrap()[id.0].held
+    }
+
+    /// How many requests a [`Fault::Delay`] rule held were given up by their client before
+    /// the delay was over (the server saw the connection close, not a wall clock).
+    pub fn abandoned(&self, id: RuleId) -> usize {
+        self.state.rules.lock().unwrap()[id.0].abandoned
     }
 
     /// Remove every rule: from now on everything is forwarded.
@@ -481,8 +513,16 @@ async fn handle(State(state): State<Arc<ProxyState>>, req: Request) -> Response 
             r.held += 1;
             r.max_held = r.max_held.max(r.held);
         }
+        // Dropped with this handler when the client hangs up (hyper cancels it): that is
+        // how a request given up by its client is told from one that waited the delay out.
+        let guard = Held {
+            state: state.clone(),
+            rule: i,
+            done: false,
+        };
         tokio::time::sleep(*d).await;
-        state.rules.lock().unwrap()[i].held -= 1;
+        let mut guard = guard;
+        guard.done = true;
     }
     // Answers made up by the proxy.
     match &fault {

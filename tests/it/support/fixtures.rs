@@ -290,6 +290,8 @@ pub struct ImageSpec {
     pub layer_sizes: Vec<usize>,
     pub platform: Platform,
     pub labels: Vec<(String, String)>,
+    /// Top-level fields added to the image config (e.g. `docker_version`).
+    pub config_fields: Vec<(String, Value)>,
     pub seed: u64,
 }
 
@@ -302,6 +304,7 @@ impl ImageSpec {
             layer_sizes: vec![1024, 16 * 1024],
             platform: Platform::parse("linux/amd64"),
             labels: Vec::new(),
+            config_fields: Vec::new(),
             seed: fastrand::u64(..),
         }
     }
@@ -333,6 +336,11 @@ impl ImageSpec {
         self.labels.push((key.to_string(), value.to_string()));
         self
     }
+    /// A top-level field of the image config (`docker_version`, …).
+    pub fn config_field(mut self, key: &str, value: Value) -> Self {
+        self.config_fields.push((key.to_string(), value));
+        self
+    }
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
@@ -355,7 +363,10 @@ impl ImageSpec {
             self.compression,
             &self.platform,
             &layers,
-            &self.labels,
+            ConfigExtras {
+                labels: &self.labels,
+                fields: &self.config_fields,
+            },
             self.seed,
         );
         std::fs::write(dir.path().join("manifest.json"), &image.manifest).expect("manifest.json");
@@ -466,7 +477,7 @@ impl IndexSpec {
                 self.compression,
                 platform,
                 &layers,
-                &[],
+                ConfigExtras::default(),
                 self.seed,
             );
             let name = format!(
@@ -574,15 +585,26 @@ fn write_blob(dir: &Path, bytes: &[u8]) -> String {
     digest
 }
 
+/// What an image's config carries beyond the lab's defaults.
+#[derive(Clone, Copy, Default)]
+struct ConfigExtras<'a> {
+    labels: &'a [(String, String)],
+    fields: &'a [(String, Value)],
+}
+
 fn build_image(
     dir: &Path,
     format: Format,
     compression: Compression,
     platform: &Platform,
     layer_specs: &[LayerSpec],
-    labels: &[(String, String)],
+    extras: ConfigExtras<'_>,
     seed: u64,
 ) -> Image {
+    let ConfigExtras {
+        labels,
+        fields: config_fields,
+    } = extras;
     let layer_type = match (format, compression) {
         (Format::Docker, Compression::Gzip) => DOCKER_LAYER_GZIP,
         (Format::Docker, Compression::None) => DOCKER_LAYER_TAR,
@@ -636,6 +658,9 @@ fn build_image(
     });
     if let Some(variant) = &platform.variant {
         config["variant"] = json!(variant);
+    }
+    for (k, v) in config_fields {
+        config[k] = v.clone();
     }
     let config = serde_json::to_vec(&config).unwrap();
     let config_digest = write_blob(dir, &config);

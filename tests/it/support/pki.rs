@@ -117,3 +117,83 @@ impl LabCa {
         }
     }
 }
+
+/// A registry certificate made the way skopeo's system tests make it (`systemtest/helpers.bash`,
+/// `start_registry --with-cert`): `openssl req -x509` — self-signed, and (openssl's default
+/// extensions) `CA:TRUE` — for `DNS:localhost`. 2048-bit RSA instead of helpers.bash's 4096
+/// (only generation time differs). Written into `dir`, which must exist.
+pub fn openssl_self_signed(dir: &Path) -> CertKey {
+    let (cert, key) = (dir.join("domain.crt"), dir.join("domain.key"));
+    let out = std::process::Command::new("openssl")
+        .args(["req", "-newkey", "rsa:2048", "-nodes", "-sha256", "-keyout"])
+        .arg(&key)
+        .args(["-x509", "-days", "2", "-out"])
+        .arg(&cert)
+        .args([
+            "-subj",
+            "/C=US/ST=Foo/L=Bar/O=Red Hat, Inc./CN=registry host certificate",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ])
+        .output()
+        .expect("running openssl (apt-get install -y openssl)");
+    assert!(
+        out.status.success(),
+        "openssl req: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    CertKey {
+        cert_pem: fs::read_to_string(&cert).expect("openssl's certificate"),
+        key_pem: fs::read_to_string(&key).expect("openssl's key"),
+    }
+}
+
+/// How [`self_signed`] makes a certificate.
+#[derive(Clone, Debug)]
+pub struct SelfSigned {
+    /// `basicConstraints CA:TRUE` (as `openssl req -x509` marks it) or a plain end entity.
+    pub ca: bool,
+    /// Subject alternative names (DNS names or IP addresses).
+    pub names: Vec<String>,
+    /// Expired since 2021 instead of valid for a day around now.
+    pub expired: bool,
+    /// Extended key usage `clientAuth` only (not usable by a TLS server).
+    pub client_auth_only: bool,
+}
+
+impl Default for SelfSigned {
+    fn default() -> Self {
+        SelfSigned {
+            ca: true,
+            names: vec!["localhost".into()],
+            expired: false,
+            client_auth_only: false,
+        }
+    }
+}
+
+/// A self-signed server certificate (rcgen), for the cases openssl's defaults do not make.
+pub fn self_signed(how: &SelfSigned) -> CertKey {
+    let key = KeyPair::generate().expect("generating key");
+    let mut params = CertificateParams::new(how.names.clone()).expect("certificate parameters");
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params.distinguished_name.push(
+        DnType::CommonName,
+        format!("ferry lab self-signed {}", super::random_hex(4)),
+    );
+    if how.ca {
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    }
+    if how.expired {
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    }
+    if how.client_auth_only {
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    }
+    let cert = params.self_signed(&key).expect("self-signing");
+    CertKey {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    }
+}

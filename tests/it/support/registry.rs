@@ -82,6 +82,10 @@ pub struct RegistryOptions {
     /// `storage.maintenance.readonly.enabled`: pulls work, pushes and deletes get 405.
     /// Seed first, then switch with [`Registry::restart`].
     pub read_only: bool,
+    /// With TLS: serve this certificate instead of one signed by the lab CA (e.g. a
+    /// self-signed one, as skopeo's system tests make). The cert dir then holds this
+    /// certificate alone, as `domain.crt`.
+    pub server_cert: Option<pki::CertKey>,
 }
 
 impl Default for RegistryOptions {
@@ -91,6 +95,7 @@ impl Default for RegistryOptions {
             auth: Auth::None,
             delete_enabled: true,
             read_only: false,
+            server_cert: None,
         }
     }
 }
@@ -491,6 +496,11 @@ impl Registry {
 
     fn make_http(&self) -> LabHttp {
         let ca = pki::lab_ca();
+        if self.opts.tls != Tls::None && self.opts.server_cert.is_some() {
+            // The lab talks to its own registry on loopback; a test's own server certificate
+            // (which may be expired or name another host on purpose) is not checked here.
+            return LabHttp::new_unverified(format!("https://{}", self.host()));
+        }
         match self.opts.tls {
             Tls::None => LabHttp::new(format!("http://{}", self.host()), None, None),
             Tls::Ca => LabHttp::new(format!("https://{}", self.host()), Some(&ca.ca_pem), None),
@@ -537,8 +547,9 @@ impl Registry {
         if self.opts.tls != Tls::None {
             let tls = d.join("tls");
             fs::create_dir_all(&tls).unwrap();
-            fs::write(tls.join("server.crt"), &ca.server.cert_pem).unwrap();
-            fs::write(tls.join("server.key"), &ca.server.key_pem).unwrap();
+            let server = self.opts.server_cert.as_ref().unwrap_or(&ca.server);
+            fs::write(tls.join("server.crt"), &server.cert_pem).unwrap();
+            fs::write(tls.join("server.key"), &server.key_pem).unwrap();
             fs::write(tls.join("clientca.crt"), &ca.ca_pem).unwrap();
             writeln!(
                 y,
@@ -549,7 +560,10 @@ impl Registry {
             .unwrap();
             let certs = d.join("certs");
             let _ = fs::remove_dir_all(&certs);
-            if self.opts.tls == Tls::ClientCert {
+            if let Some(own) = &self.opts.server_cert {
+                fs::create_dir_all(&certs).unwrap();
+                fs::write(certs.join("domain.crt"), &own.cert_pem).unwrap();
+            } else if self.opts.tls == Tls::ClientCert {
                 writeln!(
                     y,
                     "    clientcas:\n      - {}",
@@ -610,6 +624,11 @@ impl Registry {
     /// `127.0.0.1:PORT`
     pub fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `NAME:PORT`: the registry under another name of this machine (`localhost`).
+    pub fn host_as(&self, name: &str) -> String {
+        format!("{name}:{}", self.port)
     }
 
     pub fn port(&self) -> u16 {

@@ -67,23 +67,35 @@ impl Sandbox {
     /// `skopeo --insecure-policy …` (the lab's images are unsigned; the machine's policy.json is
     /// not consulted).
     pub fn skopeo(&self) -> Tool {
+        let mut t = self.skopeo_strict();
+        t.arg("--insecure-policy");
+        t
+    }
+
+    /// `skopeo` (Debian's 1.9.3) without `--insecure-policy`: for tests that give a policy.
+    pub fn skopeo_strict(&self) -> Tool {
         let mut t = self.tool("skopeo", Path::new("skopeo"));
         // As root, skopeo keeps its blob info cache (where blobs were seen: used for mounts and
         // reuse) in /var/lib/containers/cache, shared by every test and locked per process.
         // A non-zero "rootless" uid moves it (and the default sigstore) under the sandbox's
         // HOME, so each run starts with an empty cache and runs do not wait on each other.
         t.env("_CONTAINERS_ROOTLESS_UID", "1000");
+        t
+    }
+
+    /// Current skopeo (1.18, through `scripts/skopeo-current`, or the script
+    /// `$FERRY_SKOPEO_CURRENT` names), isolated as [`Sandbox::skopeo`] is: the oracle where
+    /// Debian's 1.9.3 and current skopeo differ (ferry follows 1.18).
+    pub fn skopeo_current(&self) -> Tool {
+        let mut t = self.skopeo_current_strict();
         t.arg("--insecure-policy");
         t
     }
 
-    /// Current skopeo (1.18, `scripts/skopeo-current`, or `$FERRY_SKOPEO_CURRENT`),
-    /// isolated as [`Sandbox::skopeo`] is: the second oracle. Where 1.9.3 and 1.18 differ,
-    /// ferry follows 1.18.
-    pub fn skopeo_current(&self) -> Tool {
+    /// Current skopeo without `--insecure-policy`: for tests that give a policy.
+    pub fn skopeo_current_strict(&self) -> Tool {
         let mut t = self.tool("skopeo-1.18", skopeo_current_wrapper());
         t.env("_CONTAINERS_ROOTLESS_UID", "1000");
-        t.arg("--insecure-policy");
         t
     }
 
