@@ -56,6 +56,9 @@ pub struct CopyReport {
     pub signatures_copied: u64,
     /// Signatures the source has that were not copied.
     pub signatures_not_copied: Vec<String>,
+    /// Layers changed on the way (decompressed for a `docker-archive:`, compressed as asked):
+    /// `<what> <old digest> -> <new digest>`; their digests, and the manifest's, changed.
+    pub layers_changed: Vec<String>,
 }
 
 impl CopyReport {
@@ -75,7 +78,20 @@ impl CopyReport {
             duration_ms: 0,
             signatures_copied: 0,
             signatures_not_copied: vec![],
+            layers_changed: vec![],
         }
+    }
+
+    /// Count one blob's outcome.
+    pub fn count(&mut self, size: u64, o: crate::copy::transfer::BlobOutcome) {
+        use crate::copy::transfer::BlobOutcome;
+        let (b, n) = match o {
+            BlobOutcome::Present => (&mut self.blobs.skipped, &mut self.bytes.skipped),
+            BlobOutcome::Mounted => (&mut self.blobs.mounted, &mut self.bytes.mounted),
+            BlobOutcome::Copied => (&mut self.blobs.copied, &mut self.bytes.copied),
+        };
+        *b += 1;
+        *n += size;
     }
 
     /// The final one-line summary.
@@ -92,8 +108,19 @@ impl CopyReport {
             0 => String::new(),
             n => format!(", {n} signature(s)"),
         };
+        let mut changed = String::new();
+        for verb in ["decompressed", "compressed", "recompressed"] {
+            let n = self
+                .layers_changed
+                .iter()
+                .filter(|l| l.starts_with(&format!("{verb} ")))
+                .count();
+            if n > 0 {
+                changed.push_str(&format!(", {n} layer(s) {verb} (digests changed)"));
+            }
+        }
         format!(
-            "Copied {} to {}: {} copied, {} already present, {} mounted{sigs} in {:.1} s",
+            "Copied {} to {}: {} copied, {} already present, {} mounted{sigs}{changed} in {:.1} s",
             self.digest,
             self.destination,
             human_bytes(self.bytes.copied),

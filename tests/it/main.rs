@@ -4,6 +4,7 @@
 #![allow(unreachable_pub, missing_docs)]
 
 mod agent_image;
+mod airgap;
 mod cert_dir;
 mod copy;
 mod credentials;
@@ -31,6 +32,9 @@ mod skopeo_systemtests;
 mod support;
 mod sync;
 mod templates;
+mod transports_archive;
+mod transports_dir;
+mod transports_oci;
 mod trigger;
 mod trust;
 mod vendor;
