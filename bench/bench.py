@@ -577,12 +577,71 @@ def measured(argv, ns, cfg, log_file):
             "rc": rc if p.returncode == 0 else p.returncode}
 
 
+def tool_exe(tool, cfg):
+    return {"ferry": FERRY, "skopeo": "skopeo", "skopeo18": cfg.skopeo18}[tool]
+
+
 def copy_argv(tool, cfg, src, dst, extra=()):
-    exe = FERRY if tool == "ferry" else "skopeo"
-    return [exe, "--policy", cfg.policy, "copy", "-q",
+    return [tool_exe(tool, cfg), "--policy", cfg.policy, "copy", "-q",
             "--src-creds", CREDS, "--dest-creds", CREDS,
             "--src-cert-dir", cfg.certs, "--dest-cert-dir", cfg.certs,
             *extra, f"docker://{src}", f"docker://{dst}"]
+
+
+def disk_argv(tool, cfg, src, dst):
+    """`copy` with a transport on each side (docker://, oci:, dir:); digests kept by each tool."""
+    argv = [tool_exe(tool, cfg), "--policy", cfg.policy, "copy", "-q"]
+    if tool != "ferry":
+        argv.append("--preserve-digests")
+    if src.startswith("docker://"):
+        argv += ["--src-creds", CREDS, "--src-cert-dir", cfg.certs]
+    if dst.startswith("docker://"):
+        argv += ["--dest-creds", CREDS, "--dest-cert-dir", cfg.certs]
+    return argv + [src, dst]
+
+
+def floor_download(cfg, src, repo, digests, out_dir):
+    """The floor of a registry-to-disk copy: each blob fetched by curl to a file, all at once."""
+    ca = cfg.certs / "ca.crt"
+    lines = ["#!/bin/bash", "set -euo pipefail", f"mkdir -p '{out_dir}'",
+             f"C=(-sS --fail --http1.1 -u '{CREDS}' --cacert '{ca}')", "pids=()"]
+    for d in digests:
+        lines.append(f"curl \"${{C[@]}}\" -o '{out_dir}/{d.split(':')[1]}' "
+                     f"'https://{src.addr}/v2/{repo}/blobs/{d}' & pids+=($!)")
+    lines.append('for p in "${pids[@]}"; do wait "$p"; done')
+    path = cfg.wd / f"floor-down-{repo.replace('/', '_')}.sh"
+    path.write_text("\n".join(lines) + "\n")
+    return ["bash", path]
+
+
+def floor_upload(cfg, dst, repo, digests, in_dir, name="up"):
+    """The floor of a disk-to-registry copy: each blob file uploaded by curl, all at once."""
+    ca = cfg.certs / "ca.crt"
+    lines = ["#!/bin/bash", "set -euo pipefail",
+             f"C=(-sS --fail --http1.1 -u '{CREDS}' --cacert '{ca}')",
+             "one() {",
+             f"  loc=$(curl \"${{C[@]}}\" -X POST -D - -o /dev/null 'https://{dst.addr}/v2/{repo}/blobs/uploads/' "
+             "| tr -d '\\r' | awk 'tolower($1)==\"location:\"{print $2}')",
+             f"  case $loc in /*) loc='https://{dst.addr}'$loc;; esac",
+             "  curl \"${C[@]}\" -H 'Expect:' -H 'Content-Type: application/octet-stream' -X PUT "
+             f"-T '{in_dir}/'${{1#sha256:}} -o /dev/null \"$loc&digest=$1\"",
+             "}", "pids=()"]
+    for d in digests:
+        lines.append(f"one {d} & pids+=($!)")
+    lines.append('for p in "${pids[@]}"; do wait "$p"; done')
+    path = cfg.wd / f"floor-{name}-{repo.replace('/', '_')}.sh"
+    path.write_text("\n".join(lines) + "\n")
+    return ["bash", path]
+
+
+def oci_has(lay, name, digest):
+    """Whether the OCI layout names `digest` as `name`."""
+    try:
+        idx = json.loads((Path(lay) / "index.json").read_text())
+    except OSError:
+        return False
+    return any(m.get("digest") == digest and (m.get("annotations") or {}).get(
+        "org.opencontainers.image.ref.name") == name for m in idx.get("manifests") or [])
 
 
 def manifest_digest(reg, ns, repo, ref, cfg):
@@ -629,6 +688,9 @@ TARGETS = {
     "d": ("speedup", 20.0, 20.0),
     "e": ("speedup", 1.5, 2.0),
     "f": ("speedup", 3.0, 3.0),
+    "g": ("floor", 1.10, 1.10),
+    "h": ("floor", 1.10, 1.10),
+    "i": ("floor", 1.10, 1.10),
     # ferry alone: requests per image of a sync with nothing attached, default vs --referrers=none
     "r": ("requests", 1.10, 1.10),
 }
@@ -646,6 +708,10 @@ def scenario_titles(cfg, meta):
               f"{cfg.e_own} own × {human(cfg.e_own_size)} per platform, whole index (--all)"),
         "f": (f"(f) {cfg.f_images} images × {cfg.f_layers} × {human(cfg.f_size)}: "
               f"ferry sync vs a loop of skopeo copy"),
+        "g": f"(g) (a)'s image, registry → oci: layout, cold",
+        "h": f"(h) (a)'s image, oci: layout → registry, cold",
+        "i": (f"(i) air-gap round trip of (f)'s {cfg.f_images} images through dir: "
+              f"(sync to disk, sync from disk), cold"),
         "r": (f"(r) (f)'s {cfg.f_images} images, ferry sync: --referrers=none, default (nothing "
               f"attached), and each image with a cosign .sig, a .att and an SBOM referrer"),
     }
@@ -739,6 +805,79 @@ def run_scenario(sc, net, cfg, regs, meta, results_dir):
         tools = ["none", "ferry", "attached"]
         check = [(dst, meta[n]["repo"], meta[n]["tag"], meta[n]["digest"]) for n in names]
         cold = lambda: dst.wipe()
+    elif sc in ("g", "h", "i"):
+        tools = ["ferry", "skopeo", "skopeo18", "floor"]
+        disk = Path(cfg.storage) / "disk"
+        img = meta["a"]
+
+        def fresh_disk():
+            shutil.rmtree(disk, ignore_errors=True)
+            disk.mkdir(parents=True)
+        if sc == "g":
+            srcref = f"docker://{src.addr}/{img['repo']}:{img['tag']}"
+            lay = disk / "lay"
+            argv = {t: disk_argv(t, cfg, srcref, f"oci:{lay}:a") for t in tools[:3]}
+            argv["floor"] = floor_download(cfg, src, img["repo"], img["layer_digests"], lay / "blobs/sha256")
+            check = ("disk", lay, "a", img["digest"])
+            cold = fresh_disk
+        elif sc == "h":
+            lay = Path(cfg.storage) / "h-layout"
+            if not oci_has(lay, "a", img["digest"]):
+                r = measured(disk_argv("ferry", cfg, f"docker://{src.addr}/{img['repo']}:{img['tag']}",
+                                       f"oci:{lay}:a"), ns, cfg, logf)
+                if r["rc"] != 0:
+                    raise RuntimeError(f"preparing (h) failed; see {logf}")
+            dstref = f"docker://{dst.addr}/{img['repo']}:{img['tag']}"
+            argv = {t: disk_argv(t, cfg, f"oci:{lay}:a", dstref) for t in tools[:3]}
+            argv["floor"] = floor_upload(cfg, dst, img["repo"], img["layer_digests"], lay / "blobs/sha256")
+            check = (dst, img["repo"], img["tag"], img["digest"])
+            cold = lambda: dst.wipe()
+        else:
+            names = [n for n in meta if re.fullmatch(r"f\d+", n)]
+            yml = cfg.wd / f"sync-ag-{net.name}.yml"
+            lines = [f"{src.addr}:", "  images:"]
+            for n in names:
+                lines.append(f"    {meta[n]['repo']}: [\"{meta[n]['tag']}\"]")
+            lines += ["  tls-verify: true", f"  cert-dir: {cfg.certs}", "  credentials:",
+                      f"    username: {USER}", f"    password: {PASSWORD}"]
+            yml.write_text("\n".join(lines) + "\n")
+            usb = disk / "usb"
+            prefix = "bench/airgap"
+            argv = {}
+            for t in tools[:3]:
+                exe = tool_exe(t, cfg)
+                keep = [] if t == "ferry" else ["--preserve-digests"]
+                script = cfg.wd / f"airgap-{t}-{net.name}.sh"
+                script.write_text("\n".join([
+                    "#!/bin/bash", "set -euo pipefail",
+                    " ".join(f"'{a}'" for a in [exe, "--policy", cfg.policy, "sync", *keep, "--src", "yaml",
+                                                 "--dest", "dir", yml, usb]),
+                    " ".join(f"'{a}'" for a in [exe, "--policy", cfg.policy, "sync", *keep, "--src", "dir",
+                                                 "--dest", "docker", "--dest-creds", CREDS, "--dest-cert-dir",
+                                                 cfg.certs, usb, f"{dst.addr}/{prefix}"]),
+                ]) + "\n")
+                argv[t] = ["bash", script]
+            # The floor: every blob of every image fetched to a file, then uploaded back.
+            blobs = sorted({d for n in names for d in meta[n]["layer_digests"]})
+            down = cfg.wd / f"floor-ag-down-{net.name}.sh"
+            down_lines = ["#!/bin/bash", "set -euo pipefail", f"mkdir -p '{usb}'",
+                          f"C=(-sS --fail --http1.1 -u '{CREDS}' --cacert '{cfg.certs / 'ca.crt'}')", "pids=()"]
+            for n in names:
+                for d in meta[n]["layer_digests"]:
+                    down_lines.append(f"curl \"${{C[@]}}\" -o '{usb}/{d.split(':')[1]}' "
+                                      f"'https://{src.addr}/v2/{meta[n]['repo']}/blobs/{d}' & pids+=($!)")
+            down_lines.append('for p in "${pids[@]}"; do wait "$p"; done')
+            down.write_text("\n".join(down_lines) + "\n")
+            up = floor_upload(cfg, dst, f"{prefix}/floor", blobs, usb, name="ag")[1]
+            both = cfg.wd / f"floor-airgap-{net.name}.sh"
+            both.write_text(f"#!/bin/bash\nset -euo pipefail\nbash '{down}'\nbash '{up}'\n")
+            argv["floor"] = ["bash", both]
+            check = [(dst, f"{prefix}/{meta[n]['repo'].rsplit('/', 1)[1]}", meta[n]["tag"], meta[n]["digest"])
+                     for n in names]
+
+            def cold():
+                fresh_disk()
+                dst.wipe()
     else:
         raise ValueError(sc)
 
@@ -769,6 +908,10 @@ def run_scenario(sc, net, cfg, regs, meta, results_dir):
                         raise RuntimeError(f"{tool} in {sc}: {reg.name}/{repo}:{ref} is {got} (.sig {sig})")
             elif tool != "floor":
                 for reg, repo, ref, want in checks:
+                    if reg == "disk":
+                        if not oci_has(repo, ref, want):
+                            raise RuntimeError(f"{tool} in {sc}: {repo}:{ref} is not {want}")
+                        continue
                     got = manifest_digest(reg, ns, repo, ref, cfg)
                     if got != want:
                         raise RuntimeError(f"{tool} in {sc}: {reg.name}/{repo}:{ref} is {got}, want {want}")
@@ -887,10 +1030,13 @@ def analyse(net_result):
     for sc, runs in net_result["scenarios"].items():
         if not runs:
             continue
-        s = {t: summarize(runs, t) for t in ("ferry", "skopeo", "floor", "none", "attached")}
+        s = {t: summarize(runs, t) for t in ("ferry", "skopeo", "skopeo18", "floor", "none", "attached")}
         speed = pair_ratios(runs, "skopeo", "ferry")
         a = {"summary": s, "speedup": statistics.median(speed) if speed else None, "speedups": speed}
-        if sc == "a":
+        speed18 = pair_ratios(runs, "skopeo18", "ferry")
+        if speed18:
+            a["speedup18"] = statistics.median(speed18)
+        if sc in ("a", "g", "h", "i"):
             fl = pair_ratios(runs, "ferry", "floor")
             a["vs_floor"] = statistics.median(fl) if fl else None
             if link and net_result["net"] == "wan":
@@ -911,7 +1057,11 @@ def analyse(net_result):
             a["target"] = f"≤ {target:g}× the requests per image of --referrers=none"
             a["met"] = a["req_ratio"] is not None and a["req_ratio"] <= target
         elif kind == "floor":
-            if net_result["net"] == "wan":
+            if sc in ("g", "h", "i"):
+                a["target"] = f"≤ {target:g}× the curl floor, ≥ 1× skopeo 1.9.3 and 1.18"
+                a["met"] = (a.get("vs_floor") is not None and a["vs_floor"] <= target
+                            and (a["speedup"] or 0) >= 1 and a.get("speedup18", 1) >= 1)
+            elif net_result["net"] == "wan":
                 a["target"] = f"≤ {target:g}× the link's bandwidth floor"
                 a["met"] = a.get("vs_bw_floor") is not None and a["vs_bw_floor"] <= target
             else:
@@ -963,24 +1113,26 @@ def markdown(res):
         for sc, a in an.items():
             title = net["titles"][sc]
             first = True
-            for tool in ("none", "ferry", "attached", "skopeo", "floor"):
+            for tool in ("none", "ferry", "attached", "skopeo", "skopeo18", "floor"):
                 s = a["summary"].get(tool)
                 if not s:
                     continue
-                name = {"floor": "curl floor", "none": "ferry --referrers=none",
-                        "attached": "ferry, attachments"}.get(tool, tool)
+                name = {"floor": "curl floor", "skopeo": "skopeo 1.9.3", "skopeo18": "skopeo 1.18",
+                        "none": "ferry --referrers=none", "attached": "ferry, attachments"}.get(tool, tool)
                 row = [title if first else "", name,
                        f"{fmt_s(s['min'])} / **{fmt_s(s['median'])}** / {fmt_s(s['max'])}",
                        f"{s['cpu']:.2f}", f"{s['rss_mib']:.0f}",
                        f"{s['req_src']:g} / {s['req_dst']:g}", f"{s['reg_cpu']:.2f}"]
                 if first:
                     ratio = f"**{a['speedup']:.2f}×**" if a.get("speedup") else ""
+                    if a.get("speedup18"):
+                        ratio += f" (1.18: **{a['speedup18']:.2f}×**)"
                     if a.get("per_image"):
                         per = a["per_image"]
                         ratio = ("requests per image: " + ", ".join(
                             f"{ {'none': 'none', 'ferry': 'default', 'attached': 'attached'}[t]} {v:.1f}"
                             for t, v in per.items()) + f"; default ÷ none **{a['req_ratio']:.3f}×**")
-                    if sc == "a" and a.get("vs_floor"):
+                    if sc in ("a", "g", "h", "i") and a.get("vs_floor"):
                         ratio += f"; ferry ÷ floor **{a['vs_floor']:.2f}×**"
                     if sc == "a" and a.get("vs_bw_floor"):
                         ratio += (f"; ferry ÷ bandwidth floor ({a['bw_floor_s']:.2f} s) "
@@ -1085,7 +1237,6 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes, 2 pairs: a smoke run (a minute or two)")
     ap.add_argument("--net", choices=["loopback", "wan", "both"], default="both")
-    ap.add_argument("--scenarios", default="a,a4,b,c,d,e,f,r", help="comma list of a,a4,b,c,d,e,f,r")
     ap.add_argument("--pairs", type=int, help="runs of each tool per scenario (default 5, quick 2)")
     ap.add_argument("--rss-pairs", type=int, default=2, help="pairs for (a′), the RSS-growth run")
     ap.add_argument("--rtt-ms", type=float, default=20.0, help="WAN round-trip delay (default 20)")
@@ -1165,6 +1316,10 @@ def main():
     results_dir.mkdir(parents=True)
     PIDFILE = cfg.wd / "pids"
     PIDFILE.write_text("")
+    # Current skopeo (1.18) beside Debian's 1.9.3, where a scenario runs it.
+    sh("bash", str(ROOT / "scripts/skopeo-current"), "--install-wrapper", str(cfg.wd / "skopeo18"),
+       capture=True)
+    cfg.skopeo18 = cfg.wd / "skopeo18" / "skopeo"
     cfg.policy = cfg.wd / "policy.json"
     cfg.policy.write_text('{"default":[{"type":"insecureAcceptAnything"}]}\n')
 

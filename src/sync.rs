@@ -17,7 +17,8 @@
 //!   cert-dir: /etc/certs
 //! ```
 //!
-//! Destinations are named as skopeo names them: `DEST/<last path component of the source
+//! Sources and destinations on disk (`--src dir|oci`, `--dest dir|oci`) are in
+//! [`crate::sync_disk`]. Destinations are named as skopeo names them: `DEST/<last path component of the source
 //! repository>:<tag>` (or, with `--scoped`, `DEST/<source registry>/<source repository>:<tag>`),
 //! then `--append-suffix` appended to the tag.
 //!
@@ -37,8 +38,9 @@ use crate::copy::transcript::Transcript;
 use crate::copy::{BlobLocks, Copier, CopyOptions, CopyReport};
 use crate::error::{Error, Result};
 use crate::progress::{Progress, Style};
-use crate::reference::{Digest, ImageRef, Target};
+use crate::reference::{AnyRef, Digest, ImageRef, Target};
 use crate::registry::Client;
+use crate::sync_disk::DestKind;
 
 /// Which references of a repository to copy.
 #[derive(Debug, Clone)]
@@ -299,6 +301,10 @@ pub struct SyncOptions {
     pub keep_going: bool,
     /// `--scoped`.
     pub scoped: bool,
+    /// `--dest`: a registry, `dir:` directories, or one OCI layout.
+    pub dest_kind: DestKind,
+    /// Layer and manifest changes asked for (`-f`, `--dest-compress*`).
+    pub conversion: crate::copy::Conversion,
     /// `--append-suffix`.
     pub append_suffix: String,
     /// Lookaside signature storage and sigstore attachments (`registries.d`).
@@ -322,10 +328,10 @@ pub trait ClientSource: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct Job {
     /// Source image.
-    pub src: ImageRef,
+    pub src: AnyRef,
     /// Destination image.
-    pub dst: ImageRef,
-    /// Index of its group.
+    pub dst: AnyRef,
+    /// Index of its group (registry settings of a YAML source).
     pub group: usize,
 }
 
@@ -342,7 +348,7 @@ pub struct SyncReport {
     pub sources: usize,
     /// For `--digestfile`: `(digest, destination)` of each image now at the destination, in
     /// plan order.
-    pub digests: Vec<(String, ImageRef)>,
+    pub digests: Vec<(String, AnyRef)>,
     /// OCI 1.1 referrers, over every image.
     pub referrers: crate::copy::AttachedCounts,
     /// cosign attachment tags, over every image.
@@ -382,16 +388,21 @@ impl SyncReport {
 }
 
 /// Side (source?), group, registry, repository.
-type ClientKey = (bool, usize, String, String);
+pub(crate) type ClientKey = (bool, usize, String, String);
 
 /// A client cache keyed by side, group, registry and repository, around a [`ClientSource`].
-struct Clients<'a> {
-    make: &'a dyn ClientSource,
-    cache: Mutex<HashMap<ClientKey, Arc<Client>>>,
+pub(crate) struct Clients<'a> {
+    pub(crate) make: &'a dyn ClientSource,
+    pub(crate) cache: Mutex<HashMap<ClientKey, Arc<Client>>>,
 }
 
 impl Clients<'_> {
-    fn get(&self, groups: &[SourceGroup], src: Option<usize>, r: &ImageRef) -> Result<Arc<Client>> {
+    pub(crate) fn get(
+        &self,
+        groups: &[SourceGroup],
+        src: Option<usize>,
+        r: &ImageRef,
+    ) -> Result<Arc<Client>> {
         let key = (
             src.is_some(),
             src.unwrap_or(0),
@@ -473,9 +484,20 @@ async fn plan(
             };
             for t in targets {
                 let src = repo.with_target(t);
-                let dst = destination(&src, dest, opts.scoped, &opts.append_suffix)?;
+                let dst = match opts.dest_kind {
+                    DestKind::Docker => {
+                        AnyRef::Docker(destination(&src, dest, opts.scoped, &opts.append_suffix)?)
+                    }
+                    kind => crate::sync_disk::destination(
+                        &src.to_string(),
+                        dest,
+                        kind,
+                        opts.scoped,
+                        &opts.append_suffix,
+                    )?,
+                };
                 jobs.push(Job {
-                    src,
+                    src: AnyRef::Docker(src),
                     dst,
                     group: gi,
                 });
@@ -503,14 +525,22 @@ pub async fn run(
         ..SyncReport::default()
     };
     let jobs = plan(groups, dest, opts, &clients, &mut report).await?;
+    execute(groups, jobs, opts, &clients, progress, check, report).await
+}
+
+/// Copy the planned images, concurrently.
+pub(crate) async fn execute(
+    groups: &[SourceGroup],
+    jobs: Vec<Job>,
+    opts: &SyncOptions,
+    clients: &Clients<'_>,
+    progress: Arc<Progress>,
+    check: &(dyn Fn(&ImageRef) -> Result<()> + Sync),
+    mut report: SyncReport,
+) -> Result<SyncReport> {
     let total = jobs.len();
     // skopeo's words and fields: `msg="Would have copied image ref 1/2" from=… to=…`.
-    let from_to = |j: &Job| {
-        [
-            ("from", format!("docker://{}", j.src)),
-            ("to", format!("docker://{}", j.dst)),
-        ]
-    };
+    let from_to = |j: &Job| [("from", j.src.to_string()), ("to", j.dst.to_string())];
     let say = |level, msg: &str, fields: &[(&str, String)]| {
         let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
         progress.log(level, msg, &fields);
@@ -524,11 +554,12 @@ pub async fn run(
         return Ok(report);
     }
     for j in &jobs {
-        check(&j.src)?;
+        if let AnyRef::Docker(s) = &j.src {
+            check(s)?;
+        }
     }
     let slots = Arc::new(crate::copy::Slots::new(opts.blob_slots));
     let locks = Arc::new(BlobLocks::default());
-    let clients = &clients;
     let mut results: Vec<Option<CopyReport>> = vec![None; total];
     let mut first_error = None;
     {
@@ -543,19 +574,18 @@ pub async fn run(
                     (progress.style() == Style::Skopeo).then(|| Arc::new(Transcript::buffered()));
                 async move {
                     let r = async {
-                        let src = clients.get(groups, Some(j.group), &j.src)?;
-                        let dst = clients.get(groups, None, &j.dst)?;
                         let msg = format!("Copying image ref {}/{total}", i + 1);
                         say(log::Level::Info, &msg, &from_to(j));
-                        let (source, destination) = crate::registry::endpoints_with(
-                            src,
-                            &j.src,
-                            dst,
-                            &j.dst,
+                        let (source, destination) = crate::sync_disk::endpoints(
+                            groups,
+                            j,
+                            clients,
                             opts.registries_d.as_deref(),
-                        );
+                        )
+                        .await?;
                         let mut copier = Copier::new(opts.copy.clone(), progress.clone(), slots)
-                            .with_blob_locks(locks);
+                            .with_blob_locks(locks)
+                            .with_conversion(opts.conversion.clone());
                         if let Some(t) = &transcript {
                             copier = copier.with_transcript(t.clone());
                         }
@@ -573,6 +603,11 @@ pub async fn run(
             match r {
                 Ok(rep) => {
                     if progress.style() == Style::Ferry {
+                        for n in &rep.signatures_not_copied {
+                            progress.line(&format!(
+                                "Note: a signature of the source was not copied: {n}"
+                            ));
+                        }
                         progress.line(&rep.summary());
                         for s in rep
                             .signatures_not_copied
@@ -594,7 +629,7 @@ pub async fn run(
                 Err(e) => {
                     report.failed += 1;
                     // skopeo: `logrus.WithError(err).Errorf("Error copying ref %q", …)`.
-                    let msg = format!("Error copying ref \"docker://{}\"", jobs[i].src);
+                    let msg = format!("Error copying ref \"{}\"", jobs[i].src);
                     say(log::Level::Error, &msg, &[("error", e.to_string())]);
                     if !opts.keep_going {
                         first_error = Some(e);

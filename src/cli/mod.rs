@@ -15,6 +15,7 @@
 mod copy;
 mod delete;
 mod inspect;
+mod layers;
 mod legacy;
 mod list_tags;
 mod login;
@@ -39,12 +40,15 @@ pub use options::{GlobalOptions, Personality};
 /// `skopeo --version` names when ferry is invoked as `skopeo`).
 pub const SKOPEO_RELEASE: &str = "1.18.0";
 
-const ABOUT: &str = "Copy container images between registries, byte for byte.
+const ABOUT: &str = "Copy container images between registries and skopeo's on-disk formats, \
+byte for byte.
 
-A drop-in for skopeo's registry verbs: the same flags, the same digests, the same exit codes \
-(0 ok, 1 error, 2 image not found). Layers always pass through unchanged — never \
-recompressed — so the digest that reaches the destination is the digest of the source \
-(as `skopeo copy --preserve-digests`).
+A drop-in for skopeo: the same verbs, flags and transports (docker://, oci:, oci-archive:, \
+dir:, docker-archive:), the same digests, the same exit codes (0 ok, 1 error, 2 image not \
+found). Layers and manifests pass through unchanged — so the digest that reaches the \
+destination is the digest of the source (as `skopeo copy --preserve-digests`) — unless a \
+format requires a change (a docker-archive holds uncompressed layers) or a flag asks for one \
+(--dest-compress-format, -f); the summary then says which layers changed.
 
 Invoked as `ferry`, `copy` takes the whole multi-arch index (`--multi-arch all`, digest kept) \
 and retries transient failures 3 times; invoked as `skopeo` (a symlink), it keeps skopeo's \
@@ -76,7 +80,7 @@ A flag wins over its -file form, which wins over the environment.";
 
 /// ferry's command line.
 #[derive(Debug, Parser)]
-#[command(name = "ferry", version, about = "Copy container images between registries, byte for byte", long_about = ABOUT, after_long_help = ENVIRONMENT)]
+#[command(name = "ferry", version, about = "Copy container images between registries and disk, byte for byte", long_about = ABOUT, after_long_help = ENVIRONMENT)]
 #[command(disable_version_flag = true, max_term_width = 100)]
 pub struct Cli {
     #[command(flatten)]
@@ -96,7 +100,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Copy an image from one registry to another (docker:// to docker://).
+    /// Copy an image: registries (docker://), oci:, oci-archive:, dir:, docker-archive:.
     #[command(long_about = copy::LONG_ABOUT)]
     Copy(Box<copy::CopyArgs>),
     /// Inspect an image: skopeo's JSON, the raw manifest, the config, or a Go template.

@@ -16,6 +16,7 @@
 //! Manifests are written with their original bytes, so digests are kept; layers are never
 //! recompressed.
 
+mod convert;
 mod locks;
 pub mod referrers;
 mod report;
@@ -39,6 +40,7 @@ use crate::platform::Wanted;
 use crate::progress::Progress;
 use crate::reference::Digest;
 use crate::retry::RetryPolicy;
+pub use convert::{Conversion, manifest_format};
 pub use locks::BlobLocks;
 pub use referrers::{AttachedCounts, AttachmentOptions};
 pub use report::{CopyReport, Counts, Requests};
@@ -109,6 +111,7 @@ pub struct Copier {
     progress: Arc<Progress>,
     slots: Arc<Slots>,
     blob_locks: Option<Arc<BlobLocks>>,
+    conversion: Conversion,
     transcript: Option<Arc<Transcript>>,
 }
 
@@ -126,7 +129,37 @@ impl Copier {
             progress,
             slots,
             blob_locks: None,
+            conversion: Conversion::default(),
             transcript: None,
+        }
+    }
+
+    /// Change layers or manifests on the way as asked (see [`crate::convert`]); what a
+    /// destination requires (a `docker-archive:`) is done anyway.
+    pub fn with_conversion(mut self, conversion: Conversion) -> Self {
+        self.conversion = conversion;
+        self
+    }
+
+    /// Whether the image may change on the way to this destination (then "already present"
+    /// cannot be decided from the source's digest).
+    fn may_convert(&self, ends: &Ends<'_>) -> bool {
+        let caps = ends.dst.capabilities();
+        self.conversion.desired != crate::convert::Desired::Preserve
+            || self.conversion.options.manifest_format.is_some()
+            || caps.layer_compression != crate::image::LayerCompression::Preserve
+            || !caps.manifest_types.is_empty()
+    }
+
+    /// The job that moves blobs between these endpoints.
+    fn blob_job(&self, ends: &Ends<'_>) -> BlobJob {
+        BlobJob {
+            src: ends.src.clone(),
+            dst: ends.dst.clone(),
+            origin: ends.src.blob_origin(),
+            retry: self.opts.retry.clone(),
+            stall: self.opts.stall_timeout,
+            progress: self.progress.clone(),
         }
     }
 
@@ -178,7 +211,8 @@ impl Copier {
         };
         // What goes to the destination reference is often known from the top manifest
         // alone: then an image that is already there costs nothing more.
-        if let Some((digest, media_type)) = self.target_of(&top) {
+        let may_convert = self.may_convert(&ends);
+        if let Some((digest, media_type)) = self.target_of(&top).filter(|_| !may_convert) {
             self.check_destination(&ends, &digest, existing_digest.as_ref())?;
             if existing_digest.as_ref() == Some(&digest) {
                 self.say(|| transcript::already_present(is_index_type(&media_type)));
@@ -195,7 +229,10 @@ impl Copier {
         // makes its blob checks cheaper.
         let (root, ()) = tokio::join!(self.plan(&ends, top, 0), dst.prepare());
         let root = root?;
-        self.check_destination(&ends, &root.manifest.digest, existing_digest.as_ref())?;
+        let converting = may_convert && self.changes(&ends, &root)?;
+        if !converting {
+            self.check_destination(&ends, &root.manifest.digest, existing_digest.as_ref())?;
+        }
         report.digest = root.manifest.digest.to_string();
         report.media_type = root.manifest.media_type.clone();
         // Signatures are read before anything is written, so that a failure to read them
@@ -204,7 +241,7 @@ impl Copier {
         let mut levels = vec![];
         collect_children(&root, 0, &mut levels);
         digests.extend(levels.iter().flatten().map(|m| m.digest.clone()));
-        if existing_digest.as_ref() == Some(&root.manifest.digest) {
+        if !converting && existing_digest.as_ref() == Some(&root.manifest.digest) {
             self.say(|| transcript::already_present(root.manifest.is_index()));
             report.already_present = true;
             self.present_signatures(&ends, &digests[0], &mut report)
@@ -233,6 +270,27 @@ impl Copier {
         let copy = async {
             let sigs = self.read_signatures(&ends, &digests).await?;
             let sigstore = self.read_sigstore(src.as_ref(), &digests).await?;
+            if converting {
+                if !sigs.is_empty() || !sigstore.is_empty() {
+                    return Err(Error::Refused(format!(
+                        "copying {} would change its layers or manifest, which would invalidate its signatures (use --remove-signatures to copy it without them)",
+                        src.name()
+                    )));
+                }
+                // Referrers and attachments name the original digests: they would refer to
+                // nothing at the destination.
+                for a in self.attached_descriptions(src.as_ref(), &digests).await? {
+                    report.attached_not_copied.push(format!(
+                        "{a} (the image changed on the way, its digest with it)"
+                    ));
+                }
+                self.say(|| transcript::start(&root, &sigs));
+                let top = self.transfer_converted(&ends, &root, &mut report).await?;
+                report.digest = top.digest.to_string();
+                report.media_type = top.media_type;
+                self.say(|| transcript::end(&root, &sigs));
+                return Ok(());
+            }
             let todo = self
                 .attachments(src.as_ref(), dst.as_ref(), &digests, &mut report)
                 .await?;
@@ -343,7 +401,7 @@ impl Copier {
         if !ends.dst.supports_signatures().await? {
             for (d, s) in &sigs {
                 report.signatures_not_copied.push(format!(
-                    "{} simple signature(s) of {} (the destination registry does not store signatures, and registries.d configures no lookaside storage for it)",
+                    "{} simple signature(s) of {} (the destination does not store signatures, and registries.d configures no lookaside storage for it)",
                     s.len(),
                     d.short()
                 ));
@@ -413,7 +471,15 @@ impl Copier {
 
     /// Read the manifests the multi-arch mode needs: under `system`, the one image.
     async fn plan(&self, ends: &Ends<'_>, top: Manifest, depth: usize) -> Result<Node> {
-        if self.opts.multi_arch == MultiArch::System {
+        let one_image = !ends.dst.capabilities().indexes;
+        if one_image && top.is_index() && self.opts.multi_arch != MultiArch::System {
+            log::info!(
+                "{} holds one image: copying the {} image of the index",
+                ends.dst.name(),
+                self.opts.platform
+            );
+        }
+        if self.opts.multi_arch == MultiArch::System || one_image {
             let image = platform_image(ends.src.as_ref(), top, &self.opts.platform).await?;
             return Ok(Node {
                 manifest: image.manifest,
@@ -485,14 +551,7 @@ impl Copier {
         report.blobs.total = blobs.len() as u64;
         report.bytes.total = total;
         self.progress.add_total(total, blobs.len() as u64);
-        let job = Arc::new(BlobJob {
-            src: ends.src.clone(),
-            dst: ends.dst.clone(),
-            origin: ends.src.blob_origin(),
-            retry: self.opts.retry.clone(),
-            stall: self.opts.stall_timeout,
-            progress: self.progress.clone(),
-        });
+        let job = Arc::new(self.blob_job(ends));
         let scope = ends.dst.blob_scope();
         let outcomes: Vec<(Descriptor, BlobOutcome)> = futures_util::stream::iter(blobs)
             .map(|d| {
@@ -506,13 +565,7 @@ impl Copier {
             .try_collect()
             .await?;
         for (d, o) in &outcomes {
-            let (b, n) = match o {
-                BlobOutcome::Present => (&mut report.blobs.skipped, &mut report.bytes.skipped),
-                BlobOutcome::Mounted => (&mut report.blobs.mounted, &mut report.bytes.mounted),
-                BlobOutcome::Copied => (&mut report.blobs.copied, &mut report.bytes.copied),
-            };
-            *b += 1;
-            *n += d.size;
+            report.count(d.size, *o);
         }
         // Children by digest, deepest first; the top manifest last, to the reference.
         self.say(|| transcript::children(root, sigs));

@@ -386,6 +386,22 @@ pub(super) struct Todo {
 }
 
 impl Copier {
+    /// What is attached to `subjects` at the source, described for the report: for an image
+    /// that changes on the way (its digest with it), whose attachments would refer to
+    /// nothing at the destination.
+    pub(super) async fn attached_descriptions(
+        &self,
+        src: &dyn ImageSource,
+        subjects: &[Digest],
+    ) -> Result<Vec<String>> {
+        let found = discover(src, subjects, &self.opts.attachments).await?;
+        Ok(found
+            .missing
+            .into_iter()
+            .chain(found.attached.iter().map(Attached::describe))
+            .collect())
+    }
+
     /// Look for attachments of `subjects` at the source and sort out what the destination
     /// lacks; counts go to the report.
     pub(super) async fn attachments(

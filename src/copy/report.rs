@@ -63,6 +63,9 @@ pub struct CopyReport {
     pub attachments: AttachedCounts,
     /// Referrers and attachments found that were not copied, and why.
     pub attached_not_copied: Vec<String>,
+    /// Layers changed on the way (decompressed for a `docker-archive:`, compressed as asked):
+    /// `<what> <old digest> -> <new digest>`; their digests, and the manifest's, changed.
+    pub layers_changed: Vec<String>,
 }
 
 impl CopyReport {
@@ -85,6 +88,7 @@ impl CopyReport {
             referrers: AttachedCounts::default(),
             attachments: AttachedCounts::default(),
             attached_not_copied: vec![],
+            layers_changed: vec![],
         }
     }
 
@@ -112,6 +116,18 @@ impl CopyReport {
             parts.push(format!("{skipped} skipped by --referrers-artifact-type"));
         }
         parts.join(", ")
+    }
+
+    /// Count one blob's outcome.
+    pub fn count(&mut self, size: u64, o: crate::copy::transfer::BlobOutcome) {
+        use crate::copy::transfer::BlobOutcome;
+        let (b, n) = match o {
+            BlobOutcome::Present => (&mut self.blobs.skipped, &mut self.bytes.skipped),
+            BlobOutcome::Mounted => (&mut self.blobs.mounted, &mut self.bytes.mounted),
+            BlobOutcome::Copied => (&mut self.blobs.copied, &mut self.bytes.copied),
+        };
+        *b += 1;
+        *n += size;
     }
 
     /// The final one-line summary.
@@ -153,9 +169,20 @@ impl CopyReport {
             0 => String::new(),
             n => format!(", {n} signature(s)"),
         };
+        let mut changed = String::new();
+        for verb in ["decompressed", "compressed", "recompressed"] {
+            let n = self
+                .layers_changed
+                .iter()
+                .filter(|l| l.starts_with(&format!("{verb} ")))
+                .count();
+            if n > 0 {
+                changed.push_str(&format!(", {n} layer(s) {verb} (digests changed)"));
+            }
+        }
         let attached = self.attached_text();
         format!(
-            "Copied {} to {}: {} copied, {} already present, {} mounted{sigs}{attached}{others} in {:.1} s",
+            "Copied {} to {}: {} copied, {} already present, {} mounted{sigs}{changed}{attached}{others} in {:.1} s",
             self.digest,
             self.destination,
             human_bytes(self.bytes.copied),

@@ -271,6 +271,18 @@ pub trait ImageDestination: Send + Sync {
     /// [`Reuse::No`] for the same descriptor.
     async fn put_blob(&self, desc: &Descriptor, data: BlobData) -> Result<()>;
 
+    /// Store a blob whose digest and size are known only when its stream ends (a layer
+    /// compressed or decompressed on the way): the destination hashes it while storing it
+    /// and returns both. `Ok(None)`: not supported here; the engine then computes them in a
+    /// first pass and uses [`put_blob`](Self::put_blob).
+    async fn put_blob_computed(
+        &self,
+        _media_type: &str,
+        _stream: BlobStream,
+    ) -> Result<Option<(Digest, u64)>> {
+        Ok(None)
+    }
+
     /// Store a manifest's exact bytes, by digest or under the destination reference.
     async fn put_manifest(&self, manifest: &Manifest, role: ManifestRole) -> Result<()>;
 

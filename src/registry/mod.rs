@@ -43,8 +43,8 @@ use reqwest::{Method, StatusCode};
 use url::Url;
 
 use crate::credentials::Credentials;
-use crate::error::{Error, Location, Result};
-use crate::http::{chain, media_type};
+use crate::error::{Location, Result};
+use crate::http::media_type;
 use crate::reference::api_host;
 use crate::retry::RetryPolicy;
 use crate::tls::TlsOptions;
@@ -69,10 +69,9 @@ pub fn endpoints(
     endpoints_with(src_client, src, dst_client, dst, None)
 }
 
-/// [`endpoints`], with simple signatures read from and written to lookaside storage as
-/// `registries.d` says (when a registry does not store them itself): read from the source's
-/// lookaside (configured or default), written to the destination's only where one is
-/// configured; and sigstore `.sig` attachments where it sets `use-sigstore-attachments`.
+/// The source and destination of a registry-to-registry copy, blobs mounted between them
+/// when they are repositories of one registry, signatures read and written where
+/// `registries.d` says (lookaside storage, sigstore attachments).
 pub fn endpoints_with(
     src_client: Arc<Client>,
     src: &crate::reference::ImageRef,
@@ -84,25 +83,39 @@ pub fn endpoints_with(
     Arc<dyn crate::image::ImageDestination>,
 ) {
     use crate::image::ImageSource as _;
-    let (read, write) = match registries_d {
-        Some(c) => (
-            c.lookaside(src, false).ok(),
-            c.configured_lookaside(dst, true).ok().flatten(),
-        ),
-        None => (None, None),
-    };
-    let sigstore = |r: &crate::reference::ImageRef| {
-        registries_d.is_some_and(|c| c.use_sigstore_attachments(r))
-    };
-    let source = source::RegistrySource::new(src_client, src.clone())
-        .with_lookaside(read)
-        .with_sigstore_attachments(sigstore(src));
+    let source = source_with(src_client, src, registries_d);
     let origin = source.blob_origin();
-    let destination =
-        destination::RegistryDestination::new(dst_client, dst.clone(), origin.as_ref())
-            .with_lookaside(write)
-            .with_sigstore_attachments(sigstore(dst));
+    let destination = destination_with(dst_client, dst, origin.as_ref(), registries_d);
     (Arc::new(source), Arc::new(destination))
+}
+
+/// A registry image as a source, its lookaside and sigstore attachments as `registries.d`
+/// configures them for it.
+pub fn source_with(
+    client: Arc<Client>,
+    image: &crate::reference::ImageRef,
+    registries_d: Option<&crate::registries_d::RegistriesD>,
+) -> source::RegistrySource {
+    let read = registries_d.and_then(|c| c.lookaside(image, false).ok());
+    let sigstore = registries_d.is_some_and(|c| c.use_sigstore_attachments(image));
+    source::RegistrySource::new(client, image.clone())
+        .with_lookaside(read)
+        .with_sigstore_attachments(sigstore)
+}
+
+/// A registry reference as a destination (blobs mounted from `origin` on the same registry),
+/// its lookaside staging and sigstore attachments as `registries.d` configures them.
+pub fn destination_with(
+    client: Arc<Client>,
+    image: &crate::reference::ImageRef,
+    origin: Option<&crate::image::BlobOrigin>,
+    registries_d: Option<&crate::registries_d::RegistriesD>,
+) -> destination::RegistryDestination {
+    let write = registries_d.and_then(|c| c.configured_lookaside(image, true).ok().flatten());
+    let sigstore = registries_d.is_some_and(|c| c.use_sigstore_attachments(image));
+    destination::RegistryDestination::new(client, image.clone(), origin)
+        .with_lookaside(write)
+        .with_sigstore_attachments(sigstore)
 }
 
 /// A successful answer read whole by [`Client::send_read`].
@@ -198,17 +211,7 @@ impl Client {
     /// A client for `registry` (as written in references: `docker.io`, `host:port`).
     pub fn new(registry: &str, opts: ClientOptions) -> Result<Arc<Self>> {
         let host = api_host(registry).to_string();
-        let b = crate::tls::client_builder(&opts.tls, &host)?
-            .connect_timeout(opts.connect_timeout)
-            .tcp_keepalive(Duration::from_secs(30))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .redirect(reqwest::redirect::Policy::limited(10));
-        let http = b.build().map_err(|e| {
-            Error::usage(format!(
-                "cannot set up TLS for {registry}: {}",
-                chain(&e.without_url())
-            ))
-        })?;
+        let http = crate::http::pool::client(&opts.tls, &host, opts.connect_timeout)?;
         Ok(Arc::new(Client {
             registry: registry.to_string(),
             host,

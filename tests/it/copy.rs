@@ -953,7 +953,7 @@ fn bad_input_is_one_clear_line_and_exit_1() {
             "lowercase",
         ),
         (
-            &["copy", "oci:/tmp/layout", "docker://x/y"],
+            &["copy", "docker-daemon:busybox:latest", "docker://x/y"],
             "not supported yet",
         ),
         (&["copy", "busybox", "docker://x/y"], "transport"),
@@ -962,7 +962,7 @@ fn bad_input_is_one_clear_line_and_exit_1() {
             "--sign-by (signing) is not supported yet",
         ),
         (
-            &["copy", "--format=oci", "docker://a/b", "docker://x/y"],
+            &["copy", "--format=v2s1", "docker://a/b", "docker://x/y"],
             "--format",
         ),
         (

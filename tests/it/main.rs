@@ -4,6 +4,7 @@
 #![allow(unreachable_pub, missing_docs)]
 
 mod agent_image;
+mod airgap;
 mod attachments;
 mod cert_dir;
 mod copy;
@@ -35,6 +36,9 @@ mod skopeo_systemtests;
 mod support;
 mod sync;
 mod templates;
+mod transports_archive;
+mod transports_dir;
+mod transports_oci;
 mod trigger;
 mod trust;
 mod vendor;

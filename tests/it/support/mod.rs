@@ -24,6 +24,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod connect_proxy;
+pub mod disk;
 pub mod faults;
 pub mod fixtures;
 mod http;

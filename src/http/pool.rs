@@ -1,0 +1,46 @@
+//! Connection pools shared across the process: every registry client with the same host and
+//! TLS settings uses one `reqwest::Client`, so a `sync` over many repositories (one registry
+//! client each, for their credentials) keeps its connections warm instead of opening new ones
+//! per repository. Credentials are per request, never per connection, so sharing is safe.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::tls::TlsOptions;
+
+/// What makes two pools differ.
+type PoolKey = (String, Option<bool>, Option<PathBuf>, Duration);
+
+static POOLS: LazyLock<Mutex<HashMap<PoolKey, reqwest::Client>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// The HTTP client for `host` with these TLS settings, built once per process.
+pub fn client(tls: &TlsOptions, host: &str, connect_timeout: Duration) -> Result<reqwest::Client> {
+    let key = (
+        host.to_string(),
+        tls.verify,
+        tls.cert_dir.clone(),
+        connect_timeout,
+    );
+    let mut pools = POOLS.lock().expect("connection pools poisoned");
+    if let Some(c) = pools.get(&key) {
+        return Ok(c.clone());
+    }
+    let client = crate::tls::client_builder(tls, host)?
+        .connect_timeout(connect_timeout)
+        .tcp_keepalive(Duration::from_secs(30))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .redirect(reqwest::redirect::Policy::limited(10))
+        .build()
+        .map_err(|e| {
+            Error::usage(format!(
+                "cannot set up TLS for {host}: {}",
+                super::chain(&e.without_url())
+            ))
+        })?;
+    pools.insert(key, client.clone());
+    Ok(client)
+}
