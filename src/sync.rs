@@ -471,8 +471,12 @@ async fn plan(
                         Refs::Semver(c) => tags.into_iter().filter(|t| c.matches_tag(t)).collect(),
                         _ => tags,
                     };
-                    // Attachment tags travel with the images they are attached to.
-                    let tags = match opts.copy.attachments.enabled() {
+                    // Attachment tags travel with the images they are attached to, into a
+                    // registry; `dir` and `oci` destinations keep them as images of their own
+                    // (tags, as skopeo syncs them), so that the air-gapped side gets them.
+                    let with_images =
+                        opts.copy.attachments.enabled() && opts.dest_kind == DestKind::Docker;
+                    let tags = match with_images {
                         true => crate::registry::referrers::without_attachment_tags(tags),
                         false => tags,
                     };
