@@ -691,6 +691,8 @@ TARGETS = {
     "g": ("floor", 1.10, 1.10),
     "h": ("floor", 1.10, 1.10),
     "i": ("floor", 1.10, 1.10),
+    # ferry alone: requests per image of a sync with nothing attached, default vs --referrers=none
+    "r": ("requests", 1.10, 1.10),
 }
 
 
@@ -710,6 +712,8 @@ def scenario_titles(cfg, meta):
         "h": f"(h) (a)'s image, oci: layout → registry, cold",
         "i": (f"(i) air-gap round trip of (f)'s {cfg.f_images} images through dir: "
               f"(sync to disk, sync from disk), cold"),
+        "r": (f"(r) (f)'s {cfg.f_images} images, ferry sync: --referrers=none, default (nothing "
+              f"attached), and each image with a cosign .sig, a .att and an SBOM referrer"),
     }
 
 
@@ -779,6 +783,26 @@ def run_scenario(sc, net, cfg, regs, meta, results_dir):
             body.append(" ".join(f"'{a}'" for a in copy_argv("skopeo", cfg, f"{src.addr}/{r}", f"{dst.addr}/{r}")))
         loop.write_text("\n".join(body) + "\n")
         argv["skopeo"] = ["bash", loop]
+        check = [(dst, meta[n]["repo"], meta[n]["tag"], meta[n]["digest"]) for n in names]
+        cold = lambda: dst.wipe()
+    elif sc == "r":
+        names = [n for n in meta if re.fullmatch(r"f\d+", n)]
+        attach_images(cfg, src, ns, meta, names, logf)
+        argv = {}
+        for tool, part, extra in (("none", "f", ["--referrers=none"]), ("ferry", "f", []),
+                                  ("attached", "r", [])):
+            yml = cfg.wd / f"sync-{part}-{net.name}.yml"
+            lines = [f"{src.addr}:", "  images:"]
+            for n in names:
+                repo = meta[n]["repo"].replace("bench/f/", f"bench/{part}/")
+                lines.append(f"    {repo}: [\"{meta[n]['tag']}\"]")
+            lines += ["  tls-verify: true", f"  cert-dir: {cfg.certs}", "  credentials:",
+                      f"    username: {USER}", f"    password: {PASSWORD}"]
+            yml.write_text("\n".join(lines) + "\n")
+            argv[tool] = [FERRY, "--policy", cfg.policy, "sync", "--src", "yaml", "--dest", "docker",
+                          *extra, "--dest-creds", CREDS, "--dest-cert-dir", cfg.certs, yml,
+                          f"{dst.addr}/bench/{part}"]
+        tools = ["none", "ferry", "attached"]
         check = [(dst, meta[n]["repo"], meta[n]["tag"], meta[n]["digest"]) for n in names]
         cold = lambda: dst.wipe()
     elif sc in ("g", "h", "i"):
@@ -875,7 +899,14 @@ def run_scenario(sc, net, cfg, regs, meta, results_dir):
             r["registry_cpu"] = {k: regs[k].cpu() - cpu0[k] for k in regs}
             if r["rc"] != 0:
                 raise RuntimeError(f"{tool} failed in scenario {sc} ({net.name}); see {logf}")
-            if tool != "floor":
+            if tool == "attached":
+                for reg, repo, ref, want in checks:
+                    repo = repo.replace("bench/f/", "bench/r/")
+                    got = manifest_digest(reg, ns, repo, ref, cfg)
+                    sig = manifest_digest(reg, ns, repo, want.replace(":", "-") + ".sig", cfg)
+                    if got != want or sig is None:
+                        raise RuntimeError(f"{tool} in {sc}: {reg.name}/{repo}:{ref} is {got} (.sig {sig})")
+            elif tool != "floor":
                 for reg, repo, ref, want in checks:
                     if reg == "disk":
                         if not oci_has(repo, ref, want):
@@ -893,6 +924,79 @@ def run_scenario(sc, net, cfg, regs, meta, results_dir):
 # ---------------------------------------------------------------------------------------------
 # Summaries, Markdown, SVG
 # ---------------------------------------------------------------------------------------------
+
+def curl_push(reg, ns, cfg, repo, ref, data, media_type=None):
+    """Put a blob (ref None) or a manifest (ref: tag or digest) with curl."""
+    c = ["curl", "-sS", "--fail", "--http1.1", "-u", CREDS, "--cacert", cfg.certs / "ca.crt"]
+    if ref is None:
+        d = "sha256:" + hashlib.sha256(data).hexdigest()
+        r = sh(*c, "-X", "POST", "-D", "-", "-o", "/dev/null",
+               f"https://{reg.addr}/v2/{repo}/blobs/uploads/", ns=ns, capture=True)
+        loc = re.search(r"^location:\s*(\S+)", r.stdout, re.I | re.M).group(1)
+        if loc.startswith("/"):
+            loc = f"https://{reg.addr}{loc}"
+        sep = "&" if "?" in loc else "?"
+        path = cfg.wd / "push.bin"
+        path.write_bytes(data)
+        sh(*c, "-X", "PUT", "-H", "Content-Type: application/octet-stream", "--data-binary", f"@{path}",
+           "-o", "/dev/null", f"{loc}{sep}digest={d}", ns=ns, capture=True)
+        return {"digest": d, "size": len(data)}
+    path = cfg.wd / "push.json"
+    path.write_bytes(data)
+    sh(*c, "-X", "PUT", "-H", f"Content-Type: {media_type}", "--data-binary", f"@{path}",
+       "-o", "/dev/null", f"https://{reg.addr}/v2/{repo}/manifests/{ref}", ns=ns, capture=True)
+    return {"mediaType": media_type, "digest": "sha256:" + hashlib.sha256(data).hexdigest(),
+            "size": len(data)}
+
+
+def attach_images(cfg, src, ns, meta, names, logf):
+    """(r)'s images: (f)'s, each in bench/r/… with a cosign .sig and .att tag and an SBOM referrer
+    listed by the fallback tag (the registry has no referrers API). Once: kept in the source."""
+    oci_m, oci_i = "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json"
+    for n in names:
+        m = meta[n]
+        repo = m["repo"].replace("bench/f/", "bench/r/")
+        tag = m["digest"].replace(":", "-")
+        if manifest_digest(src, ns, repo, tag, cfg):
+            continue
+        r = measured([FERRY, "--policy", cfg.policy, "copy", "-q", "--referrers=none",
+                      "--src-creds", CREDS, "--dest-creds", CREDS, "--src-cert-dir", cfg.certs,
+                      "--dest-cert-dir", cfg.certs, f"docker://{src.addr}/{m['repo']}:{m['tag']}",
+                      f"docker://{src.addr}/{repo}:{m['tag']}"], ns, cfg, logf)
+        if r["rc"] != 0:
+            raise RuntimeError(f"preparing (r) failed; see {logf}")
+        subject = {"mediaType": oci_m, "digest": m["digest"],
+                   "size": int(sh("curl", "-sS", "-u", CREDS, "--cacert", cfg.certs / "ca.crt", "-H",
+                                  f"Accept: {oci_m}", "-o", "/dev/null", "-w", "%{size_download}",
+                                  f"https://{src.addr}/v2/{repo}/manifests/{m['digest']}",
+                                  ns=ns, capture=True).stdout)}
+        for suffix, layer_type, payload in (
+                (".sig", "application/vnd.dev.cosign.simplesigning.v1+json",
+                 {"critical": {"image": {"docker-manifest-digest": m["digest"]},
+                               "type": "cosign container image signature"}}),
+                (".att", "application/vnd.dsse.envelope.v1+json",
+                 {"payloadType": "application/vnd.in-toto+json", "payload": "e30=", "signatures": []})):
+            body = json.dumps(payload).encode()
+            config = json.dumps({"architecture": "", "os": "", "config": {},
+                                 "rootfs": {"type": "layers",
+                                            "diff_ids": ["sha256:" + hashlib.sha256(body).hexdigest()]}}).encode()
+            layer = {"mediaType": layer_type, **curl_push(src, ns, cfg, repo, None, body),
+                     "annotations": {"dev.cosignproject.cosign/signature": "MEUCIQbench"}}
+            cfgd = {"mediaType": "application/vnd.oci.image.config.v1+json",
+                    **curl_push(src, ns, cfg, repo, None, config)}
+            man = json.dumps({"schemaVersion": 2, "mediaType": oci_m, "config": cfgd,
+                              "layers": [layer]}).encode()
+            curl_push(src, ns, cfg, repo, tag + suffix, man, oci_m)
+        sbom = json.dumps({"spdxVersion": "SPDX-2.3", "name": n}).encode()
+        empty = {"mediaType": "application/vnd.oci.empty.v1+json", **curl_push(src, ns, cfg, repo, None, b"{}")}
+        layer = {"mediaType": "application/spdx+json", **curl_push(src, ns, cfg, repo, None, sbom)}
+        man = json.dumps({"schemaVersion": 2, "mediaType": oci_m, "artifactType": "application/spdx+json",
+                          "config": empty, "layers": [layer], "subject": subject}).encode()
+        d = curl_push(src, ns, cfg, repo, "sha256:" + hashlib.sha256(man).hexdigest(), man, oci_m)
+        d["artifactType"] = "application/spdx+json"
+        idx = json.dumps({"schemaVersion": 2, "mediaType": oci_i, "manifests": [d]}).encode()
+        curl_push(src, ns, cfg, repo, tag, idx, oci_i)
+
 
 def summarize(runs, tool):
     rs = [r for r in runs if r["tool"] == tool]
@@ -926,7 +1030,7 @@ def analyse(net_result):
     for sc, runs in net_result["scenarios"].items():
         if not runs:
             continue
-        s = {t: summarize(runs, t) for t in ("ferry", "skopeo", "skopeo18", "floor")}
+        s = {t: summarize(runs, t) for t in ("ferry", "skopeo", "skopeo18", "floor", "none", "attached")}
         speed = pair_ratios(runs, "skopeo", "ferry")
         a = {"summary": s, "speedup": statistics.median(speed) if speed else None, "speedups": speed}
         speed18 = pair_ratios(runs, "skopeo18", "ferry")
@@ -945,6 +1049,13 @@ def analyse(net_result):
         if kind == "speedup":
             a["target"] = f"≥ {target:g}× faster"
             a["met"] = a["speedup"] is not None and a["speedup"] >= target
+        elif kind == "requests":
+            n = net_result.get("f_images") or 1
+            per = {t: (v["req_src"] + v["req_dst"]) / n for t, v in s.items() if v}
+            a["per_image"] = per
+            a["req_ratio"] = per["ferry"] / per["none"] if per.get("none") else None
+            a["target"] = f"≤ {target:g}× the requests per image of --referrers=none"
+            a["met"] = a["req_ratio"] is not None and a["req_ratio"] <= target
         elif kind == "floor":
             if sc in ("g", "h", "i"):
                 a["target"] = f"≤ {target:g}× the curl floor, ≥ 1× skopeo 1.9.3 and 1.18"
@@ -1002,11 +1113,12 @@ def markdown(res):
         for sc, a in an.items():
             title = net["titles"][sc]
             first = True
-            for tool in ("ferry", "skopeo", "skopeo18", "floor"):
+            for tool in ("none", "ferry", "attached", "skopeo", "skopeo18", "floor"):
                 s = a["summary"].get(tool)
                 if not s:
                     continue
-                name = {"floor": "curl floor", "skopeo": "skopeo 1.9.3", "skopeo18": "skopeo 1.18"}.get(tool, tool)
+                name = {"floor": "curl floor", "skopeo": "skopeo 1.9.3", "skopeo18": "skopeo 1.18",
+                        "none": "ferry --referrers=none", "attached": "ferry, attachments"}.get(tool, tool)
                 row = [title if first else "", name,
                        f"{fmt_s(s['min'])} / **{fmt_s(s['median'])}** / {fmt_s(s['max'])}",
                        f"{s['cpu']:.2f}", f"{s['rss_mib']:.0f}",
@@ -1015,6 +1127,11 @@ def markdown(res):
                     ratio = f"**{a['speedup']:.2f}×**" if a.get("speedup") else ""
                     if a.get("speedup18"):
                         ratio += f" (1.18: **{a['speedup18']:.2f}×**)"
+                    if a.get("per_image"):
+                        per = a["per_image"]
+                        ratio = ("requests per image: " + ", ".join(
+                            f"{ {'none': 'none', 'ferry': 'default', 'attached': 'attached'}[t]} {v:.1f}"
+                            for t, v in per.items()) + f"; default ÷ none **{a['req_ratio']:.3f}×**")
                     if sc in ("a", "g", "h", "i") and a.get("vs_floor"):
                         ratio += f"; ferry ÷ floor **{a['vs_floor']:.2f}×**"
                     if sc == "a" and a.get("vs_bw_floor"):
@@ -1120,8 +1237,6 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes, 2 pairs: a smoke run (a minute or two)")
     ap.add_argument("--net", choices=["loopback", "wan", "both"], default="both")
-    ap.add_argument("--scenarios", default="a,a4,b,c,d,e,f,g,h,i",
-                    help="comma list of a,a4,b,c,d,e,f,g,h,i")
     ap.add_argument("--pairs", type=int, help="runs of each tool per scenario (default 5, quick 2)")
     ap.add_argument("--rss-pairs", type=int, default=2, help="pairs for (a′), the RSS-growth run")
     ap.add_argument("--rtt-ms", type=float, default=20.0, help="WAN round-trip delay (default 20)")
@@ -1246,7 +1361,7 @@ def main():
                                                     if not m['repo'].startswith('bench/f/')), flush=True)
                     signal.pause()
                 nres = {"net": net.name, "desc": net.desc, "link": link, "titles": titles,
-                        "a_bytes": meta["a"]["layer_bytes"], "scenarios": {}}
+                        "a_bytes": meta["a"]["layer_bytes"], "f_images": cfg.f_images, "scenarios": {}}
                 res["nets"].append(nres)
                 for sc in scenarios:
                     log(f"{net.name}: scenario {titles[sc]}")

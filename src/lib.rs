@@ -6,6 +6,7 @@
 //! - [`reference`]: image references and transports;
 //! - [`manifest`]: manifest media types, parsing and validation (raw bytes kept);
 //! - [`image`]: the seam between the copy engine and transports (image sources and destinations);
+//! - [`registries_d`]: `registries.d`: lookaside signature storage, sigstore attachments;
 //! - [`transport`]: skopeo's on-disk transports (`oci:`, `oci-archive:`, `dir:`, `docker-archive:`);
 //! - [`convert`]: the layer and manifest changes a format or a flag asks for, planned as skopeo plans them;
 //! - [`compress`]: streamed gzip and zstd for the layer changes a format or a flag asks for;
@@ -50,6 +51,7 @@ pub mod progress;
 pub mod promote;
 pub mod redact;
 pub mod reference;
+pub mod registries_d;
 pub mod registry;
 pub mod retry;
 pub mod semver;

@@ -307,6 +307,8 @@ pub struct SyncOptions {
     pub conversion: crate::copy::Conversion,
     /// `--append-suffix`.
     pub append_suffix: String,
+    /// Lookaside signature storage and sigstore attachments (`registries.d`).
+    pub registries_d: Option<Arc<crate::registries_d::RegistriesD>>,
 }
 
 /// Makes (and caches) clients; the command line decides credentials and TLS.
@@ -347,6 +349,10 @@ pub struct SyncReport {
     /// For `--digestfile`: `(digest, destination)` of each image now at the destination, in
     /// plan order.
     pub digests: Vec<(String, AnyRef)>,
+    /// OCI 1.1 referrers, over every image.
+    pub referrers: crate::copy::AttachedCounts,
+    /// cosign attachment tags, over every image.
+    pub attachments: crate::copy::AttachedCounts,
 }
 
 impl SyncReport {
@@ -355,8 +361,13 @@ impl SyncReport {
         if dry_run {
             return self.skopeo_summary(true);
         }
+        let attached = format!(
+            "{}{}",
+            self.referrers.describe("referrers"),
+            self.attachments.describe("attachment tags")
+        );
         format!(
-            "{}: {} copied, {} already present, {} failed",
+            "{}: {} copied, {} already present, {} failed{attached}",
             self.skopeo_summary(false),
             self.copied,
             self.already_present,
@@ -437,11 +448,13 @@ async fn plan(
                 Refs::List(t) => t.clone(),
                 Refs::AllTags | Refs::TagRegex(_) | Refs::Semver(_) => {
                     log::debug!("Getting tags of {}", repo.name());
+                    // Read once per repository: the copies look attachment tags up in it.
                     let listed = async {
                         clients
                             .get(groups, Some(gi), &repo)?
-                            .list_tags(&s.repository)
+                            .cached_tags(&s.repository)
                             .await
+                            .map(|t| t.as_ref().clone())
                     }
                     .await;
                     let tags = match listed {
@@ -457,6 +470,15 @@ async fn plan(
                         Refs::TagRegex(re) => tags.into_iter().filter(|t| re.is_match(t)).collect(),
                         Refs::Semver(c) => tags.into_iter().filter(|t| c.matches_tag(t)).collect(),
                         _ => tags,
+                    };
+                    // Attachment tags travel with the images they are attached to, into a
+                    // registry; `dir` and `oci` destinations keep them as images of their own
+                    // (tags, as skopeo syncs them), so that the air-gapped side gets them.
+                    let with_images =
+                        opts.copy.attachments.enabled() && opts.dest_kind == DestKind::Docker;
+                    let tags = match with_images {
+                        true => crate::registry::referrers::without_attachment_tags(tags),
+                        false => tags,
                     };
                     if tags.is_empty() {
                         log::warn!("No refs to sync found in {}", repo.name());
@@ -558,8 +580,13 @@ pub(crate) async fn execute(
                     let r = async {
                         let msg = format!("Copying image ref {}/{total}", i + 1);
                         say(log::Level::Info, &msg, &from_to(j));
-                        let (source, destination) =
-                            crate::sync_disk::endpoints(groups, j, clients).await?;
+                        let (source, destination) = crate::sync_disk::endpoints(
+                            groups,
+                            j,
+                            clients,
+                            opts.registries_d.as_deref(),
+                        )
+                        .await?;
                         let mut copier = Copier::new(opts.copy.clone(), progress.clone(), slots)
                             .with_blob_locks(locks)
                             .with_conversion(opts.conversion.clone());
@@ -586,7 +613,16 @@ pub(crate) async fn execute(
                             ));
                         }
                         progress.line(&rep.summary());
+                        for s in rep
+                            .signatures_not_copied
+                            .iter()
+                            .chain(&rep.attached_not_copied)
+                        {
+                            progress.line(&format!("Note: not copied: {s}"));
+                        }
                     }
+                    report.referrers.add(&rep.referrers);
+                    report.attachments.add(&rep.attachments);
                     if rep.already_present {
                         report.already_present += 1;
                     } else {

@@ -231,24 +231,33 @@ pub(crate) async fn endpoints(
     groups: &[SourceGroup],
     j: &Job,
     clients: &Clients<'_>,
+    registries_d: Option<&crate::registries_d::RegistriesD>,
 ) -> Result<(Arc<dyn ImageSource>, Arc<dyn ImageDestination>)> {
     if let (AnyRef::Docker(s), AnyRef::Docker(d)) = (&j.src, &j.dst) {
         let src = clients.get(groups, Some(j.group), s)?;
         let dst = clients.get(groups, None, d)?;
-        return Ok(crate::registry::endpoints(src, s, dst, d));
+        return Ok(crate::registry::endpoints_with(
+            src,
+            s,
+            dst,
+            d,
+            registries_d,
+        ));
     }
     let source: Arc<dyn ImageSource> = match &j.src {
-        AnyRef::Docker(s) => Arc::new(crate::registry::source::RegistrySource::new(
+        AnyRef::Docker(s) => Arc::new(crate::registry::source_with(
             clients.get(groups, Some(j.group), s)?,
-            s.clone(),
+            s,
+            registries_d,
         )),
         AnyRef::Local(l) => l.source().await?,
     };
     let destination: Arc<dyn ImageDestination> = match &j.dst {
-        AnyRef::Docker(d) => Arc::new(crate::registry::destination::RegistryDestination::new(
+        AnyRef::Docker(d) => Arc::new(crate::registry::destination_with(
             clients.get(groups, None, d)?,
-            d.clone(),
+            d,
             None,
+            registries_d,
         )),
         AnyRef::Local(l) => {
             if l.transport == crate::transport::Transport::Dir {

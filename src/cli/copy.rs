@@ -40,6 +40,15 @@ The summary then says which layers changed (their digests change).
 
 Default --multi-arch: `all` as ferry (the index digest is kept), `system` as skopeo.
 
+As ferry, what is attached to the image travels with it, before the tag moves: its OCI 1.1 \
+referrers (the referrers API, else the fallback tag sha256-<hex>) and cosign attachment tags \
+(sha256-<hex>.sig, .att, .sbom), for the image, each image of an index, and each attachment \
+in turn (4 levels), byte for byte; a destination without the referrers API gets the fallback \
+tag. An image already there still gets what it lacks. --referrers=none leaves them behind; \
+--referrers-artifact-type T copies only those of type T. As skopeo: no referrers, and .sig \
+signatures only where registries.d sets use-sigstore-attachments (rebuilt as skopeo does). \
+Simple signatures in lookaside storage (registries.d) are copied as skopeo copies them.
+
 Output: as ferry, progress on stderr and one summary line on stdout; as skopeo, skopeo 1.18's \
 lines on stdout (`Getting image source signatures`, `Copying blob …`, `Copying config …`, \
 `Writing manifest to image destination`, …) and nothing else; -q silences progress.
@@ -74,6 +83,8 @@ pub(super) struct CopyArgs {
 
     #[command(flatten)]
     multi_arch: MultiArchArgs,
+    #[command(flatten)]
+    referrers: super::referrers::ReferrerArgs,
     /// Preserve digests of images and lists (ferry always does).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     preserve_digests: Option<bool>,
@@ -209,28 +220,26 @@ pub(super) async fn run(
     let mut src_side = args.src.side(args.authfile.as_ref())?;
     let mut dst_side = args.dest.side(args.authfile.as_ref())?;
     super::options::deprecated_tls_verify(args.tls_verify, &mut src_side, &mut dst_side);
+    let registries_d = global.registries_d()?;
+    let rd = Some(&registries_d);
     let (source, destination) = match (&src, &dst) {
         (AnyRef::Docker(s), AnyRef::Docker(d)) => {
             let sc = src_side.client(&s.registry, &s.repository, retry.clone(), global)?;
             let dc = dst_side.client(&d.registry, &d.repository, retry, global)?;
-            crate::registry::endpoints(sc, s, dc, d)
+            crate::registry::endpoints_with(sc, s, dc, d, rd)
         }
         _ => {
             let source: Arc<dyn ImageSource> = match &src {
                 AnyRef::Docker(s) => {
                     let c = src_side.client(&s.registry, &s.repository, retry.clone(), global)?;
-                    Arc::new(crate::registry::source::RegistrySource::new(c, s.clone()))
+                    Arc::new(crate::registry::source_with(c, s, rd))
                 }
                 AnyRef::Local(l) => l.source().await?,
             };
             let destination: Arc<dyn ImageDestination> = match &dst {
                 AnyRef::Docker(d) => {
                     let c = dst_side.client(&d.registry, &d.repository, retry, global)?;
-                    Arc::new(crate::registry::destination::RegistryDestination::new(
-                        c,
-                        d.clone(),
-                        None,
-                    ))
+                    Arc::new(crate::registry::destination_with(c, d, None, rd))
                 }
                 AnyRef::Local(l) => l.destination(&additional_tags).await?,
             };
@@ -244,6 +253,10 @@ pub(super) async fn run(
         platform: global.platform(),
         remove_signatures: args.remove_signatures.unwrap_or(false),
         note_cosign: true,
+        attachments: args
+            .referrers
+            .options(personality)?
+            .without_signatures(args.remove_signatures.unwrap_or(false)),
         refuse_retag: false,
         retry: args.retry.policy(personality),
         stall_timeout: global.stall_timeout(),
@@ -267,6 +280,9 @@ pub(super) async fn run(
         progress.line(&format!(
             "Note: a signature of the source was not copied: {s}"
         ));
+    }
+    for s in &report.attached_not_copied {
+        progress.line(&format!("Note: not copied: {s}"));
     }
     if let Some(path) = &args.digestfile {
         write_atomic(

@@ -22,8 +22,10 @@ mod login;
 mod manifest_digest;
 pub mod options;
 mod promote;
+mod referrers;
 mod signing;
 mod sync;
+mod tree;
 mod trigger;
 mod unsupported;
 
@@ -120,6 +122,9 @@ enum Command {
     /// ferry: promote an image from the non-production registry to production.
     #[command(long_about = promote::LONG_ABOUT)]
     Promote(Box<promote::PromoteArgs>),
+    /// ferry: show an image's manifest tree with its referrers, signatures, attestations, SBOMs.
+    #[command(long_about = tree::LONG_ABOUT)]
+    Tree(Box<tree::TreeArgs>),
     /// ferry: start a BuildConfig's build through OpenShift's generic webhook.
     #[command(long_about = trigger::LONG_ABOUT)]
     Trigger(Box<trigger::TriggerArgs>),
@@ -193,6 +198,7 @@ fn run(cli: Cli, personality: Personality) -> Result<()> {
                 Command::Logout(args) => login::logout(args),
                 Command::Sync(args) => sync::run(*args, &cli.global, personality).await,
                 Command::Promote(args) => promote::run(*args, &cli.global, personality).await,
+                Command::Tree(args) => tree::run(*args, &cli.global, personality).await,
                 Command::Trigger(args) => trigger::run(*args).await,
                 Command::StandaloneSign(args) => signing::standalone_sign(args),
                 Command::StandaloneVerify(args) => signing::standalone_verify(args),

@@ -46,6 +46,11 @@ has the same digest costs one request. The last line sums up: copied, already pr
 Default: as ferry, every image of a multi-arch index (digests kept); as skopeo, the current \
 platform's image unless -a.
 
+As ferry, each image's signatures, attestations and SBOMs (OCI 1.1 referrers, cosign \
+sha256-<hex>.sig/.att/.sbom tags) travel with it, as in `copy` (--referrers, \
+--referrers-artifact-type); attachment tags are not synced as images of their own. The \
+source's tags are listed once per repository.
+
 Output: as ferry, a line per image on stderr and the summary on stdout; as skopeo, skopeo's: each \
 image's copy lines on stdout (printed when the image is done), and `Copying image ref N/M` / \
 `Would have copied image ref N/M` (with from=\"docker://…\" to=\"docker://…\") and `Synced N \
@@ -82,6 +87,8 @@ pub(super) struct SyncArgs {
 
     #[command(flatten)]
     multi_arch: MultiArchArgs,
+    #[command(flatten)]
+    referrers: super::referrers::ReferrerArgs,
     /// Preserve digests (ferry always does).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     preserve_digests: Option<bool>,
@@ -271,6 +278,10 @@ pub(super) async fn run(
             remove_signatures: args.remove_signatures.unwrap_or(false),
             // sync copies cosign `.sig` tags like any other tag.
             note_cosign: false,
+            attachments: args
+                .referrers
+                .options(personality)?
+                .without_signatures(args.remove_signatures.unwrap_or(false)),
             refuse_retag: false,
             retry: args.retry.policy(personality),
             stall_timeout: global.stall_timeout(),
@@ -281,6 +292,7 @@ pub(super) async fn run(
         keep_going: args.keep_going.unwrap_or(false),
         scoped: args.scoped.unwrap_or(false),
         append_suffix: args.append_suffix.clone(),
+        registries_d: Some(Arc::new(global.registries_d()?)),
         dest_kind,
         conversion,
     };

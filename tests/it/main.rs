@@ -5,6 +5,7 @@
 
 mod agent_image;
 mod airgap;
+mod attachments;
 mod cert_dir;
 mod copy;
 mod credentials;
@@ -20,14 +21,17 @@ mod lab;
 mod lint;
 mod list_tags;
 mod login;
+mod lookaside;
 mod oc_process;
 mod parsers;
 mod progress;
 mod promote;
 mod proxy;
+mod referrers;
 mod secrets;
 mod signatures;
 mod signing;
+mod sigstore;
 mod skopeo_systemtests;
 mod support;
 mod sync;

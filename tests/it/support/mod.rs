@@ -29,6 +29,7 @@ pub mod faults;
 pub mod fixtures;
 mod http;
 pub mod pki;
+pub mod referrers;
 mod registry;
 pub mod signatures;
 mod token;
