@@ -37,6 +37,7 @@ use serde::Deserialize;
 use crate::copy::transcript::Transcript;
 use crate::copy::{BlobLocks, Copier, CopyOptions, CopyReport};
 use crate::error::{Error, Result};
+use crate::policy::{Policy, PolicyImage};
 use crate::progress::{Progress, Style};
 use crate::reference::{AnyRef, Digest, ImageRef, Target};
 use crate::registry::Client;
@@ -518,7 +519,7 @@ pub async fn run(
     opts: &SyncOptions,
     make: &dyn ClientSource,
     progress: Arc<Progress>,
-    check: &(dyn Fn(&ImageRef) -> Result<()> + Sync),
+    policy: Option<&Arc<Policy>>,
 ) -> Result<SyncReport> {
     let clients = Clients {
         make,
@@ -529,7 +530,7 @@ pub async fn run(
         ..SyncReport::default()
     };
     let jobs = plan(groups, dest, opts, &clients, &mut report).await?;
-    execute(groups, jobs, opts, &clients, progress, check, report).await
+    execute(groups, jobs, opts, &clients, progress, policy, report).await
 }
 
 /// Copy the planned images, concurrently.
@@ -539,7 +540,7 @@ pub(crate) async fn execute(
     opts: &SyncOptions,
     clients: &Clients<'_>,
     progress: Arc<Progress>,
-    check: &(dyn Fn(&ImageRef) -> Result<()> + Sync),
+    policy: Option<&Arc<Policy>>,
     mut report: SyncReport,
 ) -> Result<SyncReport> {
     let total = jobs.len();
@@ -556,11 +557,6 @@ pub(crate) async fn execute(
         }
         report.copied = total as u64;
         return Ok(report);
-    }
-    for j in &jobs {
-        if let AnyRef::Docker(s) = &j.src {
-            check(s)?;
-        }
     }
     let slots = Arc::new(crate::copy::Slots::new(opts.blob_slots));
     let locks = Arc::new(BlobLocks::default());
@@ -589,7 +585,10 @@ pub(crate) async fn execute(
                         .await?;
                         let mut copier = Copier::new(opts.copy.clone(), progress.clone(), slots)
                             .with_blob_locks(locks)
-                            .with_conversion(opts.conversion.clone());
+                            .with_conversion(opts.conversion.clone())
+                            .with_policy(policy.map(|p| {
+                                crate::copy::Gate::new(p.clone(), PolicyImage::of(&j.src))
+                            }));
                         if let Some(t) = &transcript {
                             copier = copier.with_transcript(t.clone());
                         }
@@ -607,6 +606,9 @@ pub(crate) async fn execute(
             match r {
                 Ok(rep) => {
                     if progress.style() == Style::Ferry {
+                        for v in &rep.signatures_verified {
+                            progress.line(&v.line());
+                        }
                         for n in &rep.signatures_not_copied {
                             progress.line(&format!(
                                 "Note: a signature of the source was not copied: {n}"

@@ -199,6 +199,7 @@ pub async fn run(
     opts: &SyncOptions,
     make: &dyn ClientSource,
     progress: Arc<Progress>,
+    policy: Option<&Arc<crate::policy::Policy>>,
 ) -> Result<SyncReport> {
     let clients = crate::sync::Clients {
         make,
@@ -223,7 +224,7 @@ pub async fn run(
         settings: RegistrySettings::default(),
         sources: vec![],
     }];
-    crate::sync::execute(&groups, jobs, opts, &clients, progress, &|_| Ok(()), report).await
+    crate::sync::execute(&groups, jobs, opts, &clients, progress, policy, report).await
 }
 
 /// The endpoints of one job.

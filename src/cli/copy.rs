@@ -10,10 +10,11 @@ use super::options::{
     DestFlags, GlobalOptions, MultiArchArgs, Personality, RetryArgs, SrcFlags, go_bool,
 };
 use crate::copy::transcript::Transcript;
-use crate::copy::{Copier, CopyOptions};
+use crate::copy::{Copier, CopyOptions, Gate};
 use crate::error::{Error, Result};
 use crate::fsutil::{Access, write_atomic};
 use crate::image::{ImageDestination, ImageSource};
+use crate::policy::PolicyImage;
 use crate::progress::{Mode, Progress};
 use crate::reference::{AnyRef, ImageRef};
 
@@ -200,9 +201,11 @@ pub(super) async fn run(
     let src = AnyRef::parse(&args.source)?;
     let dst = AnyRef::parse(&args.destination)?;
     let multi_arch = args.multi_arch.mode(personality)?;
-    if let (Some(policy), AnyRef::Docker(s)) = (global.policy().load()?, &src) {
-        policy.check(s)?;
-    }
+    // The trust policy is evaluated by the engine, before it writes anything.
+    let gate = global
+        .policy()
+        .load()?
+        .map(|p| Gate::new(Arc::new(p), PolicyImage::of(&src)));
     if args.image_parallel_copies == Some(0) {
         return Err(Error::usage("--image-parallel-copies must be at least 1"));
     }
@@ -266,13 +269,19 @@ pub(super) async fn run(
         progress.clone(),
         Arc::new(crate::copy::Slots::new(args.image_parallel_copies)),
     )
-    .with_conversion(conversion);
+    .with_conversion(conversion)
+    .with_policy(gate);
     if personality == Personality::Skopeo {
         copier = copier.with_transcript(Arc::new(Transcript::immediate()));
     }
     let result = copier.copy(source, destination).await;
     progress.finish();
     let report = result?;
+    if personality == Personality::Ferry {
+        for v in &report.signatures_verified {
+            progress.line(&v.line());
+        }
+    }
     for l in &report.layers_changed {
         progress.line(&format!("Note: layer {l} (its digest changed)"));
     }

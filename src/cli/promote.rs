@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use clap::Args;
 
 use super::options::{GlobalOptions, Personality, RetryArgs, SideFlags, go_bool};
@@ -194,9 +196,8 @@ pub(super) async fn run(
         config.path.display()
     );
     let (src, dst) = inputs.references()?;
-    if let Some(policy) = global.policy().load()? {
-        policy.check(&src)?;
-    }
+    // Evaluated by the engine after reading the source, before writing anything.
+    let policy = global.policy().load()?.map(Arc::new);
     let src_side = Side {
         token: src_token.expect("checked"),
         tls: TlsOptions {
@@ -249,12 +250,16 @@ pub(super) async fn run(
         stall_timeout: global.stall_timeout(),
         attachments: args.referrers.options(personality)?,
         registries_d: Some(global.registries_d()?),
+        policy,
     };
     let result = promoter
         .promote(&src, &dst, JenkinsEnv::from_env(env_value))
         .await;
     progress.finish();
     let (record, report) = result?;
+    for v in &report.signatures_verified {
+        progress.line(&v.line());
+    }
     for s in &report.signatures_not_copied {
         progress.line(&format!(
             "Note: a signature of the source was not copied: {s}"

@@ -306,11 +306,8 @@ pub(super) async fn run(
         retry: args.retry.policy(personality),
         global,
     };
-    let policy = global.policy().load()?;
-    let check = |r: &crate::reference::ImageRef| match &policy {
-        Some(p) => p.check(r),
-        None => Ok(()),
-    };
+    // Evaluated for each image by the engine, before it writes anything of it.
+    let policy = global.policy().load()?.map(Arc::new);
     // As skopeo, the digest file is created (empty) before copying, and not in a dry run.
     let digest_file = match (&args.digestfile, opts.dry_run) {
         (Some(p), false) => {
@@ -334,12 +331,20 @@ pub(super) async fn run(
                 &opts,
                 &clients,
                 progress.clone(),
-                &check,
+                policy.as_ref(),
             )
             .await
         }
         Some(images) => {
-            sync_disk::run(images, &args.destination, &opts, &clients, progress.clone()).await
+            sync_disk::run(
+                images,
+                &args.destination,
+                &opts,
+                &clients,
+                progress.clone(),
+                policy.as_ref(),
+            )
+            .await
         }
     };
     progress.finish();

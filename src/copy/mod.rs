@@ -5,6 +5,8 @@
 //!    names. If it already holds the manifest ferry would write, stop: "already present".
 //! 2. Plan: for an index, `--multi-arch all` takes every child (recursively, at most
 //!    [`MAX_INDEX_DEPTH`] levels), `system` one platform's image, `index-only` the index alone.
+//!    Where the trust policy requires signatures, every planned manifest's are checked now,
+//!    before anything is written ([`verify`]).
 //! 3. Transfer every distinct blob concurrently (bounded), skipping what the destination has
 //!    and mounting across repositories of one registry ([`transfer`]).
 //! 4. Write child manifests by digest; when something is attached to the image (OCI 1.1
@@ -24,6 +26,7 @@ mod sigstore;
 pub mod slots;
 pub mod transcript;
 pub mod transfer;
+pub mod verify;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -47,6 +50,7 @@ pub use report::{CopyReport, Counts, Requests};
 pub use slots::Slots;
 use transcript::Transcript;
 use transfer::{BlobJob, BlobOutcome};
+pub use verify::{Gate, VerifiedSignature};
 
 /// How to treat a multi-architecture image (`--multi-arch`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -113,6 +117,7 @@ pub struct Copier {
     blob_locks: Option<Arc<BlobLocks>>,
     conversion: Conversion,
     transcript: Option<Arc<Transcript>>,
+    gate: Option<Gate>,
 }
 
 /// The endpoints of one copy.
@@ -131,6 +136,7 @@ impl Copier {
             blob_locks: None,
             conversion: Conversion::default(),
             transcript: None,
+            gate: None,
         }
     }
 
@@ -199,6 +205,8 @@ impl Copier {
         // Read the source and look at the destination at the same time.
         let (top, existing) = tokio::join!(src.manifest(), dst.existing());
         let top = top?;
+        // The trust policy: a rejection fails here; signatures are checked after planning.
+        let verify = self.policy_needs_signatures()?;
         let existing_digest = existing?.and_then(|e| e.digest);
         let mut report = CopyReport::new(src.name(), dst.name(), top.digest.to_string());
         let finish = |mut report: CopyReport| {
@@ -212,7 +220,8 @@ impl Copier {
         // What goes to the destination reference is often known from the top manifest
         // alone: then an image that is already there costs nothing more.
         let may_convert = self.may_convert(&ends);
-        if let Some((digest, media_type)) = self.target_of(&top).filter(|_| !may_convert) {
+        if let Some((digest, media_type)) = self.target_of(&top).filter(|_| !may_convert && !verify)
+        {
             self.check_destination(&ends, &digest, existing_digest.as_ref())?;
             if existing_digest.as_ref() == Some(&digest) {
                 self.say(|| transcript::already_present(is_index_type(&media_type)));
@@ -229,6 +238,10 @@ impl Copier {
         // makes its blob checks cheaper.
         let (root, ()) = tokio::join!(self.plan(&ends, top, 0), dst.prepare());
         let root = root?;
+        // Before anything is written (and whether or not the image is there already).
+        if verify {
+            report.signatures_verified = self.verify_plan(src.as_ref(), &root).await?;
+        }
         let converting = may_convert && self.changes(&ends, &root)?;
         if !converting {
             self.check_destination(&ends, &root.manifest.digest, existing_digest.as_ref())?;

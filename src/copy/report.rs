@@ -66,6 +66,9 @@ pub struct CopyReport {
     /// Layers changed on the way (decompressed for a `docker-archive:`, compressed as asked):
     /// `<what> <old digest> -> <new digest>`; their digests, and the manifest's, changed.
     pub layers_changed: Vec<String>,
+    /// Signatures the trust policy required and accepted, per manifest copied.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signatures_verified: Vec<super::VerifiedSignature>,
 }
 
 impl CopyReport {
@@ -89,6 +92,7 @@ impl CopyReport {
             attachments: AttachedCounts::default(),
             attached_not_copied: vec![],
             layers_changed: vec![],
+            signatures_verified: vec![],
         }
     }
 

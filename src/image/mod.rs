@@ -33,9 +33,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::Stream;
 
-use crate::error::{Location, Result};
+use crate::error::{Error, Location, Result};
 use crate::manifest::{Descriptor, Manifest};
 use crate::reference::Digest;
+use crate::signing::{Candidate, Signature};
 
 /// A stream of blob bytes.
 pub type BlobStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send + 'static>>;
@@ -156,6 +157,40 @@ pub trait ImageSource: Send + Sync {
     /// source [`reads_sigstore_attachments`](Self::reads_sigstore_attachments).
     async fn sigstore_signatures(&self, _digest: &Digest) -> Result<Vec<SigstoreSignature>> {
         Ok(vec![])
+    }
+
+    /// Every signature of a manifest in either format, as the trust policy reads them
+    /// (containers/image's `GetSignaturesWithFormat`): the simple signatures of
+    /// [`signatures`](Self::signatures) (`signature N`), then, where the source
+    /// [`reads_sigstore_attachments`](Self::reads_sigstore_attachments), the layers of the
+    /// `sha256-<hex>.sig` attachment. A stored blob that is no signature is an error.
+    async fn policy_signatures(&self, digest: &Digest) -> Result<Vec<Candidate>> {
+        let mut out = vec![];
+        if self.supports_signatures().await? {
+            for (i, blob) in self.signatures(digest).await?.into_iter().enumerate() {
+                let sig = Signature::from_blob(&blob).map_err(|reason| Error::Invalid {
+                    what: format!("signature {} of {}", i + 1, digest.short()),
+                    location: self.location(),
+                    reason,
+                })?;
+                out.push(Candidate::new(format!("signature {}", i + 1), sig));
+            }
+        }
+        if self.reads_sigstore_attachments() {
+            let tag = crate::signing::sigstore::attachment_tag(digest);
+            for (i, s) in self
+                .sigstore_signatures(digest)
+                .await?
+                .into_iter()
+                .enumerate()
+            {
+                out.push(Candidate::new(
+                    format!("{tag} layer {}", i + 1),
+                    Signature::Sigstore(s),
+                ));
+            }
+        }
+        Ok(out)
     }
 
     /// Requests sent so far (network sources), for reports.

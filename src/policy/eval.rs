@@ -4,7 +4,7 @@
 
 use super::config::{FulcioConfig, KeySource};
 use super::identity::IdentityMatch;
-use crate::reference::ImageRef;
+use super::image::PolicyImage;
 use crate::signing::fulcio::FulcioTrust;
 use crate::signing::keys::PublicKey;
 use crate::signing::openpgp::Keyring;
@@ -36,7 +36,7 @@ pub type Reason = String;
 /// Check the payload's digest and identity (in containers/image's order).
 fn check_payload(
     payload: &Payload,
-    image: &ImageRef,
+    image: &PolicyImage,
     manifest: &[u8],
     identity: &IdentityMatch,
 ) -> Result<(), Reason> {
@@ -46,13 +46,17 @@ fn check_payload(
             payload.manifest_digest
         ));
     }
-    if !identity.matches(image, &payload.docker_reference) {
-        return Err(format!(
+    match identity.accepts(image.docker.as_ref(), &payload.docker_reference) {
+        Some(true) => Ok(()),
+        Some(false) => Err(format!(
             "Signature for identity {:?} is not accepted",
             payload.docker_reference
-        ));
+        )),
+        None => Err(format!(
+            "Docker reference match attempted on image {} with no known Docker reference identity",
+            image.display
+        )),
     }
-    Ok(())
 }
 
 /// skopeo's summary of the rejections.
@@ -79,7 +83,7 @@ pub fn signed_by(
     key_type: &str,
     keys: &KeySource,
     identity: &IdentityMatch,
-    image: &ImageRef,
+    image: &PolicyImage,
     manifest: &[u8],
     candidates: &[Candidate],
 ) -> Result<Accepted, Reason> {
@@ -179,7 +183,7 @@ pub fn sigstore_signed(
     fulcio: Option<&FulcioConfig>,
     rekor: Option<&KeySource>,
     identity: &IdentityMatch,
-    image: &ImageRef,
+    image: &PolicyImage,
     manifest: &[u8],
     candidates: &[Candidate],
 ) -> Result<Accepted, Reason> {

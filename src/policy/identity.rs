@@ -130,11 +130,33 @@ impl IdentityMatch {
 
     /// Whether a signature naming `signed` is acceptable for `image`.
     pub fn matches(&self, image: &ImageRef, signed: &str) -> bool {
+        self.accepts(Some(image), signed).unwrap_or(false)
+    }
+
+    /// Whether a signature naming `signed` is acceptable for an image whose Docker reference
+    /// is `image` (`None`: its transport has none, as `dir:`); `None` when this match needs
+    /// the image's reference and there is none (only `exactReference` and `exactRepository`
+    /// do without).
+    pub fn accepts(&self, image: Option<&ImageRef>, signed: &str) -> Option<bool> {
         let Ok(sig) = DockerName::parse_normalized(signed) else {
-            return false;
+            return match (self, image) {
+                (IdentityMatch::ExactReference(_) | IdentityMatch::ExactRepository(_), _)
+                | (_, Some(_)) => Some(false),
+                _ => None,
+            };
         };
-        let intended = DockerName::from_image(image);
-        match self {
+        let intended = match (self, image) {
+            (IdentityMatch::ExactReference(_) | IdentityMatch::ExactRepository(_), _) => {
+                DockerName {
+                    name: String::new(),
+                    tag: None,
+                    digest: None,
+                }
+            }
+            (_, Some(image)) => DockerName::from_image(image),
+            (_, None) => return None,
+        };
+        Some(match self {
             IdentityMatch::MatchExact => {
                 !intended.is_name_only()
                     && !sig.is_name_only()
@@ -160,7 +182,7 @@ impl IdentityMatch {
                 Some(remapped) => repo_digest_or_exact(&remapped, &sig),
                 None => false,
             },
-        }
+        })
     }
 }
 

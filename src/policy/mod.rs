@@ -3,10 +3,10 @@
 //! The file: `--policy FILE`, else `$CONTAINERS_POLICY_JSON`, else
 //! `~/.config/containers/policy.json`, else `/etc/containers/policy.json`; none is an error
 //! unless `--insecure-policy`. It is parsed as strictly as containers/image parses it
-//! ([`config`]). For a `docker://` image the most specific scope of the `docker` transport
-//! applies (`host/ns/repo:tag` or `@digest`, `host/ns/repo`, `host/ns`, `host`, `*.domain`
-//! wildcards, then the transport's `""`), else `default`; every requirement of it must be
-//! satisfied:
+//! ([`config`]). The most specific scope of the image's transport applies ([`image`]: for
+//! `docker://`, `host/ns/repo:tag` or `@digest`, `host/ns/repo`, `host/ns`, `host`,
+//! `*.domain` wildcards; for `dir:`/`oci:`, the path and its parents), then the transport's
+//! `""`, else `default`; every requirement of it must be satisfied:
 //!
 //! - `insecureAcceptAnything`: always; `reject`: never; `signedBaseLayer`: never (not
 //!   implemented, as in containers/image);
@@ -16,20 +16,24 @@
 //!   Rekor keys are given), or by a Fulcio certificate for the policy's issuer and e-mail
 //!   with a Rekor SET — checked offline ([`eval`]).
 //!
-//! [`Policy::verify`] is what the copy engine calls with the manifest it is about to copy and
-//! the signatures it gathered; [`Policy::check`] is the check for callers that gather none.
+//! [`Policy::verify_image`] is what the copy engine calls (`crate::copy`'s `verify`) with
+//! each manifest it is about to copy and the signatures it gathered for it, before it writes
+//! anything; [`Policy::needs_signatures_for`] tells it whether to gather any.
 
 pub mod config;
 pub mod eval;
 pub mod identity;
+pub mod image;
 
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::reference::ImageRef;
-use crate::signing::Candidate;
+use crate::signing::{Candidate, Signature};
 pub use config::{PolicyDoc, Requirement};
 pub use eval::Accepted;
+pub use image::PolicyImage;
+
 /// Where the policy comes from.
 #[derive(Debug, Clone, Default)]
 pub struct PolicySource {
@@ -116,32 +120,50 @@ impl Policy {
 
     /// The requirements that apply to a `docker://` image, and the scope that matched.
     pub fn requirements(&self, image: &ImageRef) -> (String, &[Requirement]) {
-        if let Some((_, scopes)) = self.doc.transports.iter().find(|(t, _)| t == "docker") {
+        self.requirements_for(&PolicyImage::docker(image))
+    }
+
+    /// The requirements that apply to an image of any transport: its transport's most
+    /// specific scope, else that transport's `""`, else `default`; and the scope that matched.
+    pub fn requirements_for(&self, image: &PolicyImage) -> (String, &[Requirement]) {
+        if let Some((_, scopes)) = self
+            .doc
+            .transports
+            .iter()
+            .find(|(t, _)| t == image.transport)
+        {
             let find = |name: &str| scopes.iter().find(|(s, _)| s == name).map(|(_, r)| r);
-            for scope in candidate_scopes(image) {
-                if let Some(reqs) = find(&scope) {
-                    return (format!("docker scope {scope:?}"), reqs);
+            for scope in &image.scopes {
+                if let Some(reqs) = find(scope) {
+                    return (format!("{} scope {scope:?}", image.transport), reqs);
                 }
             }
             if let Some(reqs) = find("") {
-                return ("docker transport default".into(), reqs);
+                return (format!("{} transport default", image.transport), reqs);
             }
         }
         ("default".into(), &self.doc.default)
     }
 
     /// `Running image docker://… is rejected by policy.`, with where.
-    fn rejected(&self, image: &ImageRef, scope: &str) -> Error {
+    fn rejected(&self, image: &PolicyImage, scope: &str) -> Error {
         Error::Policy(format!(
-            "Source image rejected: Running image docker://{image} is rejected by policy. (trust policy {}, {scope})",
+            "Source image rejected: Running image {} is rejected by policy. (trust policy {}, {scope})",
+            image.display,
             self.path.display()
         ))
     }
 
-    /// Whether `image` needs signatures checked: `false` when every requirement that applies
-    /// is `insecureAcceptAnything`; an error when the policy rejects it outright.
+    /// Whether a `docker://` image needs signatures checked (see [`Self::needs_signatures_for`]).
     pub fn needs_signatures(&self, image: &ImageRef) -> Result<bool> {
-        let (scope, reqs) = self.requirements(image);
+        self.needs_signatures_for(&PolicyImage::docker(image))
+    }
+
+    /// Whether `image` needs signatures checked: `false` when every requirement that applies
+    /// is `insecureAcceptAnything`; an error when the policy rejects it outright (`reject`,
+    /// `signedBaseLayer`), before anything is read.
+    pub fn needs_signatures_for(&self, image: &PolicyImage) -> Result<bool> {
+        let (scope, reqs) = self.requirements_for(image);
         let mut needs = false;
         for r in reqs {
             match r {
@@ -149,7 +171,8 @@ impl Policy {
                 Requirement::Reject => return Err(self.rejected(image, &scope)),
                 Requirement::SignedBaseLayer => {
                     return Err(Error::Policy(format!(
-                        "Source image rejected: signedBaseLayer not implemented yet! (docker://{image}, trust policy {}, {scope})",
+                        "Source image rejected: signedBaseLayer not implemented yet! ({}, trust policy {}, {scope})",
+                        image.display,
                         self.path.display()
                     )));
                 }
@@ -159,23 +182,21 @@ impl Policy {
         Ok(needs)
     }
 
-    /// The check for callers that do not gather signatures: the policy must accept `image`
-    /// without any (a signature requirement is refused by name, never skipped).
-    pub fn check(&self, image: &ImageRef) -> Result<()> {
-        if self.needs_signatures(image)? {
-            let (scope, reqs) = self.requirements(image);
-            let names: Vec<&str> = reqs
-                .iter()
-                .filter(|r| !matches!(r, Requirement::InsecureAcceptAnything))
-                .map(Requirement::name)
-                .collect();
-            return Err(Error::Policy(format!(
-                "the trust policy {} requires signatures ({}) for docker://{image} ({scope}); verifying signatures here is not supported yet, so ferry refuses to copy (use a policy with insecureAcceptAnything for this scope, or --insecure-policy)",
-                self.path.display(),
-                names.join(", ")
-            )));
-        }
-        Ok(())
+    /// Whether a requirement that applies to `image` is `sigstoreSigned`.
+    pub fn wants_sigstore(&self, image: &PolicyImage) -> bool {
+        let (_, reqs) = self.requirements_for(image);
+        reqs.iter()
+            .any(|r| matches!(r, Requirement::SigstoreSigned { .. }))
+    }
+
+    /// [`Self::verify_image`] for a `docker://` image.
+    pub fn verify(
+        &self,
+        image: &ImageRef,
+        manifest: &[u8],
+        candidates: &[Candidate],
+    ) -> Result<Verified> {
+        self.verify_image(&PolicyImage::docker(image), manifest, candidates)
     }
 
     /// Evaluate the policy for `image` (the reference the user gave) whose manifest is
@@ -183,14 +204,14 @@ impl Policy {
     /// manifest's digest. Every requirement must be satisfied, in order, as skopeo's
     /// `IsRunningImageAllowed`; the error is one line: skopeo's reason after
     /// `Source image rejected:`, then which requirement of which scope failed for which
-    /// image, and the signatures tried.
-    pub fn verify(
+    /// image and manifest, and the signatures tried (how many, where, which keys).
+    pub fn verify_image(
         &self,
-        image: &ImageRef,
+        image: &PolicyImage,
         manifest: &[u8],
         candidates: &[Candidate],
     ) -> Result<Verified> {
-        let (scope, reqs) = self.requirements(image);
+        let (scope, reqs) = self.requirements_for(image);
         let mut accepted = vec![];
         for (i, r) in reqs.iter().enumerate() {
             let result = match r {
@@ -223,7 +244,9 @@ impl Policy {
                 Ok(a) => accepted.push(a),
                 Err(reason) => {
                     return Err(Error::Policy(format!(
-                        "Source image rejected: {reason} [docker://{image}: requirement {} ({}) of {scope} in {}; {}]",
+                        "Source image rejected: {reason} [{} (manifest {}): requirement {} ({}) of {scope} in {}; {}]",
+                        image.display,
+                        crate::reference::Digest::sha256(manifest),
                         i + 1,
                         r.name(),
                         self.path.display(),
@@ -236,37 +259,35 @@ impl Policy {
     }
 }
 
-/// "signatures tried: …" for messages.
+/// "2 signatures tried: signature-1 (simple signing, key 0123…), …" for messages.
 fn tried(candidates: &[Candidate]) -> String {
     if candidates.is_empty() {
         return "no signatures found".into();
     }
     let list: Vec<String> = candidates
         .iter()
-        .map(|c| format!("{} ({})", c.origin, c.signature.format_name()))
+        .map(|c| {
+            let key = match &c.signature {
+                Signature::Simple(b) => crate::signing::openpgp::issuer(b)
+                    .map(|k| format!(", key {k}"))
+                    .unwrap_or_default(),
+                Signature::Sigstore(s)
+                    if s.annotations
+                        .contains_key(crate::signing::sigstore::CERTIFICATE_ANNOTATION) =>
+                {
+                    ", with a certificate".to_string()
+                }
+                Signature::Sigstore(_) => String::new(),
+            };
+            format!("{} ({}{key})", c.origin, c.signature.format_name())
+        })
         .collect();
-    format!("signatures tried: {}", list.join(", "))
-}
-
-/// Scopes from most to least specific, as containers-policy.json(5) lists them for docker.
-fn candidate_scopes(image: &ImageRef) -> Vec<String> {
-    let mut out = vec![image.to_string()];
-    let mut name = image.name();
-    loop {
-        out.push(name.clone());
-        match name.rfind('/') {
-            Some(i) => name.truncate(i),
-            None => break,
-        }
-    }
-    // Wildcards: *.example.com matches sub.example.com (host without port).
-    let host = image.registry.split(':').next().unwrap_or("");
-    let mut parts: Vec<&str> = host.split('.').collect();
-    while parts.len() > 1 {
-        parts.remove(0);
-        out.push(format!("*.{}", parts.join(".")));
-    }
-    out
+    let n = candidates.len();
+    format!(
+        "{n} signature{} tried: {}",
+        if n == 1 { "" } else { "s" },
+        list.join(", ")
+    )
 }
 
 #[cfg(test)]

@@ -25,31 +25,41 @@ fn most_specific_scope_wins() {
               "*.corp.example":[{"type":"insecureAcceptAnything"}]}}}"#,
     )
     .unwrap();
-    assert!(p.check(&img("reg.example.com/team/app:1")).is_ok());
-    let e = p
-        .check(&img("reg.example.com/team/signed:1"))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains("signedBy") && e.contains("not supported yet"),
-        "{e}"
-    );
+    // A scope requiring signatures: they are gathered and checked (none here: refused,
+    // naming the requirement, the image and that no signature was found).
     assert!(
         p.needs_signatures(&img("reg.example.com/team/signed:1"))
             .unwrap()
+    );
+    let e = p
+        .verify(&img("reg.example.com/team/signed:1"), b"{}", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("Source image rejected: ")
+            && e.contains(
+                "requirement 1 (signedBy) of docker scope \"reg.example.com/team/signed\""
+            )
+            && e.contains("docker://reg.example.com/team/signed:1")
+            && e.ends_with("no signatures found]")
+            && !e.contains('\n'),
+        "{e}"
     );
     assert!(
         !p.needs_signatures(&img("reg.example.com/team/app:1"))
             .unwrap()
     );
-    let e = p.check(&img("other.io/x")).unwrap_err().to_string();
+    let e = p
+        .needs_signatures(&img("other.io/x"))
+        .unwrap_err()
+        .to_string();
     assert!(
         e.starts_with(
             "Source image rejected: Running image docker://other.io/x:latest is rejected by policy."
         ),
         "{e}"
     );
-    assert!(p.check(&img("a.b.corp.example/x")).is_ok());
+    assert!(!p.needs_signatures(&img("a.b.corp.example/x")).unwrap());
 }
 
 #[test]
@@ -58,9 +68,9 @@ fn transport_default_then_global_default() {
         r#"{"default":[{"type":"insecureAcceptAnything"}],"transports":{"docker":{"":[{"type":"reject"}]}}}"#,
     )
     .unwrap();
-    assert!(p.check(&img("r.io/x")).is_err());
+    assert!(p.needs_signatures(&img("r.io/x")).is_err());
     let p = Policy::parse(r#"{"default":[{"type":"insecureAcceptAnything"}]}"#).unwrap();
-    assert!(p.check(&img("r.io/x")).is_ok());
+    assert!(!p.needs_signatures(&img("r.io/x")).unwrap());
     assert!(Policy::parse(r#"{"default":[{"type":"insecureAcceptAnything"}],"x":1}"#).is_err());
 }
 
@@ -300,4 +310,55 @@ fn every_requirement_must_hold() {
     ))
     .unwrap();
     assert!(p.verify(&image, manifest, &[cand("l", &good)]).is_ok());
+}
+
+#[test]
+fn local_transports_scopes_and_identities() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::canonicalize(dir.path()).unwrap();
+    let key = PrivateKey::generate_p256();
+    let pub_path = write(&base, "k.pub", key.public().to_pem().as_bytes());
+    let image_dir = base.join("img");
+    std::fs::create_dir(&image_dir).unwrap();
+    let policy = |identity: &str| {
+        Policy::parse(&format!(
+            r#"{{"default":[{{"type":"reject"}}],"transports":{{"dir":{{{:?}:[{{"type":"sigstoreSigned","keyPath":{pub_path:?}{identity}}}]}}}}}}"#,
+            base.display().to_string()
+        ))
+        .unwrap()
+    };
+    let local = |s: &str| PolicyImage::of(&crate::reference::AnyRef::parse(s).unwrap());
+    let image = local(&format!("dir:{}", image_dir.display()));
+    let p = policy("");
+    // The parent directory's scope applies; elsewhere the default rejects.
+    assert!(p.needs_signatures_for(&image).unwrap());
+    let e = p
+        .needs_signatures_for(&local("dir:/"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("Running image dir:/ is rejected by policy."),
+        "{e}"
+    );
+    // A dir: image has no Docker reference: only exactReference/exactRepository can match.
+    let manifest = br#"{"schemaVersion":2,"layers":[]}"#;
+    let sig = SigstoreSignature::sign(&key, manifest, "reg.example/ns/app:v1");
+    let e = p
+        .verify_image(&image, manifest, &[cand("signature-1", &sig)])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("Docker reference match attempted on image dir:")
+            && e.contains("with no known Docker reference identity")
+            && e.contains(r#"of dir scope "#)
+            && e.contains("1 signature tried: signature-1 (sigstore)"),
+        "{e}"
+    );
+    let p = policy(
+        r#","signedIdentity":{"type":"exactReference","dockerReference":"reg.example/ns/app:v1"}"#,
+    );
+    let v = p
+        .verify_image(&image, manifest, &[cand("signature-1", &sig)])
+        .unwrap();
+    assert_eq!(v.accepted[0].key, key.public().key_id());
 }

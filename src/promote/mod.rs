@@ -114,6 +114,10 @@ pub struct Record {
     pub attachments: AttachedCounts,
     /// Wall time of the promotion, milliseconds.
     pub duration_ms: u64,
+    /// The source's signatures the trust policy required and accepted (key, identity, where
+    /// found), per manifest.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signatures_verified: Vec<crate::copy::VerifiedSignature>,
     /// Jenkins' `BUILD_URL`, `JOB_NAME`, `BUILD_NUMBER`, when set.
     #[serde(flatten)]
     pub jenkins: JenkinsEnv,
@@ -180,6 +184,8 @@ pub struct Promoter {
     pub attachments: AttachmentOptions,
     /// Lookaside signature storage (`registries.d`).
     pub registries_d: Option<crate::registries_d::RegistriesD>,
+    /// The trust policy the source image must satisfy (`None`: `--insecure-policy`).
+    pub policy: Option<Arc<crate::policy::Policy>>,
 }
 
 impl Promoter {
@@ -202,20 +208,24 @@ impl Promoter {
         } else {
             None
         };
-        let copier = Copier::new(
-            CopyOptions {
-                multi_arch: MultiArch::All,
-                platform: Wanted::current(None, None, None),
-                remove_signatures: false,
-                note_cosign: true,
-                attachments: self.attachments.clone(),
-                refuse_retag: !self.allow_overwrite,
-                retry: self.retry.clone(),
-                stall_timeout: self.stall_timeout,
-            },
-            self.progress.clone(),
-            Arc::new(crate::copy::Slots::new(self.parallel)),
-        );
+        let copier =
+            Copier::new(
+                CopyOptions {
+                    multi_arch: MultiArch::All,
+                    platform: Wanted::current(None, None, None),
+                    remove_signatures: false,
+                    note_cosign: true,
+                    attachments: self.attachments.clone(),
+                    refuse_retag: !self.allow_overwrite,
+                    retry: self.retry.clone(),
+                    stall_timeout: self.stall_timeout,
+                },
+                self.progress.clone(),
+                Arc::new(crate::copy::Slots::new(self.parallel)),
+            )
+            .with_policy(self.policy.as_ref().map(|p| {
+                crate::copy::Gate::new(p.clone(), crate::policy::PolicyImage::docker(src))
+            }));
         let (source, destination) = crate::registry::endpoints_with(
             self.src.clone(),
             src,
@@ -266,6 +276,7 @@ impl Promoter {
             referrers: report.referrers.clone(),
             attachments: report.attachments.clone(),
             duration_ms: started.elapsed().as_millis() as u64,
+            signatures_verified: report.signatures_verified.clone(),
             jenkins,
         };
         Ok((record, report))
@@ -337,11 +348,16 @@ mod tests {
             referrers: AttachedCounts::default(),
             attachments: AttachedCounts::default(),
             duration_ms: 1200,
+            signatures_verified: vec![],
             jenkins: j,
         };
         let v: serde_json::Value = serde_json::to_value(&r).unwrap();
         assert_eq!(v["build_number"], "7");
-        assert!(v.get("job_name").is_none() && v.get("replaced_digest").is_none());
+        assert!(
+            v.get("job_name").is_none()
+                && v.get("replaced_digest").is_none()
+                && v.get("signatures_verified").is_none()
+        );
         assert_eq!(
             r.summary(),
             "Already promoted: b.io/y/app:1 is sha256:aa (nothing copied, 1.2 s)"

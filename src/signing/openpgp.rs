@@ -125,6 +125,35 @@ impl Keyring {
     }
 }
 
+/// The key a simple signature says made it (issuer fingerprint, else key id, upper-case hex),
+/// read without verifying anything: for messages naming the signatures tried.
+pub fn issuer(signature: &[u8]) -> Option<String> {
+    if signature.len() > MAX_SIGNATURE {
+        return None;
+    }
+    let mut msg = Message::from_bytes(signature).ok()?;
+    for _ in 0..4 {
+        if msg.is_compressed() {
+            msg = msg.decompress().ok()?;
+        }
+    }
+    if !matches!(msg, Message::Signed { .. }) {
+        return None;
+    }
+    let mut sink = std::io::sink();
+    std::io::copy(&mut (&mut msg).take(MAX_CONTENTS + 1), &mut sink).ok()?;
+    let Message::Signed { reader, .. } = &msg else {
+        return None;
+    };
+    let sig = reader.signature(0)?;
+    if let Some(f) = sig.issuer_fingerprint().first() {
+        return Some(hex::encode_upper(f.as_bytes()));
+    }
+    sig.issuer_key_id()
+        .first()
+        .map(|k| hex::encode_upper(k.as_ref()))
+}
+
 fn fingerprint(k: &impl pgp::types::KeyDetails) -> String {
     hex::encode_upper(k.fingerprint().as_bytes())
 }

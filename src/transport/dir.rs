@@ -27,6 +27,7 @@ use crate::image::{
 };
 use crate::manifest::{self, Descriptor, MAX_MANIFEST_SIZE, Manifest};
 use crate::reference::Digest;
+use crate::signing::{Candidate, Signature};
 
 /// The `version` file's content.
 pub const VERSION: &str = "Directory Transport Version: 1.1\n";
@@ -196,6 +197,24 @@ impl ImageSource for DirSource {
             }
         }
         Ok(out)
+    }
+
+    /// Every `signature-N` file, simple or sigstore, for the trust policy.
+    async fn policy_signatures(&self, digest: &Digest) -> Result<Vec<Candidate>> {
+        let which = (*digest != self.top.digest).then_some(digest);
+        read_signatures(&self.dir, which)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, blob)| {
+                let name = signature_name(which, i + 1);
+                let sig = Signature::from_blob(&blob).map_err(|reason| Error::Invalid {
+                    what: name.clone(),
+                    location: self.location(),
+                    reason,
+                })?;
+                Ok(Candidate::new(name, sig))
+            })
+            .collect()
     }
 }
 
