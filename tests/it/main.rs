@@ -42,3 +42,4 @@ mod transports_oci;
 mod trigger;
 mod trust;
 mod vendor;
+mod verify_copy;
