@@ -1050,10 +1050,14 @@ fn the_trust_policy_is_read_like_skopeo_reads_it() {
             .run()
     };
     run(&accept, "a").assert_success();
+    // A signature is required and the image has none (the key file is not even read then):
+    // refused, naming the requirement (tests/it/verify_copy.rs has the signed cases).
     let out = run(&signed, "s");
     assert_eq!(out.code, Some(1));
     assert!(
-        out.stderr.contains("signedBy") && out.stderr.contains("not supported yet"),
+        out.stderr
+            .contains("Source image rejected: A signature was required, but no signature exists")
+            && out.stderr.contains("requirement 1 (signedBy)"),
         "{}",
         out.stderr
     );

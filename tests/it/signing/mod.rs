@@ -445,6 +445,20 @@ fn gpg_signatures_under_the_same_policy() {
         &format!("dir:{}", lab.path("out2").display()),
     ])
     .ok();
+    // ferry's copy engine accepts it under the same policy, signature and all.
+    lab.ferry(&[
+        "--policy",
+        pol,
+        "copy",
+        "-q",
+        &format!("dir:{}", dir.display()),
+        &format!("dir:{}", lab.path("out3").display()),
+    ])
+    .ok();
+    assert_eq!(
+        std::fs::read(lab.path("out3").join("signature-1")).unwrap(),
+        ferry_sig
+    );
     assert_eq!(
         ferry_verify(
             &policy_file,
@@ -459,7 +473,7 @@ fn gpg_signatures_under_the_same_policy() {
         let bad = flip(s, -30);
         let e = ferry_verify(&policy_file, &img.manifest, std::slice::from_ref(&bad)).unwrap_err();
         assert!(
-            e.starts_with("Source image rejected: ") && e.contains("signature-1 (simple signing)"),
+            e.starts_with("Source image rejected: ") && e.contains("signature-1 (simple signing"),
             "{e}"
         );
         let dir = lab.signed_copy(&format!("bad-sig-{n}"), img.dir(), &bad);
@@ -473,6 +487,18 @@ fn gpg_signatures_under_the_same_policy() {
         ]);
         assert_eq!(r.code, Some(1), "{}", r.stderr);
         assert!(!lab.path(&format!("o-{n}")).join("manifest.json").exists());
+        // ferry's copy engine refuses it the same way (the dir: image's signature-1).
+        let f = lab.ferry(&[
+            "--policy",
+            pol,
+            "copy",
+            "-q",
+            &format!("dir:{}", dir.display()),
+            &format!("dir:{}", lab.path(&format!("f-{n}")).display()),
+        ]);
+        f.fails();
+        assert!(f.stderr.contains("Source image rejected: "), "{}", f.stderr);
+        assert!(!lab.path(&format!("f-{n}")).exists());
     }
     let bad_manifest = tamper_manifest(&img.manifest);
     let e = ferry_verify(&policy_file, &bad_manifest, std::slice::from_ref(&sig)).unwrap_err();

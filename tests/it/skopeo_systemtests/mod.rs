@@ -44,8 +44,8 @@
 //! | 040-local-registry-auth | auth: credentials via podman login | pass (`skopeo login`) |
 //! | 040-local-registry-auth | auth: copy with --src-creds and --dest-creds | pass (into a registry and into `dir:`) |
 //! | 040-local-registry-auth | auth: credentials via authfile | pass (`skopeo login --authfile`) |
-//! | 050-signing | signing | the policy's `reject` and `insecureAcceptAnything` rows pass; the signed rows wait for `copy --sign-by` and signature checks during `copy` (issue 16), lookaside storage (issue 15) and `dir:` (issue 14) |
-//! | 050-signing | signing: remove signature | waits for `copy --sign-by` (issue 16), lookaside storage (issue 15), `dir:` (issue 14) |
+//! | 050-signing | signing | pass (fetched into `dir:` by each tool with the policy: signed, signed by another key, another identity, rejected, accepted; pushed signed by skopeo 1.9.3 for all three — ferry's own `--sign-by` has its own tests) |
+//! | 050-signing | signing: remove signature | pass (pushed signed by skopeo 1.9.3; fetched with and without `--remove-signatures`, verified both times) |
 //! | 050-signing | signing: standalone | pass (the manifest from `inspect --raw`; `dir:`'s `manifest.json` upstream) |
 //! | 060-delete | delete: remove image from registry | pass (exit 2: 1.18 and ferry) |
 //! | 070-list-tags | list-tags: remote repository on a registry | pass |
