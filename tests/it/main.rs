@@ -43,3 +43,4 @@ mod trigger;
 mod trust;
 mod vendor;
 mod verify_copy;
+mod verify_promote;

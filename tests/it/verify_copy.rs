@@ -16,16 +16,16 @@ use crate::support::{Output, Registry, RegistryOptions, Sandbox, Side};
 
 /// Two registries, a sandbox, a GnuPG home and a `registries.d` (sigstore attachments on;
 /// lookaside storage for the source registry in a directory).
-struct Lab {
-    sb: Sandbox,
-    src: Registry,
-    dst: Registry,
-    regd: PathBuf,
+pub struct Lab {
+    pub sb: Sandbox,
+    pub src: Registry,
+    pub dst: Registry,
+    pub regd: PathBuf,
     gnupg: PathBuf,
 }
 
 impl Lab {
-    fn new() -> Lab {
+    pub fn new() -> Lab {
         use std::os::unix::fs::PermissionsExt as _;
         let sb = Sandbox::new();
         let (src, dst) = (
@@ -55,14 +55,14 @@ impl Lab {
         }
     }
 
-    fn file(&self, name: &str, body: impl AsRef<[u8]>) -> PathBuf {
+    pub fn file(&self, name: &str, body: impl AsRef<[u8]>) -> PathBuf {
         let p = self.sb.path().join(name);
         std::fs::write(&p, body).unwrap();
         p
     }
 
     /// A policy: `reqs` for the source registry's `ns` namespace, reject elsewhere.
-    fn policy(&self, name: &str, reqs: serde_json::Value) -> PathBuf {
+    pub fn policy(&self, name: &str, reqs: serde_json::Value) -> PathBuf {
         let doc = json!({
             "default": [{"type": "reject"}],
             "transports": {"docker": {format!("{}/ns", self.src.host()): reqs}}
@@ -97,7 +97,7 @@ impl Lab {
     }
 
     /// A sigstore key pair (skopeo 1.18's `generate-sigstore-key`): the prefix.
-    fn sigstore_key(&self, prefix: &str) -> String {
+    pub fn sigstore_key(&self, prefix: &str) -> String {
         self.file("pass", "lab passphrase\n");
         self.sb
             .skopeo_current()
@@ -109,7 +109,7 @@ impl Lab {
     }
 
     /// skopeo copies `from` (in the source registry) to `to` (there too), signing with `how`.
-    fn sign(&self, current: bool, how: &[&str], from: &str, to: &str, all: bool) {
+    pub fn sign(&self, current: bool, how: &[&str], from: &str, to: &str, all: bool) {
         let mut t = if current {
             self.sb.skopeo_current()
         } else {
@@ -130,7 +130,14 @@ impl Lab {
     }
 
     /// Copy `image` of the source registry to `dst/out:<tag>` with `tool` and `policy`.
-    fn copy(&self, tool: &str, policy: &Path, image: &str, tag: &str, extra: &[&str]) -> Output {
+    pub fn copy(
+        &self,
+        tool: &str,
+        policy: &Path,
+        image: &str,
+        tag: &str,
+        extra: &[&str],
+    ) -> Output {
         let mut t = match tool {
             "ferry" => self.sb.ferry(),
             "ferry-as-skopeo" => self.sb.ferry_as_skopeo(),
@@ -155,7 +162,7 @@ impl Lab {
 
     /// ferry (as itself and as `skopeo`) and skopeo 1.18 accept: the same digest arrives.
     #[track_caller]
-    fn accepted(&self, policy: &Path, image: &str, digest: &str, extra: &[&str]) {
+    pub fn accepted(&self, policy: &Path, image: &str, digest: &str, extra: &[&str]) {
         for tool in ["ferry", "ferry-as-skopeo", "skopeo-1.18"] {
             let tag = format!("{tool}-{}", fastrand::u32(..));
             let out = self.copy(tool, policy, image, &tag, extra);
@@ -174,7 +181,14 @@ impl Lab {
     /// All three refuse with `reason`; ferry's error is one line naming `requirement` and
     /// the signatures tried (`tried`); the destination registry saw no write from any.
     #[track_caller]
-    fn refused(&self, policy: &Path, image: &str, reason: &str, requirement: &str, tried: &str) {
+    pub fn refused(
+        &self,
+        policy: &Path,
+        image: &str,
+        reason: &str,
+        requirement: &str,
+        tried: &str,
+    ) {
         for tool in ["ferry", "ferry-as-skopeo", "skopeo-1.18"] {
             let mark = self.dst.mark();
             let out = self.copy(tool, policy, image, "refused", &[]);
@@ -213,7 +227,7 @@ impl Lab {
     }
 }
 
-fn seed(lab: &Lab, fx: &Fixture, name: &str) {
+pub fn seed(lab: &Lab, fx: &Fixture, name: &str) {
     fx.seed(&lab.src, name);
 }
 
@@ -480,183 +494,4 @@ fn index_children_are_checked() {
 fn base64_std(b: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(b)
-}
-
-/// `ferry promote` under a policy requiring the non-production team's sigstore signature
-/// (made by skopeo 1.18): the signed image is promoted and its record names the signature;
-/// an unsigned one, or the signed one under another team's key, is refused with one line and
-/// production sees no write.
-#[test]
-fn promote_requires_the_teams_signature() {
-    use crate::promote::{promotion_yaml, write_config};
-    let lab = Lab::new();
-    let fx = ImageSpec::oci().layers(&[4096]).build();
-    seed(&lab, &fx, "base/app:v1");
-    let team = lab.sigstore_key("team");
-    let other = lab.sigstore_key("other");
-    let private = format!("{team}.private");
-    let sign = [
-        "--sign-by-sigstore-private-key",
-        private.as_str(),
-        "--sign-passphrase-file",
-        "pass",
-    ];
-    lab.sign(true, &sign, "base/app:v1", "dev/app:v1", false);
-    let unsigned = ImageSpec::oci().layers(&[512]).build();
-    seed(&lab, &unsigned, "dev/unsigned:v1");
-    let config = write_config(
-        lab.sb.path(),
-        &promotion_yaml(&[&lab.src.host()], &[&lab.dst.host()], &["dev"], &["prod"]),
-    );
-    let tokens = lab.file("token", "unused-on-an-open-registry\n");
-    let policy = |name: &str, key: &str| {
-        let doc = json!({
-            "default": [{"type": "reject"}],
-            "transports": {"docker": {
-                format!("{}/dev", lab.src.host()):
-                    [{"type": "sigstoreSigned", "keyPath": format!("{key}.pub")}]
-            }}
-        });
-        lab.file(name, doc.to_string())
-    };
-    let (good, wrong) = (policy("team.json", &team), policy("other.json", &other));
-    let record = lab.sb.path().join("record.json");
-    let promote = |policy: &Path, image: &str| {
-        lab.sb
-            .ferry()
-            .args(["--registries.d", lab.regd.to_str().unwrap(), "--policy"])
-            .arg(policy)
-            .args(["promote", "--image-name", image, "--tag", "v1", "--config"])
-            .arg(&config)
-            .args(["--non-prod-registry", &lab.src.host()])
-            .args(["--prod-registry", &lab.dst.host()])
-            .args(["--non-prod-project", "dev", "--prod-project", "prod"])
-            .arg("--src-token-file")
-            .arg(&tokens)
-            .arg("--dest-token-file")
-            .arg(&tokens)
-            .args(["--src-tls-verify=false", "--dest-tls-verify=false"])
-            .arg("--record")
-            .arg(&record)
-            .run()
-    };
-    for (policy, image, reason) in [
-        (
-            &good,
-            "unsigned",
-            "A signature was required, but no signature exists",
-        ),
-        (&wrong, "app", "cryptographic signature verification failed"),
-    ] {
-        let mark = lab.dst.mark();
-        let out = promote(policy, image);
-        assert_eq!(out.code, Some(1), "{out}");
-        let line = out.stderr.trim();
-        assert_eq!(line.lines().count(), 1, "{out}");
-        assert!(
-            line.contains(&format!("Source image rejected: {reason}"))
-                && line.contains("requirement 1 (sigstoreSigned)")
-                && line.contains(&lab.src.docker_ref(&format!("dev/{image}:v1"))),
-            "{out}"
-        );
-        assert!(
-            lab.dst
-                .requests_since(mark)
-                .iter()
-                .all(|r| matches!(r.method.as_str(), "GET" | "HEAD")),
-            "{out}"
-        );
-        assert!(!record.exists());
-    }
-    let out = promote(&good, "app");
-    out.assert_success();
-    assert_eq!(
-        lab.dst.manifest_digest("prod/app", "v1").as_deref(),
-        Some(fx.digest.as_str())
-    );
-    let key_id =
-        ferry::signing::keys::PublicKey::from_pem(&std::fs::read(format!("{team}.pub")).unwrap())
-            .unwrap()
-            .key_id();
-    assert!(
-        out.stderr.contains(&format!(
-            "Signature verified: sigstoreSigned (sigstore, key {key_id}) names {}",
-            lab.src.image("dev/app:v1")
-        )),
-        "{out}"
-    );
-    let rec: serde_json::Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
-    let v = &rec["signatures_verified"];
-    assert_eq!(v.as_array().map(Vec::len), Some(1), "{rec}");
-    assert_eq!(v[0]["key"], key_id.as_str());
-    assert_eq!(v[0]["digest"], fx.digest.as_str());
-    assert_eq!(v[0]["requirement"], "sigstoreSigned");
-}
-
-/// `sync` checks each image as `copy` does, as ferry and as skopeo 1.18: a signed image
-/// arrives; an unsigned one fails the sync (exit 1) before anything of it is written.
-#[test]
-fn sync_verifies_each_image() {
-    let lab = Lab::new();
-    let fx = ImageSpec::oci().layers(&[1024]).build();
-    seed(&lab, &fx, "base/app:v1");
-    let key = lab.sigstore_key("team");
-    let private = format!("{key}.private");
-    let sign = [
-        "--sign-by-sigstore-private-key",
-        &private,
-        "--sign-passphrase-file",
-        "pass",
-    ];
-    lab.sign(true, &sign, "base/app:v1", "ns/app:v1", false);
-    seed(
-        &lab,
-        &ImageSpec::oci().layers(&[700]).build(),
-        "ns/unsigned:v1",
-    );
-    let good = lab.policy(
-        "good.json",
-        json!([{"type": "sigstoreSigned", "keyPath": format!("{key}.pub")}]),
-    );
-    for tool in ["ferry", "skopeo-1.18"] {
-        let sync = |image: &str, to: &str| {
-            let mut t = match tool {
-                "ferry" => lab.sb.ferry(),
-                _ => lab.sb.skopeo_current_strict(),
-            };
-            t.args(["--registries.d", lab.regd.to_str().unwrap(), "--policy"])
-                .arg(&good)
-                .args(["sync", "--src", "docker", "--dest", "docker"])
-                .args(["--src-tls-verify=false", "--dest-tls-verify=false"])
-                .arg(lab.src.image(image))
-                .arg(lab.dst.image(to))
-                .run()
-        };
-        let to = format!("{}-ok", tool.replace('.', "-"));
-        sync("ns/app:v1", &to).assert_success();
-        assert_eq!(
-            lab.dst
-                .manifest_digest(&format!("{to}/app"), "v1")
-                .as_deref(),
-            Some(fx.digest.as_str()),
-            "{tool}"
-        );
-        let mark = lab.dst.mark();
-        let to = format!("{}-no", tool.replace('.', "-"));
-        let out = sync("ns/unsigned:v1", &to);
-        assert_eq!(out.code, Some(1), "{tool}: {out}");
-        assert!(
-            out.stderr.replace("\\\"", "\"").contains(
-                "Source image rejected: A signature was required, but no signature exists"
-            ),
-            "{tool}: {out}"
-        );
-        assert!(
-            lab.dst
-                .requests_since(mark)
-                .iter()
-                .all(|r| matches!(r.method.as_str(), "GET" | "HEAD")),
-            "{tool}: {out}"
-        );
-    }
 }
