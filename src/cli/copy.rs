@@ -50,6 +50,14 @@ tag. An image already there still gets what it lacks. --referrers=none leaves th
 signatures only where registries.d sets use-sigstore-attachments (rebuilt as skopeo does). \
 Simple signatures in lookaside storage (registries.d) are copied as skopeo copies them.
 
+Trust policy (--policy, --insecure-policy, containers-policy.json(5)): checked for the source \
+after its manifest is read and before anything is written, as skopeo checks it: signatures a \
+signedBy or sigstoreSigned requirement needs are looked for where skopeo looks (OpenShift's \
+signature API, registries.d lookaside storage, .sig attachments where registries.d sets \
+use-sigstore-attachments, dir: signature files) and verified for the image and, for an index \
+copied whole, each of its images; a refusal is exit 1, one `Source image rejected: …` line \
+naming the requirement and the signatures tried, the destination untouched.
+
 Output: as ferry, progress on stderr and one summary line on stdout; as skopeo, skopeo 1.18's \
 lines on stdout (`Getting image source signatures`, `Copying blob …`, `Copying config …`, \
 `Writing manifest to image destination`, …) and nothing else; -q silences progress.

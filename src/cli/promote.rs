@@ -44,6 +44,12 @@ refused (exit 1) before a request is sent. Without the file, promote refuses to 
 environment variable can move the file: build parameters, which a webhook caller sets, reach \
 the pipeline's steps as environment variables.
 
+The trust policy (--policy, default as skopeo's) applies to the non-production image: signatures \
+it requires (signedBy: GnuPG simple signing; sigstoreSigned: the .sig attachment where \
+registries.d sets use-sigstore-attachments) are verified for the index and each of its images \
+before anything is written to production; a refusal is exit 1 and one line naming the \
+requirement and the signatures tried. What was accepted is logged and recorded (--record).
+
 Authentication: the non-production token is read from --src-token-file (the Secret mounted in \
 the agent pod), the production token from --dest-token-file (the pod's service account); each is \
 sent to its registry as the password of user \"serviceaccount\", which OpenShift's registry \

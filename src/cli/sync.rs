@@ -31,6 +31,9 @@ DESTINATION/<last path component>:<tag> (with --scoped, DESTINATION/<source regi
 --append-suffix appended to the tag; --dest dir DESTINATION: one dir: directory per image, \
 named the same way (an existing one is refused, as skopeo refuses it).
 
+The trust policy (--policy) is checked for each image as `copy` checks it, before anything of \
+that image is written; a refused image fails the sync as any copy failure does.
+
 ferry's additions: --dest oci DESTINATION writes every image into one OCI layout, named \
 <last path component>:<tag> (with --scoped, <source registry>/<path>:<tag>), each blob stored \
 once and an image already there costing nothing; --src oci SOURCE reads every named image of a \
