@@ -19,6 +19,7 @@
 //! - [`policy`], [`platform`]: trust policy and platform choice as skopeo does them;
 //! - [`promote`]: `ferry promote`, the production stage as one command;
 //! - [`webhook`]: `ferry trigger`, OpenShift's generic BuildConfig webhook;
+//! - [`eventlistener`]: `ferry trigger --event-listener`, a Tekton Triggers EventListener;
 //! - [`redact`]: keeping secrets out of output;
 //! - [`fsutil`]: writing files atomically, never through a planted link;
 //! - [`error`]: typed errors and the one mapping to exit codes.
@@ -31,6 +32,7 @@ pub mod cli;
 pub mod copy;
 pub mod credentials;
 pub mod error;
+pub mod eventlistener;
 pub mod fsutil;
 pub mod http;
 pub mod image;

@@ -30,6 +30,8 @@ mod signing;
 mod skopeo_systemtests;
 mod support;
 mod sync;
+mod tekton;
+mod tekton_api;
 mod templates;
 mod trigger;
 mod trust;

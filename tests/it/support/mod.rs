@@ -24,12 +24,15 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod connect_proxy;
+pub mod eventlistener;
 pub mod faults;
 pub mod fixtures;
 mod http;
 pub mod pki;
+pub mod pod;
 mod registry;
 pub mod signatures;
+pub mod tekton;
 mod token;
 mod tools;
 pub mod webhook;
