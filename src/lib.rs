@@ -15,6 +15,7 @@
 //! - [`copy`]: planning the manifest tree, then streaming, verified, concurrent transfer;
 //! - [`sync`]: `sync`'s sources (repository, YAML), destination naming, concurrent copies;
 //! - [`retry`]: what is retried and how;
+//! - [`ratelimit`]: pacing requests per registry (`--requests-per-second`, `RateLimit` headers);
 //! - [`progress`]: bars and plain progress lines; [`logrus`]: skopeo's log line format;
 //! - [`policy`], [`platform`]: trust policy and platform choice as skopeo does them;
 //! - [`promote`]: `ferry promote`, the production stage as one command;
@@ -43,6 +44,7 @@ pub mod manifest;
 pub mod platform;
 pub mod policy;
 pub mod progress;
+pub mod ratelimit;
 pub mod promote;
 pub mod redact;
 pub mod reference;

@@ -26,6 +26,10 @@
 //! images crosses the network once). A tag whose destination already has the digest costs one
 //! `HEAD` at the destination (the copy engine's "already present" path).
 
+pub mod journal;
+pub mod outcome;
+pub mod shard;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

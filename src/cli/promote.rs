@@ -237,6 +237,7 @@ pub(super) async fn run(
                 ..CredentialArgs::default()
             },
             tls: side.tls,
+            requests_per_second: None,
         }
         .client(&r.registry, &r.repository, retry.clone(), global)
     };
