@@ -26,7 +26,7 @@ use url::Url;
 
 use crate::error::{Error, Location, Result};
 use crate::redact::Secret;
-use crate::registry::chain;
+use crate::http::chain;
 use crate::tls::TlsOptions;
 use crate::webhook::{EnvVar, MAX_ANSWER, Redactor};
 
@@ -221,9 +221,9 @@ pub async fn send(call: Call<'_>) -> Result<Accepted> {
             }
         })?;
     let status = resp.status().as_u16();
-    let body = match crate::registry::read_limited(resp, MAX_ANSWER, call.timeout).await {
+    let body = match crate::http::read_limited(resp, MAX_ANSWER, call.timeout).await {
         Ok(b) => b.to_vec(),
-        Err(crate::registry::ReadError::TooLarge) => {
+        Err(crate::http::ReadError::TooLarge) => {
             return Err(Error::usage(format!(
                 "EventListener at {shown}: HTTP {status} with an answer larger than {} MiB: the event could not be confirmed",
                 MAX_ANSWER >> 20
