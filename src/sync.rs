@@ -26,6 +26,7 @@
 //! images crosses the network once). A tag whose destination already has the digest costs one
 //! `HEAD` at the destination (the copy engine's "already present" path).
 
+pub mod image;
 pub mod journal;
 pub mod outcome;
 pub mod shard;

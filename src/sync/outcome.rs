@@ -80,8 +80,6 @@ pub struct Report {
     /// `repository` or `image`, when sharded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard_by: Option<&'static str>,
-    /// Images of the whole list (every shard) and of this shard.
-    pub images_in_list: u64,
     /// Counts by outcome (this shard).
     pub summary: Summary,
     /// Requests of the whole run per side, pings and token requests included.

@@ -1,0 +1,161 @@
+//! One image of a sync, registry to registry, as cheaply as the destination allows:
+//!
+//! 1. **Journaled**: an earlier run's journal records it done (same source, same destination):
+//!    one `HEAD` at the destination confirms the digest, and that is all — the source is not
+//!    asked.
+//! 2. **Present**: a `HEAD` per side (at once); the destination already names the digest the
+//!    source names, and that digest is what a copy would write (every image of an index is
+//!    kept, or the source is not an index): nothing else — no manifest `GET`, which registries
+//!    such as Docker Hub count as a pull. When the source carries OpenShift image signatures
+//!    (which a copy also brings over), or a side does not say the digest, the copy engine
+//!    decides instead.
+//! 3. Otherwise the copy engine copies it ([`Copier::copy`]: its own "already present" check
+//!    reads the source manifest).
+//!
+//! Each outcome is appended to the journal as soon as it is known.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use super::journal::{Entry, Journal};
+use super::outcome::{ImageOutcome, Outcome, Requests};
+use crate::copy::{Copier, CopyReport, Counts, MultiArch};
+use crate::error::{Error, Result};
+use crate::manifest::{DOCKER_MANIFEST_LIST, OCI_INDEX};
+use crate::reference::ImageRef;
+use crate::registry::{Client, Scope};
+
+/// The two ends of one image.
+pub struct Ends<'a> {
+    /// Source client and reference.
+    pub src: (&'a Arc<Client>, &'a ImageRef),
+    /// Destination client and reference.
+    pub dst: (&'a Arc<Client>, &'a ImageRef),
+}
+
+/// What happened to one image: its report entry, and the copy engine's report when it ran.
+pub struct Done {
+    /// The report entry.
+    pub outcome: ImageOutcome,
+    /// The copy engine's report (for the summary line and `--digestfile`).
+    pub copy: Option<CopyReport>,
+    /// The error, when it failed.
+    pub error: Option<Error>,
+}
+
+fn is_index(media_type: Option<&str>) -> bool {
+    matches!(media_type, Some(OCI_INDEX | DOCKER_MANIFEST_LIST))
+}
+
+/// Whether the destination names the `digest` the journal recorded.
+async fn confirmed(ends: &Ends<'_>, digest: &str) -> Result<bool> {
+    let (client, r) = ends.dst;
+    let head = client
+        .head_manifest(&r.repository, r.target.as_str(), &Scope::push(&r.repository))
+        .await?;
+    Ok(head
+        .and_then(|h| h.digest)
+        .is_some_and(|d| d.to_string() == digest))
+}
+
+/// The digest both sides name, when a `HEAD` per side shows the image is already there.
+async fn present(ends: &Ends<'_>, mode: MultiArch, remove_signatures: bool) -> Result<Option<String>> {
+    let (sc, s) = ends.src;
+    let (dc, d) = ends.dst;
+    // At the destination, the scope the copy would use: one token serves both.
+    let (ss, ds) = (Scope::pull(&s.repository), Scope::push(&d.repository));
+    let (sh, dh) = tokio::join!(
+        sc.head_manifest(&s.repository, s.target.as_str(), &ss),
+        dc.head_manifest(&d.repository, d.target.as_str(), &ds),
+    );
+    let (Some(sh), Some(dh)) = (sh?, dh?) else {
+        return Ok(None);
+    };
+    let (Some(sd), Some(dd)) = (sh.digest, dh.digest) else {
+        return Ok(None);
+    };
+    if sd != dd {
+        return Ok(None);
+    }
+    // `system` picks one image of an index: the digest written is not the source's.
+    if mode == MultiArch::System && is_index(sh.media_type.as_deref()) {
+        return Ok(None);
+    }
+    // Signatures to bring over: the engine looks.
+    if !remove_signatures && sc.supports_signatures().await? {
+        return Ok(None);
+    }
+    Ok(Some(sd.to_string()))
+}
+
+/// Sync one image.
+pub async fn sync_one(
+    ends: Ends<'_>,
+    copier: Copier,
+    journal: Option<&Journal>,
+    mode: MultiArch,
+    remove_signatures: bool,
+) -> Done {
+    let started = Instant::now();
+    let (sc, s) = ends.src;
+    let (dc, d) = ends.dst;
+    let (s0, d0) = (sc.request_count(), dc.request_count());
+    let source = format!("docker://{s}");
+    let destination = format!("docker://{d}");
+    let finish = |outcome: Outcome, digest: Option<String>, bytes: Counts, error: Option<&Error>| {
+        ImageOutcome {
+            source: source.clone(),
+            destination: Some(destination.clone()),
+            outcome,
+            digest,
+            bytes,
+            requests: Requests {
+                source: sc.request_count() - s0,
+                destination: dc.request_count() - d0,
+            },
+            duration_ms: started.elapsed().as_millis() as u64,
+            error: error.map(|e| crate::redact::clean(&e.to_string())),
+        }
+    };
+    let result: Result<(Outcome, String, Counts, Option<CopyReport>)> = async {
+        if let Some(digest) = journal.and_then(|j| j.done(&source, &destination))
+            && confirmed(&ends, digest).await?
+        {
+            return Ok((Outcome::Journaled, digest.to_string(), Counts::default(), None));
+        }
+        if let Some(digest) = present(&ends, mode, remove_signatures).await? {
+            return Ok((Outcome::Present, digest, Counts::default(), None));
+        }
+        let (src, dst) = crate::registry::endpoints(sc.clone(), s, dc.clone(), d);
+        let report = copier.copy(src, dst).await?;
+        let outcome = if report.already_present {
+            Outcome::Present
+        } else {
+            Outcome::Copied
+        };
+        Ok((outcome, report.digest.clone(), report.bytes.clone(), Some(report)))
+    }
+    .await;
+    let (outcome, copy, error) = match result {
+        Ok((outcome, digest, bytes, copy)) => (finish(outcome, Some(digest), bytes, None), copy, None),
+        Err(e) => (finish(Outcome::Failed, None, Counts::default(), Some(&e)), None, Some(e)),
+    };
+    if let Some(j) = journal {
+        let entry = Entry {
+            source: outcome.source.clone(),
+            destination: destination.clone(),
+            digest: outcome.digest.clone().unwrap_or_default(),
+            outcome: outcome.outcome,
+            bytes: outcome.bytes.copied,
+            time: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        };
+        if let Err(e) = j.record(&entry) {
+            log::warn!("{e}: the journal misses {}", outcome.source);
+        }
+    }
+    Done {
+        outcome,
+        copy,
+        error,
+    }
+}
