@@ -19,6 +19,7 @@ mod lab;
 mod lint;
 mod list_tags;
 mod login;
+mod mirror;
 mod oc_process;
 mod parsers;
 mod progress;

@@ -27,6 +27,7 @@ pub mod connect_proxy;
 pub mod eventlistener;
 pub mod faults;
 pub mod fixtures;
+pub mod kube;
 mod http;
 pub mod pki;
 pub mod pod;
