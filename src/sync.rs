@@ -25,6 +25,11 @@
 //! sharing one bound on blob transfers and one set of [`BlobLocks`] (a blob shared by two
 //! images crosses the network once). A tag whose destination already has the digest costs one
 //! `HEAD` at the destination (the copy engine's "already present" path).
+//!
+//! ferry's additions for bulk work ([`shard`], [`journal`], [`image`], [`outcome`]): a shard
+//! takes only its part of the list (`--shard I/N`), an image a journal records as done costs
+//! one `HEAD`, an image already at the destination a `HEAD` per side, and every image's
+//! outcome can be written to a report.
 
 pub mod image;
 pub mod journal;
@@ -39,7 +44,7 @@ use futures_util::StreamExt as _;
 use serde::Deserialize;
 
 use crate::copy::transcript::Transcript;
-use crate::copy::{BlobLocks, Copier, CopyOptions, CopyReport};
+use crate::copy::{BlobLocks, Copier, CopyOptions};
 use crate::error::{Error, Result};
 use crate::progress::{Progress, Style};
 use crate::reference::{Digest, ImageRef, Target};
@@ -306,6 +311,13 @@ pub struct SyncOptions {
     pub scoped: bool,
     /// `--append-suffix`.
     pub append_suffix: String,
+    /// `--shard` / `--shard-count`: only this shard's part of the list.
+    pub shard: Option<shard::Shard>,
+    /// `--journal`: skip what an earlier run finished, record what this one does.
+    pub journal: Option<Arc<journal::Journal>>,
+    /// Decide "already present" with a `HEAD` per side (ferry); as skopeo, the copy engine
+    /// decides, with its copy lines.
+    pub probe: bool,
 }
 
 /// Makes (and caches) clients; the command line decides credentials and TLS.
@@ -346,6 +358,16 @@ pub struct SyncReport {
     /// For `--digestfile`: `(digest, destination)` of each image now at the destination, in
     /// plan order.
     pub digests: Vec<(String, ImageRef)>,
+    /// Of the images already present, those an earlier run's journal recorded.
+    pub journaled: u64,
+    /// Every image's outcome (and each repository whose tags could not be listed), in plan
+    /// order, for `--report`.
+    pub images: Vec<outcome::ImageOutcome>,
+    /// Requests of the whole sync, per side.
+    pub requests: outcome::Requests,
+    /// The error that stopped the sync (without `--keep-going`); the report still holds what
+    /// was done before it.
+    pub aborted: Option<Error>,
 }
 
 impl SyncReport {
@@ -354,8 +376,12 @@ impl SyncReport {
         if dry_run {
             return self.skopeo_summary(true);
         }
+        let journaled = match self.journaled {
+            0 => String::new(),
+            n => format!(" ({n} confirmed from the journal)"),
+        };
         format!(
-            "{}: {} copied, {} already present, {} failed",
+            "{}: {} copied, {} already present{journaled}, {} failed",
             self.skopeo_summary(false),
             self.copied,
             self.already_present,
@@ -427,6 +453,15 @@ async fn plan(
                 repository: s.repository.clone(),
                 target: Target::Tag("latest".into()),
             };
+            // The destination repository is the shard key: decided before listing any tag.
+            let dest_repo = destination(&repo, dest, opts.scoped, &opts.append_suffix)?;
+            let dest_repo = format!("{}/{}", dest_repo.registry, dest_repo.repository);
+            if let Some(sh) = &opts.shard
+                && sh.decides_by_repository()
+                && !sh.owns(&dest_repo, "")
+            {
+                continue;
+            }
             let targets: Vec<Target> = match &s.refs {
                 Refs::List(t) => t.clone(),
                 Refs::AllTags | Refs::TagRegex(_) | Refs::Semver(_) => {
@@ -443,6 +478,18 @@ async fn plan(
                         Err(e) if opts.keep_going => {
                             log::error!("Error listing the tags of {}: {e}", repo.name());
                             report.failed += 1;
+                            report.images.push(outcome::ImageOutcome {
+                                source: format!("docker://{}", repo.name()),
+                                destination: None,
+                                outcome: outcome::Outcome::Failed,
+                                digest: None,
+                                bytes: crate::copy::Counts::default(),
+                                requests: outcome::Requests::default(),
+                                duration_ms: 0,
+                                error: Some(crate::redact::clean(&format!(
+                                    "listing the tags: {e}"
+                                ))),
+                            });
                             continue;
                         }
                         Err(e) => return Err(e),
@@ -461,6 +508,11 @@ async fn plan(
             for t in targets {
                 let src = repo.with_target(t);
                 let dst = destination(&src, dest, opts.scoped, &opts.append_suffix)?;
+                if let Some(sh) = &opts.shard
+                    && !sh.owns(&dest_repo, &dst.to_string())
+                {
+                    continue;
+                }
                 jobs.push(Job {
                     src,
                     dst,
@@ -491,6 +543,13 @@ pub async fn run(
     };
     let jobs = plan(groups, dest, opts, &clients, &mut report).await?;
     let total = jobs.len();
+    if let Some(sh) = &opts.shard {
+        let by = match sh.by {
+            shard::ShardBy::Repository => "repositories",
+            shard::ShardBy::Image => "images",
+        };
+        log::info!("Shard {sh} (by {by}): {total} image(s) of the list");
+    }
     // skopeo's words and fields: `msg="Would have copied image ref 1/2" from=… to=…`.
     let from_to = |j: &Job| {
         [
@@ -516,7 +575,7 @@ pub async fn run(
     let slots = Arc::new(crate::copy::Slots::new(opts.blob_slots));
     let locks = Arc::new(BlobLocks::default());
     let clients = &clients;
-    let mut results: Vec<Option<CopyReport>> = vec![None; total];
+    let mut outcomes: Vec<Option<outcome::ImageOutcome>> = vec![None; total];
     let mut first_error = None;
     {
         let mut stream = futures_util::stream::iter(jobs.iter().enumerate())
@@ -534,14 +593,25 @@ pub async fn run(
                         let dst = clients.get(groups, None, &j.dst)?;
                         let msg = format!("Copying image ref {}/{total}", i + 1);
                         say(log::Level::Info, &msg, &from_to(j));
-                        let (source, destination) =
-                            crate::registry::endpoints(src, &j.src, dst, &j.dst);
                         let mut copier = Copier::new(opts.copy.clone(), progress.clone(), slots)
                             .with_blob_locks(locks);
                         if let Some(t) = &transcript {
                             copier = copier.with_transcript(t.clone());
                         }
-                        copier.copy(source, destination).await
+                        let ends = image::Ends {
+                            src: (&src, &j.src),
+                            dst: (&dst, &j.dst),
+                        };
+                        Ok(image::sync_one(
+                            ends,
+                            copier,
+                            opts.journal.as_deref(),
+                            opts.probe.then_some((
+                                opts.copy.multi_arch,
+                                opts.copy.remove_signatures,
+                            )),
+                        )
+                        .await)
                     }
                     .await;
                     if let Some(t) = transcript {
@@ -552,23 +622,40 @@ pub async fn run(
             })
             .buffer_unordered(opts.images_in_flight.max(1));
         while let Some((i, r)) = stream.next().await {
+            // A client that could not be made fails the image as a copy would.
+            let r = r.and_then(|done: image::Done| {
+                let error = done.error;
+                outcomes[i] = Some(done.outcome);
+                match error {
+                    Some(e) => Err(e),
+                    None => Ok((done.copy, outcomes[i].clone().expect("just set"))),
+                }
+            });
             match r {
-                Ok(rep) => {
+                Ok((rep, out)) => {
                     if progress.style() == Style::Ferry {
-                        progress.line(&rep.summary());
+                        progress.line(&match &rep {
+                            Some(rep) => rep.summary(),
+                            None => image::summary(&out),
+                        });
                     }
-                    if rep.already_present {
-                        report.already_present += 1;
-                    } else {
-                        report.copied += 1;
+                    match out.outcome {
+                        outcome::Outcome::Copied => report.copied += 1,
+                        outcome::Outcome::Journaled => {
+                            report.already_present += 1;
+                            report.journaled += 1;
+                        }
+                        _ => report.already_present += 1,
                     }
-                    results[i] = Some(rep);
                 }
                 Err(e) => {
                     report.failed += 1;
                     // skopeo: `logrus.WithError(err).Errorf("Error copying ref %q", …)`.
                     let msg = format!("Error copying ref \"docker://{}\"", jobs[i].src);
                     say(log::Level::Error, &msg, &[("error", e.to_string())]);
+                    if outcomes[i].is_none() {
+                        outcomes[i] = Some(image::failed(&jobs[i].src, &jobs[i].dst, &e));
+                    }
                     if !opts.keep_going {
                         first_error = Some(e);
                         break;
@@ -579,13 +666,22 @@ pub async fn run(
     }
     report.digests = jobs
         .iter()
-        .zip(results)
-        .filter_map(|(j, r)| r.map(|r| (r.digest, j.dst.clone())))
+        .zip(&outcomes)
+        .filter_map(|(j, o)| {
+            let o = o.as_ref().filter(|o| o.outcome.done())?;
+            Some((o.digest.clone()?, j.dst.clone()))
+        })
         .collect();
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(report),
+    report.images.extend(outcomes.into_iter().flatten());
+    for ((source, ..), c) in clients.cache.lock().expect("client cache").iter() {
+        if *source {
+            report.requests.source += c.request_count();
+        } else {
+            report.requests.destination += c.request_count();
+        }
     }
+    report.aborted = first_error;
+    Ok(report)
 }
 
 #[cfg(test)]

@@ -88,13 +88,41 @@ async fn present(ends: &Ends<'_>, mode: MultiArch, remove_signatures: bool) -> R
     Ok(Some(sd.to_string()))
 }
 
-/// Sync one image.
+/// The report entry of an image that failed before anything was tried (no client).
+pub fn failed(src: &ImageRef, dst: &ImageRef, e: &Error) -> ImageOutcome {
+    ImageOutcome {
+        source: format!("docker://{src}"),
+        destination: Some(format!("docker://{dst}")),
+        outcome: Outcome::Failed,
+        digest: None,
+        bytes: Counts::default(),
+        requests: Requests::default(),
+        duration_ms: 0,
+        error: Some(crate::redact::clean(&e.to_string())),
+    }
+}
+
+/// The progress line of an image the copy engine was not needed for.
+pub fn summary(o: &ImageOutcome) -> String {
+    let what = match o.outcome {
+        Outcome::Journaled => "Already present (the journal's, confirmed)",
+        _ => "Already present",
+    };
+    format!(
+        "{what}: {} is {} ({} requests)",
+        o.destination.as_deref().unwrap_or_default().trim_start_matches("docker://"),
+        o.digest.as_deref().unwrap_or_default(),
+        o.requests.source + o.requests.destination
+    )
+}
+
+/// Sync one image. `probe`: decide "already present" with a `HEAD` per side (the multi-arch
+/// mode, and whether signatures are left behind); `None`: the copy engine decides.
 pub async fn sync_one(
     ends: Ends<'_>,
     copier: Copier,
     journal: Option<&Journal>,
-    mode: MultiArch,
-    remove_signatures: bool,
+    probe: Option<(MultiArch, bool)>,
 ) -> Done {
     let started = Instant::now();
     let (sc, s) = ends.src;
@@ -123,7 +151,9 @@ pub async fn sync_one(
         {
             return Ok((Outcome::Journaled, digest.to_string(), Counts::default(), None));
         }
-        if let Some(digest) = present(&ends, mode, remove_signatures).await? {
+        if let Some((mode, remove_signatures)) = probe
+            && let Some(digest) = present(&ends, mode, remove_signatures).await?
+        {
             return Ok((Outcome::Present, digest, Counts::default(), None));
         }
         let (src, dst) = crate::registry::endpoints(sc.clone(), s, dc.clone(), d);

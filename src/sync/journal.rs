@@ -43,6 +43,7 @@ pub struct Entry {
 }
 
 /// An open journal: what earlier runs finished, and the file to append to.
+#[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
     file: Mutex<std::fs::File>,

@@ -196,6 +196,15 @@ impl Mirror {
     }
 }
 
+/// The trust policy a mirror checks its copies against: images of the lab's source only.
+fn policy(m: &Mirror) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "default": [{"type": "reject"}],
+        "transports": {"docker": {m.src_host.clone(): [{"type": "insecureAcceptAnything"}]}},
+    }))
+    .unwrap()
+}
+
 fn report(bytes: &[u8]) -> Value {
     serde_json::from_slice(bytes).unwrap()
 }
@@ -221,6 +230,7 @@ fn mirror_indexed_job_copies_every_image_once() {
             ("DESTINATION", &m.destination()),
             ("SHARDS", "3"),
             ("PARALLELISM", "3"),
+            ("TRUST_POLICY", &String::from_utf8(policy(&m)).unwrap()),
         ],
     );
     let cluster = m.cluster(&t.objects);
@@ -302,6 +312,7 @@ fn mirror_a_killed_shard_resumes_from_its_journal() {
             ("DESTINATION", &dest),
             ("SHARDS", "2"),
             ("PARALLELISM", "2"),
+            ("TRUST_POLICY", &String::from_utf8(policy(&m)).unwrap()),
         ],
     );
     let cluster = m.cluster(&t.objects);
@@ -407,7 +418,10 @@ fn mirror_tekton_matrix_copies_every_image_once() {
     let mut cluster = m.cluster(&[]);
     cluster.config_maps.insert(
         "ferry-mirror-images".into(),
-        vec![("images.yaml".into(), m.list().into_bytes())],
+        vec![
+            ("images.yaml".into(), m.list().into_bytes()),
+            ("policy.json".into(), policy(&m)),
+        ],
     );
     cluster.service_accounts.insert("pipeline".into(), vec![("token".into(), b"unused".to_vec())]);
     let state = tempfile::Builder::new().prefix("ferry-lab-claim-").tempdir().unwrap();
@@ -484,7 +498,14 @@ fn mirror_jenkins_parallel_stages_copy_every_image_once() {
                     // The checkout (the list at MIRROR_IMAGES), the credential file, the CAs.
                     let list = env_of("MIRROR_IMAGES");
                     let (dir, file) = list.rsplit_once('/').unwrap_or((".", &list));
-                    pod.volume(&format!("{ws}/{dir}"), &[(file.to_string(), m.list().into_bytes())], crate::support::pod::Volume::Writable);
+                    let trust = env_of("MIRROR_POLICY");
+                    let (pdir, pfile) = trust.rsplit_once('/').unwrap_or((".", &trust));
+                    assert_eq!(dir, pdir, "the list and the policy side by side");
+                    pod.volume(
+                        &format!("{ws}/{dir}"),
+                        &[(file.to_string(), m.list().into_bytes()), (pfile.to_string(), policy(m))],
+                        crate::support::pod::Volume::Writable,
+                    );
                     pod.volume("/home/jenkins/agent/creds", &[("auth.json".into(), m.auth_file())], crate::support::pod::Volume::Projected);
                     pod.volume("/etc/containers/certs.d", &[], crate::support::pod::Volume::Writable);
                     for host in [m.src.host(), m.dst.host()] {
