@@ -31,6 +31,7 @@ mod signing;
 mod skopeo_systemtests;
 mod support;
 mod sync;
+mod sync_scale;
 mod tekton;
 mod tekton_api;
 mod templates;
