@@ -574,6 +574,13 @@ pub async fn run(
     }
     let slots = Arc::new(crate::copy::Slots::new(opts.blob_slots));
     let locks = Arc::new(BlobLocks::default());
+    // `images_in_flight` bounds the copies; the cheap checks before them run wider.
+    let copies = &tokio::sync::Semaphore::new(opts.images_in_flight.max(1));
+    let width = if opts.probe || opts.journal.is_some() {
+        opts.images_in_flight.max(1) * image::CHECK_WIDTH
+    } else {
+        opts.images_in_flight.max(1)
+    };
     let clients = &clients;
     let mut outcomes: Vec<Option<outcome::ImageOutcome>> = vec![None; total];
     let mut first_error = None;
@@ -610,6 +617,7 @@ pub async fn run(
                                 opts.copy.multi_arch,
                                 opts.copy.remove_signatures,
                             )),
+                            copies,
                         )
                         .await)
                     }
@@ -620,7 +628,7 @@ pub async fn run(
                     (i, r)
                 }
             })
-            .buffer_unordered(opts.images_in_flight.max(1));
+            .buffer_unordered(width);
         while let Some((i, r)) = stream.next().await {
             // A client that could not be made fails the image as a copy would.
             let r = r.and_then(|done: image::Done| {

@@ -12,7 +12,13 @@
 //! 3. Otherwise the copy engine copies it ([`Copier::copy`]: its own "already present" check
 //!    reads the source manifest).
 //!
-//! Each outcome is appended to the journal as soon as it is known.
+//! Each outcome is appended to the journal as soon as it is known. The checks of (1) and (2)
+//! run for more images at once than copies do (a sync's [`CHECK_WIDTH`] × `--parallel-images`):
+//! a `HEAD` costs the registries little, and a list the destination mostly has is mostly
+//! checks.
+
+/// How many images are checked at once, per image being copied.
+pub const CHECK_WIDTH: usize = 4;
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -117,12 +123,14 @@ pub fn summary(o: &ImageOutcome) -> String {
 }
 
 /// Sync one image. `probe`: decide "already present" with a `HEAD` per side (the multi-arch
-/// mode, and whether signatures are left behind); `None`: the copy engine decides.
+/// mode, and whether signatures are left behind); `None`: the copy engine decides. The copy
+/// itself waits for one of the `copies` permits: checks run wider than copies.
 pub async fn sync_one(
     ends: Ends<'_>,
     copier: Copier,
     journal: Option<&Journal>,
     probe: Option<(MultiArch, bool)>,
+    copies: &tokio::sync::Semaphore,
 ) -> Done {
     let started = Instant::now();
     let (sc, s) = ends.src;
@@ -156,6 +164,7 @@ pub async fn sync_one(
         {
             return Ok((Outcome::Present, digest, Counts::default(), None));
         }
+        let _permit = copies.acquire().await.expect("the copy permits stay open");
         let (src, dst) = crate::registry::endpoints(sc.clone(), s, dc.clone(), d);
         let report = copier.copy(src, dst).await?;
         let outcome = if report.already_present {
