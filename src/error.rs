@@ -184,6 +184,16 @@ pub enum Error {
     #[error("{0}")]
     Aggregate(String),
 
+    /// Copying something attached to an image (a referrer, a cosign attachment) failed; the
+    /// destination reference was not moved.
+    #[error("{what}: {source}")]
+    Attachment {
+        /// Which one (`copying referrer sha256:… (application/spdx+json) of sha256:…`).
+        what: String,
+        /// Why.
+        source: Box<Error>,
+    },
+
     /// A transient failure retried as often as the policy allows. Never retried again by an
     /// outer loop, so retries do not nest (see [`crate::retry::Schedule::give_up`]).
     #[error("{source} (gave up after {retries} {})", if *retries == 1 { "retry" } else { "retries" })]

@@ -25,8 +25,8 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use crate::error::{Error, Location, Result};
-use crate::redact::Secret;
 use crate::http::chain;
+use crate::redact::Secret;
 use crate::tls::TlsOptions;
 use crate::webhook::{EnvVar, MAX_ANSWER, Redactor};
 
@@ -297,7 +297,9 @@ mod tests {
             (503, b"", "no ready pod"),
             (500, b"oops", "HTTP 500"),
         ] {
-            let e = judge(status, body, "https://el", &r).unwrap_err().to_string();
+            let e = judge(status, body, "https://el", &r)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(needle), "{status}: {e}");
             assert!(!e.contains("topsecret"), "{e}");
         }

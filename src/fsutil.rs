@@ -112,8 +112,14 @@ mod tests {
     fn append_creates_appends_and_never_follows_a_link() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("j");
-        open_append(&p, "opening").unwrap().write_all(b"a\n").unwrap();
-        open_append(&p, "opening").unwrap().write_all(b"b\n").unwrap();
+        open_append(&p, "opening")
+            .unwrap()
+            .write_all(b"a\n")
+            .unwrap();
+        open_append(&p, "opening")
+            .unwrap()
+            .write_all(b"b\n")
+            .unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"a\nb\n");
         let victim = d.path().join("victim");
         std::fs::write(&victim, "keep").unwrap();

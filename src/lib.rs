@@ -6,6 +6,10 @@
 //! - [`reference`]: image references and transports;
 //! - [`manifest`]: manifest media types, parsing and validation (raw bytes kept);
 //! - [`image`]: the seam between the copy engine and transports (image sources and destinations);
+//! - [`registries_d`]: `registries.d`: lookaside signature storage, sigstore attachments;
+//! - [`transport`]: skopeo's on-disk transports (`oci:`, `oci-archive:`, `dir:`, `docker-archive:`);
+//! - [`convert`]: the layer and manifest changes a format or a flag asks for, planned as skopeo plans them;
+//! - [`compress`]: streamed gzip and zstd for the layer changes a format or a flag asks for;
 //! - [`registry`]: the OCI distribution client (auth challenges, token cache, blobs, manifests, tags);
 //! - [`login`]: changing the primary auth file for `login`/`logout`;
 //! - [`credentials`]: credentials from flags, files, the environment and auth files;
@@ -30,11 +34,14 @@
 #![allow(clippy::result_large_err)]
 
 pub mod cli;
+pub mod compress;
+pub mod convert;
 pub mod copy;
 pub mod credentials;
 pub mod error;
 pub mod eventlistener;
 pub mod fsutil;
+pub(crate) mod gojson;
 pub mod http;
 pub mod image;
 pub mod inspect;
@@ -44,14 +51,17 @@ pub mod manifest;
 pub mod platform;
 pub mod policy;
 pub mod progress;
-pub mod ratelimit;
 pub mod promote;
+pub mod ratelimit;
 pub mod redact;
 pub mod reference;
+pub mod registries_d;
 pub mod registry;
 pub mod retry;
 pub mod semver;
 pub mod signing;
 pub mod sync;
+pub mod sync_disk;
 pub mod tls;
+pub mod transport;
 pub mod webhook;

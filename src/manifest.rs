@@ -20,6 +20,8 @@ pub const DOCKER_MANIFEST_V1_SIGNED: &str =
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 /// OCI image index.
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// The empty descriptor's media type (OCI 1.1): the config of an artifact that has none.
+pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
 /// Docker foreign (non-distributable) layer.
 pub const DOCKER_FOREIGN_LAYER: &str = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
 
@@ -154,6 +156,73 @@ impl Manifest {
     }
 }
 
+/// What OCI 1.1 says about a manifest as an artifact: read from its bytes on demand (the
+/// parsed [`Manifest`] keeps only what copying needs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArtifactInfo {
+    /// `artifactType`, else (for an image manifest) the config's media type, as the referrers
+    /// API describes a manifest.
+    pub artifact_type: Option<String>,
+    /// `subject`: the manifest this one refers to.
+    pub subject: Option<Descriptor>,
+    /// `annotations`, as they are.
+    pub annotations: Option<serde_json::Map<String, Value>>,
+}
+
+impl Manifest {
+    /// Its artifact type, subject and annotations (a malformed `subject` is an error).
+    pub fn artifact(&self) -> Result<ArtifactInfo, String> {
+        let doc: Value = serde_json::from_slice(&self.bytes)
+            .map_err(|e| format!("manifest is not valid JSON: {e}"))?;
+        let declared = doc
+            .get("artifactType")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
+        let artifact_type = declared.or_else(|| match &self.kind {
+            Kind::Image { config, .. } if !config.media_type.is_empty() => {
+                Some(config.media_type.clone())
+            }
+            _ => None,
+        });
+        let subject = match doc.get("subject") {
+            None | Some(Value::Null) => None,
+            Some(s) => Some(descriptor(s, "subject")?),
+        };
+        let annotations = doc
+            .get("annotations")
+            .and_then(Value::as_object)
+            .filter(|a| !a.is_empty())
+            .cloned();
+        Ok(ArtifactInfo {
+            artifact_type,
+            subject,
+            annotations,
+        })
+    }
+
+    /// Media types that describe what this manifest carries, for `--referrers-artifact-type`:
+    /// its artifact type (above), its config's and its layers' media types.
+    pub fn content_types(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .artifact()
+            .ok()
+            .and_then(|a| a.artifact_type)
+            .into_iter()
+            .collect();
+        if let Kind::Image { config, layers } = &self.kind {
+            out.extend(
+                std::iter::once(config)
+                    .chain(layers)
+                    .map(|d| d.media_type.clone()),
+            );
+        }
+        out.retain(|t| !t.is_empty());
+        out.dedup();
+        out
+    }
+}
+
 #[derive(Deserialize)]
 struct RawDescriptor {
     #[serde(rename = "mediaType", default)]
@@ -275,7 +344,8 @@ fn descriptors(v: &Value, field: &str) -> Result<Vec<Descriptor>, String> {
         .collect()
 }
 
-fn descriptor(v: &Value, field: &str) -> Result<Descriptor, String> {
+/// Parse one descriptor (`field` names it in messages).
+pub fn descriptor(v: &Value, field: &str) -> Result<Descriptor, String> {
     let raw: RawDescriptor = serde_json::from_value(v.clone())
         .map_err(|e| format!("\"{field}\" is not a descriptor: {e}"))?;
     let media_type = match raw.media_type {
@@ -367,6 +437,40 @@ mod tests {
         assert!(parse(Bytes::from(big), None).is_err());
         let neg = image(None).replace("\"size\":10", "\"size\":-1");
         assert!(parse(Bytes::from(neg), None).is_err());
+    }
+
+    #[test]
+    fn artifacts_are_manifests() {
+        let sig = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","artifactType":"application/vnd.dev.cosign.artifact.sig.v1+json","config":{{"mediaType":"{OCI_EMPTY}","digest":"{}","size":2,"data":"e30="}},"layers":[{{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"{}","size":10,"annotations":{{"dev.cosignproject.cosign/signature":"MEUC"}}}}],"subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":500}},"annotations":{{"org.opencontainers.image.created":"2025-01-01T00:00:00Z"}}}}"#,
+            d('a'),
+            d('b'),
+            d('c')
+        );
+        let m = parse(Bytes::from(sig), Some(OCI_MANIFEST)).unwrap();
+        let a = m.artifact().unwrap();
+        assert_eq!(
+            a.artifact_type.as_deref(),
+            Some("application/vnd.dev.cosign.artifact.sig.v1+json")
+        );
+        assert_eq!(a.subject.unwrap().digest.to_string(), d('c'));
+        assert!(
+            a.annotations
+                .unwrap()
+                .contains_key("org.opencontainers.image.created")
+        );
+        assert!(
+            m.content_types()
+                .contains(&"application/vnd.dev.cosign.simplesigning.v1+json".to_string())
+        );
+        // Without artifactType, the config's media type stands for it.
+        let m = parse(Bytes::from(image(None)), None).unwrap();
+        assert_eq!(
+            m.artifact().unwrap().artifact_type.as_deref(),
+            Some("application/vnd.oci.image.config.v1+json")
+        );
+        let bad = image(None).replace("\"layers\"", "\"subject\":{\"digest\":\"x\"},\"layers\"");
+        assert!(parse(Bytes::from(bad), None).unwrap().artifact().is_err());
     }
 
     #[test]

@@ -197,29 +197,54 @@ mod tests {
         let b = |p: &[(&str, &str)]| parse(&headers(p));
         assert_eq!(
             b(&[("RateLimit-Remaining", "0"), ("RateLimit-Reset", "30")]),
-            Some(Budget { remaining: 0, reset: Some(Duration::from_secs(30)) })
+            Some(Budget {
+                remaining: 0,
+                reset: Some(Duration::from_secs(30))
+            })
         );
         // Docker Hub: a window parameter, no reset.
         assert_eq!(
-            b(&[("ratelimit-limit", "100;w=21600"), ("ratelimit-remaining", "76;w=21600")]),
-            Some(Budget { remaining: 76, reset: None })
+            b(&[
+                ("ratelimit-limit", "100;w=21600"),
+                ("ratelimit-remaining", "76;w=21600")
+            ]),
+            Some(Budget {
+                remaining: 76,
+                reset: None
+            })
         );
         assert_eq!(
             b(&[("RateLimit", "limit=100, remaining=0, reset=5")]),
-            Some(Budget { remaining: 0, reset: Some(Duration::from_secs(5)) })
+            Some(Budget {
+                remaining: 0,
+                reset: Some(Duration::from_secs(5))
+            })
         );
         assert_eq!(
             b(&[("RateLimit", "\"default\";r=3;t=12")]),
-            Some(Budget { remaining: 3, reset: Some(Duration::from_secs(12)) })
+            Some(Budget {
+                remaining: 3,
+                reset: Some(Duration::from_secs(12))
+            })
         );
         assert_eq!(b(&[("RateLimit-Reset", "5")]), None);
         assert_eq!(b(&[]), None);
-        let epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 20;
-        let r = b(&[("RateLimit-Remaining", "0"), ("RateLimit-Reset", &epoch.to_string())])
+        let epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
             .unwrap()
-            .reset
-            .unwrap();
-        assert!(r <= Duration::from_secs(20) && r >= Duration::from_secs(18), "{r:?}");
+            .as_secs()
+            + 20;
+        let r = b(&[
+            ("RateLimit-Remaining", "0"),
+            ("RateLimit-Reset", &epoch.to_string()),
+        ])
+        .unwrap()
+        .reset
+        .unwrap();
+        assert!(
+            r <= Duration::from_secs(20) && r >= Duration::from_secs(18),
+            "{r:?}"
+        );
     }
 
     #[tokio::test]
@@ -231,7 +256,11 @@ mod tests {
             p.wait().await;
         }
         // 5 starts at 1/20 s apart: the last one no earlier than 4/20 s after the first.
-        assert!(start.elapsed() >= Duration::from_millis(200), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() >= Duration::from_millis(200),
+            "{:?}",
+            start.elapsed()
+        );
         p.set_rate(None);
         assert!(p.state.lock().unwrap().interval.is_none());
     }
@@ -239,10 +268,19 @@ mod tests {
     #[tokio::test]
     async fn an_exhausted_budget_holds_requests_until_the_reset() {
         let p = Pacer::new("r.example.com");
-        p.observe(&headers(&[("RateLimit-Remaining", "5"), ("RateLimit-Reset", "1")]));
-        assert!(p.state.lock().unwrap().blocked_until.is_none(), "budget left: no pause");
+        p.observe(&headers(&[
+            ("RateLimit-Remaining", "5"),
+            ("RateLimit-Reset", "1"),
+        ]));
+        assert!(
+            p.state.lock().unwrap().blocked_until.is_none(),
+            "budget left: no pause"
+        );
         let t = Instant::now();
-        p.observe(&headers(&[("RateLimit-Remaining", "0"), ("RateLimit-Reset", "1")]));
+        p.observe(&headers(&[
+            ("RateLimit-Remaining", "0"),
+            ("RateLimit-Reset", "1"),
+        ]));
         p.wait().await;
         assert!(t.elapsed() >= Duration::from_secs(1), "{:?}", t.elapsed());
         // Shared by host.

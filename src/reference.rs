@@ -212,12 +212,15 @@ impl ImageRef {
         };
         if transport != "docker" {
             if KNOWN_TRANSPORTS.contains(&transport) {
+                // The on-disk transports are refused here only where a verb needs a registry;
+                // docker-daemon: and containers-storage: are refused by name, with what to use.
+                crate::transport::LocalRef::parse(input)?;
                 return Err(Error::Unsupported(format!(
-                    "the {transport:?} transport (only docker:// is)"
+                    "the {transport}: transport here (this command needs a docker:// reference)"
                 )));
             }
             return Err(err(format!(
-                "unknown transport {transport:?} (ferry supports docker://)"
+                "unknown transport {transport:?} (ferry supports docker://, oci:, oci-archive:, dir: and docker-archive:)"
             )));
         }
         let Some(rest) = rest.strip_prefix("//") else {
@@ -311,6 +314,34 @@ impl ImageRef {
     /// The host to talk to: `registry-1.docker.io` for `docker.io`, else the registry.
     pub fn api_host(&self) -> &str {
         api_host(&self.registry)
+    }
+}
+
+/// A reference of any transport ferry has: an image in a registry or on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnyRef {
+    /// `docker://…`
+    Docker(ImageRef),
+    /// `oci:`, `oci-archive:`, `dir:`, `docker-archive:`
+    Local(crate::transport::LocalRef),
+}
+
+impl AnyRef {
+    /// Parse `transport:reference` for any transport ferry has.
+    pub fn parse(input: &str) -> Result<Self> {
+        match crate::transport::LocalRef::parse(input)? {
+            Some(l) => Ok(AnyRef::Local(l)),
+            None => ImageRef::parse_transport(input).map(AnyRef::Docker),
+        }
+    }
+}
+
+impl fmt::Display for AnyRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AnyRef::Docker(r) => write!(f, "docker://{r}"),
+            AnyRef::Local(l) => write!(f, "{l}"),
+        }
     }
 }
 

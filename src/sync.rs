@@ -17,7 +17,8 @@
 //!   cert-dir: /etc/certs
 //! ```
 //!
-//! Destinations are named as skopeo names them: `DEST/<last path component of the source
+//! Sources and destinations on disk (`--src dir|oci`, `--dest dir|oci`) are in
+//! [`crate::sync_disk`]. Destinations are named as skopeo names them: `DEST/<last path component of the source
 //! repository>:<tag>` (or, with `--scoped`, `DEST/<source registry>/<source repository>:<tag>`),
 //! then `--append-suffix` appended to the tag.
 //!
@@ -47,8 +48,9 @@ use crate::copy::transcript::Transcript;
 use crate::copy::{BlobLocks, Copier, CopyOptions};
 use crate::error::{Error, Result};
 use crate::progress::{Progress, Style};
-use crate::reference::{Digest, ImageRef, Target};
+use crate::reference::{AnyRef, Digest, ImageRef, Target};
 use crate::registry::Client;
+use crate::sync_disk::DestKind;
 
 /// Which references of a repository to copy.
 #[derive(Debug, Clone)]
@@ -309,8 +311,14 @@ pub struct SyncOptions {
     pub keep_going: bool,
     /// `--scoped`.
     pub scoped: bool,
+    /// `--dest`: a registry, `dir:` directories, or one OCI layout.
+    pub dest_kind: DestKind,
+    /// Layer and manifest changes asked for (`-f`, `--dest-compress*`).
+    pub conversion: crate::copy::Conversion,
     /// `--append-suffix`.
     pub append_suffix: String,
+    /// Lookaside signature storage and sigstore attachments (`registries.d`).
+    pub registries_d: Option<Arc<crate::registries_d::RegistriesD>>,
     /// `--shard` / `--shard-count`: only this shard's part of the list.
     pub shard: Option<shard::Shard>,
     /// `--journal`: skip what an earlier run finished, record what this one does.
@@ -337,10 +345,10 @@ pub trait ClientSource: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct Job {
     /// Source image.
-    pub src: ImageRef,
+    pub src: AnyRef,
     /// Destination image.
-    pub dst: ImageRef,
-    /// Index of its group.
+    pub dst: AnyRef,
+    /// Index of its group (registry settings of a YAML source).
     pub group: usize,
 }
 
@@ -357,7 +365,11 @@ pub struct SyncReport {
     pub sources: usize,
     /// For `--digestfile`: `(digest, destination)` of each image now at the destination, in
     /// plan order.
-    pub digests: Vec<(String, ImageRef)>,
+    pub digests: Vec<(String, AnyRef)>,
+    /// OCI 1.1 referrers, over every image.
+    pub referrers: crate::copy::AttachedCounts,
+    /// cosign attachment tags, over every image.
+    pub attachments: crate::copy::AttachedCounts,
     /// Of the images already present, those an earlier run's journal recorded.
     pub journaled: u64,
     /// Every image's outcome (and each repository whose tags could not be listed), in plan
@@ -380,8 +392,13 @@ impl SyncReport {
             0 => String::new(),
             n => format!(" ({n} confirmed from the journal)"),
         };
+        let attached = format!(
+            "{}{}",
+            self.referrers.describe("referrers"),
+            self.attachments.describe("attachment tags")
+        );
         format!(
-            "{}: {} copied, {} already present{journaled}, {} failed",
+            "{}: {} copied, {} already present{journaled}, {} failed{attached}",
             self.skopeo_summary(false),
             self.copied,
             self.already_present,
@@ -402,16 +419,21 @@ impl SyncReport {
 }
 
 /// Side (source?), group, registry, repository.
-type ClientKey = (bool, usize, String, String);
+pub(crate) type ClientKey = (bool, usize, String, String);
 
 /// A client cache keyed by side, group, registry and repository, around a [`ClientSource`].
-struct Clients<'a> {
-    make: &'a dyn ClientSource,
-    cache: Mutex<HashMap<ClientKey, Arc<Client>>>,
+pub(crate) struct Clients<'a> {
+    pub(crate) make: &'a dyn ClientSource,
+    pub(crate) cache: Mutex<HashMap<ClientKey, Arc<Client>>>,
 }
 
 impl Clients<'_> {
-    fn get(&self, groups: &[SourceGroup], src: Option<usize>, r: &ImageRef) -> Result<Arc<Client>> {
+    pub(crate) fn get(
+        &self,
+        groups: &[SourceGroup],
+        src: Option<usize>,
+        r: &ImageRef,
+    ) -> Result<Arc<Client>> {
         let key = (
             src.is_some(),
             src.unwrap_or(0),
@@ -453,9 +475,15 @@ async fn plan(
                 repository: s.repository.clone(),
                 target: Target::Tag("latest".into()),
             };
-            // The destination repository is the shard key: decided before listing any tag.
-            let dest_repo = destination(&repo, dest, opts.scoped, &opts.append_suffix)?;
-            let dest_repo = format!("{}/{}", dest_repo.registry, dest_repo.repository);
+            // The destination repository is the shard key: decided before listing any tag
+            // (into `dir`/`oci`, the source repository).
+            let dest_repo = match opts.dest_kind {
+                DestKind::Docker => {
+                    let r = destination(&repo, dest, opts.scoped, &opts.append_suffix)?;
+                    format!("{}/{}", r.registry, r.repository)
+                }
+                _ => format!("{}/{}", repo.registry, repo.repository),
+            };
             if let Some(sh) = &opts.shard
                 && sh.decides_by_repository()
                 && !sh.owns(&dest_repo, "")
@@ -466,11 +494,13 @@ async fn plan(
                 Refs::List(t) => t.clone(),
                 Refs::AllTags | Refs::TagRegex(_) | Refs::Semver(_) => {
                     log::debug!("Getting tags of {}", repo.name());
+                    // Read once per repository: the copies look attachment tags up in it.
                     let listed = async {
                         clients
                             .get(groups, Some(gi), &repo)?
-                            .list_tags(&s.repository)
+                            .cached_tags(&s.repository)
                             .await
+                            .map(|t| t.as_ref().clone())
                     }
                     .await;
                     let tags = match listed {
@@ -499,6 +529,15 @@ async fn plan(
                         Refs::Semver(c) => tags.into_iter().filter(|t| c.matches_tag(t)).collect(),
                         _ => tags,
                     };
+                    // Attachment tags travel with the images they are attached to, into a
+                    // registry; `dir` and `oci` destinations keep them as images of their own
+                    // (tags, as skopeo syncs them), so that the air-gapped side gets them.
+                    let with_images =
+                        opts.copy.attachments.enabled() && opts.dest_kind == DestKind::Docker;
+                    let tags = match with_images {
+                        true => crate::registry::referrers::without_attachment_tags(tags),
+                        false => tags,
+                    };
                     if tags.is_empty() {
                         log::warn!("No refs to sync found in {}", repo.name());
                     }
@@ -507,14 +546,25 @@ async fn plan(
             };
             for t in targets {
                 let src = repo.with_target(t);
-                let dst = destination(&src, dest, opts.scoped, &opts.append_suffix)?;
+                let dst = match opts.dest_kind {
+                    DestKind::Docker => {
+                        AnyRef::Docker(destination(&src, dest, opts.scoped, &opts.append_suffix)?)
+                    }
+                    kind => crate::sync_disk::destination(
+                        &src.to_string(),
+                        dest,
+                        kind,
+                        opts.scoped,
+                        &opts.append_suffix,
+                    )?,
+                };
                 if let Some(sh) = &opts.shard
-                    && !sh.owns(&dest_repo, &dst.to_string())
+                    && !sh.owns(&dest_repo, &shard_key(&dst))
                 {
                     continue;
                 }
                 jobs.push(Job {
-                    src,
+                    src: AnyRef::Docker(src),
                     dst,
                     group: gi,
                 });
@@ -522,6 +572,14 @@ async fn plan(
         }
     }
     Ok(jobs)
+}
+
+/// The key an image is sharded by: its destination reference (without `docker://`).
+fn shard_key(dst: &AnyRef) -> String {
+    match dst {
+        AnyRef::Docker(r) => r.to_string(),
+        AnyRef::Local(l) => l.to_string(),
+    }
 }
 
 /// Run a sync to `dest` (`registry/path`).
@@ -542,6 +600,19 @@ pub async fn run(
         ..SyncReport::default()
     };
     let jobs = plan(groups, dest, opts, &clients, &mut report).await?;
+    execute(groups, jobs, opts, &clients, progress, check, report).await
+}
+
+/// Copy the planned images, concurrently.
+pub(crate) async fn execute(
+    groups: &[SourceGroup],
+    jobs: Vec<Job>,
+    opts: &SyncOptions,
+    clients: &Clients<'_>,
+    progress: Arc<Progress>,
+    check: &(dyn Fn(&ImageRef) -> Result<()> + Sync),
+    mut report: SyncReport,
+) -> Result<SyncReport> {
     let total = jobs.len();
     if let Some(sh) = &opts.shard {
         let by = match sh.by {
@@ -551,12 +622,7 @@ pub async fn run(
         log::info!("Shard {sh} (by {by}): {total} image(s) of the list");
     }
     // skopeo's words and fields: `msg="Would have copied image ref 1/2" from=… to=…`.
-    let from_to = |j: &Job| {
-        [
-            ("from", format!("docker://{}", j.src)),
-            ("to", format!("docker://{}", j.dst)),
-        ]
-    };
+    let from_to = |j: &Job| [("from", j.src.to_string()), ("to", j.dst.to_string())];
     let say = |level, msg: &str, fields: &[(&str, String)]| {
         let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
         progress.log(level, msg, &fields);
@@ -570,13 +636,19 @@ pub async fn run(
         return Ok(report);
     }
     for j in &jobs {
-        check(&j.src)?;
+        if let AnyRef::Docker(s) = &j.src {
+            check(s)?;
+        }
     }
     let slots = Arc::new(crate::copy::Slots::new(opts.blob_slots));
     let locks = Arc::new(BlobLocks::default());
     // `images_in_flight` bounds the copies; the cheap checks before them run wider.
     let copies = &tokio::sync::Semaphore::new(opts.images_in_flight.max(1));
-    let width = if opts.probe || opts.journal.is_some() {
+    // The `HEAD` per side decides "present" only when nothing else travels with the image:
+    // referrers and attachment tags the destination lacks are added by the engine even to an
+    // image it has, so with them (ferry's default) the engine decides.
+    let probe = opts.probe && !opts.copy.attachments.enabled();
+    let width = if probe || opts.journal.is_some() {
         opts.images_in_flight.max(1) * image::CHECK_WIDTH
     } else {
         opts.images_in_flight.max(1)
@@ -596,27 +668,40 @@ pub async fn run(
                     (progress.style() == Style::Skopeo).then(|| Arc::new(Transcript::buffered()));
                 async move {
                     let r = async {
-                        let src = clients.get(groups, Some(j.group), &j.src)?;
-                        let dst = clients.get(groups, None, &j.dst)?;
                         let msg = format!("Copying image ref {}/{total}", i + 1);
                         say(log::Level::Info, &msg, &from_to(j));
+                        let endpoints = crate::sync_disk::endpoints(
+                            groups,
+                            j,
+                            clients,
+                            opts.registries_d.as_deref(),
+                        )
+                        .await?;
+                        let src_client = match &j.src {
+                            AnyRef::Docker(s) => Some(clients.get(groups, Some(j.group), s)?),
+                            AnyRef::Local(_) => None,
+                        };
+                        let dst_client = match &j.dst {
+                            AnyRef::Docker(d) => Some(clients.get(groups, None, d)?),
+                            AnyRef::Local(_) => None,
+                        };
                         let mut copier = Copier::new(opts.copy.clone(), progress.clone(), slots)
-                            .with_blob_locks(locks);
+                            .with_blob_locks(locks)
+                            .with_conversion(opts.conversion.clone());
                         if let Some(t) = &transcript {
                             copier = copier.with_transcript(t.clone());
                         }
                         let ends = image::Ends {
-                            src: (&src, &j.src),
-                            dst: (&dst, &j.dst),
+                            refs: (&j.src, &j.dst),
+                            endpoints,
+                            src_client,
+                            dst_client,
                         };
                         Ok(image::sync_one(
                             ends,
                             copier,
                             opts.journal.as_deref(),
-                            opts.probe.then_some((
-                                opts.copy.multi_arch,
-                                opts.copy.remove_signatures,
-                            )),
+                            probe.then_some((opts.copy.multi_arch, opts.copy.remove_signatures)),
                             copies,
                         )
                         .await)
@@ -642,10 +727,24 @@ pub async fn run(
             match r {
                 Ok((rep, out)) => {
                     if progress.style() == Style::Ferry {
-                        progress.line(&match &rep {
-                            Some(rep) => rep.summary(),
-                            None => image::summary(&out),
-                        });
+                        match &rep {
+                            Some(rep) => {
+                                progress.line(&rep.summary());
+                                for n in &rep.signatures_not_copied {
+                                    progress.line(&format!(
+                                        "Note: a signature of the source was not copied: {n}"
+                                    ));
+                                }
+                                for s in &rep.attached_not_copied {
+                                    progress.line(&format!("Note: not copied: {s}"));
+                                }
+                            }
+                            None => progress.line(&image::summary(&out)),
+                        }
+                    }
+                    if let Some(rep) = &rep {
+                        report.referrers.add(&rep.referrers);
+                        report.attachments.add(&rep.attachments);
                     }
                     match out.outcome {
                         outcome::Outcome::Copied => report.copied += 1,
@@ -659,7 +758,7 @@ pub async fn run(
                 Err(e) => {
                     report.failed += 1;
                     // skopeo: `logrus.WithError(err).Errorf("Error copying ref %q", …)`.
-                    let msg = format!("Error copying ref \"docker://{}\"", jobs[i].src);
+                    let msg = format!("Error copying ref \"{}\"", jobs[i].src);
                     say(log::Level::Error, &msg, &[("error", e.to_string())]);
                     if outcomes[i].is_none() {
                         outcomes[i] = Some(image::failed(&jobs[i].src, &jobs[i].dst, &e));

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
+use super::layers::LayerFlags;
 use super::options::{
     DestFlags, GlobalOptions, MultiArchArgs, Personality, RetryArgs, SrcFlags, go_bool,
 };
@@ -12,17 +13,41 @@ use crate::copy::transcript::Transcript;
 use crate::copy::{Copier, CopyOptions};
 use crate::error::{Error, Result};
 use crate::fsutil::{Access, write_atomic};
+use crate::image::{ImageDestination, ImageSource};
 use crate::progress::{Mode, Progress};
-use crate::reference::ImageRef;
+use crate::reference::{AnyRef, ImageRef};
 
-pub(super) const LONG_ABOUT: &str = "Copy an image from one registry to another, byte for byte.
+pub(super) const LONG_ABOUT: &str = "Copy an image between registries and skopeo's on-disk \
+formats, byte for byte.
 
-Blobs stream from source to destination (nothing is written to disk), are verified against \
-their digests on the way, copied concurrently, skipped when the destination has them, and \
-mounted when both repositories are on one registry. The tag is written last: a failure leaves \
-it where it was. Layers are never recompressed (as with --preserve-digests, always).
+Blobs stream from source to destination, are verified against their digests on the way, \
+copied concurrently, skipped when the destination has them, and mounted when both \
+repositories are on one registry. The tag is written last: a failure leaves it where it was.
+
+Transports: docker://, oci:PATH[:NAME] (an OCI layout; several images share it, each blob \
+stored once), oci-archive:FILE[:NAME], dir:PATH, docker-archive:FILE[:NAME:TAG] (the `docker \
+save` format; --additional-tag adds tags). Reading a source, @N picks the Nth image of a \
+layout or archive. On disk nothing half-written is visible: files are written to temporary \
+names, checked and renamed, index.json changes last under a lock, archives are renamed into \
+place; reading checks every blob and manifest against its digest, and archives are read in \
+place, never extracted.
+
+Layers are kept as they are (as with --preserve-digests, always) unless a format requires a \
+change or a flag asks for one: a docker-archive holds uncompressed layers (they are \
+decompressed), a docker-archive's layers are gzip-compressed when pushed (as skopeo does), \
+--dest-compress/--dest-decompress for dir:, --dest-compress-format gzip|zstd, -f oci|v2s2. \
+The summary then says which layers changed (their digests change).
 
 Default --multi-arch: `all` as ferry (the index digest is kept), `system` as skopeo.
+
+As ferry, what is attached to the image travels with it, before the tag moves: its OCI 1.1 \
+referrers (the referrers API, else the fallback tag sha256-<hex>) and cosign attachment tags \
+(sha256-<hex>.sig, .att, .sbom), for the image, each image of an index, and each attachment \
+in turn (4 levels), byte for byte; a destination without the referrers API gets the fallback \
+tag. An image already there still gets what it lacks. --referrers=none leaves them behind; \
+--referrers-artifact-type T copies only those of type T. As skopeo: no referrers, and .sig \
+signatures only where registries.d sets use-sigstore-attachments (rebuilt as skopeo does). \
+Simple signatures in lookaside storage (registries.d) are copied as skopeo copies them.
 
 Output: as ferry, progress on stderr and one summary line on stdout; as skopeo, skopeo 1.18's \
 lines on stdout (`Getting image source signatures`, `Copying blob …`, `Copying config …`, \
@@ -35,10 +60,12 @@ Secrets can come from files or the environment instead of argv: --src-creds-file
 /// Arguments of `copy`.
 #[derive(Debug, Args)]
 pub(super) struct CopyArgs {
-    /// Source image: docker://[HOST[:PORT]/]PATH[:TAG|@DIGEST].
+    /// Source image: docker://…, oci:PATH[:NAME|:@N], oci-archive:FILE[:NAME|:@N], dir:PATH,
+    /// docker-archive:FILE[:NAME:TAG|:@N].
     #[arg(value_name = "SOURCE-IMAGE")]
     source: String,
-    /// Destination image: docker://[HOST[:PORT]/]PATH[:TAG|@DIGEST].
+    /// Destination image: docker://[HOST[:PORT]/]PATH[:TAG|@DIGEST], oci:PATH[:NAME],
+    /// oci-archive:FILE[:NAME], dir:PATH, docker-archive:FILE[:NAME:TAG].
     #[arg(value_name = "DESTINATION-IMAGE")]
     destination: String,
 
@@ -56,6 +83,8 @@ pub(super) struct CopyArgs {
 
     #[command(flatten)]
     multi_arch: MultiArchArgs,
+    #[command(flatten)]
+    referrers: super::referrers::ReferrerArgs,
     /// Preserve digests of images and lists (ferry always does).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     preserve_digests: Option<bool>,
@@ -80,6 +109,11 @@ pub(super) struct CopyArgs {
     /// ferry: write a JSON report of the copy to this file.
     #[arg(long, value_name = "PATH")]
     report: Option<PathBuf>,
+    #[command(flatten)]
+    layers: LayerFlags,
+    /// Additional tags (NAME:TAG) recorded in a docker-archive destination (repeatable).
+    #[arg(long, value_name = "NAME:TAG")]
+    additional_tag: Vec<String>,
 
     // skopeo flags ferry refuses by name.
     #[arg(long, hide = true, value_name = "FINGERPRINT")]
@@ -100,27 +134,11 @@ pub(super) struct CopyArgs {
     encryption_key: Option<String>,
     #[arg(long, hide = true)]
     decryption_key: Option<String>,
-    #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-    dest_compress: Option<String>,
-    #[arg(long, hide = true)]
-    dest_compress_format: Option<String>,
-    #[arg(long, hide = true)]
-    dest_compress_level: Option<String>,
-    #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-    dest_decompress: Option<String>,
-    #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-    dest_force_compress_format: Option<String>,
-    #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-    dest_oci_accept_uncompressed_layers: Option<String>,
-    #[arg(short = 'f', long, hide = true)]
-    format: Option<String>,
-    #[arg(long, hide = true)]
-    additional_tag: Option<String>,
 }
 
 impl CopyArgs {
     fn refuse_unsupported(&self) -> Result<()> {
-        let refused: [(&str, bool, &str); 17] = [
+        let refused: [(&str, bool, &str); 9] = [
             ("--sign-by", self.sign_by.is_some(), "signing"),
             (
                 "--sign-by-sigstore",
@@ -158,46 +176,6 @@ impl CopyArgs {
                 self.decryption_key.is_some(),
                 "decryption",
             ),
-            (
-                "--dest-compress",
-                self.dest_compress.is_some(),
-                "changing compression",
-            ),
-            (
-                "--dest-compress-format",
-                self.dest_compress_format.is_some(),
-                "changing compression",
-            ),
-            (
-                "--dest-compress-level",
-                self.dest_compress_level.is_some(),
-                "changing compression",
-            ),
-            (
-                "--dest-decompress",
-                self.dest_decompress.is_some(),
-                "changing compression",
-            ),
-            (
-                "--dest-force-compress-format",
-                self.dest_force_compress_format.is_some(),
-                "changing compression",
-            ),
-            (
-                "--dest-oci-accept-uncompressed-layers",
-                self.dest_oci_accept_uncompressed_layers.is_some(),
-                "the oci transport",
-            ),
-            (
-                "--format",
-                self.format.is_some(),
-                "manifest format conversion",
-            ),
-            (
-                "--additional-tag",
-                self.additional_tag.is_some(),
-                "the docker-archive transport",
-            ),
         ];
         for (flag, given, what) in refused {
             if given {
@@ -219,21 +197,55 @@ pub(super) async fn run(
     personality: Personality,
 ) -> Result<()> {
     args.refuse_unsupported()?;
-    let src = ImageRef::parse_transport(&args.source)?;
-    let dst = ImageRef::parse_transport(&args.destination)?;
+    let src = AnyRef::parse(&args.source)?;
+    let dst = AnyRef::parse(&args.destination)?;
     let multi_arch = args.multi_arch.mode(personality)?;
-    if let Some(policy) = global.policy().load()? {
-        policy.check(&src)?;
+    if let (Some(policy), AnyRef::Docker(s)) = (global.policy().load()?, &src) {
+        policy.check(s)?;
     }
     if args.image_parallel_copies == Some(0) {
         return Err(Error::usage("--image-parallel-copies must be at least 1"));
     }
+    let transport = |r: &AnyRef| match r {
+        AnyRef::Docker(_) => None,
+        AnyRef::Local(l) => Some(l.transport),
+    };
+    let conversion = args.layers.conversion(transport(&src), transport(&dst))?;
+    let additional_tags = args
+        .additional_tag
+        .iter()
+        .map(|t| additional_tag(t))
+        .collect::<Result<Vec<_>>>()?;
     let retry = args.retry.policy(personality);
     let mut src_side = args.src.side(args.authfile.as_ref())?;
     let mut dst_side = args.dest.side(args.authfile.as_ref())?;
     super::options::deprecated_tls_verify(args.tls_verify, &mut src_side, &mut dst_side);
-    let src_client = src_side.client(&src.registry, &src.repository, retry.clone(), global)?;
-    let dst_client = dst_side.client(&dst.registry, &dst.repository, retry, global)?;
+    let registries_d = global.registries_d()?;
+    let rd = Some(&registries_d);
+    let (source, destination) = match (&src, &dst) {
+        (AnyRef::Docker(s), AnyRef::Docker(d)) => {
+            let sc = src_side.client(&s.registry, &s.repository, retry.clone(), global)?;
+            let dc = dst_side.client(&d.registry, &d.repository, retry, global)?;
+            crate::registry::endpoints_with(sc, s, dc, d, rd)
+        }
+        _ => {
+            let source: Arc<dyn ImageSource> = match &src {
+                AnyRef::Docker(s) => {
+                    let c = src_side.client(&s.registry, &s.repository, retry.clone(), global)?;
+                    Arc::new(crate::registry::source_with(c, s, rd))
+                }
+                AnyRef::Local(l) => l.source().await?,
+            };
+            let destination: Arc<dyn ImageDestination> = match &dst {
+                AnyRef::Docker(d) => {
+                    let c = dst_side.client(&d.registry, &d.repository, retry, global)?;
+                    Arc::new(crate::registry::destination_with(c, d, None, rd))
+                }
+                AnyRef::Local(l) => l.destination(&additional_tags).await?,
+            };
+            (source, destination)
+        }
+    };
     let quiet = args.quiet.unwrap_or(false);
     let progress = Progress::with_style(Mode::detect(quiet), personality.style());
     let opts = CopyOptions {
@@ -241,6 +253,10 @@ pub(super) async fn run(
         platform: global.platform(),
         remove_signatures: args.remove_signatures.unwrap_or(false),
         note_cosign: true,
+        attachments: args
+            .referrers
+            .options(personality)?
+            .without_signatures(args.remove_signatures.unwrap_or(false)),
         refuse_retag: false,
         retry: args.retry.policy(personality),
         stall_timeout: global.stall_timeout(),
@@ -249,18 +265,24 @@ pub(super) async fn run(
         opts,
         progress.clone(),
         Arc::new(crate::copy::Slots::new(args.image_parallel_copies)),
-    );
+    )
+    .with_conversion(conversion);
     if personality == Personality::Skopeo {
         copier = copier.with_transcript(Arc::new(Transcript::immediate()));
     }
-    let (source, destination) = crate::registry::endpoints(src_client, &src, dst_client, &dst);
     let result = copier.copy(source, destination).await;
     progress.finish();
     let report = result?;
+    for l in &report.layers_changed {
+        progress.line(&format!("Note: layer {l} (its digest changed)"));
+    }
     for s in &report.signatures_not_copied {
         progress.line(&format!(
             "Note: a signature of the source was not copied: {s}"
         ));
+    }
+    for s in &report.attached_not_copied {
+        progress.line(&format!("Note: not copied: {s}"));
     }
     if let Some(path) = &args.digestfile {
         write_atomic(
@@ -280,4 +302,15 @@ pub(super) async fn run(
         println!("{}", report.summary());
     }
     Ok(())
+}
+
+/// An `--additional-tag`: a tagged name (`docker.io/library/` added as skopeo adds it).
+fn additional_tag(t: &str) -> Result<ImageRef> {
+    let r = ImageRef::parse(t)?;
+    if r.digest().is_some() {
+        return Err(Error::usage(format!(
+            "--additional-tag {t}: a tag is needed, not a digest"
+        )));
+    }
+    Ok(r)
 }

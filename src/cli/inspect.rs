@@ -6,15 +6,18 @@ use clap::Args;
 
 use super::options::{GlobalOptions, Personality, RegistryFlags, RetryArgs, go_bool};
 use crate::error::{Error, Result};
-use crate::image::ImageSource as _;
+use std::sync::Arc;
+
+use crate::image::ImageSource;
 use crate::image::read::{platform_image, read_whole};
 use crate::inspect::govalue::GoValue;
 use crate::inspect::{self, template};
 use crate::manifest::MAX_MANIFEST_SIZE;
-use crate::reference::ImageRef;
+use crate::reference::AnyRef;
 use crate::registry::source::RegistrySource;
 
-pub(super) const LONG_ABOUT: &str = "Return low-level information about an image in a registry.
+pub(super) const LONG_ABOUT: &str = "Return low-level information about an image in a registry \
+(docker://) or on disk (oci:, oci-archive:, dir:, docker-archive:).
 
 The default output is skopeo's JSON: Name, Digest (of the top-level manifest, so of the index \
 for a multi-arch image), RepoTags, Created, DockerVersion, Labels, Architecture, Os, Layers, \
@@ -29,7 +32,8 @@ Exit codes: 0 ok, 1 error, 2 the image does not exist.";
 /// Arguments of `inspect`.
 #[derive(Debug, Args)]
 pub(super) struct InspectArgs {
-    /// Image: docker://[HOST[:PORT]/]PATH[:TAG|@DIGEST].
+    /// Image: docker://[HOST[:PORT]/]PATH[:TAG|@DIGEST], oci:PATH[:NAME], oci-archive:FILE,
+    /// dir:PATH, docker-archive:FILE[:NAME:TAG].
     #[arg(value_name = "IMAGE-NAME")]
     image: String,
     #[command(flatten)]
@@ -78,21 +82,30 @@ pub(super) async fn run(
     if raw && format.is_some() {
         return Err(Error::usage("raw output does not support format option"));
     }
-    let image = ImageRef::parse_transport(&args.image)?;
-    let client = args.registry.client(
-        &image.registry,
-        &image.repository,
-        &args.retry,
-        personality,
-        global,
-    )?;
-    let source = RegistrySource::new(client.clone(), image.clone());
+    let image = AnyRef::parse(&args.image)?;
+    let (source, client): (Arc<dyn ImageSource>, _) = match &image {
+        AnyRef::Docker(image) => {
+            let client = args.registry.client(
+                &image.registry,
+                &image.repository,
+                &args.retry,
+                personality,
+                global,
+            )?;
+            (
+                Arc::new(RegistrySource::new(client.clone(), image.clone())),
+                Some((client, image)),
+            )
+        }
+        AnyRef::Local(l) => (l.source().await?, None),
+    };
+    let source = source.as_ref();
     let top = source.manifest().await?;
     if raw && !config {
         return write_stdout(&top.bytes);
     }
     // skopeo's context for an index without the wanted platform (the only usage error here).
-    let single = platform_image(&source, top.clone(), &global.platform())
+    let single = platform_image(source, top.clone(), &global.platform())
         .await
         .map_err(|e| match e {
             Error::Usage(m) => Error::Usage(format!("parsing manifest for image: {m}")),
@@ -102,7 +115,7 @@ pub(super) async fn run(
     let config_bytes = crate::retry::run(
         &args.retry.policy(personality),
         "reading the config",
-        || read_whole(&source, &single.config, MAX_MANIFEST_SIZE as u64, stall),
+        || read_whole(source, &single.config, MAX_MANIFEST_SIZE as u64, stall),
     )
     .await?;
     let invalid = |reason: String| Error::Invalid {
@@ -117,10 +130,20 @@ pub(super) async fn run(
         let v = inspect::oci_config(&config_bytes).map_err(invalid)?;
         return write_output(format, &v);
     }
-    let repo_tags = if args.no_tags.unwrap_or(false) {
-        vec![]
-    } else {
-        match client.list_tags(&image.repository).await {
+    // As skopeo: tags are listed for docker:// only; Name is the Docker name, when the
+    // reference has one (a docker-archive:'s tag), else empty.
+    let name = match (&image, &client) {
+        (_, Some((_, image))) => image.name(),
+        (AnyRef::Local(l), None) => match &l.selector {
+            crate::transport::Selector::Tag(t) => t.name(),
+            _ => String::new(),
+        },
+        _ => String::new(),
+    };
+    let repo_tags = match &client {
+        _ if args.no_tags.unwrap_or(false) => vec![],
+        None => vec![],
+        Some((client, image)) => match client.list_tags(&image.repository).await {
             Ok(tags) => tags,
             // As skopeo: a registry may refuse (DENIED) or not implement (404) the tag list.
             Err(e) if tag_list_refused(&e) => {
@@ -128,10 +151,10 @@ pub(super) async fn run(
                 vec![]
             }
             Err(e) => return Err(e),
-        }
+        },
     };
     let ctx = inspect::Context {
-        name: image.name(),
+        name,
         digest: top.digest.clone(),
         repo_tags,
     };

@@ -250,6 +250,8 @@ mod tests {
             "--retry-delay" => "1s",
             "--multi-arch" => "all",
             "-s" | "--src" | "-d" | "--dest" => "docker",
+            "--dest-compress-format" => "zstd",
+            "-f" | "--format" => "oci",
             _ => "1",
         }
     }

@@ -10,7 +10,7 @@ use crate::reference::parse_repository;
 /// Arguments of `list-tags`.
 #[derive(Debug, Args)]
 pub(super) struct ListTagsArgs {
-    /// Repository: docker://[HOST[:PORT]/]PATH (no tag or digest).
+    /// Repository: docker://[HOST[:PORT]/]PATH (no tag or digest), or docker-archive:FILE.
     #[arg(value_name = "SOURCE-IMAGE")]
     repository: String,
     #[command(flatten)]
@@ -37,6 +37,12 @@ pub(super) async fn run(
     global: &GlobalOptions,
     personality: Personality,
 ) -> Result<()> {
+    if let Some(file) = args.repository.strip_prefix("docker-archive:") {
+        // As skopeo: every image's RepoTags, `@N` for an untagged one; no Repository.
+        let tags = crate::transport::docker_archive::list_tags(std::path::Path::new(file)).await?;
+        print!("{}", render("", tags));
+        return Ok(());
+    }
     let (registry, repository) = parse_repository(&args.repository)?;
     let client = args
         .registry

@@ -15,15 +15,18 @@
 mod copy;
 mod delete;
 mod inspect;
+mod layers;
 mod legacy;
 mod list_tags;
 mod login;
 mod manifest_digest;
 pub mod options;
 mod promote;
+mod referrers;
 mod scale;
 mod signing;
 mod sync;
+mod tree;
 mod trigger;
 mod unsupported;
 
@@ -38,12 +41,15 @@ pub use options::{GlobalOptions, Personality};
 /// `skopeo --version` names when ferry is invoked as `skopeo`).
 pub const SKOPEO_RELEASE: &str = "1.18.0";
 
-const ABOUT: &str = "Copy container images between registries, byte for byte.
+const ABOUT: &str = "Copy container images between registries and skopeo's on-disk formats, \
+byte for byte.
 
-A drop-in for skopeo's registry verbs: the same flags, the same digests, the same exit codes \
-(0 ok, 1 error, 2 image not found). Layers always pass through unchanged — never \
-recompressed — so the digest that reaches the destination is the digest of the source \
-(as `skopeo copy --preserve-digests`).
+A drop-in for skopeo: the same verbs, flags and transports (docker://, oci:, oci-archive:, \
+dir:, docker-archive:), the same digests, the same exit codes (0 ok, 1 error, 2 image not \
+found). Layers and manifests pass through unchanged — so the digest that reaches the \
+destination is the digest of the source (as `skopeo copy --preserve-digests`) — unless a \
+format requires a change (a docker-archive holds uncompressed layers) or a flag asks for one \
+(--dest-compress-format, -f); the summary then says which layers changed.
 
 Invoked as `ferry`, `copy` takes the whole multi-arch index (`--multi-arch all`, digest kept) \
 and retries transient failures 3 times; invoked as `skopeo` (a symlink), it keeps skopeo's \
@@ -75,7 +81,7 @@ A flag wins over its -file form, which wins over the environment.";
 
 /// ferry's command line.
 #[derive(Debug, Parser)]
-#[command(name = "ferry", version, about = "Copy container images between registries, byte for byte", long_about = ABOUT, after_long_help = ENVIRONMENT)]
+#[command(name = "ferry", version, about = "Copy container images between registries and disk, byte for byte", long_about = ABOUT, after_long_help = ENVIRONMENT)]
 #[command(disable_version_flag = true, max_term_width = 100)]
 pub struct Cli {
     #[command(flatten)]
@@ -95,7 +101,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Copy an image from one registry to another (docker:// to docker://).
+    /// Copy an image: registries (docker://), oci:, oci-archive:, dir:, docker-archive:.
     #[command(long_about = copy::LONG_ABOUT)]
     Copy(Box<copy::CopyArgs>),
     /// Inspect an image: skopeo's JSON, the raw manifest, the config, or a Go template.
@@ -117,6 +123,9 @@ enum Command {
     /// ferry: promote an image from the non-production registry to production.
     #[command(long_about = promote::LONG_ABOUT)]
     Promote(Box<promote::PromoteArgs>),
+    /// ferry: show an image's manifest tree with its referrers, signatures, attestations, SBOMs.
+    #[command(long_about = tree::LONG_ABOUT)]
+    Tree(Box<tree::TreeArgs>),
     /// ferry: start a BuildConfig's build through OpenShift's generic webhook.
     #[command(long_about = trigger::LONG_ABOUT)]
     Trigger(Box<trigger::TriggerArgs>),
@@ -190,6 +199,7 @@ fn run(cli: Cli, personality: Personality) -> Result<()> {
                 Command::Logout(args) => login::logout(args),
                 Command::Sync(args) => sync::run(*args, &cli.global, personality).await,
                 Command::Promote(args) => promote::run(*args, &cli.global, personality).await,
+                Command::Tree(args) => tree::run(*args, &cli.global, personality).await,
                 Command::Trigger(args) => trigger::run(*args).await,
                 Command::StandaloneSign(args) => signing::standalone_sign(args),
                 Command::StandaloneVerify(args) => signing::standalone_verify(args),

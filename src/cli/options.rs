@@ -99,7 +99,7 @@ pub struct GlobalOptions {
     /// Directory for temporary files (accepted; ferry streams and writes none).
     #[arg(long, global = true, value_name = "DIR")]
     pub tmpdir: Option<PathBuf>,
-    /// Registry configuration directory (accepted; ferry does not use it).
+    /// Directory of registries.d files: lookaside signature storage, use-sigstore-attachments.
     #[arg(long = "registries.d", global = true, value_name = "DIR")]
     pub registries_d: Option<PathBuf>,
     /// registries.conf path (accepted; ferry does not use it).
@@ -134,6 +134,12 @@ impl GlobalOptions {
         self.stall_timeout
             .filter(|d| !d.is_zero())
             .unwrap_or(ClientOptions::default().stall_timeout)
+    }
+
+    /// The registries.d configuration (`--registries.d`, else the user's, else the system's).
+    pub fn registries_d(&self) -> Result<crate::registries_d::RegistriesD> {
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        crate::registries_d::RegistriesD::load(self.registries_d.as_deref(), home.as_deref())
     }
 
     /// The trust policy source.

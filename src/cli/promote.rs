@@ -49,10 +49,12 @@ exchanges for a bearer token. Tokens are never printed.
 
 A production tag that already points at another digest is never moved (exit 1, nothing copied) \
 unless --allow-overwrite; one that already points at the same digest is left alone (nothing \
-copied). --record writes a JSON record of the promotion; a one-line summary goes to stdout. \
---digestfile and --image-url-file write the production digest and reference, each alone in its \
-file (OpenShift Pipelines: the Task results IMAGE_DIGEST and IMAGE_URL, which Tekton Chains \
-attests).";
+copied), except attachments production lacks. Signatures, attestations and SBOMs attached to \
+the image (OCI 1.1 referrers, cosign sha256-<hex>.sig/.att/.sbom tags) are copied before the \
+tag moves (--referrers=none leaves them behind). --record writes a JSON record of the \
+promotion; a one-line summary goes to stdout. --digestfile and --image-url-file write the \
+production digest and reference, each alone in its file (OpenShift Pipelines: the Task results \
+IMAGE_DIGEST and IMAGE_URL, which Tekton Chains attests).";
 
 /// Arguments of `promote`.
 #[derive(Debug, Args)]
@@ -118,6 +120,8 @@ pub(super) struct PromoteArgs {
     image_parallel_copies: Option<usize>,
     #[command(flatten)]
     retry: RetryArgs,
+    #[command(flatten)]
+    referrers: super::referrers::ReferrerArgs,
     /// No progress output and no summary.
     #[arg(short = 'q', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     quiet: Option<bool>,
@@ -253,6 +257,8 @@ pub(super) async fn run(
         parallel: args.image_parallel_copies,
         retry: args.retry.policy(personality),
         stall_timeout: global.stall_timeout(),
+        attachments: args.referrers.options(personality)?,
+        registries_d: Some(global.registries_d()?),
     };
     let result = promoter
         .promote(&src, &dst, JenkinsEnv::from_env(env_value))
@@ -279,7 +285,12 @@ pub(super) async fn run(
     }
     if let Some(path) = &args.image_url_file {
         let url = record.destination.trim_start_matches("docker://");
-        write_atomic(path, url.as_bytes(), Access::Public, "writing image URL file")?;
+        write_atomic(
+            path,
+            url.as_bytes(),
+            Access::Public,
+            "writing image URL file",
+        )?;
     }
     if !quiet {
         println!("{}", record.summary());

@@ -74,8 +74,7 @@ impl ScaleArgs {
     /// `--requests-per-second`, checked (0: none).
     pub(super) fn requests_per_second(&self) -> Result<Option<f64>> {
         match self.requests_per_second {
-            None => Ok(None),
-            Some(r) if r == 0.0 => Ok(None),
+            None | Some(0.0) => Ok(None),
             Some(r) if r.is_finite() && r > 0.0 => Ok(Some(r)),
             Some(r) => Err(Error::usage(format!(
                 "--requests-per-second {r}: expected a number above 0 (or 0 for no bound)"

@@ -1,10 +1,11 @@
 //! `sync`: skopeo's flags over [`crate::sync`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Args;
 
+use super::layers::LayerFlags;
 use super::options::{
     DestFlags, GlobalOptions, MultiArchArgs, Personality, RetryArgs, SideFlags, SrcFlags, go_bool,
 };
@@ -16,15 +17,27 @@ use crate::redact::Secret;
 use crate::registry::Client;
 use crate::retry::RetryPolicy;
 use crate::sync::{self, RegistrySettings, SyncOptions};
+use crate::sync_disk::{self, DestKind};
+use crate::transport::Transport;
 
 pub(super) const LONG_ABOUT: &str = "Copy every image of a repository (or the images a YAML \
-file lists) to a registry.
+file lists) to a registry or to disk, and back.
 
 --src docker SOURCE: a repository (every tag) or one image, `registry/path[:tag]`; \
 --src yaml SOURCE: skopeo's sync YAML (images, images-by-tag-regex, images-by-semver, \
-credentials, tls-verify, cert-dir). --dest docker DESTINATION: `registry/path`; each image goes to \
+credentials, tls-verify, cert-dir); --src dir SOURCE: every dir: image below SOURCE. \
+--dest docker DESTINATION: `registry/path`; each image goes to \
 DESTINATION/<last path component>:<tag> (with --scoped, DESTINATION/<source registry>/<path>:<tag>), \
---append-suffix appended to the tag.
+--append-suffix appended to the tag; --dest dir DESTINATION: one dir: directory per image, \
+named the same way (an existing one is refused, as skopeo refuses it).
+
+ferry's additions: --dest oci DESTINATION writes every image into one OCI layout, named \
+<last path component>:<tag> (with --scoped, <source registry>/<path>:<tag>), each blob stored \
+once and an image already there costing nothing; --src oci SOURCE reads every named image of a \
+layout, its name taking the place of the path. The air-gap round trip: \
+`sync --src docker --dest dir --scoped REG/REPO /media/usb`, carry the disk, then \
+`sync --src dir --dest docker --scoped /media/usb REG2/MIRROR` (or the same with oci) — the \
+same digests on both sides, simple signatures carried as dir:'s signature-N files.
 
 Unlike skopeo, images are copied concurrently (--parallel-images, default 4) and share one \
 bound on blob transfers (--image-parallel-copies, default 8); a tag whose destination already \
@@ -32,6 +45,11 @@ has the same digest costs one request. The last line sums up: copied, already pr
 
 Default: as ferry, every image of a multi-arch index (digests kept); as skopeo, the current \
 platform's image unless -a.
+
+As ferry, each image's signatures, attestations and SBOMs (OCI 1.1 referrers, cosign \
+sha256-<hex>.sig/.att/.sbom tags) travel with it, as in `copy` (--referrers, \
+--referrers-artifact-type); attachment tags are not synced as images of their own. The \
+source's tags are listed once per repository.
 
 Output: as ferry, a line per image on stderr and the summary on stdout; as skopeo, skopeo's: each \
 image's copy lines on stdout (printed when the image is done), and `Copying image ref N/M` / \
@@ -41,16 +59,18 @@ images from M sources` as log lines on stderr.";
 /// Arguments of `sync`.
 #[derive(Debug, Args)]
 pub(super) struct SyncArgs {
-    /// Source: `registry/path[:tag]` (--src docker) or a YAML file (--src yaml).
+    /// Source: `registry/path[:tag]` (--src docker), a YAML file (--src yaml), a directory
+    /// (--src dir) or an OCI layout (--src oci).
     #[arg(value_name = "SOURCE")]
     source: String,
-    /// Destination: `registry/path` (--dest docker).
+    /// Destination: `registry/path` (--dest docker), a directory (--dest dir) or an OCI
+    /// layout (--dest oci).
     #[arg(value_name = "DESTINATION")]
     destination: String,
-    /// Source transport: docker or yaml.
+    /// Source transport: docker, yaml, dir or oci (ferry).
     #[arg(short = 's', long = "src", value_name = "TRANSPORT")]
     src_transport: Option<String>,
-    /// Destination transport: docker.
+    /// Destination transport: docker, dir or oci (ferry).
     #[arg(short = 'd', long = "dest", value_name = "TRANSPORT")]
     dest_transport: Option<String>,
 
@@ -67,6 +87,8 @@ pub(super) struct SyncArgs {
 
     #[command(flatten)]
     multi_arch: MultiArchArgs,
+    #[command(flatten)]
+    referrers: super::referrers::ReferrerArgs,
     /// Preserve digests (ferry always does).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     preserve_digests: Option<bool>,
@@ -108,9 +130,10 @@ pub(super) struct SyncArgs {
     #[command(flatten)]
     scale: super::scale::ScaleArgs,
 
+    #[command(flatten)]
+    layers: LayerFlags,
+
     // skopeo flags ferry refuses by name.
-    #[arg(short = 'f', long, hide = true)]
-    format: Option<String>,
     #[arg(long, hide = true)]
     sign_by: Option<String>,
     #[arg(long, hide = true)]
@@ -162,11 +185,6 @@ impl sync::ClientSource for FlagClients<'_> {
 impl SyncArgs {
     fn refuse_unsupported(&self) -> Result<()> {
         for (flag, given, what) in [
-            (
-                "--format",
-                self.format.is_some(),
-                "manifest format conversion",
-            ),
             ("--sign-by", self.sign_by.is_some(), "signing"),
             (
                 "--sign-by-sigstore",
@@ -199,43 +217,55 @@ pub(super) async fn run(
 ) -> Result<()> {
     args.refuse_unsupported()?;
     let src_transport = args.src_transport.as_deref().ok_or_else(|| {
-        Error::usage("A source transport must be specified (--src docker or --src yaml)")
+        Error::usage("A source transport must be specified (--src docker, dir, oci or yaml)")
     })?;
-    let dest_transport = args
-        .dest_transport
-        .as_deref()
-        .ok_or_else(|| Error::usage("A destination transport must be specified (--dest docker)"))?;
-    match dest_transport {
-        "docker" => {}
-        "dir" | "oci" => {
-            return Err(Error::Unsupported(format!(
-                "sync to the {dest_transport:?} transport"
-            )));
-        }
+    let dest_transport = args.dest_transport.as_deref().ok_or_else(|| {
+        Error::usage("A destination transport must be specified (--dest docker, dir or oci)")
+    })?;
+    let dest_kind = match dest_transport {
+        "docker" => DestKind::Docker,
+        "dir" => DestKind::Dir,
+        "oci" => DestKind::Oci,
         other => {
             return Err(Error::usage(format!(
                 "{other:?} is not a valid destination transport"
             )));
         }
+    };
+    if src_transport == "dir" && dest_kind == DestKind::Dir {
+        return Err(Error::usage(
+            "sync from 'dir' to 'dir' not implemented, consider using rsync instead",
+        ));
     }
-    let groups = match src_transport {
-        "docker" => vec![sync::docker_source(&args.source)?],
+    let (groups, disk) = match src_transport {
+        "docker" => (vec![sync::docker_source(&args.source)?], None),
         "yaml" => {
             let text = std::fs::read_to_string(&args.source)
                 .map_err(|e| Error::io("reading sync file", &args.source, e))?;
-            sync::parse_yaml(&text, &args.source)?
+            (sync::parse_yaml(&text, &args.source)?, None)
         }
-        "dir" | "oci" => {
-            return Err(Error::Unsupported(format!(
-                "sync from the {src_transport:?} transport"
-            )));
-        }
+        "dir" => (
+            vec![],
+            Some(sync_disk::dir_images(Path::new(&args.source))?),
+        ),
+        "oci" => (
+            vec![],
+            Some(sync_disk::oci_images(Path::new(&args.source))?),
+        ),
         other => {
             return Err(Error::usage(format!(
                 "{other:?} is not a valid source transport"
             )));
         }
     };
+    let transport_of = |t: &str| match t {
+        "dir" => Some(Transport::Dir),
+        "oci" => Some(Transport::Oci),
+        _ => None,
+    };
+    let conversion = args
+        .layers
+        .conversion(transport_of(src_transport), transport_of(dest_transport))?;
     let parallel_images = args.parallel_images.unwrap_or(4);
     let blob_slots = args.image_parallel_copies;
     if parallel_images == 0 || blob_slots == Some(0) {
@@ -250,6 +280,10 @@ pub(super) async fn run(
             remove_signatures: args.remove_signatures.unwrap_or(false),
             // sync copies cosign `.sig` tags like any other tag.
             note_cosign: false,
+            attachments: args
+                .referrers
+                .options(personality)?
+                .without_signatures(args.remove_signatures.unwrap_or(false)),
             refuse_retag: false,
             retry: args.retry.policy(personality),
             stall_timeout: global.stall_timeout(),
@@ -260,6 +294,9 @@ pub(super) async fn run(
         keep_going: args.keep_going.unwrap_or(false),
         scoped: args.scoped.unwrap_or(false),
         append_suffix: args.append_suffix.clone(),
+        registries_d: Some(Arc::new(global.registries_d()?)),
+        dest_kind,
+        conversion,
         shard: args.scale.shard()?,
         journal: args.scale.journal(args.dry_run.unwrap_or(false))?,
         probe: personality == Personality::Ferry,
@@ -298,15 +335,22 @@ pub(super) async fn run(
         Mode::detect(args.quiet.unwrap_or(false)),
         personality.style(),
     );
-    let result = sync::run(
-        &groups,
-        &args.destination,
-        &opts,
-        &clients,
-        progress.clone(),
-        &check,
-    )
-    .await;
+    let result = match disk {
+        None => {
+            sync::run(
+                &groups,
+                &args.destination,
+                &opts,
+                &clients,
+                progress.clone(),
+                &check,
+            )
+            .await
+        }
+        Some(images) => {
+            sync_disk::run(images, &args.destination, &opts, &clients, progress.clone()).await
+        }
+    };
     progress.finish();
     let mut report = result?;
     args.scale
@@ -317,7 +361,7 @@ pub(super) async fn run(
     if let Some(p) = digest_file {
         let mut text = String::new();
         for (digest, dst) in &report.digests {
-            text.push_str(&format!("{digest} docker://{dst}\n"));
+            text.push_str(&format!("{digest} {dst}\n"));
         }
         write_atomic(p, text.as_bytes(), Access::Public, "writing digest file")?;
     }

@@ -7,14 +7,20 @@
 //!    [`MAX_INDEX_DEPTH`] levels), `system` one platform's image, `index-only` the index alone.
 //! 3. Transfer every distinct blob concurrently (bounded), skipping what the destination has
 //!    and mounting across repositories of one registry ([`transfer`]).
-//! 4. Write child manifests by digest, then — last — the top manifest to the reference, then
-//!    commit. A failure at any earlier point leaves the destination reference where it was.
+//! 4. Write child manifests by digest; when something is attached to the image (OCI 1.1
+//!    referrers, cosign attachment tags: [`referrers`]), the top manifest by digest, then the
+//!    attachments; then — last — the top manifest to the reference, then commit. A failure at
+//!    any earlier point leaves the destination reference where it was. An image already at
+//!    the destination still gets the attachments it lacks.
 //!
 //! Manifests are written with their original bytes, so digests are kept; layers are never
 //! recompressed.
 
+mod convert;
 mod locks;
+pub mod referrers;
 mod report;
+mod sigstore;
 pub mod slots;
 pub mod transcript;
 pub mod transfer;
@@ -34,7 +40,9 @@ use crate::platform::Wanted;
 use crate::progress::Progress;
 use crate::reference::Digest;
 use crate::retry::RetryPolicy;
+pub use convert::{Conversion, manifest_format};
 pub use locks::BlobLocks;
+pub use referrers::{AttachedCounts, AttachmentOptions};
 pub use report::{CopyReport, Counts, Requests};
 pub use slots::Slots;
 use transcript::Transcript;
@@ -79,6 +87,8 @@ pub struct CopyOptions {
     /// Look for a cosign signature tag of the image and mention it (it is not copied: as
     /// skopeo without `use-sigstore-attachments`). `sync` copies `.sig` tags as tags instead.
     pub note_cosign: bool,
+    /// Referrers and cosign attachments to copy with the image (see [`referrers`]).
+    pub attachments: AttachmentOptions,
     /// Refuse, before copying anything, when the destination tag exists and points at a
     /// different digest (`ferry promote` without `--allow-overwrite`).
     pub refuse_retag: bool,
@@ -101,6 +111,7 @@ pub struct Copier {
     progress: Arc<Progress>,
     slots: Arc<Slots>,
     blob_locks: Option<Arc<BlobLocks>>,
+    conversion: Conversion,
     transcript: Option<Arc<Transcript>>,
 }
 
@@ -118,7 +129,37 @@ impl Copier {
             progress,
             slots,
             blob_locks: None,
+            conversion: Conversion::default(),
             transcript: None,
+        }
+    }
+
+    /// Change layers or manifests on the way as asked (see [`crate::convert`]); what a
+    /// destination requires (a `docker-archive:`) is done anyway.
+    pub fn with_conversion(mut self, conversion: Conversion) -> Self {
+        self.conversion = conversion;
+        self
+    }
+
+    /// Whether the image may change on the way to this destination (then "already present"
+    /// cannot be decided from the source's digest).
+    fn may_convert(&self, ends: &Ends<'_>) -> bool {
+        let caps = ends.dst.capabilities();
+        self.conversion.desired != crate::convert::Desired::Preserve
+            || self.conversion.options.manifest_format.is_some()
+            || caps.layer_compression != crate::image::LayerCompression::Preserve
+            || !caps.manifest_types.is_empty()
+    }
+
+    /// The job that moves blobs between these endpoints.
+    fn blob_job(&self, ends: &Ends<'_>) -> BlobJob {
+        BlobJob {
+            src: ends.src.clone(),
+            dst: ends.dst.clone(),
+            origin: ends.src.blob_origin(),
+            retry: self.opts.retry.clone(),
+            stall: self.opts.stall_timeout,
+            progress: self.progress.clone(),
         }
     }
 
@@ -170,7 +211,8 @@ impl Copier {
         };
         // What goes to the destination reference is often known from the top manifest
         // alone: then an image that is already there costs nothing more.
-        if let Some((digest, media_type)) = self.target_of(&top) {
+        let may_convert = self.may_convert(&ends);
+        if let Some((digest, media_type)) = self.target_of(&top).filter(|_| !may_convert) {
             self.check_destination(&ends, &digest, existing_digest.as_ref())?;
             if existing_digest.as_ref() == Some(&digest) {
                 self.say(|| transcript::already_present(is_index_type(&media_type)));
@@ -178,6 +220,8 @@ impl Copier {
                 report.media_type = media_type;
                 report.already_present = true;
                 self.present_signatures(&ends, &digest, &mut report).await?;
+                let subjects = self.present_subjects(&top, &digest);
+                self.repair(&ends, &subjects, &mut report).await?;
                 return finish(report);
             }
         }
@@ -185,7 +229,10 @@ impl Copier {
         // makes its blob checks cheaper.
         let (root, ()) = tokio::join!(self.plan(&ends, top, 0), dst.prepare());
         let root = root?;
-        self.check_destination(&ends, &root.manifest.digest, existing_digest.as_ref())?;
+        let converting = may_convert && self.changes(&ends, &root)?;
+        if !converting {
+            self.check_destination(&ends, &root.manifest.digest, existing_digest.as_ref())?;
+        }
         report.digest = root.manifest.digest.to_string();
         report.media_type = root.manifest.media_type.clone();
         // Signatures are read before anything is written, so that a failure to read them
@@ -194,15 +241,23 @@ impl Copier {
         let mut levels = vec![];
         collect_children(&root, 0, &mut levels);
         digests.extend(levels.iter().flatten().map(|m| m.digest.clone()));
-        if existing_digest.as_ref() == Some(&root.manifest.digest) {
+        if !converting && existing_digest.as_ref() == Some(&root.manifest.digest) {
             self.say(|| transcript::already_present(root.manifest.is_index()));
             report.already_present = true;
             self.present_signatures(&ends, &digests[0], &mut report)
                 .await?;
+            self.repair(&ends, &digests, &mut report).await?;
             return finish(report);
         }
+        let copies_sig = self
+            .opts
+            .attachments
+            .tag_suffixes
+            .iter()
+            .any(|s| s == "sig")
+            || (self.opts.attachments.sigstore_signatures && src.reads_sigstore_attachments());
         let cosign = async {
-            if !self.opts.note_cosign || self.opts.remove_signatures {
+            if !self.opts.note_cosign || self.opts.remove_signatures || copies_sig {
                 return None;
             }
             let d = &digests[0];
@@ -214,10 +269,39 @@ impl Copier {
         };
         let copy = async {
             let sigs = self.read_signatures(&ends, &digests).await?;
+            let sigstore = self.read_sigstore(src.as_ref(), &digests).await?;
+            if converting {
+                if !sigs.is_empty() || !sigstore.is_empty() {
+                    return Err(Error::Refused(format!(
+                        "copying {} would change its layers or manifest, which would invalidate its signatures (use --remove-signatures to copy it without them)",
+                        src.name()
+                    )));
+                }
+                // Referrers and attachments name the original digests: they would refer to
+                // nothing at the destination.
+                for a in self.attached_descriptions(src.as_ref(), &digests).await? {
+                    report.attached_not_copied.push(format!(
+                        "{a} (the image changed on the way, its digest with it)"
+                    ));
+                }
+                self.say(|| transcript::start(&root, &sigs));
+                let top = self.transfer_converted(&ends, &root, &mut report).await?;
+                report.digest = top.digest.to_string();
+                report.media_type = top.media_type;
+                self.say(|| transcript::end(&root, &sigs));
+                return Ok(());
+            }
+            let todo = self
+                .attachments(src.as_ref(), dst.as_ref(), &digests, &mut report)
+                .await?;
+            report.attached_not_copied.extend(todo.not_copied);
             self.say(|| transcript::start(&root, &sigs));
-            self.transfer(&ends, &root, &sigs, &mut report).await?;
+            self.transfer(&ends, &root, &sigs, &todo.missing, &mut report)
+                .await?;
             let end = transcript::end(&root, &sigs);
             self.write_signatures(&ends, sigs, &mut report).await?;
+            self.write_sigstore(dst.as_ref(), sigstore, &mut report)
+                .await?;
             self.say(|| end);
             Ok::<_, Error>(())
         };
@@ -238,7 +322,46 @@ impl Copier {
         let sigs = self
             .read_signatures(ends, std::slice::from_ref(digest))
             .await?;
-        self.write_signatures(ends, sigs, report).await
+        let sigstore = self
+            .read_sigstore(ends.src.as_ref(), std::slice::from_ref(digest))
+            .await?;
+        self.write_signatures(ends, sigs, report).await?;
+        self.write_sigstore(ends.dst.as_ref(), sigstore, report)
+            .await
+    }
+
+    /// The manifests whose attachments matter when the destination has the image already:
+    /// the one at the reference and, for an index copied whole, its children.
+    fn present_subjects(&self, top: &Manifest, digest: &Digest) -> Vec<Digest> {
+        let mut out = vec![digest.clone()];
+        if let (Kind::Index { manifests }, MultiArch::All) = (&top.kind, self.opts.multi_arch)
+            && &top.digest == digest
+        {
+            out.extend(manifests.iter().map(|d| d.digest.clone()));
+        }
+        out
+    }
+
+    /// The image is at the destination: add the attachments it lacks there.
+    async fn repair(
+        &self,
+        ends: &Ends<'_>,
+        subjects: &[Digest],
+        report: &mut CopyReport,
+    ) -> Result<()> {
+        if !self.opts.attachments.enabled() {
+            return Ok(());
+        }
+        let todo = self
+            .attachments(ends.src.as_ref(), ends.dst.as_ref(), subjects, report)
+            .await?;
+        report.attached_not_copied.extend(todo.not_copied);
+        if todo.missing.is_empty() {
+            return Ok(());
+        }
+        self.write_attachments(ends.src, ends.dst, &todo.missing, report)
+            .await?;
+        ends.dst.commit().await
     }
 
     /// The source's simple signatures of these manifests, unless `--remove-signatures`.
@@ -278,7 +401,7 @@ impl Copier {
         if !ends.dst.supports_signatures().await? {
             for (d, s) in &sigs {
                 report.signatures_not_copied.push(format!(
-                    "{} OpenShift image signature(s) of {} (the destination registry does not store signatures)",
+                    "{} simple signature(s) of {} (the destination does not store signatures, and registries.d configures no lookaside storage for it)",
                     s.len(),
                     d.short()
                 ));
@@ -348,7 +471,15 @@ impl Copier {
 
     /// Read the manifests the multi-arch mode needs: under `system`, the one image.
     async fn plan(&self, ends: &Ends<'_>, top: Manifest, depth: usize) -> Result<Node> {
-        if self.opts.multi_arch == MultiArch::System {
+        let one_image = !ends.dst.capabilities().indexes;
+        if one_image && top.is_index() && self.opts.multi_arch != MultiArch::System {
+            log::info!(
+                "{} holds one image: copying the {} image of the index",
+                ends.dst.name(),
+                self.opts.platform
+            );
+        }
+        if self.opts.multi_arch == MultiArch::System || one_image {
             let image = platform_image(ends.src.as_ref(), top, &self.opts.platform).await?;
             return Ok(Node {
                 manifest: image.manifest,
@@ -410,6 +541,7 @@ impl Copier {
         ends: &Ends<'_>,
         root: &Node,
         sigs: &SourceSignatures,
+        attached: &[referrers::Attached],
         report: &mut CopyReport,
     ) -> Result<()> {
         // Every distinct blob of every image in the plan.
@@ -419,14 +551,7 @@ impl Copier {
         report.blobs.total = blobs.len() as u64;
         report.bytes.total = total;
         self.progress.add_total(total, blobs.len() as u64);
-        let job = Arc::new(BlobJob {
-            src: ends.src.clone(),
-            dst: ends.dst.clone(),
-            origin: ends.src.blob_origin(),
-            retry: self.opts.retry.clone(),
-            stall: self.opts.stall_timeout,
-            progress: self.progress.clone(),
-        });
+        let job = Arc::new(self.blob_job(ends));
         let scope = ends.dst.blob_scope();
         let outcomes: Vec<(Descriptor, BlobOutcome)> = futures_util::stream::iter(blobs)
             .map(|d| {
@@ -440,13 +565,7 @@ impl Copier {
             .try_collect()
             .await?;
         for (d, o) in &outcomes {
-            let (b, n) = match o {
-                BlobOutcome::Present => (&mut report.blobs.skipped, &mut report.bytes.skipped),
-                BlobOutcome::Mounted => (&mut report.blobs.mounted, &mut report.bytes.mounted),
-                BlobOutcome::Copied => (&mut report.blobs.copied, &mut report.bytes.copied),
-            };
-            *b += 1;
-            *n += d.size;
+            report.count(d.size, *o);
         }
         // Children by digest, deepest first; the top manifest last, to the reference.
         self.say(|| transcript::children(root, sigs));
@@ -466,6 +585,14 @@ impl Copier {
                     report.manifests_written += 1;
                     async { Ok(()) }
                 })
+                .await?;
+        }
+        // What is attached to the image goes after it and before the reference moves.
+        if !attached.is_empty() {
+            ends.dst
+                .put_manifest(&root.manifest, ManifestRole::ByDigest)
+                .await?;
+            self.write_attachments(ends.src, ends.dst, attached, report)
                 .await?;
         }
         self.say(|| transcript::manifest(&root.manifest));

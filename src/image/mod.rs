@@ -13,6 +13,17 @@
 //! - Manifests are put deepest first, each after the blobs it references, and the one with
 //!   [`ManifestRole::Reference`] (the tag) last, then [`ImageDestination::commit`].
 //! - Calls may come concurrently (several blobs at once): implementations are `Sync`.
+//!
+//! What is attached to an image travels with it ([`crate::copy::referrers`]): a source tells
+//! the OCI 1.1 referrers of a manifest ([`ImageSource::referrers`]) and its tags (cosign's
+//! `sha256-<hex>.sig`/`.att`/`.sbom`, [`ImageSource::tags`]); a destination that
+//! [`stores_attachments`](ImageDestination::stores_attachments) takes referrers
+//! ([`ImageDestination::put_referrer`], then [`ImageDestination::index_referrers`] where the
+//! destination did not index them itself: a registry without the referrers API gets the
+//! fallback tag `sha256-<hex>`) and tagged attachments
+//! ([`ImageDestination::put_tagged`]), after the manifest they refer to and before the
+//! destination reference moves. Every method has a default, so a transport that stores no
+//! attachments needs none of them (the engine then names what it left behind).
 
 pub mod read;
 
@@ -49,6 +60,20 @@ pub struct BlobOrigin {
     /// Repository.
     pub repository: String,
 }
+
+/// One entry of a referrers list: a manifest whose `subject` names another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferrerEntry {
+    /// The referrer manifest (media type, digest, size).
+    pub descriptor: Descriptor,
+    /// Its artifact type as the list gives it (`artifactType`, else its config's media type).
+    pub artifact_type: Option<String>,
+}
+
+/// One sigstore signature (a layer of a cosign `sha256-<hex>.sig` attachment: media type,
+/// payload, annotations), as skopeo copies it invoked as `skopeo` with
+/// `use-sigstore-attachments`.
+pub use crate::signing::SigstoreSignature;
 
 /// A source of one image (its reference, and anything reachable from it by digest).
 #[async_trait]
@@ -95,6 +120,42 @@ pub trait ImageSource: Send + Sync {
     /// Whether the source has a tag (for cosign attachments such as `sha256-<hex>.sig`).
     async fn has_tag(&self, _tag: &str) -> Result<bool> {
         Ok(false)
+    }
+
+    /// Every tag of the source's repository, listed once and kept (cosign attachments are
+    /// looked up in it instead of probing each `sha256-<hex>.sig` name). Empty when the
+    /// source has no tags besides its reference.
+    async fn tags(&self) -> Result<std::sync::Arc<Vec<String>>> {
+        Ok(std::sync::Arc::new(vec![]))
+    }
+
+    /// The manifest a tag of the source's repository names (an attachment tag), raw bytes
+    /// kept; `None` when the tag does not exist.
+    async fn tagged_manifest(&self, _tag: &str) -> Result<Option<Manifest>> {
+        Ok(None)
+    }
+
+    /// The OCI 1.1 referrers of a manifest: those whose `subject` is `digest`, restricted to
+    /// `artifact_types` when it is not empty (a source may return more; the engine filters
+    /// again). A registry answers from its referrers API, else from the fallback tag.
+    async fn referrers(
+        &self,
+        _digest: &Digest,
+        _artifact_types: &[String],
+    ) -> Result<Vec<ReferrerEntry>> {
+        Ok(vec![])
+    }
+
+    /// Whether it reads sigstore signatures from `.sig` attachments (`registries.d`'s
+    /// `use-sigstore-attachments` for a registry).
+    fn reads_sigstore_attachments(&self) -> bool {
+        false
+    }
+
+    /// The sigstore signatures of a manifest (the layers of its `.sig` attachment), when the
+    /// source [`reads_sigstore_attachments`](Self::reads_sigstore_attachments).
+    async fn sigstore_signatures(&self, _digest: &Digest) -> Result<Vec<SigstoreSignature>> {
+        Ok(vec![])
     }
 
     /// Requests sent so far (network sources), for reports.
@@ -210,6 +271,18 @@ pub trait ImageDestination: Send + Sync {
     /// [`Reuse::No`] for the same descriptor.
     async fn put_blob(&self, desc: &Descriptor, data: BlobData) -> Result<()>;
 
+    /// Store a blob whose digest and size are known only when its stream ends (a layer
+    /// compressed or decompressed on the way): the destination hashes it while storing it
+    /// and returns both. `Ok(None)`: not supported here; the engine then computes them in a
+    /// first pass and uses [`put_blob`](Self::put_blob).
+    async fn put_blob_computed(
+        &self,
+        _media_type: &str,
+        _stream: BlobStream,
+    ) -> Result<Option<(Digest, u64)>> {
+        Ok(None)
+    }
+
     /// Store a manifest's exact bytes, by digest or under the destination reference.
     async fn put_manifest(&self, manifest: &Manifest, role: ManifestRole) -> Result<()>;
 
@@ -227,6 +300,65 @@ pub trait ImageDestination: Send + Sync {
     async fn put_signature(&self, _digest: &Digest, _content: &[u8]) -> Result<()> {
         Err(crate::error::Error::Unsupported(
             "storing signatures at this destination".into(),
+        ))
+    }
+
+    /// Whether it stores OCI 1.1 referrers and attachment tags (the methods below).
+    fn stores_attachments(&self) -> bool {
+        false
+    }
+
+    /// Whether it has a manifest by digest (an attachment already copied).
+    async fn has_manifest(&self, _digest: &Digest) -> Result<bool> {
+        Ok(false)
+    }
+
+    /// The digest a tag of the destination repository names (cosign attachment tags);
+    /// `None` when the tag does not exist.
+    async fn tag_digest(&self, _tag: &str) -> Result<Option<Digest>> {
+        Ok(None)
+    }
+
+    /// The referrers of `subject` the destination lists already (its referrers API, or the
+    /// fallback tag), by digest.
+    async fn listed_referrers(&self, _subject: &Digest) -> Result<Vec<Digest>> {
+        Ok(vec![])
+    }
+
+    /// Store one referrer of `subject` (a manifest whose `subject` names it; its blobs and
+    /// children already put) by digest. `true` when the destination indexes it itself (a
+    /// registry's referrers API: `OCI-Subject` in the answer); otherwise the engine then
+    /// calls [`index_referrers`](Self::index_referrers).
+    async fn put_referrer(&self, _subject: &Digest, _referrer: &Manifest) -> Result<bool> {
+        Err(crate::error::Error::Unsupported(
+            "storing referrers at this destination".into(),
+        ))
+    }
+
+    /// Make referrers of `subject` that the destination did not index itself discoverable:
+    /// a registry adds them to the fallback index tagged `sha256-<hex>`, merged with the
+    /// entries already there, none dropped.
+    async fn index_referrers(&self, _subject: &Digest, _referrers: &[Manifest]) -> Result<()> {
+        Ok(())
+    }
+
+    /// Store a manifest under a tag of the destination repository other than its reference
+    /// (a cosign attachment, `sha256-<hex>.sig`).
+    async fn put_tagged(&self, _manifest: &Manifest, _tag: &str) -> Result<()> {
+        Err(crate::error::Error::Unsupported(
+            "storing attachment tags at this destination".into(),
+        ))
+    }
+
+    /// Add the sigstore signatures a manifest's `.sig` attachment lacks, as skopeo does
+    /// (rebuilding the attachment); the number added.
+    async fn put_sigstore_signatures(
+        &self,
+        _digest: &Digest,
+        _signatures: &[SigstoreSignature],
+    ) -> Result<u64> {
+        Err(crate::error::Error::Unsupported(
+            "storing sigstore signatures at this destination".into(),
         ))
     }
 

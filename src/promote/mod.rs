@@ -18,7 +18,9 @@ use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
 
-use crate::copy::{Copier, CopyOptions, CopyReport, Counts, MultiArch};
+use crate::copy::{
+    AttachedCounts, AttachmentOptions, Copier, CopyOptions, CopyReport, Counts, MultiArch,
+};
 use crate::error::{Error, Result};
 use crate::platform::Wanted;
 use crate::progress::{Progress, human_bytes};
@@ -106,6 +108,10 @@ pub struct Record {
     pub blobs: Counts,
     /// OpenShift image signatures added in production (copied from non-production).
     pub signatures_copied: u64,
+    /// OCI 1.1 referrers (signatures, attestations, SBOMs) copied, already there, filtered out.
+    pub referrers: AttachedCounts,
+    /// cosign attachment tags (`sha256-<hex>.sig`, `.att`, `.sbom`), the same way.
+    pub attachments: AttachedCounts,
     /// Wall time of the promotion, milliseconds.
     pub duration_ms: u64,
     /// Jenkins' `BUILD_URL`, `JOB_NAME`, `BUILD_NUMBER`, when set.
@@ -117,6 +123,20 @@ impl Record {
     /// The one-line summary printed on stdout.
     pub fn summary(&self) -> String {
         let secs = self.duration_ms as f64 / 1000.0;
+        let mut attached = String::new();
+        if self.referrers.copied > 0 {
+            attached.push_str(&format!(", {} referrer(s)", self.referrers.copied));
+        }
+        if self.attachments.copied > 0 {
+            attached.push_str(&format!(", {} attachment tag(s)", self.attachments.copied));
+        }
+        if self.already_present && !attached.is_empty() {
+            return format!(
+                "Already promoted: {} is {}; added what it lacked{attached} in {secs:.1} s",
+                self.destination.trim_start_matches("docker://"),
+                self.destination_digest
+            );
+        }
         if self.already_present {
             return format!(
                 "Already promoted: {} is {} (nothing copied, {secs:.1} s)",
@@ -129,7 +149,7 @@ impl Record {
             None => String::new(),
         };
         format!(
-            "Promoted {} to {} as {}{replaced}: {} copied, {} already present, {} mounted in {secs:.1} s",
+            "Promoted {} to {} as {}{replaced}: {} copied, {} already present, {} mounted{attached} in {secs:.1} s",
             self.source.trim_start_matches("docker://"),
             self.destination.trim_start_matches("docker://"),
             self.destination_digest,
@@ -156,6 +176,10 @@ pub struct Promoter {
     pub retry: crate::retry::RetryPolicy,
     /// Time a blob transfer may go without moving a byte.
     pub stall_timeout: std::time::Duration,
+    /// What is attached to the image travels with it (`--referrers`).
+    pub attachments: AttachmentOptions,
+    /// Lookaside signature storage (`registries.d`).
+    pub registries_d: Option<crate::registries_d::RegistriesD>,
 }
 
 impl Promoter {
@@ -184,6 +208,7 @@ impl Promoter {
                 platform: Wanted::current(None, None, None),
                 remove_signatures: false,
                 note_cosign: true,
+                attachments: self.attachments.clone(),
                 refuse_retag: !self.allow_overwrite,
                 retry: self.retry.clone(),
                 stall_timeout: self.stall_timeout,
@@ -191,8 +216,13 @@ impl Promoter {
             self.progress.clone(),
             Arc::new(crate::copy::Slots::new(self.parallel)),
         );
-        let (source, destination) =
-            crate::registry::endpoints(self.src.clone(), src, self.dst.clone(), dst);
+        let (source, destination) = crate::registry::endpoints_with(
+            self.src.clone(),
+            src,
+            self.dst.clone(),
+            dst,
+            self.registries_d.as_ref(),
+        );
         let report = match copier.copy(source, destination).await {
             Ok(r) => r,
             Err(Error::Refused(m)) => {
@@ -233,6 +263,8 @@ impl Promoter {
             bytes: report.bytes.clone(),
             blobs: report.blobs.clone(),
             signatures_copied: report.signatures_copied,
+            referrers: report.referrers.clone(),
+            attachments: report.attachments.clone(),
             duration_ms: started.elapsed().as_millis() as u64,
             jenkins,
         };
@@ -302,6 +334,8 @@ mod tests {
             bytes: Counts::default(),
             blobs: Counts::default(),
             signatures_copied: 0,
+            referrers: AttachedCounts::default(),
+            attachments: AttachedCounts::default(),
             duration_ms: 1200,
             jenkins: j,
         };

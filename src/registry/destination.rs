@@ -19,7 +19,8 @@ use super::blob::UploadStart;
 use super::{Client, Scope};
 use crate::error::{Error, Location, Result};
 use crate::image::{
-    BlobData, BlobOrigin, BlobStream, Capabilities, Existing, ImageDestination, ManifestRole, Reuse,
+    BlobData, BlobOrigin, BlobStream, Capabilities, Existing, ImageDestination, ManifestRole,
+    Reuse, SigstoreSignature,
 };
 use crate::manifest::{Descriptor, Manifest};
 use crate::reference::{Digest, ImageRef, Target};
@@ -43,6 +44,10 @@ pub struct RegistryDestination {
     repo_state: AtomicU8,
     /// Upload sessions opened by mounts that fell back to an upload.
     pending: Mutex<HashMap<Digest, Url>>,
+    /// Where simple signatures go when the registry does not store them itself.
+    lookaside: Option<Url>,
+    /// `use-sigstore-attachments` for this image (`registries.d`).
+    sigstore_attachments: bool,
 }
 
 impl RegistryDestination {
@@ -64,7 +69,23 @@ impl RegistryDestination {
             scope,
             repo_state: AtomicU8::new(UNKNOWN),
             pending: Mutex::new(HashMap::new()),
+            lookaside: None,
+            sigstore_attachments: false,
         }
+    }
+
+    /// Write sigstore signatures to `.sig` attachments (as skopeo, when `registries.d` sets
+    /// `use-sigstore-attachments` for the image).
+    pub fn with_sigstore_attachments(mut self, on: bool) -> Self {
+        self.sigstore_attachments = on;
+        self
+    }
+
+    /// Write simple signatures to this lookaside location (a configured `lookaside-staging`
+    /// or `lookaside`) when the registry has no signature extension.
+    pub fn with_lookaside(mut self, base: Option<Url>) -> Self {
+        self.lookaside = base;
+        self
     }
 
     fn repo(&self) -> &str {
@@ -319,10 +340,18 @@ impl ImageDestination for RegistryDestination {
     }
 
     async fn supports_signatures(&self) -> Result<bool> {
-        self.client.supports_signatures().await
+        Ok(self.client.supports_signatures().await? || self.lookaside.is_some())
     }
 
     async fn signatures(&self, digest: &Digest) -> Result<Vec<Vec<u8>>> {
+        if !self.client.supports_signatures().await?
+            && let Some(base) = &self.lookaside
+        {
+            if base.scheme() != "file" {
+                return Ok(vec![]);
+            }
+            return super::lookaside::read(&self.client, base, digest, &self.location()).await;
+        }
         Ok(self
             .client
             .get_signatures(self.repo(), digest, &self.scope)
@@ -333,8 +362,95 @@ impl ImageDestination for RegistryDestination {
     }
 
     async fn put_signature(&self, digest: &Digest, content: &[u8]) -> Result<()> {
+        if !self.client.supports_signatures().await?
+            && let Some(base) = &self.lookaside
+        {
+            return super::lookaside::add(base, digest, content, &self.location()).await;
+        }
         self.client
             .put_signature(self.repo(), digest, content, &self.scope)
+            .await
+    }
+
+    fn stores_attachments(&self) -> bool {
+        true
+    }
+
+    async fn has_manifest(&self, digest: &Digest) -> Result<bool> {
+        if self.repo_state.load(Ordering::Relaxed) == NEW {
+            return Ok(false);
+        }
+        Ok(self
+            .client
+            .head_manifest(self.repo(), digest.as_str(), &self.scope)
+            .await?
+            .is_some())
+    }
+
+    async fn tag_digest(&self, tag: &str) -> Result<Option<Digest>> {
+        if self.repo_state.load(Ordering::Relaxed) == NEW {
+            return Ok(None);
+        }
+        match self
+            .client
+            .head_manifest(self.repo(), tag, &self.scope)
+            .await?
+        {
+            None => Ok(None),
+            Some(h) => match h.digest {
+                Some(d) => Ok(Some(d)),
+                None => Ok(self
+                    .client
+                    .manifest_if_tagged(self.repo(), tag)
+                    .await?
+                    .map(|m| m.digest)),
+            },
+        }
+    }
+
+    async fn listed_referrers(&self, subject: &Digest) -> Result<Vec<Digest>> {
+        if self.repo_state.load(Ordering::Relaxed) == NEW {
+            return Ok(vec![]);
+        }
+        Ok(self
+            .client
+            .referrers_of(self.repo(), subject, &[], &self.scope, None)
+            .await?
+            .into_iter()
+            .map(|e| e.descriptor.digest)
+            .collect())
+    }
+
+    async fn put_referrer(&self, subject: &Digest, referrer: &Manifest) -> Result<bool> {
+        self.client
+            .put_referrer(self.repo(), subject, referrer)
+            .await
+    }
+
+    async fn index_referrers(&self, subject: &Digest, referrers: &[Manifest]) -> Result<()> {
+        self.client
+            .merge_fallback(self.repo(), subject, referrers)
+            .await
+    }
+
+    async fn put_tagged(&self, manifest: &Manifest, tag: &str) -> Result<()> {
+        self.client.put_manifest(self.repo(), tag, manifest).await
+    }
+
+    async fn put_sigstore_signatures(
+        &self,
+        digest: &Digest,
+        signatures: &[SigstoreSignature],
+    ) -> Result<u64> {
+        if !self.sigstore_attachments {
+            // skopeo's words.
+            return Err(Error::usage(format!(
+                "writing sigstore attachments is disabled by configuration (registries.d, for {})",
+                self.name()
+            )));
+        }
+        self.client
+            .put_sigstore_signatures(self.repo(), digest, signatures, &self.scope)
             .await
     }
 

@@ -142,9 +142,22 @@ impl Client {
         }))
     }
 
-    /// `PUT /v2/<repo>/manifests/<reference>` with the exact bytes; returns the digest the
-    /// registry reports (checked against the bytes' digest).
+    /// `PUT /v2/<repo>/manifests/<reference>` with the exact bytes; the digest the registry
+    /// reports is checked against the bytes' digest.
     pub async fn put_manifest(&self, repo: &str, reference: &str, m: &Manifest) -> Result<()> {
+        self.put_manifest_headers(repo, reference, m)
+            .await
+            .map(|_| ())
+    }
+
+    /// [`put_manifest`](Self::put_manifest), returning the answer's headers (a registry with
+    /// the OCI 1.1 referrers API sends `OCI-Subject` for a manifest with a `subject`).
+    pub async fn put_manifest_headers(
+        &self,
+        repo: &str,
+        reference: &str,
+        m: &Manifest,
+    ) -> Result<HeaderMap> {
         let loc = self.location(repo);
         let op = format!("writing manifest {reference}");
         let url = self.url(&format!("{repo}/manifests/{reference}")).await?;
@@ -213,7 +226,7 @@ impl Client {
                 actual: d.to_string(),
             });
         }
-        Ok(())
+        Ok(resp.headers().clone())
     }
 
     /// `DELETE /v2/<repo>/manifests/<digest>`.

@@ -21,10 +21,13 @@ pub mod auth;
 pub mod blob;
 pub mod destination;
 mod errors;
+pub mod lookaside;
 pub mod manifest;
 mod ping;
+pub mod referrers;
 mod scope;
 pub mod signatures;
+pub mod sigstore;
 pub mod source;
 pub mod tags;
 mod token;
@@ -63,12 +66,56 @@ pub fn endpoints(
     Arc<dyn crate::image::ImageSource>,
     Arc<dyn crate::image::ImageDestination>,
 ) {
+    endpoints_with(src_client, src, dst_client, dst, None)
+}
+
+/// The source and destination of a registry-to-registry copy, blobs mounted between them
+/// when they are repositories of one registry, signatures read and written where
+/// `registries.d` says (lookaside storage, sigstore attachments).
+pub fn endpoints_with(
+    src_client: Arc<Client>,
+    src: &crate::reference::ImageRef,
+    dst_client: Arc<Client>,
+    dst: &crate::reference::ImageRef,
+    registries_d: Option<&crate::registries_d::RegistriesD>,
+) -> (
+    Arc<dyn crate::image::ImageSource>,
+    Arc<dyn crate::image::ImageDestination>,
+) {
     use crate::image::ImageSource as _;
-    let source = source::RegistrySource::new(src_client, src.clone());
+    let source = source_with(src_client, src, registries_d);
     let origin = source.blob_origin();
-    let destination =
-        destination::RegistryDestination::new(dst_client, dst.clone(), origin.as_ref());
+    let destination = destination_with(dst_client, dst, origin.as_ref(), registries_d);
     (Arc::new(source), Arc::new(destination))
+}
+
+/// A registry image as a source, its lookaside and sigstore attachments as `registries.d`
+/// configures them for it.
+pub fn source_with(
+    client: Arc<Client>,
+    image: &crate::reference::ImageRef,
+    registries_d: Option<&crate::registries_d::RegistriesD>,
+) -> source::RegistrySource {
+    let read = registries_d.and_then(|c| c.lookaside(image, false).ok());
+    let sigstore = registries_d.is_some_and(|c| c.use_sigstore_attachments(image));
+    source::RegistrySource::new(client, image.clone())
+        .with_lookaside(read)
+        .with_sigstore_attachments(sigstore)
+}
+
+/// A registry reference as a destination (blobs mounted from `origin` on the same registry),
+/// its lookaside staging and sigstore attachments as `registries.d` configures them.
+pub fn destination_with(
+    client: Arc<Client>,
+    image: &crate::reference::ImageRef,
+    origin: Option<&crate::image::BlobOrigin>,
+    registries_d: Option<&crate::registries_d::RegistriesD>,
+) -> destination::RegistryDestination {
+    let write = registries_d.and_then(|c| c.configured_lookaside(image, true).ok().flatten());
+    let sigstore = registries_d.is_some_and(|c| c.use_sigstore_attachments(image));
+    destination::RegistryDestination::new(client, image.clone(), origin)
+        .with_lookaside(write)
+        .with_sigstore_attachments(sigstore)
 }
 
 /// A successful answer read whole by [`Client::send_read`].
@@ -153,6 +200,8 @@ pub struct Client {
     max_tag_data: usize,
     /// Pacing shared with every client of this host ([`crate::ratelimit`]).
     pace: Arc<crate::ratelimit::Pacer>,
+    /// Tag lists read once (attachment tags are looked up in them).
+    attachments: referrers::Cache,
 }
 
 impl std::fmt::Debug for Client {
@@ -187,6 +236,7 @@ impl Client {
             tls_verify_flag: opts.tls_verify_flag,
             max_tag_data: opts.max_tag_data,
             pace,
+            attachments: referrers::Cache::default(),
         }))
     }
 

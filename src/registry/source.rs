@@ -7,7 +7,7 @@ use futures_util::StreamExt as _;
 
 use super::{Client, Scope};
 use crate::error::{Location, Result};
-use crate::image::{BlobOrigin, BlobRead, ImageSource};
+use crate::image::{BlobOrigin, BlobRead, ImageSource, ReferrerEntry, SigstoreSignature};
 use crate::manifest::{Descriptor, Manifest};
 use crate::reference::{Digest, ImageRef};
 
@@ -15,12 +15,35 @@ use crate::reference::{Digest, ImageRef};
 pub struct RegistrySource {
     client: Arc<Client>,
     image: ImageRef,
+    /// Where simple signatures are read when the registry does not serve them itself.
+    lookaside: Option<url::Url>,
+    /// `use-sigstore-attachments` for this image (`registries.d`).
+    sigstore_attachments: bool,
 }
 
 impl RegistrySource {
     /// The image `image` through `client` (a client of `image.registry`).
     pub fn new(client: Arc<Client>, image: ImageRef) -> Self {
-        RegistrySource { client, image }
+        RegistrySource {
+            client,
+            image,
+            lookaside: None,
+            sigstore_attachments: false,
+        }
+    }
+
+    /// Read sigstore signatures from `.sig` attachments (as skopeo, when `registries.d` sets
+    /// `use-sigstore-attachments` for the image).
+    pub fn with_sigstore_attachments(mut self, on: bool) -> Self {
+        self.sigstore_attachments = on;
+        self
+    }
+
+    /// Read simple signatures from this lookaside location when the registry has no
+    /// signature extension (see [`crate::registries_d`]).
+    pub fn with_lookaside(mut self, base: Option<url::Url>) -> Self {
+        self.lookaside = base;
+        self
     }
 
     /// The client.
@@ -82,11 +105,16 @@ impl ImageSource for RegistrySource {
     }
 
     async fn supports_signatures(&self) -> Result<bool> {
-        self.client.supports_signatures().await
+        Ok(self.client.supports_signatures().await? || self.lookaside.is_some())
     }
 
     async fn signatures(&self, digest: &Digest) -> Result<Vec<Vec<u8>>> {
         let repo = &self.image.repository;
+        if !self.client.supports_signatures().await?
+            && let Some(base) = &self.lookaside
+        {
+            return super::lookaside::read(&self.client, base, digest, &self.location()).await;
+        }
         Ok(self
             .client
             .get_signatures(repo, digest, &Scope::pull(repo))
@@ -103,6 +131,39 @@ impl ImageSource for RegistrySource {
             .head_manifest(repo, tag, &Scope::pull(repo))
             .await?
             .is_some())
+    }
+
+    async fn tags(&self) -> Result<Arc<Vec<String>>> {
+        self.client.cached_tags(&self.image.repository).await
+    }
+
+    async fn tagged_manifest(&self, tag: &str) -> Result<Option<Manifest>> {
+        self.client
+            .manifest_if_tagged(&self.image.repository, tag)
+            .await
+    }
+
+    async fn referrers(&self, digest: &Digest, types: &[String]) -> Result<Vec<ReferrerEntry>> {
+        let repo = &self.image.repository;
+        let scope = Scope::pull(repo);
+        // Without the API, the fallback tag is looked up in the tag list (read once).
+        let tags = self.client.cached_tags(repo).await?;
+        self.client
+            .referrers_of(repo, digest, types, &scope, Some(&tags))
+            .await
+    }
+
+    fn reads_sigstore_attachments(&self) -> bool {
+        self.sigstore_attachments
+    }
+
+    async fn sigstore_signatures(&self, digest: &Digest) -> Result<Vec<SigstoreSignature>> {
+        if !self.sigstore_attachments {
+            return Ok(vec![]);
+        }
+        self.client
+            .sigstore_signatures(&self.image.repository, digest)
+            .await
     }
 
     fn request_count(&self) -> u64 {

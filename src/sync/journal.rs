@@ -165,7 +165,8 @@ mod tests {
         }
         // A kill in the middle of a write.
         let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
-        f.write_all(br#"{"source":"docker://s.io/d:1","destin"#).unwrap();
+        f.write_all(br#"{"source":"docker://s.io/d:1","destin"#)
+            .unwrap();
         drop(f);
         let j = Journal::open(&p).unwrap();
         assert_eq!(j.len(), 2);

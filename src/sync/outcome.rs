@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::copy::Requests;
 use crate::copy::Counts;
+pub use crate::copy::Requests;
 use crate::error::Result;
 use crate::fsutil::{Access, write_atomic};
 

@@ -152,7 +152,9 @@ mod tests {
     use super::*;
 
     fn keys(n: usize) -> Vec<String> {
-        (0..n).map(|i| format!("registry.example.com/team-{}/app-{i}", i % 7)).collect()
+        (0..n)
+            .map(|i| format!("registry.example.com/team-{}/app-{i}", i % 7))
+            .collect()
     }
 
     #[test]
@@ -163,7 +165,12 @@ mod tests {
             for k in &keys {
                 let owners: Vec<u32> = (0..count)
                     .filter(|&i| {
-                        Shard { index: i, count, by: ShardBy::Repository }.owns(k, "unused")
+                        Shard {
+                            index: i,
+                            count,
+                            by: ShardBy::Repository,
+                        }
+                        .owns(k, "unused")
                     })
                     .collect();
                 assert_eq!(owners.len(), 1, "{k} owned by {owners:?} of {count}");
@@ -171,7 +178,10 @@ mod tests {
             }
             // Fair: no shard gets more than 1.3 times its share.
             let share = keys.len() / count as usize;
-            assert!(per.iter().all(|&n| n * 10 <= share * 13), "{count}: {per:?}");
+            assert!(
+                per.iter().all(|&n| n * 10 <= share * 13),
+                "{count}: {per:?}"
+            );
         }
     }
 
@@ -179,12 +189,19 @@ mod tests {
     fn adding_a_shard_moves_only_what_it_takes() {
         let keys = keys(4000);
         for n in [1u32, 2, 4, 8] {
-            let moved: Vec<&String> = keys.iter().filter(|k| owner(k, n) != owner(k, n + 1)).collect();
+            let moved: Vec<&String> = keys
+                .iter()
+                .filter(|k| owner(k, n) != owner(k, n + 1))
+                .collect();
             // Every key that moves goes to the new shard ...
             assert!(moved.iter().all(|k| owner(k, n + 1) == n), "{n}");
             // ... and about 1/(n+1) of them move.
             let expected = keys.len() / (n as usize + 1);
-            assert!(moved.len() * 10 <= expected * 13, "{n}: {} moved, ~{expected} expected", moved.len());
+            assert!(
+                moved.len() * 10 <= expected * 13,
+                "{n}: {} moved, ~{expected} expected",
+                moved.len()
+            );
         }
     }
 
@@ -195,10 +212,20 @@ mod tests {
             .map(|t| owner(&format!("r.io/mirror/app:v{t}"), count))
             .collect();
         assert_eq!(owners.len(), 4);
-        let s = Shard { index: 0, count, by: ShardBy::Image };
-        let s_repo = Shard { by: ShardBy::Repository, ..s };
+        let s = Shard {
+            index: 0,
+            count,
+            by: ShardBy::Image,
+        };
+        let s_repo = Shard {
+            by: ShardBy::Repository,
+            ..s
+        };
         // By repository, the reference does not matter.
-        assert_eq!(s_repo.owns("r.io/mirror/app", "x"), s_repo.owns("r.io/mirror/app", "y"));
+        assert_eq!(
+            s_repo.owns("r.io/mirror/app", "x"),
+            s_repo.owns("r.io/mirror/app", "y")
+        );
         assert!(!s.decides_by_repository() && s_repo.decides_by_repository());
     }
 
@@ -207,7 +234,10 @@ mod tests {
         // The assignment is part of the command's contract: pods of one Job may run different
         // ferry builds. These values must never change.
         assert_eq!(owner("quay.io/team/app", 4), owner("quay.io/team/app", 4));
-        let fixed: Vec<u32> = ["a", "b", "c", "d", "e", "f"].iter().map(|k| owner(k, 5)).collect();
+        let fixed: Vec<u32> = ["a", "b", "c", "d", "e", "f"]
+            .iter()
+            .map(|k| owner(k, 5))
+            .collect();
         assert_eq!(fixed, FIXED);
     }
 
@@ -219,7 +249,11 @@ mod tests {
     fn parsing() {
         assert_eq!(
             Shard::parse("1/4", ShardBy::Image).unwrap(),
-            Shard { index: 1, count: 4, by: ShardBy::Image }
+            Shard {
+                index: 1,
+                count: 4,
+                by: ShardBy::Image
+            }
         );
         for bad in ["4/4", "1", "a/4", "-1/4", "0/0", "1/4/5", "0/10001"] {
             assert!(Shard::parse(bad, ShardBy::Repository).is_err(), "{bad}");

@@ -797,31 +797,51 @@ fn a_second_copy_costs_one_manifest_request_per_side() {
         &dst.docker_ref("ns/app:v1"),
     )
     .assert_success();
-    let (ms, md) = (src.mark(), dst.mark());
-    let out = ferry_copy(
-        &[],
-        &s,
-        &d,
-        &src.docker_ref("ns/app:v1"),
-        &dst.docker_ref("ns/app:v1"),
-    );
-    out.assert_success();
-    assert!(out.stdout.contains("already present"), "{}", out.stdout);
     let not_ping = |r: &LoggedRequest| r.kind() != RequestKind::Ping;
-    let src_reqs: Vec<_> = src
-        .requests_since(ms)
-        .into_iter()
-        .filter(not_ping)
-        .collect();
-    let dst_reqs: Vec<_> = dst
-        .requests_since(md)
-        .into_iter()
-        .filter(not_ping)
-        .collect();
+    let again = |extra: &[&str]| {
+        let (ms, md) = (src.mark(), dst.mark());
+        let out = ferry_copy(
+            extra,
+            &s,
+            &d,
+            &src.docker_ref("ns/app:v1"),
+            &dst.docker_ref("ns/app:v1"),
+        );
+        out.assert_success();
+        assert!(out.stdout.contains("already present"), "{}", out.stdout);
+        let src_reqs: Vec<_> = src
+            .requests_since(ms)
+            .into_iter()
+            .filter(not_ping)
+            .collect();
+        let dst_reqs: Vec<_> = dst
+            .requests_since(md)
+            .into_iter()
+            .filter(not_ping)
+            .collect();
+        (src_reqs, dst_reqs)
+    };
+    let (src_reqs, dst_reqs) = again(&["--referrers=none"]);
     assert_eq!(src_reqs.len(), 1, "{src_reqs:#?}");
     assert_eq!(src_reqs[0].kind(), RequestKind::ManifestGet);
     assert_eq!(dst_reqs.len(), 1, "{dst_reqs:#?}");
     assert_eq!(dst_reqs[0].kind(), RequestKind::ManifestHead);
+    // By default ferry also checks that nothing attached to the image (or its children) is
+    // missing: one tag list and one referrers request (this registry has no referrers API)
+    // at the source; with nothing attached, nothing more at the destination.
+    let (src_reqs, dst_reqs) = again(&[]);
+    let kinds: Vec<_> = src_reqs.iter().map(|r| r.kind()).collect();
+    assert_eq!(
+        kinds,
+        [
+            RequestKind::ManifestGet,
+            RequestKind::TagsList,
+            RequestKind::Other
+        ],
+        "{src_reqs:#?}"
+    );
+    assert!(src_reqs[2].path.contains("/referrers/"));
+    assert_eq!(dst_reqs.len(), 1, "{dst_reqs:#?}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -933,7 +953,7 @@ fn bad_input_is_one_clear_line_and_exit_1() {
             "lowercase",
         ),
         (
-            &["copy", "oci:/tmp/layout", "docker://x/y"],
+            &["copy", "docker-daemon:busybox:latest", "docker://x/y"],
             "not supported yet",
         ),
         (&["copy", "busybox", "docker://x/y"], "transport"),
@@ -942,7 +962,7 @@ fn bad_input_is_one_clear_line_and_exit_1() {
             "--sign-by (signing) is not supported yet",
         ),
         (
-            &["copy", "--format=oci", "docker://a/b", "docker://x/y"],
+            &["copy", "--format=v2s1", "docker://a/b", "docker://x/y"],
             "--format",
         ),
         (
@@ -1189,6 +1209,7 @@ fn signatures_that_are_not_copied_are_mentioned() {
     let sig = ImageSpec::oci().layers(&[200]).build();
     let sig_tag = fx.digest.replace(':', "-") + ".sig";
     sig.seed(&src, &format!("ns/app:{sig_tag}"));
+    // As ferry, it travels with the image (tests/it/referrers.rs has the details).
     let out = ferry_copy(
         &[],
         &src.tls_args(Side::Src),
@@ -1197,22 +1218,33 @@ fn signatures_that_are_not_copied_are_mentioned() {
         &dst.docker_ref("ns/app:v1"),
     );
     out.assert_success();
+    assert_eq!(dst.manifest_digest("ns/app", &sig_tag), Some(sig.digest));
+    // Without attachments (as skopeo without use-sigstore-attachments), it is named.
+    let out = ferry_copy(
+        &["--referrers=none"],
+        &src.tls_args(Side::Src),
+        &dst.tls_args(Side::Dest),
+        &src.docker_ref("ns/app:v1"),
+        &dst.docker_ref("other/app:v1"),
+    );
+    out.assert_success();
     assert!(
         out.stderr.contains("not copied") && out.stderr.contains(&sig_tag),
         "{}",
         out.stderr
     );
-    assert_eq!(dst.manifest_digest("ns/app", &sig_tag), None);
-    // --remove-signatures: the user asked for it, no notice.
+    assert_eq!(dst.manifest_digest("other/app", &sig_tag), None);
+    // --remove-signatures: the user asked for it, no notice, no `.sig`.
     let out = ferry_copy(
         &["--remove-signatures"],
         &src.tls_args(Side::Src),
         &dst.tls_args(Side::Dest),
         &src.docker_ref("ns/app:v1"),
-        &dst.docker_ref("ns/app:v2"),
+        &dst.docker_ref("bare/app:v2"),
     );
     out.assert_success();
     assert!(!out.stderr.contains("not copied"), "{}", out.stderr);
+    assert_eq!(dst.tags("bare/app"), vec!["v2".to_string()]);
 }
 
 /// OpenShift 3.11's registry takes neither OCI manifests nor manifest lists. A refusal names the

@@ -110,9 +110,17 @@ fn malformed_references_and_unsupported_transports() {
         ("docker://r.io/a:v1:v2".into(), "invalid image reference"),
         ("docker:r.io/a:v1".into(), "docker://"),
         ("ns/app:v1".into(), "transport"),
-        ("oci:/tmp/layout:v1".into(), "not supported"),
-        ("dir:/tmp/x".into(), "not supported"),
-        ("docker-archive:/tmp/x.tar".into(), "not supported"),
+        (
+            "oci:/nonexistent-ferry/layout:v1".into(),
+            "nonexistent-ferry",
+        ),
+        ("dir:/nonexistent-ferry/x".into(), "nonexistent-ferry"),
+        (
+            "docker-archive:/nonexistent-ferry/x.tar".into(),
+            "nonexistent-ferry",
+        ),
+        ("oci:/tmp:-bad-name".into(), "invalid image name"),
+        ("docker-daemon:ns/app:v1".into(), "not supported"),
         ("containers-storage:ns/app".into(), "not supported"),
         ("ftp://r.io/a:v1".into(), "unknown transport"),
     ];

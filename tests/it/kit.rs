@@ -607,13 +607,21 @@ fn every_identity_gets_only_what_its_step_needs() {
     // OpenShift Pipelines: the promotion's TaskRuns push, nothing else; the EventListener
     // creates PipelineRuns (OpenShift Pipelines' own role for it), nothing else.
     let tekton = process("tekton/prod-pipeline.yaml", &[]);
-    let pusher = object(&tekton, "ServiceAccount")["metadata"]["name"].as_str().unwrap();
+    let pusher = object(&tekton, "ServiceAccount")["metadata"]["name"]
+        .as_str()
+        .unwrap();
     assert_eq!(
         by_subject(pusher),
-        [("prod-pipeline.yaml".to_string(), "system:image-builder".to_string(), "shop-prod".to_string())]
+        [(
+            "prod-pipeline.yaml".to_string(),
+            "system:image-builder".to_string(),
+            "shop-prod".to_string()
+        )]
     );
     let triggers = process("tekton/prod-triggers.yaml", &[]);
-    let listener = object(&triggers, "ServiceAccount")["metadata"]["name"].as_str().unwrap();
+    let listener = object(&triggers, "ServiceAccount")["metadata"]["name"]
+        .as_str()
+        .unwrap();
     assert_eq!(
         by_subject(listener),
         [(
@@ -828,6 +836,7 @@ fn the_jenkinsfiles_declare_no_parameters_so_the_build_config_defaults_stand() {
     let parameters_block = Regex::new(r"(?m)^\s*parameters\s*\{").unwrap();
     let param = Regex::new(r"params\.(\w+)").unwrap();
     let var = Regex::new(r"\$\{?([A-Z][A-Z0-9_]*)").unwrap();
+    let env_ref = Regex::new(r"env\.([A-Z][A-Z0-9_]*)").unwrap();
     for (jenkinsfile, template) in [
         ("Jenkinsfile.nonprod", "nonprod-pipeline.yaml"),
         ("Jenkinsfile.prod", "prod-pipeline.yaml"),
@@ -861,7 +870,6 @@ fn the_jenkinsfiles_declare_no_parameters_so_the_build_config_defaults_stand() {
                 used.remove(own);
             }
             // env.X of the Groovy code is a parameter too.
-            let env_ref = Regex::new(r"env\.([A-Z][A-Z0-9_]*)").unwrap();
             used.extend(env_ref.captures_iter(&text).map(|c| c[1].to_string()));
         }
         let missing: Vec<&String> = used.difference(&env).collect();
@@ -981,7 +989,11 @@ fn the_jenkinsfiles_keep_secrets_out_of_groovy_strings() {
         "\"FERRY_SHARD=${shard}\"",
         "\"FERRY_REPORT=${report}\"",
     ];
-    for file in ["Jenkinsfile.nonprod", "Jenkinsfile.prod", "Jenkinsfile.mirror"] {
+    for file in [
+        "Jenkinsfile.nonprod",
+        "Jenkinsfile.prod",
+        "Jenkinsfile.mirror",
+    ] {
         let text = read(file);
         assert!(
             !double_quoted_sh.is_match(&text),

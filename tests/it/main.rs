@@ -4,6 +4,8 @@
 #![allow(unreachable_pub, missing_docs)]
 
 mod agent_image;
+mod airgap;
+mod attachments;
 mod cert_dir;
 mod copy;
 mod credentials;
@@ -19,15 +21,18 @@ mod lab;
 mod lint;
 mod list_tags;
 mod login;
+mod lookaside;
 mod mirror;
 mod oc_process;
 mod parsers;
 mod progress;
 mod promote;
 mod proxy;
+mod referrers;
 mod secrets;
 mod signatures;
 mod signing;
+mod sigstore;
 mod skopeo_systemtests;
 mod support;
 mod sync;
@@ -35,6 +40,9 @@ mod sync_scale;
 mod tekton;
 mod tekton_api;
 mod templates;
+mod transports_archive;
+mod transports_dir;
+mod transports_oci;
 mod trigger;
 mod trust;
 mod vendor;

@@ -33,7 +33,9 @@ fn owner(key: &str, count: u32) -> u32 {
             h.update(i.to_be_bytes());
             (u64::from_be_bytes(h.finalize()[..8].try_into().unwrap()), i)
         })
-        .fold((0u64, 0u32), |best, (s, i)| if i == 0 || s > best.0 { (s, i) } else { best })
+        .fold((0u64, 0u32), |best, (s, i)| {
+            if i == 0 || s > best.0 { (s, i) } else { best }
+        })
         .1
 }
 
@@ -107,7 +109,9 @@ impl Mirror {
                 y.push_str(&format!("    team/{repo}: [{}]\n", tags.join(", ")));
             }
         }
-        y.push_str(&format!("  images-by-tag-regex:\n    team/{last}: ^v[0-9]+$\n"));
+        y.push_str(&format!(
+            "  images-by-tag-regex:\n    team/{last}: ^v[0-9]+$\n"
+        ));
         if self.proxy.is_some() {
             y.push_str("  tls-verify: false\n");
         }
@@ -144,7 +148,10 @@ impl Mirror {
                 .map(|(k, v)| (k.clone(), v.as_str().unwrap().as_bytes().to_vec()))
                 .collect();
             if o["metadata"]["labels"]["config.openshift.io/inject-trusted-cabundle"] == "true" {
-                files.push(("ca-bundle.crt".into(), pki::lab_ca().ca_pem.as_bytes().to_vec()));
+                files.push((
+                    "ca-bundle.crt".into(),
+                    pki::lab_ca().ca_pem.as_bytes().to_vec(),
+                ));
             }
             c.config_maps.insert(name, files);
         }
@@ -154,7 +161,10 @@ impl Mirror {
         );
         c.config_maps.insert(
             "ferry-mirror-ca".into(),
-            vec![("ca-bundle.crt".into(), pki::lab_ca().ca_pem.as_bytes().to_vec())],
+            vec![(
+                "ca-bundle.crt".into(),
+                pki::lab_ca().ca_pem.as_bytes().to_vec(),
+            )],
         );
         c
     }
@@ -166,7 +176,9 @@ impl Mirror {
         for (repo, list) in &self.images {
             for (tag, fx) in list {
                 assert_eq!(
-                    self.dst.manifest_digest(&format!("mirror/{repo}"), tag).as_deref(),
+                    self.dst
+                        .manifest_digest(&format!("mirror/{repo}"), tag)
+                        .as_deref(),
                     Some(fx.digest.as_str()),
                     "mirror/{repo}:{tag}"
                 );
@@ -182,9 +194,15 @@ impl Mirror {
             }
         }
         let mut uploads: BTreeMap<(String, String), usize> = BTreeMap::new();
-        for r in reqs.iter().filter(|r| r.kind() == RequestKind::UploadFinish && r.status == 201) {
+        for r in reqs
+            .iter()
+            .filter(|r| r.kind() == RequestKind::UploadFinish && r.status == 201)
+        {
             *uploads
-                .entry((r.repo().unwrap_or_default(), r.query_param("digest").unwrap_or_default()))
+                .entry((
+                    r.repo().unwrap_or_default(),
+                    r.query_param("digest").unwrap_or_default(),
+                ))
                 .or_default() += 1;
         }
         let twice: Vec<_> = uploads.iter().filter(|(_, n)| **n > 1).collect();
@@ -250,11 +268,17 @@ fn mirror_indexed_job_copies_every_image_once() {
         assert_eq!(r["shard"], format!("{}/3", pod.index));
         assert_eq!(r["shard_by"], "repository");
         for s in image_sources(&r) {
-            assert!(seen.insert(s.clone(), pod.index).is_none(), "{s} in two shards");
+            assert!(
+                seen.insert(s.clone(), pod.index).is_none(),
+                "{s} in two shards"
+            );
         }
         // Each shard owns whole repositories: the ones rendezvous hashing gives it.
         for i in r["images"].as_array().unwrap() {
-            let dst = i["destination"].as_str().unwrap().trim_start_matches("docker://");
+            let dst = i["destination"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("docker://");
             let repo = dst.rsplit_once(':').unwrap().0;
             assert_eq!(owner(repo, 3), pod.index, "{dst}");
             assert_eq!(i["outcome"], "copied");
@@ -271,10 +295,17 @@ fn mirror_the_cronjob_runs_the_same_job() {
     let job = process("mirror-job.yaml", &p);
     let cron = process("mirror-cronjob.yaml", &p);
     let c = object(&cron, "CronJob");
-    assert_eq!(c["spec"]["jobTemplate"]["spec"], object(&job, "Job")["spec"]);
+    assert_eq!(
+        c["spec"]["jobTemplate"]["spec"],
+        object(&job, "Job")["spec"]
+    );
     assert_eq!(c["spec"]["concurrencyPolicy"], "Forbid");
     let cms = |p: &crate::oc_process::Processed| -> Vec<Value> {
-        p.objects.iter().filter(|o| o["kind"] == "ConfigMap").cloned().collect()
+        p.objects
+            .iter()
+            .filter(|o| o["kind"] == "ConfigMap")
+            .cloned()
+            .collect()
     };
     assert_eq!(cms(&cron), cms(&job));
 }
@@ -289,7 +320,12 @@ fn mirror_a_killed_shard_resumes_from_its_journal() {
     // The shard with the most repositories; in its plan the last image's config is held.
     let count = 2;
     let shard = (0..count)
-        .max_by_key(|&i| m.images.keys().filter(|r| owner(&format!("{dest}/{r}"), count) == i).count())
+        .max_by_key(|&i| {
+            m.images
+                .keys()
+                .filter(|r| owner(&format!("{dest}/{r}"), count) == i)
+                .count()
+        })
         .unwrap();
     let mine: Vec<(&String, &String, &Fixture)> = m
         .images
@@ -339,7 +375,8 @@ fn mirror_a_killed_shard_resumes_from_its_journal() {
     let killed = running.wait(Duration::from_secs(60));
     assert_eq!(killed.code, None, "killed by a signal:\n{killed}");
     assert_eq!(
-        m.dst.manifest_digest(&format!("mirror/{held_repo}"), held_tag),
+        m.dst
+            .manifest_digest(&format!("mirror/{held_repo}"), held_tag),
         None,
         "the held image's tag was not written"
     );
@@ -365,14 +402,20 @@ fn mirror_a_killed_shard_resumes_from_its_journal() {
             assert!(!first.contains(&d), "{d} uploaded again");
         }
         if r.kind() == RequestKind::ManifestPut {
-            assert_eq!(r.repo().as_deref(), Some(&*format!("mirror/{held_repo}")), "{r:?}");
+            assert_eq!(
+                r.repo().as_deref(),
+                Some(&*format!("mirror/{held_repo}")),
+                "{r:?}"
+            );
         }
     }
     let src_seen = &proxy.requests()[src_mark..];
     for (repo, tag, _) in &mine[..mine.len() - 1] {
         // The source is not even asked about what the journal records as done.
         assert!(
-            !src_seen.iter().any(|s| s.path.ends_with(&format!("team/{repo}/manifests/{tag}"))),
+            !src_seen
+                .iter()
+                .any(|s| s.path.ends_with(&format!("team/{repo}/manifests/{tag}"))),
             "{repo}:{tag} asked at the source again"
         );
         // One HEAD at the destination confirms it.
@@ -386,13 +429,18 @@ fn mirror_a_killed_shard_resumes_from_its_journal() {
             .count();
         assert_eq!(heads, 1, "{repo}:{tag}");
     }
-    let file = format!("/var/lib/ferry/ferry-mirror-{}-{shard}.report.json", job.uid);
+    let file = format!(
+        "/var/lib/ferry/ferry-mirror-{}-{shard}.report.json",
+        job.uid
+    );
     let r = report(&pod.fs.read(&file).unwrap());
     assert_eq!(r["summary"]["journaled"], done_before as u64, "{r:#}");
     assert_eq!(r["summary"]["copied"], 1, "{r:#}");
     for (repo, tag, fx) in &mine {
         assert_eq!(
-            m.dst.manifest_digest(&format!("mirror/{repo}"), tag).as_deref(),
+            m.dst
+                .manifest_digest(&format!("mirror/{repo}"), tag)
+                .as_deref(),
             Some(fx.digest.as_str())
         );
     }
@@ -402,7 +450,9 @@ fn mirror_a_killed_shard_resumes_from_its_journal() {
     for (repo, list) in &m.images {
         for (tag, fx) in list {
             assert_eq!(
-                m.dst.manifest_digest(&format!("mirror/{repo}"), tag).as_deref(),
+                m.dst
+                    .manifest_digest(&format!("mirror/{repo}"), tag)
+                    .as_deref(),
                 Some(fx.digest.as_str())
             );
         }
@@ -423,18 +473,34 @@ fn mirror_tekton_matrix_copies_every_image_once() {
             ("policy.json".into(), policy(&m)),
         ],
     );
-    cluster.service_accounts.insert("pipeline".into(), vec![("token".into(), b"unused".to_vec())]);
-    let state = tempfile::Builder::new().prefix("ferry-lab-claim-").tempdir().unwrap();
-    std::fs::set_permissions(state.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    cluster.service_accounts.insert(
+        "pipeline".into(),
+        vec![("token".into(), b"unused".to_vec())],
+    );
+    let state = tempfile::Builder::new()
+        .prefix("ferry-lab-claim-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(
+        state.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
     let run = PipelineRun {
         name: "ferry-mirror-x7k2p".into(),
         params: vec![
             ("DESTINATION".into(), Param::str(&m.destination())),
-            ("SHARDS".into(), Param::Array(vec!["0".into(), "1".into(), "2".into()])),
+            (
+                "SHARDS".into(),
+                Param::Array(vec!["0".into(), "1".into(), "2".into()]),
+            ),
             ("SHARD_COUNT".into(), Param::str("3")),
         ],
         workspaces: vec![
-            ("images".into(), Workspace::ConfigMap("ferry-mirror-images".into())),
+            (
+                "images".into(),
+                Workspace::ConfigMap("ferry-mirror-images".into()),
+            ),
             ("auth".into(), Workspace::Secret("ferry-mirror-auth".into())),
             ("ca".into(), Workspace::ConfigMap("ferry-mirror-ca".into())),
             ("state".into(), Workspace::Claim(state.path().to_path_buf())),
@@ -442,12 +508,17 @@ fn mirror_tekton_matrix_copies_every_image_once() {
         service_account: "pipeline".into(),
     };
     let mark = m.dst.mark();
-    let r = cluster.run_pipeline(object(&pipeline, "Pipeline"), &[object(&task, "Task")], &run);
+    let r = cluster.run_pipeline(
+        object(&pipeline, "Pipeline"),
+        &[object(&task, "Task")],
+        &run,
+    );
     assert!(r.succeeded, "{r:#?}");
     assert_eq!(r.task_runs.len(), 3);
     let mut seen = BTreeSet::new();
     for (_, tr) in &r.task_runs {
-        let rep = report(&std::fs::read(state.path().join(format!("{}.report.json", tr.name))).unwrap());
+        let rep =
+            report(&std::fs::read(state.path().join(format!("{}.report.json", tr.name))).unwrap());
         for s in image_sources(&rep) {
             assert!(seen.insert(s.clone()), "{s} in two shards");
         }
@@ -503,20 +574,45 @@ fn mirror_jenkins_parallel_stages_copy_every_image_once() {
                     assert_eq!(dir, pdir, "the list and the policy side by side");
                     pod.volume(
                         &format!("{ws}/{dir}"),
-                        &[(file.to_string(), m.list().into_bytes()), (pfile.to_string(), policy(m))],
+                        &[
+                            (file.to_string(), m.list().into_bytes()),
+                            (pfile.to_string(), policy(m)),
+                        ],
                         crate::support::pod::Volume::Writable,
                     );
-                    pod.volume("/home/jenkins/agent/creds", &[("auth.json".into(), m.auth_file())], crate::support::pod::Volume::Projected);
-                    pod.volume("/etc/containers/certs.d", &[], crate::support::pod::Volume::Writable);
+                    pod.volume(
+                        "/home/jenkins/agent/creds",
+                        &[("auth.json".into(), m.auth_file())],
+                        crate::support::pod::Volume::Projected,
+                    );
+                    pod.volume(
+                        "/etc/containers/certs.d",
+                        &[],
+                        crate::support::pod::Volume::Writable,
+                    );
                     for host in [m.src.host(), m.dst.host()] {
-                        pod.volume(&format!("/etc/containers/certs.d/{host}"), &[("ca.crt".into(), pki::lab_ca().ca_pem.as_bytes().to_vec())], crate::support::pod::Volume::Projected);
+                        pod.volume(
+                            &format!("/etc/containers/certs.d/{host}"),
+                            &[("ca.crt".into(), pki::lab_ca().ca_pem.as_bytes().to_vec())],
+                            crate::support::pod::Volume::Projected,
+                        );
                     }
                     let mut env: Vec<(String, String)> =
                         params.iter().map(|n| (n.clone(), env_of(n))).collect();
                     env.push(("FERRY_SHARD".into(), format!("{i}/{shards}")));
-                    env.push(("FERRY_REPORT".into(), format!("mirror-report-{i}-of-{shards}.json")));
-                    env.push(("REGISTRY_AUTH_FILE".into(), "/home/jenkins/agent/creds/auth.json".into()));
-                    let out = pod.run(&["/bin/sh".into(), "-c".into(), format!("set -e\n{script}")], &env, ws);
+                    env.push((
+                        "FERRY_REPORT".into(),
+                        format!("mirror-report-{i}-of-{shards}.json"),
+                    ));
+                    env.push((
+                        "REGISTRY_AUTH_FILE".into(),
+                        "/home/jenkins/agent/creds/auth.json".into(),
+                    ));
+                    let out = pod.run(
+                        &["/bin/sh".into(), "-c".into(), format!("set -e\n{script}")],
+                        &env,
+                        ws,
+                    );
                     (pod, out)
                 })
             })
@@ -527,8 +623,10 @@ fn mirror_jenkins_parallel_stages_copy_every_image_once() {
     for (i, (pod, out)) in outs.iter().enumerate() {
         out.assert_success();
         let r = report(
-            &pod.read(&format!("/home/jenkins/agent/workspace/mirror/mirror-report-{i}-of-{shards}.json"))
-                .unwrap(),
+            &pod.read(&format!(
+                "/home/jenkins/agent/workspace/mirror/mirror-report-{i}-of-{shards}.json"
+            ))
+            .unwrap(),
         );
         for s in image_sources(&r) {
             assert!(seen.insert(s.clone()), "{s} in two stages");

@@ -173,9 +173,9 @@ fn a_destination_without_the_extension_gets_the_image_and_a_note() {
         Some(p.fx.digest.as_str())
     );
     assert!(
-        f.stderr.contains(
-            "Note: a signature of the source was not copied: 1 OpenShift image signature(s)"
-        ) && f.stderr.contains("does not store signatures"),
+        f.stderr
+            .contains("Note: a signature of the source was not copied: 1 simple signature(s)")
+            && f.stderr.contains("does not store signatures"),
         "{f}"
     );
 }

@@ -95,7 +95,14 @@ fn sync_shards_together_copy_the_list_once_by_repository_or_by_image() {
             let report = format!("{by}-{i}.json");
             let out = lab.sync(
                 &yaml,
-                &["--shard", &format!("{i}/{n}"), "--shard-by", by, "--report", &report],
+                &[
+                    "--shard",
+                    &format!("{i}/{n}"),
+                    "--shard-by",
+                    by,
+                    "--report",
+                    &report,
+                ],
             );
             out.assert_success();
             assert!(out.stderr.contains(&format!("Shard {i}/{n}")), "{out}");
@@ -132,15 +139,27 @@ fn sync_shard_flags_are_checked() {
     let out = lab.sync(&yaml, &["--shard-count", "3"]);
     out.assert_failure_with(&["JOB_COMPLETION_INDEX"]);
     assert_eq!(out.code, Some(1));
-    lab.sync(&yaml, &["--shard", "3/3"]).assert_failure_with(&["not below the number of shards"]);
-    lab.sync(&yaml, &["--shard-by", "image"]).assert_failure_with(&["--shard-by needs"]);
-    lab.sync(&yaml, &["--shard", "0/2", "--shard-count", "2"]).assert_failure_with(&["cannot be used with"]);
-    lab.sync(&yaml, &["--requests-per-second=-1"]).assert_failure_with(&["--requests-per-second -1"]);
+    lab.sync(&yaml, &["--shard", "3/3"])
+        .assert_failure_with(&["not below the number of shards"]);
+    lab.sync(&yaml, &["--shard-by", "image"])
+        .assert_failure_with(&["--shard-by needs"]);
+    lab.sync(&yaml, &["--shard", "0/2", "--shard-count", "2"])
+        .assert_failure_with(&["cannot be used with"]);
+    lab.sync(&yaml, &["--requests-per-second=-1"])
+        .assert_failure_with(&["--requests-per-second -1"]);
     // JOB_COMPLETION_INDEX as an Indexed Job sets it.
     let out = lab
         .sb
         .ferry()
-        .args(["sync", "--src", "yaml", "--dest", "docker", "--shard-count", "1"])
+        .args([
+            "sync",
+            "--src",
+            "yaml",
+            "--dest",
+            "docker",
+            "--shard-count",
+            "1",
+        ])
         .args(lab.dst.tls_args(Side::Dest))
         .arg(&yaml)
         .arg(lab.dst.image("m"))
@@ -155,7 +174,8 @@ fn sync_shard_flags_are_checked() {
 fn sync_report_names_every_outcome() {
     let lab = Lab::start(2, 2);
     let yaml = lab.yaml(&lab.src.host());
-    lab.sync(&yaml, &["--report", "first.json"]).assert_success();
+    lab.sync(&yaml, &["--report", "first.json"])
+        .assert_success();
     let r = lab.report("first.json");
     assert_eq!(r["summary"]["copied"], 4, "{r:#}");
     for i in r["images"].as_array().unwrap() {
@@ -165,7 +185,9 @@ fn sync_report_names_every_outcome() {
         assert!(i["requests"]["destination"].as_u64().unwrap() > 0, "{i}");
     }
     // A missing image among present ones, with --keep-going: exit 1, all in the report.
-    let y = std::fs::read_to_string(&yaml).unwrap().replace("[v0, v1]", "[v0, v1, gone]");
+    let y = std::fs::read_to_string(&yaml)
+        .unwrap()
+        .replace("[v0, v1]", "[v0, v1, gone]");
     std::fs::write(&yaml, y).unwrap();
     let out = lab.sync(&yaml, &["--keep-going", "--report", "second.json"]);
     assert_eq!(out.code, Some(1), "{out}");
@@ -178,8 +200,17 @@ fn sync_report_names_every_outcome() {
         .iter()
         .filter(|i| i["outcome"] == "failed")
         .collect();
-    assert!(failed.iter().all(|i| i["source"].as_str().unwrap().ends_with(":gone")));
-    assert!(failed.iter().all(|i| i["error"].as_str().unwrap().contains("not found")), "{failed:?}");
+    assert!(
+        failed
+            .iter()
+            .all(|i| i["source"].as_str().unwrap().ends_with(":gone"))
+    );
+    assert!(
+        failed
+            .iter()
+            .all(|i| i["error"].as_str().unwrap().contains("not found")),
+        "{failed:?}"
+    );
     // Without --keep-going the sync stops at the first failure; the report says what happened.
     let out = lab.sync(&yaml, &["--report", "third.json", "--parallel-images", "1"]);
     assert_eq!(out.code, Some(2), "{out}");
@@ -188,20 +219,35 @@ fn sync_report_names_every_outcome() {
 }
 
 /// An image already at the destination costs a `HEAD` per side — no manifest `GET` (a pull to
-/// Docker Hub) — so at most 2 requests per image after authentication.
+/// Docker Hub) — so at most 2 requests per image after authentication, when nothing else
+/// travels with the images (`--referrers=none`; by default the engine also looks for the
+/// referrers and attachment tags the destination lacks).
 #[test]
 fn sync_a_no_op_costs_a_head_per_side() {
     let lab = Lab::start(3, 4);
     let yaml = lab.yaml(&lab.src.host());
-    lab.sync(&yaml, &[]).assert_success();
+    lab.sync(&yaml, &["--referrers=none"]).assert_success();
     let (s, d) = (lab.src.mark(), lab.dst.mark());
-    let out = lab.sync(&yaml, &["--report", "noop.json"]);
-    assert!(out.stdout.contains("0 copied, 12 already present, 0 failed"), "{out}");
+    let out = lab.sync(&yaml, &["--referrers=none", "--report", "noop.json"]);
+    assert!(
+        out.stdout
+            .contains("0 copied, 12 already present, 0 failed"),
+        "{out}"
+    );
     let n = lab.images.len();
-    for (side, reqs) in [("source", lab.src.requests_since(s)), ("destination", lab.dst.requests_since(d))] {
-        let work: Vec<&LoggedRequest> = reqs.iter().filter(|r| r.kind() != RequestKind::Ping).collect();
+    for (side, reqs) in [
+        ("source", lab.src.requests_since(s)),
+        ("destination", lab.dst.requests_since(d)),
+    ] {
+        let work: Vec<&LoggedRequest> = reqs
+            .iter()
+            .filter(|r| r.kind() != RequestKind::Ping)
+            .collect();
         assert_eq!(work.len(), n, "{side}: {work:#?}");
-        assert!(work.iter().all(|r| r.kind() == RequestKind::ManifestHead), "{side}: {work:#?}");
+        assert!(
+            work.iter().all(|r| r.kind() == RequestKind::ManifestHead),
+            "{side}: {work:#?}"
+        );
     }
     let r = lab.report("noop.json");
     assert_eq!(r["summary"]["present"], n as u64);
@@ -229,30 +275,57 @@ fn sync_journal_skips_what_the_destination_confirms() {
     let (s, d) = (lab.src.mark(), lab.dst.mark());
     let out = lab.sync(&yaml, &["--journal", "j.jsonl", "--report", "r.json"]);
     out.assert_success();
-    assert!(out.stdout.contains("1 copied, 3 already present (3 confirmed from the journal)"), "{out}");
+    assert!(
+        out.stdout
+            .contains("1 copied, 3 already present (3 confirmed from the journal)"),
+        "{out}"
+    );
     // The source is asked about the lost image only.
     let asked: BTreeSet<String> = lab
         .src
         .requests_since(s)
         .iter()
-        .filter(|r| matches!(r.kind(), RequestKind::ManifestGet | RequestKind::ManifestHead))
+        .filter(|r| {
+            matches!(
+                r.kind(),
+                RequestKind::ManifestGet | RequestKind::ManifestHead
+            )
+        })
         .filter_map(|r| r.repo())
         .collect();
     assert_eq!(asked, BTreeSet::from(["ns/r1".to_string()]));
-    let heads = lab.dst.requests_since(d).iter().filter(|r| r.kind() == RequestKind::ManifestHead).count();
-    assert!(heads >= 4, "one HEAD per journaled image, and the lost one's");
-    assert_eq!(lab.dst.manifest_digest("m/r1", "v0").as_deref(), Some(lost.digest.as_str()));
+    let heads = lab
+        .dst
+        .requests_since(d)
+        .iter()
+        .filter(|r| r.kind() == RequestKind::ManifestHead)
+        .count();
+    assert!(
+        heads >= 4,
+        "one HEAD per journaled image, and the lost one's"
+    );
+    assert_eq!(
+        lab.dst.manifest_digest("m/r1", "v0").as_deref(),
+        Some(lost.digest.as_str())
+    );
 }
 
-/// `--requests-per-second N`: requests to a registry start at least 1/N s apart.
+/// `--requests-per-second N`: requests to a registry start at least 1/N s apart (nothing
+/// attached travels here, so an image already present costs one `HEAD` per side).
 #[test]
 fn sync_requests_per_second_paces_each_registry() {
     let lab = Lab::start(2, 2);
-    lab.sync(&lab.yaml(&lab.src.host()), &[]).assert_success();
+    lab.sync(&lab.yaml(&lab.src.host()), &["--referrers=none"])
+        .assert_success();
     let proxy = FaultProxy::start(&lab.src);
     let yaml = lab.yaml(&proxy.host());
-    lab.sync(&yaml, &["--requests-per-second", "8"]).assert_success();
-    let seen: Vec<_> = proxy.requests().into_iter().filter(|r| r.path != "/v2/").collect();
+    lab.sync(&yaml, &["--referrers=none", "--requests-per-second", "8"])
+        .assert_success();
+    let seen: Vec<_> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.path != "/v2/")
+        .collect();
     assert_eq!(seen.len(), 4, "{seen:#?}");
     // 4 starts at 1/8 s apart: the last arrives no earlier than 3/8 s after the first
     // (less the arrival jitter of the first).
@@ -266,7 +339,8 @@ fn sync_requests_per_second_paces_each_registry() {
 fn sync_pauses_when_the_registry_says_its_budget_is_spent() {
     // One image: no other request is already on its way when the budget answer arrives.
     let lab = Lab::start(1, 1);
-    lab.sync(&lab.yaml(&lab.src.host()), &[]).assert_success();
+    lab.sync(&lab.yaml(&lab.src.host()), &["--referrers=none"])
+        .assert_success();
     let proxy = FaultProxy::start(&lab.src);
     let rule = proxy.add(
         Rule::new(
@@ -284,15 +358,23 @@ fn sync_pauses_when_the_registry_says_its_budget_is_spent() {
         .once(),
     );
     let yaml = lab.yaml(&proxy.host());
-    let out = lab.sync(&yaml, &[]);
+    let out = lab.sync(&yaml, &["--referrers=none"]);
     out.assert_success();
     assert!(out.stderr.contains("RateLimit-Remaining 0"), "{out}");
     let seen = proxy.requests();
-    let at = seen.iter().position(|r| r.rule == Some(rule)).expect("the budget answer");
+    let at = seen
+        .iter()
+        .position(|r| r.rule == Some(rule))
+        .expect("the budget answer");
     let later: Vec<_> = seen[at + 1..].iter().filter(|r| r.path != "/v2/").collect();
     assert!(!later.is_empty());
     for r in later {
         let gap = r.at.duration_since(seen[at].at);
-        assert!(gap >= Duration::from_secs(1), "{} {} after {gap:?}", r.method, r.path);
+        assert!(
+            gap >= Duration::from_secs(1),
+            "{} {} after {gap:?}",
+            r.method,
+            r.path
+        );
     }
 }

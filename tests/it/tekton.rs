@@ -99,7 +99,10 @@ impl Lab {
         let triggers = process("tekton/prod-triggers.yaml", &[("PROD_PROJECT_NAME", PROD)]);
         let hook = process(
             "prod-webhook-secret.yaml",
-            &[("PROD_PROJECT_NAME", PROD), ("WEBHOOK_SECRET", WEBHOOK_SECRET)],
+            &[
+                ("PROD_PROJECT_NAME", PROD),
+                ("WEBHOOK_SECRET", WEBHOOK_SECRET),
+            ],
         );
         let token = process(
             "prod-nonprod-token-secret.yaml",
@@ -148,7 +151,10 @@ impl Lab {
             sa,
             vec![
                 ("token".into(), PROD_TOKEN.as_bytes().to_vec()),
-                ("ca.crt".into(), pki::foreign_ca().ca_pem.as_bytes().to_vec()),
+                (
+                    "ca.crt".into(),
+                    pki::foreign_ca().ca_pem.as_bytes().to_vec(),
+                ),
                 ("service-ca.crt".into(), ca.as_bytes().to_vec()),
                 ("namespace".into(), PROD.as_bytes().to_vec()),
             ],
@@ -179,9 +185,15 @@ impl Lab {
         out
     }
 
-    fn run(&self, pipeline_run: &Value, workspaces: Vec<(String, Workspace)>) -> crate::support::tekton::PipelineRunResult {
+    fn run(
+        &self,
+        pipeline_run: &Value,
+        workspaces: Vec<(String, Workspace)>,
+    ) -> crate::support::tekton::PipelineRunResult {
         let run = PipelineRun::from_object(pipeline_run, workspaces).unwrap();
-        let r = self.cluster.run_pipeline(&self.pipeline, &[&self.task], &run);
+        let r = self
+            .cluster
+            .run_pipeline(&self.pipeline, &[&self.task], &run);
         for (_, tr) in &r.task_runs {
             for s in &tr.steps {
                 assert_no_secrets(s);
@@ -205,8 +217,15 @@ impl Lab {
 }
 
 fn writable_dir() -> tempfile::TempDir {
-    let d = tempfile::Builder::new().prefix("ferry-lab-claim-").tempdir().unwrap();
-    std::fs::set_permissions(d.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let d = tempfile::Builder::new()
+        .prefix("ferry-lab-claim-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(
+        d.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
     d
 }
 
@@ -231,7 +250,11 @@ fn tekton_a_signed_event_promotes_and_the_results_name_the_production_digest() {
     assert_eq!(events.len(), 1);
     let ev = &events[0];
     assert!(ev.refusals().is_empty(), "{:?}", ev.verdicts);
-    assert!(ev.header("x-hub-signature-256").unwrap().starts_with("sha256="));
+    assert!(
+        ev.header("x-hub-signature-256")
+            .unwrap()
+            .starts_with("sha256=")
+    );
     assert_eq!(ev.header("content-type"), Some("application/json"));
     assert!(
         out.stdout.contains(&ev.event_id)
@@ -249,7 +272,10 @@ fn tekton_a_signed_event_promotes_and_the_results_name_the_production_digest() {
     assert_eq!(created.len(), 1, "{created:?}");
     let pr = &created[0];
     assert_none(schema_problems(pr, "the created PipelineRun"));
-    assert_eq!(pr["metadata"]["labels"]["triggers.tekton.dev/triggers-eventid"], ev.event_id.as_str());
+    assert_eq!(
+        pr["metadata"]["labels"]["triggers.tekton.dev/triggers-eventid"],
+        ev.event_id.as_str()
+    );
     let names: Vec<&str> = pr["spec"]["params"]
         .as_array()
         .unwrap()
@@ -260,16 +286,32 @@ fn tekton_a_signed_event_promotes_and_the_results_name_the_production_digest() {
 
     // Tekton runs it: the promotion happens, the results are production's.
     let record = writable_dir();
-    let r = lab.run(pr, vec![("record".into(), Workspace::Claim(record.path().to_path_buf()))]);
+    let r = lab.run(
+        pr,
+        vec![(
+            "record".into(),
+            Workspace::Claim(record.path().to_path_buf()),
+        )],
+    );
     assert!(r.succeeded, "{r:#?}");
     let (_, tr) = &r.task_runs[0];
-    let prod_digest = lab.prod.manifest_digest(&format!("{PROD}/app"), COMMIT).unwrap();
+    let prod_digest = lab
+        .prod
+        .manifest_digest(&format!("{PROD}/app"), COMMIT)
+        .unwrap();
     assert_eq!(prod_digest, image.digest);
     assert_eq!(tr.results["IMAGE_DIGEST"], prod_digest);
-    assert_eq!(tr.results["IMAGE_URL"], format!("{}/{PROD}/app:{COMMIT}", lab.prod.host()));
-    assert_eq!(r.results, tr.results, "the Pipeline's results are the Task's");
+    assert_eq!(
+        tr.results["IMAGE_URL"],
+        format!("{}/{PROD}/app:{COMMIT}", lab.prod.host())
+    );
+    assert_eq!(
+        r.results, tr.results,
+        "the Pipeline's results are the Task's"
+    );
     let rec: Value =
-        serde_json::from_slice(&std::fs::read(record.path().join("promotion.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(record.path().join("promotion.json")).unwrap())
+            .unwrap();
     assert_eq!(rec["destination_digest"], prod_digest.as_str());
     assert_eq!(rec["already_present"], false);
 
@@ -298,11 +340,16 @@ fn tekton_events_cannot_move_the_pins_and_unsigned_ones_start_nothing() {
     // run) and ferry says so; the interceptor refuses it; nothing is created.
     let out = lab.trigger("not-the-secret-0123456789", &the_three());
     out.assert_success();
-    assert!(out.stderr.contains("checks the signature after answering"), "{out}");
+    assert!(
+        out.stderr.contains("checks the signature after answering"),
+        "{out}"
+    );
     let ev = lab.el.events().pop().unwrap();
     assert!(ev.created().is_empty());
     assert!(
-        ev.refusals().iter().any(|r| r.contains("signature check failed")),
+        ev.refusals()
+            .iter()
+            .any(|r| r.contains("signature check failed")),
         "{:?}",
         ev.verdicts
     );
@@ -313,7 +360,10 @@ fn tekton_events_cannot_move_the_pins_and_unsigned_ones_start_nothing() {
     env.push("PROD_PROJECT_NAME=kube-system".into());
     let out = lab.trigger(WEBHOOK_SECRET, &env);
     out.assert_success();
-    assert!(out.stderr.contains("--env PROD_REGISTRY is not sent"), "{out}");
+    assert!(
+        out.stderr.contains("--env PROD_REGISTRY is not sent"),
+        "{out}"
+    );
     let ev = lab.el.events().pop().unwrap();
     let body: Value = serde_json::from_slice(&ev.body).unwrap();
     assert!(body.get("PROD_REGISTRY").is_none() && body.get("PROD_PROJECT_NAME").is_none());
@@ -330,26 +380,40 @@ fn tekton_events_cannot_move_the_pins_and_unsigned_ones_start_nothing() {
     let created = ev.created();
     assert_eq!(created.len(), 1, "{:?}", ev.verdicts);
     let params = created[0]["spec"]["params"].to_string();
-    assert!(!params.contains(&foreign_host) && !params.contains("kube-system"), "{params}");
+    assert!(
+        !params.contains(&foreign_host) && !params.contains("kube-system"),
+        "{params}"
+    );
     let mark = lab.prod.mark();
     let r = lab.run(&created[0], vec![]);
     assert!(!r.succeeded);
     let step = &r.task_runs[0].1.steps[0];
     assert_eq!(step.code, Some(1), "{step}");
-    assert!(step.stderr.contains("\"other-team\" is not allowed") && step.stderr.contains("/etc/ferry/promotion.yaml"), "{step}");
+    assert!(
+        step.stderr.contains("\"other-team\" is not allowed")
+            && step.stderr.contains("/etc/ferry/promotion.yaml"),
+        "{step}"
+    );
     assert_eq!(lab.prod_writes(mark), 0);
 
     // A malformed tag: refused by ferry promote's grammar.
-    let bad_tag = serde_json::to_vec(&json!({"IMAGE_NAME": "app", "GIT_COMMIT": "../../etc"})).unwrap();
+    let bad_tag =
+        serde_json::to_vec(&json!({"IMAGE_NAME": "app", "GIT_COMMIT": "../../etc"})).unwrap();
     let ev = post_signed(&lab, &bad_tag, WEBHOOK_SECRET);
     let r = lab.run(&ev.created()[0], vec![]);
     assert!(!r.succeeded);
-    assert!(r.task_runs[0].1.steps[0].stderr.contains("GIT_COMMIT"), "{r:#?}");
+    assert!(
+        r.task_runs[0].1.steps[0].stderr.contains("GIT_COMMIT"),
+        "{r:#?}"
+    );
     assert!(
         foreign.accept().is_err(),
         "something connected to the foreign host"
     );
-    assert_eq!(lab.prod.manifest_digest(&format!("{PROD}/app"), COMMIT), None);
+    assert_eq!(
+        lab.prod.manifest_digest(&format!("{PROD}/app"), COMMIT),
+        None
+    );
 }
 
 /// POST `body` to the EventListener, signed as GitHub signs (the test's own HMAC).
@@ -393,18 +457,37 @@ fn tekton_the_task_takes_only_the_image_from_its_params() {
     let t = process("tekton/ferry-promote-task.yaml", &[]);
     let task = object(&t, "Task");
     let spec = &task["spec"];
-    let params: Vec<&str> = spec["params"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(params, ["IMAGE_NAME", "GIT_COMMIT", "NON_PROD_PROJECT_NAME"]);
+    let params: Vec<&str> = spec["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        params,
+        ["IMAGE_NAME", "GIT_COMMIT", "NON_PROD_PROJECT_NAME"]
+    );
     let volumes = spec["volumes"].to_string();
-    assert!(!volumes.contains("$("), "a volume chosen by a param: {volumes}");
+    assert!(
+        !volumes.contains("$("),
+        "a volume chosen by a param: {volumes}"
+    );
     let step = &spec["steps"][0];
     let script = step["script"].as_str().unwrap();
-    assert!(!script.contains("$(params"), "params in the script's text: {script}");
+    assert!(
+        !script.contains("$(params"),
+        "params in the script's text: {script}"
+    );
     let mounts: BTreeMap<&str, &str> = step["volumeMounts"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| (m["mountPath"].as_str().unwrap(), m["name"].as_str().unwrap()))
+        .map(|m| {
+            (
+                m["mountPath"].as_str().unwrap(),
+                m["name"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(mounts.get("/etc/ferry"), Some(&"promotion-config"));
     assert_eq!(
@@ -414,7 +497,11 @@ fn tekton_the_task_takes_only_the_image_from_its_params() {
     for e in step["env"].as_array().unwrap() {
         let v = e["value"].as_str().unwrap();
         if v.contains("$(params.") {
-            assert_eq!(v, format!("$(params.{})", e["name"].as_str().unwrap()), "{e}");
+            assert_eq!(
+                v,
+                format!("$(params.{})", e["name"].as_str().unwrap()),
+                "{e}"
+            );
         }
     }
     // The Pipeline passes its params through, and nothing else.
@@ -442,10 +529,17 @@ fn tekton_the_task_takes_only_the_image_from_its_params() {
         pipeline_run: None,
     });
     assert!(!r.succeeded && r.steps.is_empty());
-    assert!(r.reason.unwrap().contains("\"PROD_REGISTRY\" is not declared"));
+    assert!(
+        r.reason
+            .unwrap()
+            .contains("\"PROD_REGISTRY\" is not declared")
+    );
     // The promotion config the Tekton path installs is the Jenkins path's, byte for byte.
     let jenkins = process("prod-pipeline.yaml", &[]);
-    assert_eq!(object(&p, "ConfigMap")["data"], object(&jenkins, "ConfigMap")["data"]);
+    assert_eq!(
+        object(&p, "ConfigMap")["data"],
+        object(&jenkins, "ConfigMap")["data"]
+    );
 }
 
 /// `ferry trigger --event-listener`: what it refuses before sending anything.
@@ -459,17 +553,32 @@ fn tekton_trigger_event_listener_refusals() {
         }
         t.run()
     };
-    run(&["--event-listener", "http://127.0.0.1:9/", "--env", "A=1"], Some("s3cret-value"))
-        .assert_failure_with(&["clear text"]);
+    run(
+        &["--event-listener", "http://127.0.0.1:9/", "--env", "A=1"],
+        Some("s3cret-value"),
+    )
+    .assert_failure_with(&["clear text"]);
     run(&["--event-listener", "https://127.0.0.1:9/"], None)
         .assert_failure_with(&["missing inputs: the webhook secret"]);
     run(
-        &["--event-listener", "https://127.0.0.1:9/", "--token-file", "/dev/null"],
+        &[
+            "--event-listener",
+            "https://127.0.0.1:9/",
+            "--token-file",
+            "/dev/null",
+        ],
         Some("s3cret-value"),
     )
     .assert_failure_with(&["cannot be used with"]);
     run(
-        &["--event-listener", "https://127.0.0.1:9/", "--env", "A=1", "--env", "A=2"],
+        &[
+            "--event-listener",
+            "https://127.0.0.1:9/",
+            "--env",
+            "A=1",
+            "--env",
+            "A=2",
+        ],
         Some("s3cret-value"),
     )
     .assert_failure_with(&["--env A is given twice"]);
@@ -484,16 +593,23 @@ fn tekton_the_guides_yaml_validates() {
         let text = read(guide);
         for (i, block) in text.split("```yaml\n").skip(1).enumerate() {
             let yaml = block.split("```").next().unwrap();
-            let Ok(doc) = serde_yaml::from_str::<Value>(yaml) else { continue };
+            let Ok(doc) = serde_yaml::from_str::<Value>(yaml) else {
+                continue;
+            };
             let api = doc["apiVersion"].as_str().unwrap_or_default();
             if api.contains("tekton.dev") {
-                *seen.entry(doc["kind"].as_str().unwrap_or_default().to_string()).or_insert(0) += 1;
+                *seen
+                    .entry(doc["kind"].as_str().unwrap_or_default().to_string())
+                    .or_insert(0) += 1;
                 problems.extend(schema_problems(&doc, &format!("{guide} yaml block {i}")));
             }
         }
     }
     assert_none(problems);
     for kind in ["TaskRun", "PipelineRun"] {
-        assert!(seen.contains_key(kind), "the guides show no {kind}: {seen:?}");
+        assert!(
+            seen.contains_key(kind),
+            "the guides show no {kind}: {seen:?}"
+        );
     }
 }

@@ -102,8 +102,11 @@ fn triggers_schemas() -> BTreeMap<&'static str, Value> {
     BTreeMap::from([
         (
             "TriggerBinding",
-            object("TriggerBinding", json!({"type": "object", "additionalProperties": false,
-                "properties": {"params": {"type": "array", "items": param}}})),
+            object(
+                "TriggerBinding",
+                json!({"type": "object", "additionalProperties": false,
+                "properties": {"params": {"type": "array", "items": param}}}),
+            ),
         ),
         ("TriggerTemplate", object("TriggerTemplate", template_spec)),
         ("EventListener", object("EventListener", el_spec)),
@@ -139,7 +142,9 @@ pub fn problems(doc: &Value, what: &str) -> Option<Vec<String>> {
     if api.starts_with("triggers.tekton.dev/") {
         let mut p = match triggers().get(kind) {
             Some(v) if api == TRIGGERS => errors(v, doc, what, "tekton triggers v1beta1"),
-            _ => vec![format!("{what}: not a Tekton Triggers {TRIGGERS} kind: {api} {kind}")],
+            _ => vec![format!(
+                "{what}: not a Tekton Triggers {TRIGGERS} kind: {api} {kind}"
+            )],
         };
         p.extend(semantic(doc, what));
         return Some(p);
@@ -168,7 +173,10 @@ fn semantic(doc: &Value, what: &str) -> Vec<String> {
                 let text = rt.to_string();
                 for c in used.captures_iter(&text) {
                     if !declared.contains(&&c[1]) {
-                        p.push(format!("{what}: resourcetemplates[{i}]: undeclared param '$(tt.params.{})'", &c[1]));
+                        p.push(format!(
+                            "{what}: resourcetemplates[{i}]: undeclared param '$(tt.params.{})'",
+                            &c[1]
+                        ));
                     }
                 }
                 // A Tekton resource it creates must be valid once the params are in.
@@ -191,8 +199,12 @@ fn semantic(doc: &Value, what: &str) -> Vec<String> {
                         .map(|x| (x["name"].as_str().unwrap_or_default(), &x["value"]))
                         .collect();
                     for name in params.keys() {
-                        if !["secretRef", "eventTypes", "addChangedFiles", "githubOwners"].contains(name) {
-                            p.push(format!("{what}: the github interceptor has no param {name:?}"));
+                        if !["secretRef", "eventTypes", "addChangedFiles", "githubOwners"]
+                            .contains(name)
+                        {
+                            p.push(format!(
+                                "{what}: the github interceptor has no param {name:?}"
+                            ));
                         }
                     }
                     // Required since Triggers 0.37.1: every GitHub payload is verifiably signed.
@@ -222,7 +234,7 @@ fn the_triggers_checks_reject_broken_objects() {
     let mut bad = good.clone();
     bad["spec"]["params"][0]["valu"] = json!("x");
     assert!(!problems(&bad, "b").unwrap().is_empty());
-    let mut bad = good.clone();
+    let mut bad = good;
     bad["apiVersion"] = json!("triggers.tekton.dev/v1alpha9");
     assert!(!problems(&bad, "b").unwrap().is_empty());
     let tt = json!({"apiVersion": TRIGGERS, "kind": "TriggerTemplate", "metadata": {},
@@ -230,8 +242,12 @@ fn the_triggers_checks_reject_broken_objects() {
         "kind": "PipelineRun", "metadata": {"generateName": "x-"},
         "spec": {"pipelineRef": {"name": "p"}, "params": [{"name": "A", "value": "$(tt.params.B)"}]}}]}});
     let p = problems(&tt, "tt").unwrap();
-    assert!(p.iter().any(|e| e.contains("undeclared param '$(tt.params.B)'")), "{p:?}");
-    let mut tt2 = tt.clone();
+    assert!(
+        p.iter()
+            .any(|e| e.contains("undeclared param '$(tt.params.B)'")),
+        "{p:?}"
+    );
+    let mut tt2 = tt;
     tt2["spec"]["resourcetemplates"][0]["spec"]["pipelinRef"] = json!({});
     let p = problems(&tt2, "tt").unwrap();
     assert!(p.iter().any(|e| e.contains("pipelinRef")), "{p:?}");

@@ -795,7 +795,10 @@ fn the_schema_copies_are_complete() {
     }
     let v417 = sets.iter().find(|s| s.name == "openshift-4.17").unwrap();
     for kind in ["Job", "CronJob"] {
-        assert!(v417.kinds.contains(kind), "openshift-4.17: no schema for {kind}");
+        assert!(
+            v417.kinds.contains(kind),
+            "openshift-4.17: no schema for {kind}"
+        );
     }
     assert!(Path::new(&repo().join("tests/schemas/README.md")).is_file());
 }

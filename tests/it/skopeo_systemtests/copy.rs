@@ -50,7 +50,6 @@ fn assert_same_tree(who: Who, a: &Path, b: &Path, exclude: Option<&str>) {
 /// 020-copy.bats, "copy: dir, round trip": remote → dir1 → local registry → dir2, and the two
 /// directories are identical.
 #[test]
-#[ignore = "needs the dir: transport (issue 14)"]
 fn copy_dir_round_trip() {
     let (remote, _) = remote_with("libpod/busybox:latest");
     let remote_image = remote.docker_ref("libpod/busybox:latest");
@@ -87,7 +86,6 @@ fn copy_dir_round_trip() {
 
 /// 020-copy.bats, "copy: oci, round trip": the same through `oci:…:latest`.
 #[test]
-#[ignore = "needs the oci: transport (issue 14)"]
 fn copy_oci_round_trip() {
     let (remote, _) = remote_with("libpod/busybox:latest");
     let remote_image = remote.docker_ref("libpod/busybox:latest");
@@ -125,7 +123,6 @@ fn copy_oci_round_trip() {
 /// 020-copy.bats, "copy: oci, zstd": `--dest-compress-format=zstd` writes zstd layers and says
 /// so in the manifest.
 #[test]
-#[ignore = "needs the oci: transport and --dest-compress-format (issue 14)"]
 fn copy_oci_zstd() {
     let (remote, _) = remote_with("libpod/busybox:latest");
     let remote_image = remote.docker_ref("libpod/busybox:latest");
@@ -170,7 +167,6 @@ fn copy_oci_zstd() {
 /// 020-copy.bats, "copy: oci w/ and w/o tags": the same image with and without a reference
 /// name differs only in `index.json`, which names the tag.
 #[test]
-#[ignore = "needs the oci: transport (issue 14)"]
 fn copy_oci_with_and_without_tags() {
     let (remote, _) = remote_with("libpod/busybox:latest");
     let remote_image = remote.docker_ref("libpod/busybox:latest");
@@ -235,7 +231,6 @@ fn copy_bug_651() {
 
 /// 020-copy.bats, "copy: manifest format": `--format v2s2` and `--format oci` into `dir:`.
 #[test]
-#[ignore = "needs the dir: transport and --format (issue 14)"]
 fn copy_manifest_format() {
     let (remote, _) = remote_with("libpod/busybox:latest");
     let remote_image = remote.docker_ref("libpod/busybox:latest");
@@ -270,7 +265,6 @@ fn copy_manifest_format() {
 /// 020-copy.bats, "copy: additional tag": `--additional-tag` into `docker-archive:`; the
 /// archive's `manifest.json` names both tags (read directly instead of `podman load`).
 #[test]
-#[ignore = "needs the docker-archive: transport and --additional-tag (issue 14)"]
 fn copy_additional_tag() {
     let (remote, _) = remote_with("libpod/busybox:latest");
     for who in ALL {
@@ -309,7 +303,7 @@ fn copy_additional_tag() {
 /// 020-copy.bats, "copy: shared blob directory": blobs go to the shared directory, not the
 /// layout, and are read from it again.
 #[test]
-#[ignore = "needs the oci: transport and --dest-shared-blob-dir (issue 14)"]
+#[ignore = "--src-shared-blob-dir/--dest-shared-blob-dir are not implemented yet (refused by name)"]
 fn copy_shared_blob_directory() {
     let (remote, _) = remote_with("libpod/busybox:latest");
     for who in ALL {

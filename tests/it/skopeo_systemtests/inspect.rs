@@ -95,7 +95,6 @@ fn inspect_basic() {
 
 /// 010-inspect.bats, "inspect: basic", as upstream: through `dir:`.
 #[test]
-#[ignore = "needs the dir: transport (issue 14)"]
 fn inspect_basic_through_dir() {
     let remote = local();
     let fx = alpine_labels();

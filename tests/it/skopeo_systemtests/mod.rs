@@ -24,25 +24,25 @@
 //! | bats | test | here |
 //! |---|---|---|
 //! | 001-basic | skopeo version emits reasonable output | pass |
-//! | 010-inspect | inspect: basic | pass (registry to registry); through `dir:` waits for issue 14 (ignored test) |
+//! | 010-inspect | inspect: basic | pass (registry to registry, and through `dir:`) |
 //! | 010-inspect | inspect: env | pass |
 //! | 010-inspect | inspect: image manifest list w/ diff platform | pass (message: 1.18 and ferry) |
 //! | 010-inspect | inspect: don't list tags | pass |
 //! | 010-inspect | inspect: image unknown | impossible: `containers-storage:` needs a container store (podman's); ferry refuses that transport by name |
-//! | 020-copy | copy: dir, round trip | waits for `dir:` (issue 14; ignored test) |
-//! | 020-copy | copy: oci, round trip | waits for `oci:` (issue 14; ignored test) |
-//! | 020-copy | copy: oci, zstd | waits for `oci:` and `--dest-compress-format` (issue 14; ignored test) |
-//! | 020-copy | copy: oci w/ and w/o tags | waits for `oci:` (issue 14; ignored test) |
+//! | 020-copy | copy: dir, round trip | pass |
+//! | 020-copy | copy: oci, round trip | pass |
+//! | 020-copy | copy: oci, zstd | pass (ferry converts to OCI for zstd layers, as skopeo) |
+//! | 020-copy | copy: oci w/ and w/o tags | pass |
 //! | 020-copy | copy: registry -> storage -> oci-archive | impossible: `containers-storage:` (podman's store) |
 //! | 020-copy | copy: bug 651 | skipped upstream; runs here (registry to registry) and passes |
-//! | 020-copy | copy: manifest format | waits for `dir:` and `--format` (issue 14; ignored test) |
-//! | 020-copy | copy: additional tag | waits for `docker-archive:` (issue 14; ignored test, the archive's `RepoTags` read instead of `podman load`) |
-//! | 020-copy | copy: shared blob directory | waits for `oci:` and `--*-shared-blob-dir` (issue 14; ignored test) |
+//! | 020-copy | copy: manifest format | pass |
+//! | 020-copy | copy: additional tag | pass (the archive's `RepoTags` read instead of `podman load`) |
+//! | 020-copy | copy: shared blob directory | `--src-shared-blob-dir`/`--dest-shared-blob-dir` are not implemented (refused by name; ignored test) |
 //! | 020-copy | copy: sif image | impossible: the `sif:` transport (and fakeroot) — not a transport ferry plans |
-//! | 030-local-registry-tls | local registry, with cert | pass (the pull back goes to a registry); into `dir:` waits for issue 14 (ignored test) |
+//! | 030-local-registry-tls | local registry, with cert | pass (into a registry and into `dir:`) |
 //! | 040-local-registry-auth | auth: credentials on command line | pass (exit 2: 1.18 and ferry) |
 //! | 040-local-registry-auth | auth: credentials via podman login | pass (`skopeo login`) |
-//! | 040-local-registry-auth | auth: copy with --src-creds and --dest-creds | pass (the pull goes to a registry); into `dir:` waits for issue 14 (ignored test) |
+//! | 040-local-registry-auth | auth: copy with --src-creds and --dest-creds | pass (into a registry and into `dir:`) |
 //! | 040-local-registry-auth | auth: credentials via authfile | pass (`skopeo login --authfile`) |
 //! | 050-signing | signing | the policy's `reject` and `insecureAcceptAnything` rows pass; the signed rows wait for `copy --sign-by` and signature checks during `copy` (issue 16), lookaside storage (issue 15) and `dir:` (issue 14) |
 //! | 050-signing | signing: remove signature | waits for `copy --sign-by` (issue 16), lookaside storage (issue 15), `dir:` (issue 14) |
@@ -50,7 +50,7 @@
 //! | 060-delete | delete: remove image from registry | pass (exit 2: 1.18 and ferry) |
 //! | 070-list-tags | list-tags: remote repository on a registry | pass |
 //! | 070-list-tags | list-tags: from a docker-archive file | waits for `docker-archive:` (issue 14) and upstream's `testdata/docker-two-images.tar.xz` |
-//! | 080-sync | sync: --dry-run | pass to `docker`; to `dir` waits for issue 14 (ignored test) |
+//! | 080-sync | sync: --dry-run | pass (to `docker` and to `dir`) |
 
 mod copy;
 mod inspect;
@@ -327,7 +327,6 @@ fn sync_dry_run() {
 
 /// 080-sync.bats, "sync: --dry-run", as upstream: `--dest dir`.
 #[test]
-#[ignore = "needs the dir: transport for sync (issue 14)"]
 fn sync_dry_run_to_dir() {
     let (remote, _) = remote_with("libpod/busybox:latest");
     let remote_image = remote.image("libpod/busybox:latest");

@@ -80,7 +80,6 @@ fn local_registry_with_cert() {
 
 /// 030-local-registry-tls.bats, "local registry, with cert", as upstream: pulled into `dir:`.
 #[test]
-#[ignore = "needs the dir: transport (issue 14)"]
 fn local_registry_with_cert_into_dir() {
     let (remote, _) = remote_with("libpod/busybox:latest");
     let lab = Sandbox::new();
@@ -254,7 +253,6 @@ fn auth_copy_with_src_creds_and_dest_creds() {
 /// 040-local-registry-auth.bats, "auth: copy with --src-creds and --dest-creds", as upstream:
 /// pulled into `dir:`.
 #[test]
-#[ignore = "needs the dir: transport (issue 14)"]
 fn auth_copy_with_src_creds_into_dir() {
     let (remote, _) = remote_with("libpod/busybox:latest");
     let (reg, password) = auth_registry();

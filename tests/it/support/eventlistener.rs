@@ -98,7 +98,11 @@ impl EventListenerServer {
         secrets: BTreeMap<String, BTreeMap<String, String>>,
     ) -> EventListenerServer {
         let of = |kind: &str| -> Vec<Value> {
-            objects.iter().filter(|o| o["kind"] == kind).cloned().collect()
+            objects
+                .iter()
+                .filter(|o| o["kind"] == kind)
+                .cloned()
+                .collect()
         };
         let listener = of("EventListener").pop().expect("an EventListener");
         let state = Arc::new(State {
@@ -182,12 +186,24 @@ async fn handle(
     let event_id = super::random_hex(6);
     let hdrs: Vec<(String, String)> = headers
         .iter()
-        .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let mut verdicts = Vec::new();
-    for t in st.listener["spec"]["triggers"].as_array().into_iter().flatten() {
+    for t in st.listener["spec"]["triggers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         let name = t["name"].as_str().unwrap_or_default().to_string();
-        verdicts.push((name.clone(), process(&st, t, &name, &hdrs, &body, &event_id)));
+        verdicts.push((
+            name.clone(),
+            process(&st, t, &name, &hdrs, &body, &event_id),
+        ));
     }
     st.events.lock().unwrap().push(Event {
         method: method.to_string(),
@@ -229,9 +245,17 @@ fn validate_signature(signature: &str, body: &[u8], secret: &[u8]) -> Result<(),
         .map_err(|_| "payload signature check failed".to_string())
 }
 
-fn github(st: &State, params: &[Value], headers: &[(String, String)], body: &[u8]) -> Result<(), String> {
+fn github(
+    st: &State,
+    params: &[Value],
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Result<(), String> {
     if header(headers, "content-type") == Some("application/x-www-form-urlencoded") {
-        return Err("form parameter encoding not supported, please change the hook to send JSON payloads".into());
+        return Err(
+            "form parameter encoding not supported, please change the hook to send JSON payloads"
+                .into(),
+        );
     }
     let param = |n: &str| params.iter().find(|p| p["name"] == n).map(|p| &p["value"]);
     if let Some(types) = param("eventTypes").and_then(Value::as_array) {
@@ -245,14 +269,16 @@ fn github(st: &State, params: &[Value], headers: &[(String, String)], body: &[u8
         if key.is_empty() {
             return Err("github interceptor secretRef.secretKey is empty".into());
         }
-        let sig = header(headers, "x-hub-signature-256")
-            .ok_or("no X-Hub-Signature-256 header set")?;
+        let sig =
+            header(headers, "x-hub-signature-256").ok_or("no X-Hub-Signature-256 header set")?;
         let name = r["secretName"].as_str().unwrap_or_default();
         let secret = st
             .secrets
             .get(name)
             .and_then(|s| s.get(key))
-            .ok_or(format!("error getting secret: secret {name:?} key {key:?} not found"))?;
+            .ok_or(format!(
+                "error getting secret: secret {name:?} key {key:?} not found"
+            ))?;
         validate_signature(sig, body, secret.as_bytes())?;
     }
     Ok(())
@@ -280,19 +306,30 @@ fn process(
 ) -> Result<Vec<Value>, String> {
     for i in trigger["interceptors"].as_array().into_iter().flatten() {
         let params: Vec<Value> = i["params"].as_array().cloned().unwrap_or_default();
-        match (i["ref"]["name"].as_str(), i["ref"]["kind"].as_str().unwrap_or("ClusterInterceptor")) {
+        match (
+            i["ref"]["name"].as_str(),
+            i["ref"]["kind"].as_str().unwrap_or("ClusterInterceptor"),
+        ) {
             (Some("github"), "ClusterInterceptor") => github(st, &params, headers, body)?,
             other => return Err(format!("interceptor {other:?} is not in the stand-in")),
         }
     }
-    let by_name = |list: &[Value], n: &str| list.iter().find(|o| o["metadata"]["name"] == n).cloned();
-    let template = by_name(&st.templates, trigger["template"]["ref"].as_str().unwrap_or_default())
-        .ok_or("TriggerTemplate not found")?;
-    let tt_params: Vec<Value> = template["spec"]["params"].as_array().cloned().unwrap_or_default();
+    let by_name =
+        |list: &[Value], n: &str| list.iter().find(|o| o["metadata"]["name"] == n).cloned();
+    let template = by_name(
+        &st.templates,
+        trigger["template"]["ref"].as_str().unwrap_or_default(),
+    )
+    .ok_or("TriggerTemplate not found")?;
+    let tt_params: Vec<Value> = template["spec"]["params"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let parsed: Value = if body.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(body).map_err(|e| format!("failed to unmarshal request body: {e}"))?
+        serde_json::from_slice(body)
+            .map_err(|e| format!("failed to unmarshal request body: {e}"))?
     };
     let event = json!({
         "body": parsed,
@@ -331,7 +368,11 @@ fn process(
         }
     }
     let mut created = Vec::new();
-    for rt in template["spec"]["resourcetemplates"].as_array().into_iter().flatten() {
+    for rt in template["spec"]["resourcetemplates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         let mut text = rt.to_string();
         for (k, v) in &values {
             let escaped = serde_json::to_string(v).unwrap();
@@ -343,7 +384,10 @@ fn process(
         let mut o: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
         let meta = o["metadata"].as_object_mut().ok_or("no metadata")?;
         if let Some(g) = meta.remove("generateName") {
-            meta.insert("name".into(), Value::String(format!("{}{}", g.as_str().unwrap(), super::random_hex(3))));
+            meta.insert(
+                "name".into(),
+                Value::String(format!("{}{}", g.as_str().unwrap(), super::random_hex(3))),
+            );
         }
         let labels = meta.entry("labels").or_insert_with(|| json!({}));
         labels["triggers.tekton.dev/eventlistener"] = st.listener["metadata"]["name"].clone();

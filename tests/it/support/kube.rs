@@ -35,7 +35,8 @@ pub struct JobPod {
 impl JobPod {
     /// Start the container.
     pub fn start(&self) -> Running {
-        self.fs.spawn(&self.argv, &self.env, "/home/jenkins", &self.claims)
+        self.fs
+            .spawn(&self.argv, &self.env, "/home/jenkins", &self.claims)
     }
 
     /// Run the container to its end.
@@ -56,7 +57,10 @@ pub struct IndexedJob<'a> {
 
 impl<'a> IndexedJob<'a> {
     pub fn new(job: &'a Value, cluster: &'a Cluster) -> IndexedJob<'a> {
-        assert_eq!(job["spec"]["completionMode"], "Indexed", "not an Indexed Job");
+        assert_eq!(
+            job["spec"]["completionMode"], "Indexed",
+            "not an Indexed Job"
+        );
         IndexedJob {
             job,
             cluster,
@@ -66,7 +70,9 @@ impl<'a> IndexedJob<'a> {
     }
 
     pub fn completions(&self) -> u32 {
-        self.job["spec"]["completions"].as_u64().expect("completions") as u32
+        self.job["spec"]["completions"]
+            .as_u64()
+            .expect("completions") as u32
     }
 
     fn parallelism(&self) -> u32 {
@@ -81,24 +87,30 @@ impl<'a> IndexedJob<'a> {
         let c = &containers[0];
         let name = self.job["metadata"]["name"].as_str().unwrap_or_default();
         let pod_name = format!("{name}-{index}-{}", super::random_hex(3));
-        let mut labels: BTreeMap<String, String> = self.job["spec"]["template"]["metadata"]
-            ["labels"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut labels: BTreeMap<String, String> =
+            self.job["spec"]["template"]["metadata"]["labels"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                        .collect()
+                })
+                .unwrap_or_default();
         labels.insert("batch.kubernetes.io/job-name".into(), name.into());
         labels.insert("job-name".into(), name.into());
-        labels.insert("batch.kubernetes.io/controller-uid".into(), self.uid.clone());
+        labels.insert(
+            "batch.kubernetes.io/controller-uid".into(),
+            self.uid.clone(),
+        );
         labels.insert("controller-uid".into(), self.uid.clone());
         labels.insert(
             "batch.kubernetes.io/job-completion-index".into(),
             index.to_string(),
         );
-        let annotation = ("batch.kubernetes.io/job-completion-index", index.to_string());
+        let annotation = (
+            "batch.kubernetes.io/job-completion-index",
+            index.to_string(),
+        );
         let field = |path: &str| -> String {
             if let Some(key) = path
                 .strip_prefix("metadata.labels['")
@@ -156,12 +168,12 @@ impl<'a> IndexedJob<'a> {
             let v = volumes
                 .get(mname)
                 .unwrap_or_else(|| panic!("volumeMount {mname} names no volume"));
-            let lookup = |map: &BTreeMap<String, Vec<(String, Vec<u8>)>>, n: &str, optional: bool| {
-                match map.get(n) {
-                    Some(f) => f.clone(),
-                    None if optional => Vec::new(),
-                    None => panic!("{n} not found: the pod would not start"),
-                }
+            let lookup = |map: &BTreeMap<String, Vec<(String, Vec<u8>)>>,
+                          n: &str,
+                          optional: bool| match map.get(n) {
+                Some(f) => f.clone(),
+                None if optional => Vec::new(),
+                None => panic!("{n} not found: the pod would not start"),
             };
             if let Some(cm) = v.get("configMap") {
                 let files = lookup(

@@ -24,13 +24,15 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod connect_proxy;
+pub mod disk;
 pub mod eventlistener;
 pub mod faults;
 pub mod fixtures;
-pub mod kube;
 mod http;
+pub mod kube;
 pub mod pki;
 pub mod pod;
+pub mod referrers;
 mod registry;
 pub mod signatures;
 pub mod tekton;

@@ -313,8 +313,16 @@ impl Running {
     }
 
     fn collect(&mut self, code: Option<i32>) -> Output {
-        let stdout = self.out_t.take().map(|t| t.join().unwrap()).unwrap_or_default();
-        let stderr = self.err_t.take().map(|t| t.join().unwrap()).unwrap_or_default();
+        let stdout = self
+            .out_t
+            .take()
+            .map(|t| t.join().unwrap())
+            .unwrap_or_default();
+        let stderr = self
+            .err_t
+            .take()
+            .map(|t| t.join().unwrap())
+            .unwrap_or_default();
         Output {
             command: format!("(pod) {}", self.line),
             code,

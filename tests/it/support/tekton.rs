@@ -53,7 +53,9 @@ impl Param {
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map(Param::Array),
-            other => Err(format!("param value {other} is neither a string nor an array")),
+            other => Err(format!(
+                "param value {other} is neither a string nor an array"
+            )),
         }
     }
 }
@@ -145,8 +147,14 @@ fn strings(v: &Value) -> Vec<&str> {
         .unwrap_or_default()
 }
 
+/// Files of a volume: (name, bytes).
+type NamedFiles = Vec<(String, Vec<u8>)>;
+
+/// A step to run: its argv, its environment, its name.
+type Step = (Vec<String>, Vec<(String, String)>, String);
+
 impl Cluster {
-    fn volume_files(&self, vol: &Value) -> Result<Option<(Vec<(String, Vec<u8>)>, Volume)>, String> {
+    fn volume_files(&self, vol: &Value) -> Result<Option<(NamedFiles, Volume)>, String> {
         if let Some(cm) = vol.get("configMap") {
             let name = cm["name"].as_str().unwrap_or_default();
             return match self.config_maps.get(name) {
@@ -189,8 +197,14 @@ impl Cluster {
     fn prepare(
         &self,
         tr: &TaskRun<'_>,
-    ) -> Result<(PodFs, Vec<(Vec<String>, Vec<(String, String)>, String)>, Vec<(PathBuf, PathBuf)>), String>
-    {
+    ) -> Result<
+        (
+            PodFs,
+            Vec<(Vec<String>, Vec<(String, String)>, String)>,
+            Vec<(PathBuf, PathBuf)>,
+        ),
+        String,
+    > {
         let task = tr.task;
         if task["apiVersion"] != "tekton.dev/v1" || task["kind"] != "Task" {
             return Err("not a tekton.dev/v1 Task".into());
@@ -198,7 +212,10 @@ impl Cluster {
         let spec = &task["spec"];
         let mut vars = BTreeMap::new();
         // Params: declared ones only; defaults; required ones given.
-        let declared: Vec<&Value> = spec["params"].as_array().map(|a| a.iter().collect()).unwrap_or_default();
+        let declared: Vec<&Value> = spec["params"]
+            .as_array()
+            .map(|a| a.iter().collect())
+            .unwrap_or_default();
         for (name, _) in &tr.params {
             if !declared.iter().any(|p| p["name"] == name.as_str()) {
                 return Err(format!("param {name:?} is not declared by the Task"));
@@ -224,7 +241,10 @@ impl Cluster {
         }
         for r in spec["results"].as_array().into_iter().flatten() {
             let name = r["name"].as_str().unwrap_or_default();
-            vars.insert(format!("results.{name}.path"), format!("/tekton/results/{name}"));
+            vars.insert(
+                format!("results.{name}.path"),
+                format!("/tekton/results/{name}"),
+            );
         }
         let pod = PodFs::new();
         pod.volume("/tekton/results", &[], Volume::Writable);
@@ -238,7 +258,10 @@ impl Cluster {
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("/workspace/{name}"));
             let bound = tr.workspaces.iter().find(|(n, _)| n == name);
-            vars.insert(format!("workspaces.{name}.bound"), bound.is_some().to_string());
+            vars.insert(
+                format!("workspaces.{name}.bound"),
+                bound.is_some().to_string(),
+            );
             match bound {
                 None if w["optional"] == true => {
                     vars.insert(format!("workspaces.{name}.path"), String::new());
@@ -250,11 +273,17 @@ impl Cluster {
                     vars.insert(format!("workspaces.{name}.claim"), String::new());
                     match binding {
                         Workspace::ConfigMap(n) => {
-                            let f = self.config_maps.get(n).ok_or(format!("configmap {n:?} not found"))?;
+                            let f = self
+                                .config_maps
+                                .get(n)
+                                .ok_or(format!("configmap {n:?} not found"))?;
                             pod.volume(&path, f, Volume::Projected);
                         }
                         Workspace::Secret(n) => {
-                            let f = self.secrets.get(n).ok_or(format!("secret {n:?} not found"))?;
+                            let f = self
+                                .secrets
+                                .get(n)
+                                .ok_or(format!("secret {n:?} not found"))?;
                             pod.volume(&path, f, Volume::Projected);
                         }
                         Workspace::EmptyDir => pod.volume(&path, &[], Volume::Writable),
@@ -267,7 +296,12 @@ impl Cluster {
             }
         }
         for (name, _) in &tr.workspaces {
-            if !spec["workspaces"].as_array().into_iter().flatten().any(|w| w["name"] == name.as_str()) {
+            if !spec["workspaces"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|w| w["name"] == name.as_str())
+            {
                 return Err(format!("workspace {name:?} is not declared by the Task"));
             }
         }
@@ -284,7 +318,11 @@ impl Cluster {
             .service_accounts
             .get(&tr.service_account)
             .ok_or(format!("serviceaccount {:?} not found", tr.service_account))?;
-        pod.volume("/var/run/secrets/kubernetes.io/serviceaccount", sa, Volume::Projected);
+        pod.volume(
+            "/var/run/secrets/kubernetes.io/serviceaccount",
+            sa,
+            Volume::Projected,
+        );
         let volumes: BTreeMap<&str, &Value> = spec["volumes"]
             .as_array()
             .into_iter()
@@ -295,7 +333,9 @@ impl Cluster {
         for (i, step) in spec["steps"].as_array().into_iter().flatten().enumerate() {
             for m in step["volumeMounts"].as_array().into_iter().flatten() {
                 let name = m["name"].as_str().unwrap_or_default();
-                let vol = volumes.get(name).ok_or(format!("volumeMount {name:?} names no volume"))?;
+                let vol = volumes
+                    .get(name)
+                    .ok_or(format!("volumeMount {name:?} names no volume"))?;
                 if let Some((files, kind)) = self.volume_files(vol)? {
                     pod.volume(m["mountPath"].as_str().unwrap_or_default(), &files, kind);
                 }
@@ -317,8 +357,11 @@ impl Cluster {
                 let path = format!("/tekton/scripts/script-{i}-{}", super::random_hex(3));
                 let host = pod.path(&path);
                 std::fs::write(&host, script).unwrap();
-                std::fs::set_permissions(&host, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-                    .unwrap();
+                std::fs::set_permissions(
+                    &host,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o755),
+                )
+                .unwrap();
                 argv.push(path);
             } else {
                 for c in strings(&step["command"]) {
@@ -341,7 +384,7 @@ impl Cluster {
         &self,
         tr: &TaskRun<'_>,
         pod: PodFs,
-        steps: Vec<(Vec<String>, Vec<(String, String)>, String)>,
+        steps: Vec<Step>,
         claims: Vec<(PathBuf, PathBuf)>,
     ) -> TaskRunResult {
         let mut outputs = Vec::new();
@@ -367,7 +410,9 @@ impl Cluster {
             }
         }
         if size > 4096 && reason.is_none() {
-            reason = Some(format!("results take {size} bytes, more than the 4096 of a termination message"));
+            reason = Some(format!(
+                "results take {size} bytes, more than the 4096 of a termination message"
+            ));
         }
         TaskRunResult {
             name: tr.name.clone(),
@@ -380,7 +425,12 @@ impl Cluster {
     }
 
     /// Run a PipelineRun of `pipeline` whose tasks are among `tasks`.
-    pub fn run_pipeline(&self, pipeline: &Value, tasks: &[&Value], run: &PipelineRun) -> PipelineRunResult {
+    pub fn run_pipeline(
+        &self,
+        pipeline: &Value,
+        tasks: &[&Value],
+        run: &PipelineRun,
+    ) -> PipelineRunResult {
         let mut result = PipelineRunResult {
             succeeded: false,
             reason: None,
@@ -407,7 +457,10 @@ impl Cluster {
         let spec = &pipeline["spec"];
         let mut vars: BTreeMap<String, String> = BTreeMap::new();
         let mut arrays: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let declared: Vec<&Value> = spec["params"].as_array().map(|a| a.iter().collect()).unwrap_or_default();
+        let declared: Vec<&Value> = spec["params"]
+            .as_array()
+            .map(|a| a.iter().collect())
+            .unwrap_or_default();
         for (name, _) in &run.params {
             if !declared.iter().any(|p| p["name"] == name.as_str()) {
                 return Err(format!("param {name:?} is not declared by the Pipeline"));
@@ -441,10 +494,14 @@ impl Cluster {
                 .ok_or(format!("task {task_name:?} not found"))?;
             let param_value = |v: &Value| -> Result<Param, String> {
                 match v {
-                    Value::String(s) => match arrays.get(s.trim_start_matches("$(").trim_end_matches(')')) {
-                        Some(a) if s.starts_with("$(") && s.ends_with("[*])") => Ok(Param::Array(a.clone())),
-                        _ => substitute(s, &vars).map(Param::Str),
-                    },
+                    Value::String(s) => {
+                        match arrays.get(s.trim_start_matches("$(").trim_end_matches(')')) {
+                            Some(a) if s.starts_with("$(") && s.ends_with("[*])") => {
+                                Ok(Param::Array(a.clone()))
+                            }
+                            _ => substitute(s, &vars).map(Param::Str),
+                        }
+                    }
                     Value::Array(items) => items
                         .iter()
                         .map(|i| substitute(i.as_str().unwrap_or_default(), &vars))
@@ -455,7 +512,10 @@ impl Cluster {
             };
             let mut params = Vec::new();
             for p in pt["params"].as_array().into_iter().flatten() {
-                params.push((p["name"].as_str().unwrap_or_default().to_string(), param_value(&p["value"])?));
+                params.push((
+                    p["name"].as_str().unwrap_or_default().to_string(),
+                    param_value(&p["value"])?,
+                ));
             }
             // The matrix: one TaskRun per combination of its array params' items.
             let mut combos: Vec<Vec<(String, Param)>> = vec![Vec::new()];
@@ -477,12 +537,21 @@ impl Cluster {
             let mut workspaces = Vec::new();
             for w in pt["workspaces"].as_array().into_iter().flatten() {
                 let from = w["workspace"].as_str().unwrap_or_default();
-                let declared = spec["workspaces"].as_array().into_iter().flatten().find(|d| d["name"] == from);
+                let declared = spec["workspaces"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|d| d["name"] == from);
                 let Some(declared) = declared else {
-                    return Err(format!("workspace {from:?} is not declared by the Pipeline"));
+                    return Err(format!(
+                        "workspace {from:?} is not declared by the Pipeline"
+                    ));
                 };
                 match run.workspaces.iter().find(|(n, _)| n == from) {
-                    Some((_, b)) => workspaces.push((w["name"].as_str().unwrap_or_default().to_string(), b.clone())),
+                    Some((_, b)) => workspaces.push((
+                        w["name"].as_str().unwrap_or_default().to_string(),
+                        b.clone(),
+                    )),
                     None if declared["optional"] == true => {}
                     None => return Err(format!("workspace {from:?} is not bound")),
                 }
@@ -536,14 +605,18 @@ impl Cluster {
                     }
                 }
             }
-            out.task_runs.extend(runs.into_iter().map(|r| (pt_name.clone(), r)));
+            out.task_runs
+                .extend(runs.into_iter().map(|r| (pt_name.clone(), r)));
             if !failed.is_empty() {
                 return Err(format!("task {pt_name} failed: {}", failed.join("; ")));
             }
         }
         for r in spec["results"].as_array().into_iter().flatten() {
             let name = r["name"].as_str().unwrap_or_default();
-            out.results.insert(name.to_string(), substitute(r["value"].as_str().unwrap_or_default(), &vars)?);
+            out.results.insert(
+                name.to_string(),
+                substitute(r["value"].as_str().unwrap_or_default(), &vars)?,
+            );
         }
         Ok(())
     }
@@ -561,7 +634,10 @@ pub struct PipelineRun {
 impl PipelineRun {
     /// From a PipelineRun object (what a TriggerTemplate creates): its params and
     /// ServiceAccount; workspaces as given.
-    pub fn from_object(o: &Value, workspaces: Vec<(String, Workspace)>) -> Result<PipelineRun, String> {
+    pub fn from_object(
+        o: &Value,
+        workspaces: Vec<(String, Workspace)>,
+    ) -> Result<PipelineRun, String> {
         let meta = &o["metadata"];
         let name = meta["name"]
             .as_str()
@@ -573,7 +649,12 @@ impl PipelineRun {
             .as_array()
             .into_iter()
             .flatten()
-            .map(|p| Ok((p["name"].as_str().unwrap_or_default().to_string(), Param::from_json(&p["value"])?)))
+            .map(|p| {
+                Ok((
+                    p["name"].as_str().unwrap_or_default().to_string(),
+                    Param::from_json(&p["value"])?,
+                ))
+            })
             .collect::<Result<Vec<_>, String>>()?;
         Ok(PipelineRun {
             name,
@@ -601,10 +682,26 @@ pub struct PipelineRunResult {
 fn substitution_as_tekton() {
     let mut vars = BTreeMap::new();
     vars.insert("params.A".to_string(), "1".to_string());
-    vars.insert("results.R.path".to_string(), "/tekton/results/R".to_string());
-    assert_eq!(substitute("x $(params.A) $(params['A']) $(params[\"A\"])", &vars).unwrap(), "x 1 1 1");
-    assert_eq!(substitute("$(results.R.path)", &vars).unwrap(), "/tekton/results/R");
-    assert!(substitute("$(params.B)", &vars).unwrap_err().contains("non-existent"));
+    vars.insert(
+        "results.R.path".to_string(),
+        "/tekton/results/R".to_string(),
+    );
+    assert_eq!(
+        substitute("x $(params.A) $(params['A']) $(params[\"A\"])", &vars).unwrap(),
+        "x 1 1 1"
+    );
+    assert_eq!(
+        substitute("$(results.R.path)", &vars).unwrap(),
+        "/tekton/results/R"
+    );
+    assert!(
+        substitute("$(params.B)", &vars)
+            .unwrap_err()
+            .contains("non-existent")
+    );
     // Shell's own $(…) is not Tekton's.
-    assert_eq!(substitute("$(date) $((1+2))", &vars).unwrap(), "$(date) $((1+2))");
+    assert_eq!(
+        substitute("$(date) $((1+2))", &vars).unwrap(),
+        "$(date) $((1+2))"
+    );
 }
