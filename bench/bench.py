@@ -750,6 +750,16 @@ TARGETS = {
     "s": ("shards", None, None),
 }
 
+# Against current skopeo (1.18), the peer to beat (issue 19): (kind, loopback, wan). "speedup18"
+# is skopeo 1.18's wall ÷ ferry's; "cpu_floor" ferry's wall ÷ the registries' CPU floor (their
+# CPU seconds during ferry's run spread over the machine's cores: on loopback they share the
+# cores with ferry and are the bound); "bw_floor" ferry's wall ÷ the link's bandwidth floor.
+TARGETS18 = {
+    "b": (("cpu_floor", 1.25), ("speedup18", 4.0)),
+    "e": (("cpu_floor", 1.25), ("bw_floor", 1.15)),
+    "f": (("cpu_floor", 1.25), ("speedup18", 4.5)),
+}
+
 SHARDS = (1, 2, 4)
 TOOLS = ("ferry", "skopeo", "skopeo18", "floor") + tuple(f"ferry×{n}" for n in SHARDS)
 
@@ -789,7 +799,8 @@ def run_scenario(sc, net, cfg, regs, meta, results_dir):
     ns = net.client_ns
     logf = results_dir / f"{net.name}-{sc}.log"
     runs = []
-    tools = ["ferry", "skopeo"]
+    # Every scenario runs Debian's skopeo 1.9.3 and current skopeo 1.18 beside ferry.
+    tools = ["ferry", "skopeo", "skopeo18"]
     pairs = cfg.pairs
     extra = []
     check = None  # (registry, repo, ref, digest)
@@ -804,7 +815,7 @@ def run_scenario(sc, net, cfg, regs, meta, results_dir):
         if sc == "a4":
             pairs = min(pairs, cfg.rss_pairs)
         if sc == "a":
-            tools = ["ferry", "skopeo", "floor"]
+            tools = ["ferry", "skopeo", "skopeo18", "floor"]
             argv["floor"] = floor_script(cfg, src, dst, img["repo"], img["layer_digests"], img["repo"])
         if sc == "c":
             dst.wipe()
@@ -838,13 +849,14 @@ def run_scenario(sc, net, cfg, regs, meta, results_dir):
         prefix = meta[names[0]]["repo"].rsplit("/", 1)[0]
         argv = {"ferry": [FERRY, "--policy", cfg.policy, "sync", "--src", "yaml", "--dest", "docker",
                           "--dest-creds", CREDS, "--dest-cert-dir", cfg.certs, yml, f"{dst.addr}/{prefix}"]}
-        loop = cfg.wd / f"loop-{net.name}.sh"
-        body = ["#!/bin/bash", "set -euo pipefail"]
-        for n in names:
-            r = f"{meta[n]['repo']}:{meta[n]['tag']}"
-            body.append(" ".join(f"'{a}'" for a in copy_argv("skopeo", cfg, f"{src.addr}/{r}", f"{dst.addr}/{r}")))
-        loop.write_text("\n".join(body) + "\n")
-        argv["skopeo"] = ["bash", loop]
+        for sk in ("skopeo", "skopeo18"):
+            loop = cfg.wd / f"loop-{sk}-{net.name}.sh"
+            body = ["#!/bin/bash", "set -euo pipefail"]
+            for n in names:
+                r = f"{meta[n]['repo']}:{meta[n]['tag']}"
+                body.append(" ".join(f"'{a}'" for a in copy_argv(sk, cfg, f"{src.addr}/{r}", f"{dst.addr}/{r}")))
+            loop.write_text("\n".join(body) + "\n")
+            argv[sk] = ["bash", loop]
         check = [(dst, meta[n]["repo"], meta[n]["tag"], meta[n]["digest"]) for n in names]
         cold = lambda: dst.wipe()
     elif sc == "n":
@@ -1159,6 +1171,29 @@ def analyse(net_result):
                 bw_floor = net_result["a_bytes"] * 8 / (mbit * 1e6)
                 a["bw_floor_s"] = bw_floor
                 a["vs_bw_floor"] = statistics.median([r["wall"] / bw_floor for r in runs if r["tool"] == "ferry"])
+        ferry_runs = [r for r in runs if r["tool"] == "ferry"]
+        if net_result["net"] == "wan":
+            nbytes = net_result.get("bytes", {}).get(sc)
+            if link and nbytes and "bw_floor_s" not in a:
+                mbit = min(link["src"]["download_mbit_s"], link["dst"]["upload_mbit_s"])
+                a["bw_floor_s"] = nbytes * 8 / (mbit * 1e6)
+                a["vs_bw_floor"] = statistics.median([r["wall"] / a["bw_floor_s"] for r in ferry_runs])
+        elif ferry_runs:
+            cores = net_result.get("cores") or os.cpu_count() or 1
+            a["cpu_floor_s"] = statistics.median(
+                [sum(r["registry_cpu"].values()) / cores for r in ferry_runs])
+            if a["cpu_floor_s"] > 0:
+                a["vs_cpu_floor"] = statistics.median(
+                    [r["wall"] / (sum(r["registry_cpu"].values()) / cores) for r in ferry_runs
+                     if sum(r["registry_cpu"].values()) > 0])
+        if sc in TARGETS18:
+            kind18, t18 = TARGETS18[sc][1 if net_result["net"] == "wan" else 0]
+            value = {"cpu_floor": a.get("vs_cpu_floor"), "bw_floor": a.get("vs_bw_floor"),
+                     "speedup18": a.get("speedup18")}[kind18]
+            a["target18"] = {"cpu_floor": f"≤ {t18:g}× the registries' CPU floor",
+                             "bw_floor": f"≤ {t18:g}× the bandwidth floor",
+                             "speedup18": f"≥ {t18:g}× skopeo 1.18"}[kind18]
+            a["met18"] = value is not None and (value >= t18 if kind18 == "speedup18" else value <= t18)
         kind, lo, wan = TARGETS.get(sc, (None, None, None))
         target = wan if net_result["net"] == "wan" else lo
         if kind == "speedup" and sc == "n":
@@ -1274,11 +1309,19 @@ def markdown(res):
                             for t, v in per.items()) + f"; default ÷ none **{a['req_ratio']:.3f}×**")
                     if sc in ("a", "g", "h", "i") and a.get("vs_floor"):
                         ratio += f"; ferry ÷ floor **{a['vs_floor']:.2f}×**"
-                    if sc == "a" and a.get("vs_bw_floor"):
+                    if a.get("vs_bw_floor"):
                         ratio += (f"; ferry ÷ bandwidth floor ({a['bw_floor_s']:.2f} s) "
                                   f"**{a['vs_bw_floor']:.2f}×**")
+                    if a.get("vs_cpu_floor"):
+                        ratio += (f"; ferry ÷ registries' CPU floor ({a['cpu_floor_s']:.2f} s) "
+                                  f"**{a['vs_cpu_floor']:.2f}×**")
                     met = {True: "yes", False: "**no**", None: ""}[a.get("met")]
-                    row += [ratio, a.get("target", ""), met]
+                    target = a.get("target", "")
+                    if a.get("target18"):
+                        met18 = {True: "yes", False: "**no**"}[a["met18"]]
+                        target += f"; vs 1.18: {a['target18']}"
+                        met += f"; {met18}"
+                    row += [ratio, target, met]
                 else:
                     row += ["", "", ""]
                 L.append("| " + " | ".join(row) + " |")
@@ -1514,7 +1557,12 @@ def main():
                                                     if not m['repo'].startswith('bench/f/')), flush=True)
                     signal.pause()
                 nres = {"net": net.name, "desc": net.desc, "link": link, "titles": titles,
-                        "a_bytes": meta["a"]["layer_bytes"], "f_images": cfg.f_images, "scenarios": {}}
+                        "a_bytes": meta["a"]["layer_bytes"], "f_images": cfg.f_images, "scenarios": {},
+                        "cores": os.cpu_count(),
+                        "bytes": {"a": meta["a"]["layer_bytes"], "b": meta["b"]["layer_bytes"],
+                                  "e": meta["e"]["layer_bytes"],
+                                  "f": sum(m["layer_bytes"] for n, m in meta.items()
+                                           if re.fullmatch(r"f\d+", n))}}
                 res["nets"].append(nres)
                 for sc in scenarios:
                     log(f"{net.name}: scenario {titles[sc]}")
