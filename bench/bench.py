@@ -233,6 +233,11 @@ def image_plan(cfg):
     for i in range(1, cfg.f_images + 1):
         plan[f"f{i:02d}"] = {"repo": f"bench/f/app{i:02d}", "tag": "v1",
                              "layers": [cfg.f_size] * cfg.f_layers}
+    # (n): many small images in a few repositories, only when (n) runs (seeding them takes a while).
+    if "n" in cfg.scenario_list:
+        for i in range(cfg.n_images):
+            plan[f"n{i:03d}"] = {"repo": f"bench/n/app{i % cfg.n_repos:02d}", "tag": f"v{i // cfg.n_repos}",
+                                 "layers": [cfg.n_size]}
     return plan
 
 
@@ -391,6 +396,15 @@ auth:
         for m in re.finditer(r'"(GET|HEAD|POST|PUT|PATCH|DELETE) \S+ HTTP/[\d.]+" (\d+)', text):
             methods[m.group(1)] = methods.get(m.group(1), 0) + 1
         return sum(methods.values()), methods
+
+    def work_requests_since(self, pos):
+        """Requests since `pos` other than the `/v2/` pings (authentication is htpasswd: no
+        token requests)."""
+        with open(self.access, "rb") as f:
+            f.seek(pos)
+            text = f.read().decode(errors="replace")
+        return len([m for m in re.finditer(r'"(GET|HEAD|POST|PUT|PATCH|DELETE) (\S+) HTTP/[\d.]+"', text)
+                    if m.group(2) not in ("/v2/", "/v2")])
 
     def cpu(self):
         """User+system CPU seconds the registry process has used."""
@@ -581,6 +595,42 @@ def tool_exe(tool, cfg):
     return {"ferry": FERRY, "skopeo": "skopeo", "skopeo18": cfg.skopeo18}[tool]
 
 
+def skopeo_exe(tool, cfg):
+    return tool_exe(tool, cfg)
+
+
+def sync_yaml(cfg, src, names, meta, path):
+    """skopeo's sync YAML for these images of the source (credentials and CA inline)."""
+    repos = {}
+    for n in names:
+        repos.setdefault(meta[n]["repo"], []).append(meta[n]["tag"])
+    lines = [f"{src.addr}:", "  images:"]
+    for repo, tags in repos.items():
+        lines.append(f"    {repo}: [" + ", ".join(f'"{t}"' for t in tags) + "]")
+    lines += ["  tls-verify: true", f"  cert-dir: {cfg.certs}", "  credentials:",
+              f"    username: {USER}", f"    password: {PASSWORD}"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def sync_argv(tool, cfg, yml, dest, extra=()):
+    exe = FERRY if tool == "ferry" else skopeo_exe(tool, cfg)
+    return [exe, "--policy", cfg.policy, "sync", "--src", "yaml", "--dest", "docker",
+            "--dest-creds", CREDS, "--dest-cert-dir", cfg.certs, *extra, yml, dest]
+
+
+def shards_script(cfg, yml, dest, n, reports):
+    """N ferry processes at once, shard I of N each, each writing its report."""
+    lines = ["#!/bin/bash", "set -uo pipefail", "pids=()"]
+    for i in range(n):
+        argv = sync_argv("ferry", cfg, yml, dest, ["--shard", f"{i}/{n}", "--report", reports / f"{n}-{i}.json"])
+        lines.append(" ".join(f"'{a}'" for a in argv) + " & pids+=($!)")
+    lines += ["rc=0", 'for p in "${pids[@]}"; do wait "$p" || rc=1; done', "exit $rc"]
+    path = cfg.wd / f"shards-{n}.sh"
+    path.write_text("\n".join(lines) + "\n")
+    return ["bash", path]
+
+
 def copy_argv(tool, cfg, src, dst, extra=()):
     return [tool_exe(tool, cfg), "--policy", cfg.policy, "copy", "-q",
             "--src-creds", CREDS, "--dest-creds", CREDS,
@@ -693,7 +743,25 @@ TARGETS = {
     "i": ("floor", 1.10, 1.10),
     # ferry alone: requests per image of a sync with nothing attached, default vs --referrers=none
     "r": ("requests", 1.10, 1.10),
+    # ferry sync vs skopeo sync when the destination has every image; also at most 2 requests
+    # per image after authentication.
+    "n": ("speedup", 5.0, 5.0),
+    # (f)'s release as 1, 2, 4 shards at once: requests and bytes must not grow with N.
+    "s": ("shards", None, None),
 }
+
+# Against current skopeo (1.18), the peer to beat (issue 19): (kind, loopback, wan). "speedup18"
+# is skopeo 1.18's wall ÷ ferry's; "cpu_floor" ferry's wall ÷ the registries' CPU floor (their
+# CPU seconds during ferry's run spread over the machine's cores: on loopback they share the
+# cores with ferry and are the bound); "bw_floor" ferry's wall ÷ the link's bandwidth floor.
+TARGETS18 = {
+    "b": (("cpu_floor", 1.25), ("speedup18", 4.0)),
+    "e": (("cpu_floor", 1.25), ("bw_floor", 1.15)),
+    "f": (("cpu_floor", 1.25), ("speedup18", 4.5)),
+}
+
+SHARDS = (1, 2, 4)
+TOOLS = ("ferry", "skopeo", "skopeo18", "floor") + tuple(f"ferry×{n}" for n in SHARDS)
 
 
 def scenario_titles(cfg, meta):
@@ -714,6 +782,10 @@ def scenario_titles(cfg, meta):
               f"(sync to disk, sync from disk), cold"),
         "r": (f"(r) (f)'s {cfg.f_images} images, ferry sync: --referrers=none, default (nothing "
               f"attached), and each image with a cosign .sig, a .att and an SBOM referrer"),
+        "n": (f"(n) no-op sync of {cfg.n_images} images ({cfg.n_repos} repositories) the destination "
+              f"already has: ferry sync --referrers=none (skopeo carries nothing attached) vs skopeo sync"),
+        "s": (f"(s) (f)'s {cfg.f_images} images as " + ", ".join(map(str, SHARDS)) +
+              " ferry sync shards at once (--shard I/N, by repository), cold"),
     }
 
 
@@ -727,7 +799,8 @@ def run_scenario(sc, net, cfg, regs, meta, results_dir):
     ns = net.client_ns
     logf = results_dir / f"{net.name}-{sc}.log"
     runs = []
-    tools = ["ferry", "skopeo"]
+    # Every scenario runs Debian's skopeo 1.9.3 and current skopeo 1.18 beside ferry.
+    tools = ["ferry", "skopeo", "skopeo18"]
     pairs = cfg.pairs
     extra = []
     check = None  # (registry, repo, ref, digest)
@@ -742,7 +815,7 @@ def run_scenario(sc, net, cfg, regs, meta, results_dir):
         if sc == "a4":
             pairs = min(pairs, cfg.rss_pairs)
         if sc == "a":
-            tools = ["ferry", "skopeo", "floor"]
+            tools = ["ferry", "skopeo", "skopeo18", "floor"]
             argv["floor"] = floor_script(cfg, src, dst, img["repo"], img["layer_digests"], img["repo"])
         if sc == "c":
             dst.wipe()
@@ -776,13 +849,45 @@ def run_scenario(sc, net, cfg, regs, meta, results_dir):
         prefix = meta[names[0]]["repo"].rsplit("/", 1)[0]
         argv = {"ferry": [FERRY, "--policy", cfg.policy, "sync", "--src", "yaml", "--dest", "docker",
                           "--dest-creds", CREDS, "--dest-cert-dir", cfg.certs, yml, f"{dst.addr}/{prefix}"]}
-        loop = cfg.wd / f"loop-{net.name}.sh"
-        body = ["#!/bin/bash", "set -euo pipefail"]
+        for sk in ("skopeo", "skopeo18"):
+            loop = cfg.wd / f"loop-{sk}-{net.name}.sh"
+            body = ["#!/bin/bash", "set -euo pipefail"]
+            for n in names:
+                r = f"{meta[n]['repo']}:{meta[n]['tag']}"
+                body.append(" ".join(f"'{a}'" for a in copy_argv(sk, cfg, f"{src.addr}/{r}", f"{dst.addr}/{r}")))
+            loop.write_text("\n".join(body) + "\n")
+            argv[sk] = ["bash", loop]
+        check = [(dst, meta[n]["repo"], meta[n]["tag"], meta[n]["digest"]) for n in names]
+        cold = lambda: dst.wipe()
+    elif sc == "n":
+        names = sorted(n for n in meta if re.fullmatch(r"n\d+", n))
+        yml = sync_yaml(cfg, src, names, meta, cfg.wd / f"sync-n-{net.name}.yml")
+        dest = f"{dst.addr}/bench"
+        tools = ["ferry", "skopeo", "skopeo18"]
+        argv = {t: sync_argv(t, cfg, yml, dest) for t in tools}
+        argv["ferry"] = sync_argv("ferry", cfg, yml, dest, ["--referrers=none"])
+        # Every image at the destination first (one ferry sync), then only no-op runs.
+        dst.wipe()
+        r = measured(argv["ferry"], ns, cfg, logf)
+        if r["rc"] != 0:
+            raise RuntimeError(f"preparing (n) failed; see {logf}")
+        dst_repo = lambda n: "bench/" + meta[n]["repo"].rsplit("/", 1)[1]
         for n in names:
-            r = f"{meta[n]['repo']}:{meta[n]['tag']}"
-            body.append(" ".join(f"'{a}'" for a in copy_argv("skopeo", cfg, f"{src.addr}/{r}", f"{dst.addr}/{r}")))
-        loop.write_text("\n".join(body) + "\n")
-        argv["skopeo"] = ["bash", loop]
+            got = manifest_digest(dst, ns, dst_repo(n), meta[n]["tag"], cfg)
+            if got != meta[n]["digest"]:
+                raise RuntimeError(f"preparing (n): {meta[n]['repo']}:{meta[n]['tag']} is {got}")
+        sample = names[:: max(1, len(names) // 5)]
+        check = [(dst, dst_repo(n), meta[n]["tag"], meta[n]["digest"]) for n in sample]
+        cold = None
+    elif sc == "s":
+        names = [n for n in meta if re.fullmatch(r"f\d+", n)]
+        yml = sync_yaml(cfg, src, names, meta, cfg.wd / f"sync-s-{net.name}.yml")
+        prefix = meta[names[0]]["repo"].rsplit("/", 1)[0]
+        reports = cfg.wd / "shard-reports"
+        shutil.rmtree(reports, ignore_errors=True)
+        reports.mkdir()
+        tools = [f"ferry×{n}" for n in SHARDS]
+        argv = {f"ferry×{n}": shards_script(cfg, yml, f"{dst.addr}/{prefix}", n, reports) for n in SHARDS}
         check = [(dst, meta[n]["repo"], meta[n]["tag"], meta[n]["digest"]) for n in names]
         cold = lambda: dst.wipe()
     elif sc == "r":
@@ -897,6 +1002,14 @@ def run_scenario(sc, net, cfg, regs, meta, results_dir):
             for k, reg in regs.items():
                 r["requests"][k], r["methods"][k] = reg.requests_since(pos[k])
             r["registry_cpu"] = {k: regs[k].cpu() - cpu0[k] for k in regs}
+            r["work_requests"] = {k: reg.work_requests_since(pos[k]) for k, reg in regs.items()}
+            if sc == "s":
+                shards = int(tool.split("×")[1])
+                reps = [json.loads((reports / f"{shards}-{i}.json").read_text()) for i in range(shards)]
+                r["bytes_copied"] = sum(i["bytes"]["copied"] for rep in reps for i in rep["images"])
+                r["images"] = sum(len(rep["images"]) for rep in reps)
+                for i in range(shards):
+                    (reports / f"{shards}-{i}.json").unlink()
             if r["rc"] != 0:
                 raise RuntimeError(f"{tool} failed in scenario {sc} ({net.name}); see {logf}")
             if tool == "attached":
@@ -1013,6 +1126,8 @@ def summarize(runs, tool):
         "req_dst": med([r["requests"]["dst"] for r in rs]),
         "reg_cpu": med([sum(r["registry_cpu"].values()) for r in rs]),
         "load1": med([r["load1"] for r in rs]),
+        "work_req": med([sum(r.get("work_requests", {}).values()) for r in rs]),
+        "bytes_copied": med([r.get("bytes_copied", 0) for r in rs]),
     }
 
 
@@ -1030,12 +1145,24 @@ def analyse(net_result):
     for sc, runs in net_result["scenarios"].items():
         if not runs:
             continue
-        s = {t: summarize(runs, t) for t in ("ferry", "skopeo", "skopeo18", "floor", "none", "attached")}
+        s = {t: summarize(runs, t) for t in TOOLS + ("none", "attached")}
         speed = pair_ratios(runs, "skopeo", "ferry")
         a = {"summary": s, "speedup": statistics.median(speed) if speed else None, "speedups": speed}
         speed18 = pair_ratios(runs, "skopeo18", "ferry")
         if speed18:
             a["speedup18"] = statistics.median(speed18)
+        if sc == "n" and s.get("ferry"):
+            n_images = int(re.search(r"of (\d+) images", net_result["titles"]["n"]).group(1))
+            a["req_per_image"] = {t: s[t]["work_req"] / n_images for t in ("ferry", "skopeo", "skopeo18")
+                                  if s.get(t)}
+        if sc == "s":
+            base = s.get("ferry×1")
+            a["shards"] = {}
+            for n in SHARDS:
+                sn = s.get(f"ferry×{n}")
+                if base and sn:
+                    a["shards"][n] = {"wall": sn["median"], "speedup": base["median"] / sn["median"],
+                                      "requests": sn["req_src"] + sn["req_dst"], "bytes": sn["bytes_copied"]}
         if sc in ("a", "g", "h", "i"):
             fl = pair_ratios(runs, "ferry", "floor")
             a["vs_floor"] = statistics.median(fl) if fl else None
@@ -1044,11 +1171,45 @@ def analyse(net_result):
                 bw_floor = net_result["a_bytes"] * 8 / (mbit * 1e6)
                 a["bw_floor_s"] = bw_floor
                 a["vs_bw_floor"] = statistics.median([r["wall"] / bw_floor for r in runs if r["tool"] == "ferry"])
+        ferry_runs = [r for r in runs if r["tool"] == "ferry"]
+        if net_result["net"] == "wan":
+            nbytes = net_result.get("bytes", {}).get(sc)
+            if link and nbytes and "bw_floor_s" not in a:
+                mbit = min(link["src"]["download_mbit_s"], link["dst"]["upload_mbit_s"])
+                a["bw_floor_s"] = nbytes * 8 / (mbit * 1e6)
+                a["vs_bw_floor"] = statistics.median([r["wall"] / a["bw_floor_s"] for r in ferry_runs])
+        elif ferry_runs:
+            cores = net_result.get("cores") or os.cpu_count() or 1
+            a["cpu_floor_s"] = statistics.median(
+                [sum(r["registry_cpu"].values()) / cores for r in ferry_runs])
+            if a["cpu_floor_s"] > 0:
+                a["vs_cpu_floor"] = statistics.median(
+                    [r["wall"] / (sum(r["registry_cpu"].values()) / cores) for r in ferry_runs
+                     if sum(r["registry_cpu"].values()) > 0])
+        if sc in TARGETS18:
+            kind18, t18 = TARGETS18[sc][1 if net_result["net"] == "wan" else 0]
+            value = {"cpu_floor": a.get("vs_cpu_floor"), "bw_floor": a.get("vs_bw_floor"),
+                     "speedup18": a.get("speedup18")}[kind18]
+            a["target18"] = {"cpu_floor": f"≤ {t18:g}× the registries' CPU floor",
+                             "bw_floor": f"≤ {t18:g}× the bandwidth floor",
+                             "speedup18": f"≥ {t18:g}× skopeo 1.18"}[kind18]
+            a["met18"] = value is not None and (value >= t18 if kind18 == "speedup18" else value <= t18)
         kind, lo, wan = TARGETS.get(sc, (None, None, None))
         target = wan if net_result["net"] == "wan" else lo
-        if kind == "speedup":
+        if kind == "speedup" and sc == "n":
+            a["target"] = f"≥ {target:g}× faster than 1.9.3 and 1.18; ≤ 2 requests per image after auth"
+            rpi = a.get("req_per_image", {}).get("ferry")
+            a["met"] = (a["speedup"] is not None and a["speedup"] >= target
+                        and a.get("speedup18", target) >= target and rpi is not None and rpi <= 2)
+        elif kind == "speedup":
             a["target"] = f"≥ {target:g}× faster"
             a["met"] = a["speedup"] is not None and a["speedup"] >= target
+        elif kind == "shards":
+            sh = a.get("shards", {})
+            one = sh.get(1)
+            a["target"] = "requests and bytes do not grow with N"
+            a["met"] = bool(one) and all(v["requests"] <= one["requests"] and v["bytes"] <= one["bytes"]
+                                         for v in sh.values())
         elif kind == "requests":
             n = net_result.get("f_images") or 1
             per = {t: (v["req_src"] + v["req_dst"]) / n for t, v in s.items() if v}
@@ -1113,20 +1274,34 @@ def markdown(res):
         for sc, a in an.items():
             title = net["titles"][sc]
             first = True
-            for tool in ("none", "ferry", "attached", "skopeo", "skopeo18", "floor"):
+            for tool in ("none", "ferry", "attached", "skopeo", "skopeo18", "floor") + TOOLS[4:]:
                 s = a["summary"].get(tool)
                 if not s:
                     continue
                 name = {"floor": "curl floor", "skopeo": "skopeo 1.9.3", "skopeo18": "skopeo 1.18",
                         "none": "ferry --referrers=none", "attached": "ferry, attachments"}.get(tool, tool)
+                if sc == "s":
+                    shards = int(tool.split("×")[1])
+                    name = f"ferry, {shards} shard" + ("s" if shards > 1 else "")
                 row = [title if first else "", name,
                        f"{fmt_s(s['min'])} / **{fmt_s(s['median'])}** / {fmt_s(s['max'])}",
                        f"{s['cpu']:.2f}", f"{s['rss_mib']:.0f}",
                        f"{s['req_src']:g} / {s['req_dst']:g}", f"{s['reg_cpu']:.2f}"]
+                if sc == "s":
+                    v = a.get("shards", {}).get(int(tool.split("×")[1]))
+                    if v:
+                        row[5] += f" (bytes copied {human(v['bytes'])})"
                 if first:
                     ratio = f"**{a['speedup']:.2f}×**" if a.get("speedup") else ""
                     if a.get("speedup18"):
                         ratio += f" (1.18: **{a['speedup18']:.2f}×**)"
+                    if sc == "n" and a.get("req_per_image"):
+                        names18 = {"skopeo": "skopeo 1.9.3", "skopeo18": "skopeo 1.18"}
+                        ratio += "; requests per image after auth: " + ", ".join(
+                            f"{names18.get(t, t)} {v:.2f}" for t, v in a["req_per_image"].items())
+                    if sc == "s" and a.get("shards"):
+                        ratio = "wall of 1 shard ÷ wall of N: " + ", ".join(
+                            f"N={n}: **{v['speedup']:.2f}×**" for n, v in a["shards"].items())
                     if a.get("per_image"):
                         per = a["per_image"]
                         ratio = ("requests per image: " + ", ".join(
@@ -1134,11 +1309,19 @@ def markdown(res):
                             for t, v in per.items()) + f"; default ÷ none **{a['req_ratio']:.3f}×**")
                     if sc in ("a", "g", "h", "i") and a.get("vs_floor"):
                         ratio += f"; ferry ÷ floor **{a['vs_floor']:.2f}×**"
-                    if sc == "a" and a.get("vs_bw_floor"):
+                    if a.get("vs_bw_floor"):
                         ratio += (f"; ferry ÷ bandwidth floor ({a['bw_floor_s']:.2f} s) "
                                   f"**{a['vs_bw_floor']:.2f}×**")
+                    if a.get("vs_cpu_floor"):
+                        ratio += (f"; ferry ÷ registries' CPU floor ({a['cpu_floor_s']:.2f} s) "
+                                  f"**{a['vs_cpu_floor']:.2f}×**")
                     met = {True: "yes", False: "**no**", None: ""}[a.get("met")]
-                    row += [ratio, a.get("target", ""), met]
+                    target = a.get("target", "")
+                    if a.get("target18"):
+                        met18 = {True: "yes", False: "**no**"}[a["met18"]]
+                        target += f"; vs 1.18: {a['target18']}"
+                        met += f"; {met18}"
+                    row += [ratio, target, met]
                 else:
                     row += ["", "", ""]
                 L.append("| " + " | ".join(row) + " |")
@@ -1237,6 +1420,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes, 2 pairs: a smoke run (a minute or two)")
     ap.add_argument("--net", choices=["loopback", "wan", "both"], default="both")
+    ap.add_argument("--scenarios", default="a,a4,b,c,d,e,f,g,h,i,r,n,s", help="comma list of a,a4,b,c,d,e,f,g,h,i,r,n,s")
     ap.add_argument("--pairs", type=int, help="runs of each tool per scenario (default 5, quick 2)")
     ap.add_argument("--rss-pairs", type=int, default=2, help="pairs for (a′), the RSS-growth run")
     ap.add_argument("--rtt-ms", type=float, default=20.0, help="WAN round-trip delay (default 20)")
@@ -1248,6 +1432,8 @@ def main():
     ap.add_argument("--e-own", type=int), ap.add_argument("--e-own-size", type=parse_size)
     ap.add_argument("--f-images", type=int), ap.add_argument("--f-layers", type=int)
     ap.add_argument("--f-size", type=parse_size)
+    ap.add_argument("--n-images", type=int), ap.add_argument("--n-repos", type=int)
+    ap.add_argument("--n-size", type=parse_size)
     ap.add_argument("--probe-mib", type=int, default=256, help="bulk transfer of the link measurement")
     ap.add_argument("--ports", default="auto", help="loopback registry ports SRC,DST (default: two free ones)")
     ap.add_argument("--workdir", default="/tmp/ferry-bench", help="images, certificates, logs")
@@ -1276,10 +1462,10 @@ def main():
 
     full = dict(pairs=5, a_layers=8, a_size=128 * MIB, b_layers=200, b_size=256 << 10,
                 e_shared=2, e_shared_size=32 * MIB, e_own=2, e_own_size=16 * MIB,
-                f_images=20, f_layers=5, f_size=2 * MIB)
+                f_images=20, f_layers=5, f_size=2 * MIB, n_images=200, n_repos=20, n_size=4096)
     quick = dict(pairs=2, a_layers=8, a_size=16 * MIB, b_layers=60, b_size=256 << 10,
                  e_shared=2, e_shared_size=4 * MIB, e_own=2, e_own_size=2 * MIB,
-                 f_images=5, f_layers=5, f_size=512 << 10)
+                 f_images=5, f_layers=5, f_size=512 << 10, n_images=40, n_repos=8, n_size=4096)
     for k, v in (quick if cfg.quick else full).items():
         if getattr(cfg, k) is None:
             setattr(cfg, k, v)
@@ -1293,6 +1479,7 @@ def main():
     if "f" in scenarios and not ferry_has_sync():
         log("ferry has no `sync` verb yet: scenario (f) is skipped")
         scenarios.remove("f")
+    cfg.scenario_list = scenarios
     nets = {"loopback": [Loopback], "wan": [Wan], "both": [Loopback, Wan]}[cfg.net]
 
     if cfg.nice:
@@ -1309,7 +1496,8 @@ def main():
            "machine": machine_info(), "nets": [],
            "config": {k: getattr(cfg, k) for k in ("a_layers", "a_size", "b_layers", "b_size", "e_shared",
                                                    "e_shared_size", "e_own", "e_own_size", "f_images",
-                                                   "f_layers", "f_size", "rtt_ms", "rate", "burst")}}
+                                                   "f_layers", "f_size", "n_images", "n_repos", "n_size",
+                                                   "rtt_ms", "rate", "burst")}}
     out_dir = Path(cfg.out)
     results_dir = cfg.wd / "logs"
     shutil.rmtree(results_dir, ignore_errors=True)
@@ -1323,6 +1511,14 @@ def main():
     cfg.policy = cfg.wd / "policy.json"
     cfg.policy.write_text('{"default":[{"type":"insecureAcceptAnything"}]}\n')
 
+    # Current skopeo (1.18) beside Debian's 1.9.3, where a scenario runs it.
+    cfg.skopeo18 = None
+    if "n" in scenarios:
+        sh("bash", str(ROOT / "scripts/skopeo-current"), "--install-wrapper", str(cfg.wd / "skopeo18"),
+           capture=True)
+        cfg.skopeo18 = cfg.wd / "skopeo18" / "skopeo"
+        res["machine"]["skopeo18"] = subprocess.run([str(cfg.skopeo18), "--version"], capture_output=True,
+                                                    text=True).stdout.strip()
     pki, cfg.certs = make_pki(cfg.wd, ["127.0.0.1", "10.201.1.2", "10.201.2.2"])
     plan = image_plan(cfg)
     layout, meta = build_images(cfg.wd, plan)
@@ -1361,7 +1557,12 @@ def main():
                                                     if not m['repo'].startswith('bench/f/')), flush=True)
                     signal.pause()
                 nres = {"net": net.name, "desc": net.desc, "link": link, "titles": titles,
-                        "a_bytes": meta["a"]["layer_bytes"], "f_images": cfg.f_images, "scenarios": {}}
+                        "a_bytes": meta["a"]["layer_bytes"], "f_images": cfg.f_images, "scenarios": {},
+                        "cores": os.cpu_count(),
+                        "bytes": {"a": meta["a"]["layer_bytes"], "b": meta["b"]["layer_bytes"],
+                                  "e": meta["e"]["layer_bytes"],
+                                  "f": sum(m["layer_bytes"] for n, m in meta.items()
+                                           if re.fullmatch(r"f\d+", n))}}
                 res["nets"].append(nres)
                 for sc in scenarios:
                     log(f"{net.name}: scenario {titles[sc]}")

@@ -8,6 +8,9 @@
 //! itself, never followed — and a reader sees either the old file or the whole new one, never
 //! half of it. Files holding secrets are created with mode 0600; the others with 0644 minus the
 //! umask, as `skopeo` creates its files.
+//!
+//! A journal (`sync --journal`) is the one file that grows line by line: [`open_append`] opens
+//! it for appending, creating it if needed, never through a link planted at its path.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -77,10 +80,55 @@ pub fn write_atomic(path: &Path, bytes: &[u8], access: Access, what: &str) -> Re
     Ok(())
 }
 
+/// Open `path` to append to it (created with mode 0644 minus the umask if absent), refusing a
+/// link at `path` (`O_NOFOLLOW`) and anything but a regular file. Each `write` of a whole line
+/// lands at the end, in one piece (`O_APPEND`).
+pub fn open_append(path: &Path, what: &str) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .mode(0o644)
+        .open(path)
+        .map_err(|e| Error::io(what, path, e))?;
+    let meta = f.metadata().map_err(|e| Error::io(what, path, e))?;
+    if !meta.is_file() {
+        return Err(Error::io(
+            what,
+            path,
+            std::io::Error::other("not a regular file"),
+        ));
+    }
+    Ok(f)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt as _;
+
+    #[test]
+    fn append_creates_appends_and_never_follows_a_link() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("j");
+        open_append(&p, "opening")
+            .unwrap()
+            .write_all(b"a\n")
+            .unwrap();
+        open_append(&p, "opening")
+            .unwrap()
+            .write_all(b"b\n")
+            .unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"a\nb\n");
+        let victim = d.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        let l = d.path().join("link");
+        std::os::unix::fs::symlink(&victim, &l).unwrap();
+        assert!(open_append(&l, "opening").is_err());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        assert!(open_append(d.path(), "opening").is_err());
+    }
 
     fn entries(dir: &Path) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(dir)

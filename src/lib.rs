@@ -19,10 +19,12 @@
 //! - [`copy`]: planning the manifest tree, then streaming, verified, concurrent transfer;
 //! - [`sync`]: `sync`'s sources (repository, YAML), destination naming, concurrent copies;
 //! - [`retry`]: what is retried and how;
+//! - [`ratelimit`]: pacing requests per registry (`--requests-per-second`, `RateLimit` headers);
 //! - [`progress`]: bars and plain progress lines; [`logrus`]: skopeo's log line format;
 //! - [`policy`], [`platform`]: trust policy and platform choice as skopeo does them;
 //! - [`promote`]: `ferry promote`, the production stage as one command;
 //! - [`webhook`]: `ferry trigger`, OpenShift's generic BuildConfig webhook;
+//! - [`eventlistener`]: `ferry trigger --event-listener`, a Tekton Triggers EventListener;
 //! - [`redact`]: keeping secrets out of output;
 //! - [`fsutil`]: writing files atomically, never through a planted link;
 //! - [`error`]: typed errors and the one mapping to exit codes.
@@ -37,6 +39,7 @@ pub mod convert;
 pub mod copy;
 pub mod credentials;
 pub mod error;
+pub mod eventlistener;
 pub mod fsutil;
 pub(crate) mod gojson;
 pub mod http;
@@ -49,6 +52,7 @@ pub mod platform;
 pub mod policy;
 pub mod progress;
 pub mod promote;
+pub mod ratelimit;
 pub mod redact;
 pub mod reference;
 pub mod registries_d;

@@ -26,6 +26,16 @@
 //! sharing one bound on blob transfers and one set of [`BlobLocks`] (a blob shared by two
 //! images crosses the network once). A tag whose destination already has the digest costs one
 //! `HEAD` at the destination (the copy engine's "already present" path).
+//!
+//! ferry's additions for bulk work ([`shard`], [`journal`], [`image`], [`outcome`]): a shard
+//! takes only its part of the list (`--shard I/N`), an image a journal records as done costs
+//! one `HEAD`, an image already at the destination a `HEAD` per side, and every image's
+//! outcome can be written to a report.
+
+pub mod image;
+pub mod journal;
+pub mod outcome;
+pub mod shard;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -35,7 +45,7 @@ use futures_util::StreamExt as _;
 use serde::Deserialize;
 
 use crate::copy::transcript::Transcript;
-use crate::copy::{BlobLocks, Copier, CopyOptions, CopyReport};
+use crate::copy::{BlobLocks, Copier, CopyOptions};
 use crate::error::{Error, Result};
 use crate::policy::{Policy, PolicyImage};
 use crate::progress::{Progress, Style};
@@ -310,6 +320,13 @@ pub struct SyncOptions {
     pub append_suffix: String,
     /// Lookaside signature storage and sigstore attachments (`registries.d`).
     pub registries_d: Option<Arc<crate::registries_d::RegistriesD>>,
+    /// `--shard` / `--shard-count`: only this shard's part of the list.
+    pub shard: Option<shard::Shard>,
+    /// `--journal`: skip what an earlier run finished, record what this one does.
+    pub journal: Option<Arc<journal::Journal>>,
+    /// Decide "already present" with a `HEAD` per side (ferry); as skopeo, the copy engine
+    /// decides, with its copy lines.
+    pub probe: bool,
 }
 
 /// Makes (and caches) clients; the command line decides credentials and TLS.
@@ -354,6 +371,16 @@ pub struct SyncReport {
     pub referrers: crate::copy::AttachedCounts,
     /// cosign attachment tags, over every image.
     pub attachments: crate::copy::AttachedCounts,
+    /// Of the images already present, those an earlier run's journal recorded.
+    pub journaled: u64,
+    /// Every image's outcome (and each repository whose tags could not be listed), in plan
+    /// order, for `--report`.
+    pub images: Vec<outcome::ImageOutcome>,
+    /// Requests of the whole sync, per side.
+    pub requests: outcome::Requests,
+    /// The error that stopped the sync (without `--keep-going`); the report still holds what
+    /// was done before it.
+    pub aborted: Option<Error>,
 }
 
 impl SyncReport {
@@ -362,13 +389,17 @@ impl SyncReport {
         if dry_run {
             return self.skopeo_summary(true);
         }
+        let journaled = match self.journaled {
+            0 => String::new(),
+            n => format!(" ({n} confirmed from the journal)"),
+        };
         let attached = format!(
             "{}{}",
             self.referrers.describe("referrers"),
             self.attachments.describe("attachment tags")
         );
         format!(
-            "{}: {} copied, {} already present, {} failed{attached}",
+            "{}: {} copied, {} already present{journaled}, {} failed{attached}",
             self.skopeo_summary(false),
             self.copied,
             self.already_present,
@@ -445,6 +476,21 @@ async fn plan(
                 repository: s.repository.clone(),
                 target: Target::Tag("latest".into()),
             };
+            // The destination repository is the shard key: decided before listing any tag
+            // (into `dir`/`oci`, the source repository).
+            let dest_repo = match opts.dest_kind {
+                DestKind::Docker => {
+                    let r = destination(&repo, dest, opts.scoped, &opts.append_suffix)?;
+                    format!("{}/{}", r.registry, r.repository)
+                }
+                _ => format!("{}/{}", repo.registry, repo.repository),
+            };
+            if let Some(sh) = &opts.shard
+                && sh.decides_by_repository()
+                && !sh.owns(&dest_repo, "")
+            {
+                continue;
+            }
             let targets: Vec<Target> = match &s.refs {
                 Refs::List(t) => t.clone(),
                 Refs::AllTags | Refs::TagRegex(_) | Refs::Semver(_) => {
@@ -463,6 +509,18 @@ async fn plan(
                         Err(e) if opts.keep_going => {
                             log::error!("Error listing the tags of {}: {e}", repo.name());
                             report.failed += 1;
+                            report.images.push(outcome::ImageOutcome {
+                                source: format!("docker://{}", repo.name()),
+                                destination: None,
+                                outcome: outcome::Outcome::Failed,
+                                digest: None,
+                                bytes: crate::copy::Counts::default(),
+                                requests: outcome::Requests::default(),
+                                duration_ms: 0,
+                                error: Some(crate::redact::clean(&format!(
+                                    "listing the tags: {e}"
+                                ))),
+                            });
                             continue;
                         }
                         Err(e) => return Err(e),
@@ -501,6 +559,11 @@ async fn plan(
                         &opts.append_suffix,
                     )?,
                 };
+                if let Some(sh) = &opts.shard
+                    && !sh.owns(&dest_repo, &shard_key(&dst))
+                {
+                    continue;
+                }
                 jobs.push(Job {
                     src: AnyRef::Docker(src),
                     dst,
@@ -510,6 +573,14 @@ async fn plan(
         }
     }
     Ok(jobs)
+}
+
+/// The key an image is sharded by: its destination reference (without `docker://`).
+fn shard_key(dst: &AnyRef) -> String {
+    match dst {
+        AnyRef::Docker(r) => r.to_string(),
+        AnyRef::Local(l) => l.to_string(),
+    }
 }
 
 /// Run a sync to `dest` (`registry/path`).
@@ -544,6 +615,13 @@ pub(crate) async fn execute(
     mut report: SyncReport,
 ) -> Result<SyncReport> {
     let total = jobs.len();
+    if let Some(sh) = &opts.shard {
+        let by = match sh.by {
+            shard::ShardBy::Repository => "repositories",
+            shard::ShardBy::Image => "images",
+        };
+        log::info!("Shard {sh} (by {by}): {total} image(s) of the list");
+    }
     // skopeo's words and fields: `msg="Would have copied image ref 1/2" from=… to=…`.
     let from_to = |j: &Job| [("from", j.src.to_string()), ("to", j.dst.to_string())];
     let say = |level, msg: &str, fields: &[(&str, String)]| {
@@ -560,7 +638,19 @@ pub(crate) async fn execute(
     }
     let slots = Arc::new(crate::copy::Slots::new(opts.blob_slots));
     let locks = Arc::new(BlobLocks::default());
-    let mut results: Vec<Option<CopyReport>> = vec![None; total];
+    // `images_in_flight` bounds the copies; the cheap checks before them run wider.
+    let copies = &tokio::sync::Semaphore::new(opts.images_in_flight.max(1));
+    // The `HEAD` per side decides "present" only when nothing else travels with the image:
+    // referrers and attachment tags the destination lacks are added by the engine even to an
+    // image it has, so with them (ferry's default) the engine decides.
+    let probe = opts.probe && !opts.copy.attachments.enabled();
+    let width = if probe || opts.journal.is_some() {
+        opts.images_in_flight.max(1) * image::CHECK_WIDTH
+    } else {
+        opts.images_in_flight.max(1)
+    };
+    let clients = &clients;
+    let mut outcomes: Vec<Option<outcome::ImageOutcome>> = vec![None; total];
     let mut first_error = None;
     {
         let mut stream = futures_util::stream::iter(jobs.iter().enumerate())
@@ -576,13 +666,21 @@ pub(crate) async fn execute(
                     let r = async {
                         let msg = format!("Copying image ref {}/{total}", i + 1);
                         say(log::Level::Info, &msg, &from_to(j));
-                        let (source, destination) = crate::sync_disk::endpoints(
+                        let endpoints = crate::sync_disk::endpoints(
                             groups,
                             j,
                             clients,
                             opts.registries_d.as_deref(),
                         )
                         .await?;
+                        let src_client = match &j.src {
+                            AnyRef::Docker(s) => Some(clients.get(groups, Some(j.group), s)?),
+                            AnyRef::Local(_) => None,
+                        };
+                        let dst_client = match &j.dst {
+                            AnyRef::Docker(d) => Some(clients.get(groups, None, d)?),
+                            AnyRef::Local(_) => None,
+                        };
                         let mut copier = Copier::new(opts.copy.clone(), progress.clone(), slots)
                             .with_blob_locks(locks)
                             .with_conversion(opts.conversion.clone())
@@ -592,7 +690,20 @@ pub(crate) async fn execute(
                         if let Some(t) = &transcript {
                             copier = copier.with_transcript(t.clone());
                         }
-                        copier.copy(source, destination).await
+                        let ends = image::Ends {
+                            refs: (&j.src, &j.dst),
+                            endpoints,
+                            src_client,
+                            dst_client,
+                        };
+                        Ok(image::sync_one(
+                            ends,
+                            copier,
+                            opts.journal.as_deref(),
+                            probe.then_some((opts.copy.multi_arch, opts.copy.remove_signatures)),
+                            copies,
+                        )
+                        .await)
                     }
                     .await;
                     if let Some(t) = transcript {
@@ -601,42 +712,59 @@ pub(crate) async fn execute(
                     (i, r)
                 }
             })
-            .buffer_unordered(opts.images_in_flight.max(1));
+            .buffer_unordered(width);
         while let Some((i, r)) = stream.next().await {
+            // A client that could not be made fails the image as a copy would.
+            let r = r.and_then(|done: image::Done| {
+                let error = done.error;
+                outcomes[i] = Some(done.outcome);
+                match error {
+                    Some(e) => Err(e),
+                    None => Ok((done.copy, outcomes[i].clone().expect("just set"))),
+                }
+            });
             match r {
-                Ok(rep) => {
+                Ok((rep, out)) => {
                     if progress.style() == Style::Ferry {
-                        for v in &rep.signatures_verified {
-                            progress.line(&v.line());
-                        }
-                        for n in &rep.signatures_not_copied {
-                            progress.line(&format!(
-                                "Note: a signature of the source was not copied: {n}"
-                            ));
-                        }
-                        progress.line(&rep.summary());
-                        for s in rep
-                            .signatures_not_copied
-                            .iter()
-                            .chain(&rep.attached_not_copied)
-                        {
-                            progress.line(&format!("Note: not copied: {s}"));
+                        match &rep {
+                            Some(rep) => {
+                                for v in &rep.signatures_verified {
+                                    progress.line(&v.line());
+                                }
+                                progress.line(&rep.summary());
+                                for n in &rep.signatures_not_copied {
+                                    progress.line(&format!(
+                                        "Note: a signature of the source was not copied: {n}"
+                                    ));
+                                }
+                                for s in &rep.attached_not_copied {
+                                    progress.line(&format!("Note: not copied: {s}"));
+                                }
+                            }
+                            None => progress.line(&image::summary(&out)),
                         }
                     }
-                    report.referrers.add(&rep.referrers);
-                    report.attachments.add(&rep.attachments);
-                    if rep.already_present {
-                        report.already_present += 1;
-                    } else {
-                        report.copied += 1;
+                    if let Some(rep) = &rep {
+                        report.referrers.add(&rep.referrers);
+                        report.attachments.add(&rep.attachments);
                     }
-                    results[i] = Some(rep);
+                    match out.outcome {
+                        outcome::Outcome::Copied => report.copied += 1,
+                        outcome::Outcome::Journaled => {
+                            report.already_present += 1;
+                            report.journaled += 1;
+                        }
+                        _ => report.already_present += 1,
+                    }
                 }
                 Err(e) => {
                     report.failed += 1;
                     // skopeo: `logrus.WithError(err).Errorf("Error copying ref %q", …)`.
                     let msg = format!("Error copying ref \"{}\"", jobs[i].src);
                     say(log::Level::Error, &msg, &[("error", e.to_string())]);
+                    if outcomes[i].is_none() {
+                        outcomes[i] = Some(image::failed(&jobs[i].src, &jobs[i].dst, &e));
+                    }
                     if !opts.keep_going {
                         first_error = Some(e);
                         break;
@@ -647,13 +775,22 @@ pub(crate) async fn execute(
     }
     report.digests = jobs
         .iter()
-        .zip(results)
-        .filter_map(|(j, r)| r.map(|r| (r.digest, j.dst.clone())))
+        .zip(&outcomes)
+        .filter_map(|(j, o)| {
+            let o = o.as_ref().filter(|o| o.outcome.done())?;
+            Some((o.digest.clone()?, j.dst.clone()))
+        })
         .collect();
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(report),
+    report.images.extend(outcomes.into_iter().flatten());
+    for ((source, ..), c) in clients.cache.lock().expect("client cache").iter() {
+        if *source {
+            report.requests.source += c.request_count();
+        } else {
+            report.requests.destination += c.request_count();
+        }
     }
+    report.aborted = first_error;
+    Ok(report)
 }
 
 #[cfg(test)]

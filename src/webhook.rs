@@ -317,7 +317,7 @@ pub const MAX_ANSWER: usize = 4 << 20;
 
 /// A body's start on one line (whitespace runs collapsed, control characters dropped), at
 /// most 200 characters.
-fn summarize(body: &[u8]) -> String {
+pub fn summarize(body: &[u8]) -> String {
     let t = String::from_utf8_lossy(body);
     let one: String = t
         .split_whitespace()

@@ -23,6 +23,7 @@ mod manifest_digest;
 pub mod options;
 mod promote;
 mod referrers;
+mod scale;
 mod signing;
 mod sync;
 mod tree;
@@ -117,7 +118,7 @@ enum Command {
     /// Remove a registry's credentials from the auth file.
     Logout(login::LogoutArgs),
     /// Copy whole repositories (or the images a YAML file lists) to a registry.
-    #[command(long_about = sync::LONG_ABOUT)]
+    #[command(long_about = sync::LONG_ABOUT, after_long_help = scale::ABOUT)]
     Sync(Box<sync::SyncArgs>),
     /// ferry: promote an image from the non-production registry to production.
     #[command(long_about = promote::LONG_ABOUT)]

@@ -216,6 +216,8 @@ pub struct SideFlags {
     pub creds: CredentialArgs,
     /// TLS options.
     pub tls: TlsOptions,
+    /// `sync --requests-per-second`: the bound for this side's registries.
+    pub requests_per_second: Option<f64>,
 }
 
 impl SideFlags {
@@ -242,6 +244,7 @@ impl SideFlags {
             retry,
             tls_verify_flag: format!("{flag_prefix}tls-verify"),
             max_tag_data: crate::registry::tags::limit_from_env().map_err(Error::usage)?,
+            requests_per_second: self.requests_per_second,
             ..ClientOptions::default()
         };
         if let Some(s) = global.stall_timeout.filter(|d| !d.is_zero()) {
@@ -324,6 +327,7 @@ macro_rules! registry_flags {
                         env_prefix: $env.to_string(),
                     },
                     tls: TlsOptions { verify: self.tls_verify, cert_dir: self.cert_dir.clone() },
+                    requests_per_second: None,
                 })
             }
         }

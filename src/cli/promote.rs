@@ -60,7 +60,9 @@ unless --allow-overwrite; one that already points at the same digest is left alo
 copied), except attachments production lacks. Signatures, attestations and SBOMs attached to \
 the image (OCI 1.1 referrers, cosign sha256-<hex>.sig/.att/.sbom tags) are copied before the \
 tag moves (--referrers=none leaves them behind). --record writes a JSON record of the \
-promotion; a one-line summary goes to stdout.";
+promotion; a one-line summary goes to stdout. --digestfile and --image-url-file write the \
+production digest and reference, each alone in its file (OpenShift Pipelines: the Task results \
+IMAGE_DIGEST and IMAGE_URL, which Tekton Chains attests).";
 
 /// Arguments of `promote`.
 #[derive(Debug, Args)]
@@ -113,6 +115,13 @@ pub(super) struct PromoteArgs {
     /// Write the promotion record (JSON) to FILE.
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
+    /// Write the production digest to FILE (no newline; a Tekton result: IMAGE_DIGEST).
+    #[arg(long, value_name = "FILE")]
+    digestfile: Option<PathBuf>,
+    /// ferry: write the production reference, REGISTRY/PROJECT/NAME:TAG, to FILE (no newline;
+    /// a Tekton result: IMAGE_URL).
+    #[arg(long, value_name = "FILE")]
+    image_url_file: Option<PathBuf>,
     /// Blob transfers in flight at most (default: adaptive, up to 32 small blobs or 8 large
     /// ones at once).
     #[arg(long, value_name = "N")]
@@ -239,6 +248,7 @@ pub(super) async fn run(
                 ..CredentialArgs::default()
             },
             tls: side.tls,
+            requests_per_second: None,
         }
         .client(&r.registry, &r.repository, retry.clone(), global)
     };
@@ -275,6 +285,23 @@ pub(super) async fn run(
         let json = serde_json::to_string_pretty(&record).expect("record serialises");
         let json = crate::redact::clean(&json) + "\n";
         write_atomic(path, json.as_bytes(), Access::Public, "writing record")?;
+    }
+    if let Some(path) = &args.digestfile {
+        write_atomic(
+            path,
+            record.destination_digest.as_bytes(),
+            Access::Public,
+            "writing digest file",
+        )?;
+    }
+    if let Some(path) = &args.image_url_file {
+        let url = record.destination.trim_start_matches("docker://");
+        write_atomic(
+            path,
+            url.as_bytes(),
+            Access::Public,
+            "writing image URL file",
+        )?;
     }
     if !quiet {
         println!("{}", record.summary());

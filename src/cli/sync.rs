@@ -130,6 +130,8 @@ pub(super) struct SyncArgs {
     /// blobs or 8 large ones at once).
     #[arg(long, value_name = "N")]
     image_parallel_copies: Option<usize>,
+    #[command(flatten)]
+    scale: super::scale::ScaleArgs,
 
     #[command(flatten)]
     layers: LayerFlags,
@@ -298,10 +300,17 @@ pub(super) async fn run(
         registries_d: Some(Arc::new(global.registries_d()?)),
         dest_kind,
         conversion,
+        shard: args.scale.shard()?,
+        journal: args.scale.journal(args.dry_run.unwrap_or(false))?,
+        probe: personality == Personality::Ferry,
     };
+    let started = std::time::Instant::now();
     let _ = args.preserve_digests;
     let mut src_side = args.src.side(args.authfile.as_ref())?;
     let mut dst_side = args.dest.side(args.authfile.as_ref())?;
+    let rps = args.scale.requests_per_second()?;
+    src_side.requests_per_second = rps;
+    dst_side.requests_per_second = rps;
     super::options::deprecated_tls_verify(args.tls_verify, &mut src_side, &mut dst_side);
     let clients = FlagClients {
         src: src_side,
@@ -351,7 +360,12 @@ pub(super) async fn run(
         }
     };
     progress.finish();
-    let report = result?;
+    let mut report = result?;
+    args.scale
+        .write_report(&report, opts.shard.as_ref(), started, opts.dry_run)?;
+    if let Some(e) = report.aborted.take() {
+        return Err(e);
+    }
     if let Some(p) = digest_file {
         let mut text = String::new();
         for (digest, dst) in &report.digests {

@@ -1,4 +1,5 @@
-//! `trigger`: start the production pipeline through its generic webhook (`Jenkinsfile.nonprod`).
+//! `trigger`: start the production pipeline through its generic webhook (`Jenkinsfile.nonprod`),
+//! or through a Tekton Triggers EventListener (`--event-listener`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -43,11 +44,23 @@ the production side pins its registries and project in its promotion config, so 
 NON_PROD_REGISTRY, PROD_REGISTRY and PROD_PROJECT_NAME are not sent (a warning says so).
 
 OpenShift 4.16+ clusters refuse anonymous webhook calls unless a RoleBinding grants \
-system:webhook to system:unauthenticated in the namespace; otherwise pass --token-file.";
+system:webhook to system:unauthenticated in the namespace; otherwise pass --token-file.
+
+ferry: --event-listener URL calls a Tekton Triggers EventListener (OpenShift Pipelines) instead: \
+it POSTs the --env pairs as one JSON object ({\"IMAGE_NAME\":\"app\",…}) with the header \
+X-Hub-Signature-256: sha256=<HMAC-SHA256 of the body, keyed with the secret>, which the \
+EventListener's GitHub interceptor checks. The EventListener answers 202 with the event's ID \
+before its interceptors run: ferry prints the ID (the PipelineRun started for it carries the \
+label triggers.tekton.dev/triggers-eventid=ID); a wrong secret shows only in the \
+EventListener's log. --api-url, --namespace, --buildconfig, --token-file and --legacy-oapi do \
+not apply.";
 
 /// Arguments of `trigger`.
 #[derive(Debug, Args)]
 pub(super) struct TriggerArgs {
+    /// ferry: call this Tekton Triggers EventListener (its Route's URL) instead of a BuildConfig webhook.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["api_url", "namespace", "buildconfig", "token_file", "legacy_oapi"])]
+    event_listener: Option<String>,
     /// The OpenShift API server, e.g. https://api.prod.example.com:6443.
     #[arg(long, value_name = "URL")]
     api_url: Option<String>,
@@ -57,7 +70,8 @@ pub(super) struct TriggerArgs {
     /// The BuildConfig whose generic webhook to call.
     #[arg(long, value_name = "NAME")]
     buildconfig: Option<String>,
-    /// File holding the webhook secret (default: the FERRY_WEBHOOK_SECRET environment variable).
+    /// File holding the webhook secret, or the EventListener's signing secret (default: the
+    /// FERRY_WEBHOOK_SECRET environment variable).
     #[arg(long, value_name = "PATH")]
     secret_file: Option<PathBuf>,
     /// A build parameter, NAME=VALUE (repeatable).
@@ -66,7 +80,7 @@ pub(super) struct TriggerArgs {
     /// File holding a bearer token, for clusters that refuse anonymous webhook calls (4.16+).
     #[arg(long, value_name = "PATH")]
     token_file: Option<PathBuf>,
-    /// CA certificates (*.crt) of the API server.
+    /// CA certificates (*.crt) of the API server (or of the EventListener's Route).
     #[arg(long, value_name = "DIR")]
     cert_dir: Option<PathBuf>,
     /// Verify the API server's certificate (false also allows an http:// URL).
@@ -90,14 +104,16 @@ pub(super) async fn run(args: TriggerArgs) -> Result<()> {
         )));
     }
     let mut missing = Vec::new();
-    if args.api_url.as_deref().is_none_or(str::is_empty) {
-        missing.push("--api-url".to_string());
-    }
-    if args.namespace.as_deref().is_none_or(str::is_empty) {
-        missing.push("--namespace".to_string());
-    }
-    if args.buildconfig.as_deref().is_none_or(str::is_empty) {
-        missing.push("--buildconfig".to_string());
+    if args.event_listener.is_none() {
+        if args.api_url.as_deref().is_none_or(str::is_empty) {
+            missing.push("--api-url".to_string());
+        }
+        if args.namespace.as_deref().is_none_or(str::is_empty) {
+            missing.push("--namespace".to_string());
+        }
+        if args.buildconfig.as_deref().is_none_or(str::is_empty) {
+            missing.push("--buildconfig".to_string());
+        }
     }
     let secret = match &args.secret_file {
         Some(f) => Some(read_secret_file(f, "webhook secret file")?),
@@ -118,6 +134,10 @@ pub(super) async fn run(args: TriggerArgs) -> Result<()> {
         )));
     }
     let secret = secret.expect("checked");
+    let env = unpinned(&args.env);
+    if let Some(url) = &args.event_listener {
+        return event_listener(url, &args, &secret, &env).await;
+    }
     let token = args
         .token_file
         .as_ref()
@@ -134,23 +154,6 @@ pub(super) async fn run(args: TriggerArgs) -> Result<()> {
         args.legacy_oapi.unwrap_or(false),
         !tls.verify(),
     )?;
-    // The production side pins the registries and its project (its promotion config): they
-    // are no longer the caller's to choose, and are not sent.
-    let env: Vec<EnvVar> = args
-        .env
-        .iter()
-        .filter(|e| {
-            let pinned = PINNED_BY_PRODUCTION.contains(&e.name.as_str());
-            if pinned {
-                log::warn!(
-                    "--env {} is not sent: the production side pins the registries and its project in its promotion config (docs/promote.md); the webhook passes only the image name, the tag and the non-production project",
-                    e.name
-                );
-            }
-            !pinned
-        })
-        .cloned()
-        .collect();
     let done = crate::webhook::trigger(Call {
         target: &target,
         secret: &secret,
@@ -169,6 +172,61 @@ pub(super) async fn run(args: TriggerArgs) -> Result<()> {
         b.namespace.as_deref().unwrap_or(&target.namespace),
         b.name,
         target.name()
+    );
+    Ok(())
+}
+
+/// The `--env` pairs that are sent: the production side pins the registries and its project
+/// (its promotion config), so those are no longer the caller's to choose, and are dropped with
+/// a warning.
+fn unpinned(env: &[EnvVar]) -> Vec<EnvVar> {
+    env.iter()
+        .filter(|e| {
+            let pinned = PINNED_BY_PRODUCTION.contains(&e.name.as_str());
+            if pinned {
+                log::warn!(
+                    "--env {} is not sent: the production side pins the registries and its project in its promotion config (docs/promote.md); the webhook passes only the image name, the tag and the non-production project",
+                    e.name
+                );
+            }
+            !pinned
+        })
+        .cloned()
+        .collect()
+}
+
+/// `--event-listener URL`: one signed event to a Tekton Triggers EventListener.
+async fn event_listener(
+    url: &str,
+    args: &TriggerArgs,
+    secret: &Secret,
+    env: &[EnvVar],
+) -> Result<()> {
+    let tls = TlsOptions {
+        verify: args.tls_verify,
+        cert_dir: args.cert_dir.clone(),
+    };
+    let url = crate::eventlistener::check_url(url, !tls.verify())?;
+    let accepted = crate::eventlistener::send(crate::eventlistener::Call {
+        url: &url,
+        secret,
+        env,
+        tls: &tls,
+        timeout: args.timeout,
+    })
+    .await?;
+    let name = match &accepted.namespace {
+        Some(ns) => format!("{ns}/{}", accepted.event_listener),
+        None => accepted.event_listener.clone(),
+    };
+    log::info!(
+        "The EventListener checks the signature after answering: a refused event shows only in its log (oc logs -l eventlistener={})",
+        accepted.event_listener
+    );
+    println!(
+        "Accepted by EventListener {name} as event {id} (its PipelineRun: oc get pipelineruns -l {label}={id})",
+        id = accepted.event_id,
+        label = crate::eventlistener::EVENT_ID_LABEL
     );
     Ok(())
 }

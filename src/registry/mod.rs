@@ -159,6 +159,9 @@ pub struct ClientOptions {
     pub tls_verify_flag: String,
     /// The most memory a tag list may take ([`tags::TagBudget`]).
     pub max_tag_data: usize,
+    /// Requests per second to this registry at most (`--requests-per-second`), shared by every
+    /// client of the process for the same host ([`crate::ratelimit`]).
+    pub requests_per_second: Option<f64>,
 }
 
 impl Default for ClientOptions {
@@ -172,6 +175,7 @@ impl Default for ClientOptions {
             stall_timeout: Duration::from_secs(60),
             tls_verify_flag: "--tls-verify".into(),
             max_tag_data: tags::DEFAULT_LIMIT,
+            requests_per_second: None,
         }
     }
 }
@@ -194,6 +198,8 @@ pub struct Client {
     supports_signatures: std::sync::atomic::AtomicBool,
     tls_verify_flag: String,
     max_tag_data: usize,
+    /// Pacing shared with every client of this host ([`crate::ratelimit`]).
+    pace: Arc<crate::ratelimit::Pacer>,
     /// Tag lists read once (attachment tags are looked up in them).
     attachments: referrers::Cache,
 }
@@ -212,6 +218,7 @@ impl Client {
     pub fn new(registry: &str, opts: ClientOptions) -> Result<Arc<Self>> {
         let host = api_host(registry).to_string();
         let http = crate::http::pool::client(&opts.tls, &host, opts.connect_timeout)?;
+        let pace = crate::ratelimit::for_host(&host, opts.requests_per_second);
         Ok(Arc::new(Client {
             registry: registry.to_string(),
             host,
@@ -228,6 +235,7 @@ impl Client {
             supports_signatures: std::sync::atomic::AtomicBool::new(false),
             tls_verify_flag: opts.tls_verify_flag,
             max_tag_data: opts.max_tag_data,
+            pace,
             attachments: referrers::Cache::default(),
         }))
     }

@@ -132,6 +132,7 @@ impl Client {
                 Body::Empty => req,
                 Body::Bytes(b, ct) => req.header(header::CONTENT_TYPE, *ct).body(b.clone()),
             };
+            self.pace.wait().await;
             self.requests.fetch_add(1, Ordering::Relaxed);
             let started = Instant::now();
             let resp = match x.timeout {
@@ -151,6 +152,7 @@ impl Client {
                     }
                 },
             };
+            self.pace.observe(resp.headers());
             log::debug!(
                 "{} {} -> {} ({} ms)",
                 r.method,

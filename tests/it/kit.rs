@@ -450,7 +450,10 @@ fn no_proxy_covers_the_cluster_and_the_jvm_list_matches_it() {
 /// Every RoleBinding of every template, processed: (file, binding).
 fn all_bindings() -> Vec<(String, Value)> {
     let mut out = Vec::new();
-    for path in template_files() {
+    let tekton = crate::templates::tekton_template_files()
+        .into_iter()
+        .map(|f| crate::templates::repo().join("templates").join(f));
+    for path in template_files().into_iter().chain(tekton) {
         let file = path.file_name().unwrap().to_string_lossy().to_string();
         let t = oc_process::load(&path).unwrap();
         let p = oc_process::process(&t, &samples_for(&t, &[])).unwrap();
@@ -600,6 +603,42 @@ fn every_identity_gets_only_what_its_step_needs() {
         .map(|o| o["kind"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["ServiceAccount", "Role", "RoleBinding", "Secret"]);
+
+    // OpenShift Pipelines: the promotion's TaskRuns push, nothing else; the EventListener
+    // creates PipelineRuns (OpenShift Pipelines' own role for it), nothing else.
+    let tekton = process("tekton/prod-pipeline.yaml", &[]);
+    let pusher = object(&tekton, "ServiceAccount")["metadata"]["name"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        by_subject(pusher),
+        [(
+            "prod-pipeline.yaml".to_string(),
+            "system:image-builder".to_string(),
+            "shop-prod".to_string()
+        )]
+    );
+    let triggers = process("tekton/prod-triggers.yaml", &[]);
+    let listener = object(&triggers, "ServiceAccount")["metadata"]["name"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        by_subject(listener),
+        [(
+            "prod-triggers.yaml".to_string(),
+            "tekton-triggers-eventlistener-roles".to_string(),
+            "shop-prod".to_string()
+        )]
+    );
+    assert_eq!(
+        object(&triggers, "EventListener")["spec"]["serviceAccountName"],
+        listener
+    );
+    let template = object(&triggers, "TriggerTemplate");
+    assert_eq!(
+        template["spec"]["resourcetemplates"][0]["spec"]["taskRunTemplate"]["serviceAccountName"],
+        pusher
+    );
 }
 
 #[test]
@@ -797,9 +836,11 @@ fn the_jenkinsfiles_declare_no_parameters_so_the_build_config_defaults_stand() {
     let parameters_block = Regex::new(r"(?m)^\s*parameters\s*\{").unwrap();
     let param = Regex::new(r"params\.(\w+)").unwrap();
     let var = Regex::new(r"\$\{?([A-Z][A-Z0-9_]*)").unwrap();
+    let env_ref = Regex::new(r"env\.([A-Z][A-Z0-9_]*)").unwrap();
     for (jenkinsfile, template) in [
         ("Jenkinsfile.nonprod", "nonprod-pipeline.yaml"),
         ("Jenkinsfile.prod", "prod-pipeline.yaml"),
+        ("Jenkinsfile.mirror", "mirror-pipeline.yaml"),
     ] {
         let text = read(jenkinsfile);
         // The sync plugin makes the BuildConfig's env the job's parameters, defaults
@@ -822,6 +863,14 @@ fn the_jenkinsfiles_declare_no_parameters_so_the_build_config_defaults_stand() {
         used.remove("FERRY_WEBHOOK_SECRET"); // withCredentials
         if jenkinsfile == "Jenkinsfile.nonprod" {
             used.remove("GIT_COMMIT"); // the checkout of the application's repository
+        }
+        if jenkinsfile == "Jenkinsfile.mirror" {
+            // Set by the Jenkinsfile itself for each branch (withEnv), and by withCredentials.
+            for own in ["FERRY_SHARD", "FERRY_REPORT", "REGISTRY_AUTH_FILE"] {
+                used.remove(own);
+            }
+            // env.X of the Groovy code is a parameter too.
+            used.extend(env_ref.captures_iter(&text).map(|c| c[1].to_string()));
         }
         let missing: Vec<&String> = used.difference(&env).collect();
         assert!(
@@ -930,17 +979,31 @@ fn the_webhook_secret_is_one_parameter_shared_by_both_clusters() {
 fn the_jenkinsfiles_keep_secrets_out_of_groovy_strings() {
     let double_quoted_sh = Regex::new(r#"\bsh\s*\(?\s*""#).unwrap();
     let interpolation = Regex::new(r#""[^"\n]*\$\{[^"\n]*""#).unwrap();
-    for file in ["Jenkinsfile.nonprod", "Jenkinsfile.prod"] {
+    // The only Groovy strings with interpolation: the tag parameter, and the mirror's shard
+    // numbers and file names (no secret is ever in a Groovy variable).
+    let allowed = [
+        "\"${params.GIT_COMMIT}\"",
+        "\"${i}/${shards}\"",
+        "\"mirror-report-${i}-of-${shards}.json\"",
+        "\"shard ${shard}\"",
+        "\"FERRY_SHARD=${shard}\"",
+        "\"FERRY_REPORT=${report}\"",
+    ];
+    for file in [
+        "Jenkinsfile.nonprod",
+        "Jenkinsfile.prod",
+        "Jenkinsfile.mirror",
+    ] {
         let text = read(file);
         assert!(
             !double_quoted_sh.is_match(&text),
             "{file}: double-quoted sh step"
         );
         for gstring in interpolation.find_iter(&text) {
-            assert_eq!(
-                gstring.as_str(),
-                "\"${params.GIT_COMMIT}\"",
-                "{file}: Groovy interpolation"
+            assert!(
+                allowed.contains(&gstring.as_str()),
+                "{file}: Groovy interpolation {}",
+                gstring.as_str()
             );
         }
         assert!(!text.contains("set -x"), "{file}: set -x would echo values");

@@ -290,9 +290,10 @@ fn sync_keep_going_copies_the_rest_and_still_fails() {
     );
 }
 
-/// `--parallel-images N` bounds the images in flight: a proxy holds every image's first
-/// source manifest request for 2 s and counts how many it holds at once — with 6 images and
-/// a bound of 2, exactly 2 (images do overlap, and never 3).
+/// `--parallel-images N` bounds the images being copied: a proxy holds every image's source
+/// manifest `GET` (the copy's first read; the cheap `HEAD` checks before it run wider) for 2 s
+/// and counts how many it holds at once — with 6 images and a bound of 2, exactly 2 (images
+/// do overlap, and never 3).
 #[test]
 fn sync_copies_images_concurrently_within_the_parallel_images_bound() {
     use crate::support::faults::{Fault, FaultProxy, Rule};
@@ -311,7 +312,7 @@ fn sync_copies_images_concurrently_within_the_parallel_images_bound() {
     }
     let proxy = FaultProxy::start(&src);
     let hold = proxy.add(Rule::new(
-        "*",
+        "GET",
         "/manifests/t[0-9]$",
         Fault::Delay(Duration::from_secs(2)),
     ));

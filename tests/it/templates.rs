@@ -48,6 +48,22 @@ const SAMPLES: &[(&str, &str)] = &[
         "PROD_WEBHOOK_TOKEN",
         "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ3ZWJob29rIn0.c2lnbmF0dXJl",
     ),
+    (
+        "FERRY_IMAGE",
+        "image-registry.openshift-image-registry.svc:5000/shop-prod/ferry-agent@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    ),
+    (
+        "DESTINATION",
+        "image-registry.openshift-image-registry.svc:5000/mirror",
+    ),
+    (
+        "MIRROR_DESTINATION",
+        "image-registry.openshift-image-registry.svc:5000/mirror",
+    ),
+    (
+        "IMAGES_YAML",
+        "quay.io:\n  images:\n    team/app: [v1, v2]\n",
+    ),
 ];
 
 pub fn repo() -> PathBuf {
@@ -62,6 +78,19 @@ pub fn template_files() -> Vec<PathBuf> {
         .collect();
     files.sort();
     assert!(!files.is_empty(), "no templates in templates/");
+    files
+}
+
+/// The Tekton templates, `templates/tekton/*.yaml`, as `tekton/NAME.yaml`.
+pub fn tekton_template_files() -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(repo().join("templates/tekton"))
+        .expect("templates/tekton/ exists")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .map(|p| format!("tekton/{}", p.file_name().unwrap().to_string_lossy()))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no templates in templates/tekton/");
     files
 }
 
@@ -175,6 +204,9 @@ fn schema_sets() -> &'static [SchemaSet] {
 
 /// Schema problems of one document (a Template or an object), in every set that knows its kind.
 pub fn schema_problems(doc: &Value, what: &str) -> Vec<String> {
+    if let Some(p) = crate::tekton_api::problems(doc, what) {
+        return p;
+    }
     let api_version = doc["apiVersion"].as_str().unwrap_or_default().to_string();
     let kind = doc["kind"].as_str().unwrap_or_default().to_string();
     let mut problems = Vec::new();
@@ -483,8 +515,11 @@ fn shell_words(line: &str) -> Vec<String> {
     words
 }
 
+/// The guides whose `oc process` commands are checked.
+pub const GUIDES: [&str; 2] = ["docs/openshift.md", "docs/scale.md"];
+
 pub fn doc_commands() -> Vec<DocCommand> {
-    let text = read("docs/openshift.md");
+    let text = GUIDES.map(read).join("\n");
     let joined = text.replace("\\\n", " ");
     // The one form a secret may take: a process substitution of the shell builtin printf.
     let param_file =
@@ -524,12 +559,12 @@ pub fn doc_commands() -> Vec<DocCommand> {
                     };
                     params.push((k.to_string(), v));
                 }
-                other => panic!("docs/openshift.md: unexpected {other:?} in: {line}"),
+                other => panic!("docs: unexpected {other:?} in: {line}"),
             }
             i += 2;
         }
         let file = file
-            .unwrap_or_else(|| panic!("docs/openshift.md: no -f in: {line}"))
+            .unwrap_or_else(|| panic!("docs: no -f in: {line}"))
             .trim_start_matches("templates/")
             .to_string();
         commands.push(DocCommand {
@@ -552,6 +587,12 @@ fn every_template_validates_against_the_openshift_schemas() {
     for path in template_files() {
         let file = path.file_name().unwrap().to_string_lossy().to_string();
         let template = oc_process::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        problems.extend(all_problems(&file, &template, &samples_for(&template, &[])));
+    }
+    // The Tekton ones: Tekton's own objects against the Tekton schemas (tekton_api.rs), the
+    // others against OpenShift's.
+    for file in tekton_template_files() {
+        let template = load(&file);
         problems.extend(all_problems(&file, &template, &samples_for(&template, &[])));
     }
     assert_none(problems);
@@ -682,7 +723,10 @@ fn the_checks_reject_broken_templates() {
 
 #[test]
 fn required_parameters_must_be_given() {
-    for path in template_files() {
+    let tekton = tekton_template_files()
+        .into_iter()
+        .map(|f| repo().join("templates").join(f));
+    for path in template_files().into_iter().chain(tekton) {
         let template = oc_process::load(&path).unwrap();
         let all = samples_for(&template, &[]);
         for p in declared(&template) {
@@ -714,11 +758,14 @@ fn the_install_guide_processes_every_template() {
             &params,
         ));
     }
-    for path in template_files() {
-        let file = path.file_name().unwrap().to_string_lossy().to_string();
+    let files = template_files()
+        .into_iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
+        .chain(tekton_template_files());
+    for file in files {
         if !used.contains(&file) {
             problems.push(format!(
-                "docs/openshift.md never processes templates/{file}"
+                "neither docs/openshift.md nor docs/scale.md processes templates/{file}"
             ));
         }
     }
@@ -745,6 +792,13 @@ fn the_schema_copies_are_complete() {
                 set.name
             );
         }
+    }
+    let v417 = sets.iter().find(|s| s.name == "openshift-4.17").unwrap();
+    for kind in ["Job", "CronJob"] {
+        assert!(
+            v417.kinds.contains(kind),
+            "openshift-4.17: no schema for {kind}"
+        );
     }
     assert!(Path::new(&repo().join("tests/schemas/README.md")).is_file());
 }

@@ -23,7 +23,9 @@ use crate::support::fixtures::ImageSpec;
 
 /// A directory holding `skopeo`, current skopeo (1.18).
 static SKOPEO_CURRENT: LazyLock<PathBuf> = LazyLock::new(|| {
-    let dir = std::env::temp_dir().join(format!("ferry-skopeo-current-{}", std::process::id()));
+    // Under the target directory, not /tmp: nothing is left behind outside the build.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("skopeo-current-{}", std::process::id()));
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/skopeo-current");
     let out = Command::new("bash")
         .arg(&script)

@@ -25,13 +25,17 @@
 
 pub mod connect_proxy;
 pub mod disk;
+pub mod eventlistener;
 pub mod faults;
 pub mod fixtures;
 mod http;
+pub mod kube;
 pub mod pki;
+pub mod pod;
 pub mod referrers;
 mod registry;
 pub mod signatures;
+pub mod tekton;
 mod token;
 mod tools;
 pub mod webhook;
