@@ -48,3 +48,4 @@ mod trust;
 mod vendor;
 mod verify_copy;
 mod verify_promote;
+mod verify_sources;

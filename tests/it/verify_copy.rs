@@ -21,7 +21,7 @@ pub struct Lab {
     pub src: Registry,
     pub dst: Registry,
     pub regd: PathBuf,
-    gnupg: PathBuf,
+    pub gnupg: PathBuf,
 }
 
 impl Lab {
@@ -82,7 +82,7 @@ impl Lab {
     }
 
     /// A GnuPG key for `uid`: its public key file and fingerprint.
-    fn gpg_key(&self, uid: &str) -> (PathBuf, String) {
+    pub fn gpg_key(&self, uid: &str) -> (PathBuf, String) {
         self.gpg(&["--quick-gen-key", uid]);
         let out = self.gpg(&["--with-colons", "--list-keys", uid]);
         let fpr = String::from_utf8_lossy(&out.stdout)
@@ -494,86 +494,4 @@ fn index_children_are_checked() {
 fn base64_std(b: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(b)
-}
-
-/// A registry with OpenShift's signature API (the lab's stand-in in front of a real registry):
-/// skopeo 1.9.3 `--sign-by` stores the simple signature there; ferry (as itself and as
-/// `skopeo`) and skopeo 1.18 read it from the API and agree: the signer's key accepts, another
-/// key refuses with nothing written.
-#[test]
-fn gpg_signed_through_the_openshift_signature_api() {
-    use crate::support::faults::FaultProxy;
-    use crate::support::signatures::SignatureExtension;
-    let lab = Lab::new();
-    let fx = ImageSpec::docker().layers(&[1500]).build();
-    seed(&lab, &fx, "base/app:v1");
-    let api = FaultProxy::start(&lab.src);
-    let ext = SignatureExtension::serve(&api);
-    let (alice, fpr) = lab.gpg_key("Alice <alice@example.com>");
-    let (bob, _) = lab.gpg_key("Bob <bob@example.com>");
-    lab.sb
-        .skopeo()
-        .env("GNUPGHOME", &lab.gnupg)
-        .args(["copy", "-q", "--sign-by", &fpr])
-        .args(api.tls_args(Side::Src))
-        .args(api.tls_args(Side::Dest))
-        .arg(api.docker_ref("base/app:v1"))
-        .arg(api.docker_ref("ns/app:v1"))
-        .run()
-        .assert_success();
-    assert_eq!(ext.signatures("ns/app", &fx.digest).len(), 1);
-    let policy = |name: &str, key: &Path| {
-        let doc = json!({
-            "default": [{"type": "reject"}],
-            "transports": {"docker": {format!("{}/ns", api.host()):
-                [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": key}]}}
-        });
-        lab.file(name, doc.to_string())
-    };
-    let (good, wrong) = (policy("alice.json", &alice), policy("bob.json", &bob));
-    for tool in ["ferry", "ferry-as-skopeo", "skopeo-1.18"] {
-        let copy = |policy: &Path, tag: &str| {
-            let mut t = match tool {
-                "ferry" => lab.sb.ferry(),
-                "ferry-as-skopeo" => lab.sb.ferry_as_skopeo(),
-                _ => lab.sb.skopeo_current_strict(),
-            };
-            t.arg("--policy")
-                .arg(policy)
-                .args(["copy", "-q"])
-                .args(api.tls_args(Side::Src))
-                .args(lab.dst.tls_args(Side::Dest))
-                .arg(api.docker_ref("ns/app:v1"))
-                .arg(lab.dst.docker_ref(&format!("api/{tool}:{tag}")))
-                .run()
-        };
-        copy(&good, "ok").assert_success();
-        assert_eq!(
-            lab.dst
-                .manifest_digest(&format!("api/{tool}"), "ok")
-                .as_deref(),
-            Some(fx.digest.as_str())
-        );
-        let mark = lab.dst.mark();
-        let out = copy(&wrong, "no");
-        assert_eq!(out.code, Some(1), "{tool}: {out}");
-        assert!(
-            out.stderr
-                .contains("Source image rejected: Invalid GPG signature"),
-            "{tool}: {out}"
-        );
-        if tool != "skopeo-1.18" {
-            assert!(
-                out.stderr.contains(&format!("(simple signing, key {fpr})")),
-                "{out}"
-            );
-        }
-        assert!(
-            lab.dst
-                .requests_since(mark)
-                .iter()
-                .all(|r| matches!(r.method.as_str(), "GET" | "HEAD")),
-            "{tool}: {out}"
-        );
-    }
 }
