@@ -396,6 +396,22 @@ fn gpg_signed_by_skopeo_in_lookaside() {
         "signedBy",
         "1 signature tried: signature 1 (simple signing",
     );
+    // An image already at the destination is checked all the same (as skopeo, which checks
+    // before it looks at the destination): refused, the tag left as it was.
+    lab.sb
+        .ferry()
+        .args(["--insecure-policy", "copy", "-q"])
+        .args(lab.src.tls_args(Side::Src))
+        .args(lab.dst.tls_args(Side::Dest))
+        .arg(lab.src.docker_ref("ns/unsigned:v1"))
+        .arg(lab.dst.docker_ref("out:there"))
+        .run()
+        .assert_success();
+    for tool in ["ferry", "ferry-as-skopeo", "skopeo-1.18"] {
+        let out = lab.copy(tool, &good, "ns/unsigned:v1", "there", &[]);
+        assert_eq!(out.code, Some(1), "{tool}: {out}");
+        assert!(out.stderr.contains("no signature exists"), "{tool}: {out}");
+    }
 }
 
 /// An index copied whole: skopeo 1.18 signs the index and each image (`--all`); each is
