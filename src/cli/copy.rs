@@ -51,7 +51,7 @@ signatures only where registries.d sets use-sigstore-attachments (rebuilt as sko
 Simple signatures in lookaside storage (registries.d) are copied as skopeo copies them.
 
 Trust policy (--policy, --insecure-policy, containers-policy.json(5)): checked for the source \
-after its manifest is read and before anything is written, as skopeo checks it: signatures a \
+before anything is written, as skopeo checks it: signatures a \
 signedBy or sigstoreSigned requirement needs are looked for where skopeo looks (OpenShift's \
 signature API, registries.d lookaside storage, .sig attachments where registries.d sets \
 use-sigstore-attachments, dir: signature files) and verified for the image and, for an index \

@@ -202,11 +202,12 @@ impl Copier {
             src: &src,
             dst: &dst,
         };
+        // The trust policy: a rejection (`reject`) fails before any request; signatures it
+        // requires are checked after planning, before anything is written.
+        let verify = self.policy_needs_signatures()?;
         // Read the source and look at the destination at the same time.
         let (top, existing) = tokio::join!(src.manifest(), dst.existing());
         let top = top?;
-        // The trust policy: a rejection fails here; signatures are checked after planning.
-        let verify = self.policy_needs_signatures()?;
         let existing_digest = existing?.and_then(|e| e.digest);
         let mut report = CopyReport::new(src.name(), dst.name(), top.digest.to_string());
         let finish = |mut report: CopyReport| {

@@ -1,7 +1,8 @@
-//! The trust policy at the copy (containers-policy.json(5)), as skopeo applies it: after the
-//! source's manifest is read and before anything is written at the destination.
+//! The trust policy at the copy (containers-policy.json(5)), as skopeo applies it: before
+//! anything is written at the destination.
 //!
-//! A policy that rejects the image (`reject`, `signedBaseLayer`) fails at once. One that
+//! A policy that rejects the image (`reject`, `signedBaseLayer`) fails at once, before any
+//! request (skopeo reads the manifest first; the verdict is the same). One that
 //! requires signatures (`signedBy`, `sigstoreSigned`) is evaluated for every manifest the
 //! copy will write, as containers/image's `copySingleImage` and `copyMultipleImages` do: the
 //! image; for `--multi-arch system` on an index, the one image chosen (not the index); for an
