@@ -1511,14 +1511,8 @@ def main():
     cfg.policy = cfg.wd / "policy.json"
     cfg.policy.write_text('{"default":[{"type":"insecureAcceptAnything"}]}\n')
 
-    # Current skopeo (1.18) beside Debian's 1.9.3, where a scenario runs it.
-    cfg.skopeo18 = None
-    if "n" in scenarios:
-        sh("bash", str(ROOT / "scripts/skopeo-current"), "--install-wrapper", str(cfg.wd / "skopeo18"),
-           capture=True)
-        cfg.skopeo18 = cfg.wd / "skopeo18" / "skopeo"
-        res["machine"]["skopeo18"] = subprocess.run([str(cfg.skopeo18), "--version"], capture_output=True,
-                                                    text=True).stdout.strip()
+    res["machine"]["skopeo18"] = subprocess.run([str(cfg.skopeo18), "--version"], capture_output=True,
+                                                text=True).stdout.strip()
     pki, cfg.certs = make_pki(cfg.wd, ["127.0.0.1", "10.201.1.2", "10.201.2.2"])
     plan = image_plan(cfg)
     layout, meta = build_images(cfg.wd, plan)

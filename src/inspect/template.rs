@@ -1,5 +1,8 @@
 //! The part of Go's `text/template` that pipelines use with `skopeo inspect --format`.
 //!
+//! (Longer than most files, on purpose: the lexer, parser and evaluator of this one small
+//! language share their node types and are read together; their tests close the file.)
+//!
 //! skopeo formats through containers/common's `report` package: the format is normalised
 //! (`\t` and `\n` written as two characters become a tab and a newline; a newline is added
 //! unless the format ends with one), then executed as a Go template. `json`, `{{json .}}` and
