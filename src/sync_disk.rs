@@ -227,47 +227,44 @@ pub async fn run(
     crate::sync::execute(&groups, jobs, opts, &clients, progress, policy, report).await
 }
 
-/// The endpoints of one job.
-pub(crate) async fn endpoints(
+/// The two ends of one job: the copy engine's source and destination, and the registry client
+/// of each side that is a registry (one lookup each). A destination on the source's registry
+/// mounts blobs from it ([`ImageSource::blob_origin`]).
+pub(crate) async fn ends<'a>(
     groups: &[SourceGroup],
-    j: &Job,
+    j: &'a Job,
     clients: &Clients<'_>,
     registries_d: Option<&crate::registries_d::RegistriesD>,
-) -> Result<(Arc<dyn ImageSource>, Arc<dyn ImageDestination>)> {
-    if let (AnyRef::Docker(s), AnyRef::Docker(d)) = (&j.src, &j.dst) {
-        let src = clients.get(groups, Some(j.group), s)?;
-        let dst = clients.get(groups, None, d)?;
-        return Ok(crate::registry::endpoints_with(
-            src,
-            s,
-            dst,
-            d,
-            registries_d,
-        ));
-    }
-    let source: Arc<dyn ImageSource> = match &j.src {
-        AnyRef::Docker(s) => Arc::new(crate::registry::source_with(
-            clients.get(groups, Some(j.group), s)?,
-            s,
-            registries_d,
-        )),
-        AnyRef::Local(l) => l.source().await?,
+) -> Result<crate::sync::image::Ends<'a>> {
+    let (source, src_client): (Arc<dyn ImageSource>, _) = match &j.src {
+        AnyRef::Docker(s) => {
+            let c = clients.get(groups, Some(j.group), s)?;
+            let source = crate::registry::source_with(c.clone(), s, registries_d);
+            (Arc::new(source), Some(c))
+        }
+        AnyRef::Local(l) => (l.source().await?, None),
     };
-    let destination: Arc<dyn ImageDestination> = match &j.dst {
-        AnyRef::Docker(d) => Arc::new(crate::registry::destination_with(
-            clients.get(groups, None, d)?,
-            d,
-            None,
-            registries_d,
-        )),
+    let (destination, dst_client): (Arc<dyn ImageDestination>, _) = match &j.dst {
+        AnyRef::Docker(d) => {
+            let c = clients.get(groups, None, d)?;
+            let origin = source.blob_origin();
+            let destination =
+                crate::registry::destination_with(c.clone(), d, origin.as_ref(), registries_d);
+            (Arc::new(destination), Some(c))
+        }
         AnyRef::Local(l) => {
             if l.transport == crate::transport::Transport::Dir {
                 crate::sync_disk::prepare_dir(&l.path)?;
             }
-            l.destination(&[]).await?
+            (l.destination(&[]).await?, None)
         }
     };
-    Ok((source, destination))
+    Ok(crate::sync::image::Ends {
+        refs: (&j.src, &j.dst),
+        endpoints: (source, destination),
+        src_client,
+        dst_client,
+    })
 }
 
 #[cfg(test)]

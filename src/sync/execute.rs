@@ -11,7 +11,6 @@ use crate::copy::{BlobLocks, Copier};
 use crate::error::Result;
 use crate::policy::{Policy, PolicyImage};
 use crate::progress::{Progress, Style};
-use crate::reference::AnyRef;
 
 /// Copy the planned images, concurrently.
 pub(crate) async fn execute(
@@ -75,21 +74,13 @@ pub(crate) async fn execute(
                     let r = async {
                         let msg = format!("Copying image ref {}/{total}", i + 1);
                         say(log::Level::Info, &msg, &from_to(j));
-                        let endpoints = crate::sync_disk::endpoints(
+                        let ends = crate::sync_disk::ends(
                             groups,
                             j,
                             clients,
                             opts.registries_d.as_deref(),
                         )
                         .await?;
-                        let src_client = match &j.src {
-                            AnyRef::Docker(s) => Some(clients.get(groups, Some(j.group), s)?),
-                            AnyRef::Local(_) => None,
-                        };
-                        let dst_client = match &j.dst {
-                            AnyRef::Docker(d) => Some(clients.get(groups, None, d)?),
-                            AnyRef::Local(_) => None,
-                        };
                         let mut copier = Copier::new(opts.copy.clone(), progress.clone(), slots)
                             .with_blob_locks(locks)
                             .with_conversion(opts.conversion.clone())
@@ -99,12 +90,6 @@ pub(crate) async fn execute(
                         if let Some(t) = &transcript {
                             copier = copier.with_transcript(t.clone());
                         }
-                        let ends = image::Ends {
-                            refs: (&j.src, &j.dst),
-                            endpoints,
-                            src_client,
-                            dst_client,
-                        };
                         Ok(image::sync_one(
                             ends,
                             copier,
