@@ -595,10 +595,6 @@ def tool_exe(tool, cfg):
     return {"ferry": FERRY, "skopeo": "skopeo", "skopeo18": cfg.skopeo18}[tool]
 
 
-def skopeo_exe(tool, cfg):
-    return tool_exe(tool, cfg)
-
-
 def sync_yaml(cfg, src, names, meta, path):
     """skopeo's sync YAML for these images of the source (credentials and CA inline)."""
     repos = {}
@@ -614,8 +610,7 @@ def sync_yaml(cfg, src, names, meta, path):
 
 
 def sync_argv(tool, cfg, yml, dest, extra=()):
-    exe = FERRY if tool == "ferry" else skopeo_exe(tool, cfg)
-    return [exe, "--policy", cfg.policy, "sync", "--src", "yaml", "--dest", "docker",
+    return [tool_exe(tool, cfg), "--policy", cfg.policy, "sync", "--src", "yaml", "--dest", "docker",
             "--dest-creds", CREDS, "--dest-cert-dir", cfg.certs, *extra, yml, dest]
 
 
