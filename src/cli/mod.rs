@@ -167,6 +167,7 @@ pub fn main() -> i32 {
             return EXIT_ERROR;
         }
     };
+    cli.global.env = std::sync::Arc::new(crate::environment::Environment::capture());
     options::init_logging(cli.global.debug(), personality);
     if cli.tls_verify.is_some() {
         log::warn!("'--tls-verify' is deprecated, please set this on the specific subcommand");
@@ -196,11 +197,11 @@ fn run(cli: Cli, personality: Personality) -> Result<()> {
                 Command::Delete(args) => delete::run(*args, &cli.global, personality).await,
                 Command::ManifestDigest(args) => manifest_digest::run(args),
                 Command::Login(args) => login::login(*args, &cli.global, personality).await,
-                Command::Logout(args) => login::logout(args),
+                Command::Logout(args) => login::logout(args, &cli.global.env),
                 Command::Sync(args) => sync::run(*args, &cli.global, personality).await,
                 Command::Promote(args) => promote::run(*args, &cli.global, personality).await,
                 Command::Tree(args) => tree::run(*args, &cli.global, personality).await,
-                Command::Trigger(args) => trigger::run(*args).await,
+                Command::Trigger(args) => trigger::run(*args, &cli.global.env).await,
                 Command::StandaloneSign(args) => signing::standalone_sign(args),
                 Command::StandaloneVerify(args) => signing::standalone_verify(args),
                 Command::GenerateSigstoreKey(args) => signing::generate_sigstore_key(args),

@@ -10,7 +10,7 @@ use super::options::{GlobalOptions, Personality, RetryArgs, SideFlags, go_bool};
 use crate::credentials::{CredentialArgs, read_secret_file};
 use crate::error::{Error, Result};
 use crate::fsutil::{Access, write_atomic};
-use crate::progress::{Mode, Progress};
+use crate::progress::{Mode, Progress, line_interval};
 use crate::promote::{
     DEFAULT_CONFIG, DEFAULT_DEST_CERT_DIR, DEFAULT_DEST_TOKEN_FILE, DEFAULT_SRC_CERT_DIR,
     DEFAULT_SRC_TOKEN_FILE, Given, JenkinsEnv, Promoter, PromotionConfig, SA_USERNAME,
@@ -215,17 +215,19 @@ pub(super) async fn run(
     let policy = global.policy().load()?.map(Arc::new);
     let src_side = Side {
         token: src_token.expect("checked"),
-        tls: TlsOptions {
-            verify: args.src_tls_verify,
-            cert_dir: cert_dir(args.src_cert_dir.as_ref(), DEFAULT_SRC_CERT_DIR),
-        },
+        tls: TlsOptions::new(
+            args.src_tls_verify,
+            cert_dir(args.src_cert_dir.as_ref(), DEFAULT_SRC_CERT_DIR),
+            &global.env,
+        ),
     };
     let dst_side = Side {
         token: dst_token.expect("checked"),
-        tls: TlsOptions {
-            verify: args.dest_tls_verify,
-            cert_dir: cert_dir(args.dest_cert_dir.as_ref(), DEFAULT_DEST_CERT_DIR),
-        },
+        tls: TlsOptions::new(
+            args.dest_tls_verify,
+            cert_dir(args.dest_cert_dir.as_ref(), DEFAULT_DEST_CERT_DIR),
+            &global.env,
+        ),
     };
     let retry = args.retry.policy(personality);
     let client = |side: Side, r: &crate::reference::ImageRef, which: &str, prefix: &str| {
@@ -255,7 +257,11 @@ pub(super) async fn run(
     let src_client = client(src_side, &src, "non-production", "--src-")?;
     let dst_client = client(dst_side, &dst, "production", "--dest-")?;
     let quiet = args.quiet.unwrap_or(false);
-    let progress = Progress::new(Mode::detect(quiet));
+    let progress = Progress::with_interval(
+        Mode::detect(quiet),
+        crate::progress::Style::Ferry,
+        line_interval(global.env.progress_interval.as_deref()),
+    );
     let promoter = Promoter {
         src: src_client,
         dst: dst_client,
