@@ -527,7 +527,7 @@ fn reparse(ends: &Ends<'_>, bytes: Bytes, target: &str) -> Result<Manifest> {
     manifest::parse(bytes, Some(target)).map_err(|reason| Error::Invalid {
         what: "converted manifest".into(),
         location: ends.dst.location(),
-        reason,
+        reason: reason.to_string(),
     })
 }
 

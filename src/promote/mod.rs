@@ -246,10 +246,10 @@ impl Promoter {
             report
                 .source_digest
                 .parse()
-                .map_err(|e: String| Error::Invalid {
+                .map_err(|e: crate::reference::ReferenceError| Error::Invalid {
                     what: "source digest".into(),
                     location: self.src.location(&src.repository),
-                    reason: e,
+                    reason: e.to_string(),
                 })?;
         let actual = self.read_back(dst, &tag, &scope).await?;
         if actual != expected {

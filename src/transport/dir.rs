@@ -82,7 +82,7 @@ impl DirSource {
         let top = manifest::parse(Bytes::from(bytes), None).map_err(|reason| Error::Invalid {
             what: "manifest.json".into(),
             location: location("dir", dir),
-            reason,
+            reason: reason.to_string(),
         })?;
         Ok(DirSource {
             dir: dir.to_path_buf(),
@@ -150,7 +150,7 @@ impl ImageSource for DirSource {
         manifest::parse(Bytes::from(bytes), None).map_err(|reason| Error::Invalid {
             what,
             location: self.location(),
-            reason,
+            reason: reason.to_string(),
         })
     }
 

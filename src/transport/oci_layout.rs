@@ -165,7 +165,7 @@ pub(crate) fn read_manifest<S: Store + ?Sized>(
         Error::Invalid {
             what,
             location: store.location(),
-            reason,
+            reason: reason.to_string(),
         }
     })
 }
