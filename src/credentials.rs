@@ -490,10 +490,9 @@ fn run_credential_helper(helper: &str, registry: &str) -> Result<Option<Credenti
         log::debug!("credential helper {program} has no credentials for {registry}");
         return Ok(None);
     }
-    let v: Value = serde_json::from_slice(&out.stdout).map_err(|_| {
-        Error::usage(format!(
-            "credential helper {program} printed something that is not JSON"
-        ))
+    let v: Value = serde_json::from_slice(&out.stdout).map_err(|_| Error::CredentialHelper {
+        program: program.clone(),
+        reason: "printed something that is not JSON".into(),
     })?;
     let user = v
         .get("Username")

@@ -204,7 +204,7 @@ pub fn load(opts: &TlsOptions, host: &str) -> Result<TlsMaterial> {
     match &opts.cert_dir {
         Some(dir) => {
             if !dir.is_dir() {
-                return Err(Error::usage(format!(
+                return Err(Error::Tls(format!(
                     "cert dir {} does not exist or is not a directory",
                     dir.display()
                 )));
@@ -256,19 +256,19 @@ pub fn read_cert_dir(dir: &Path) -> Result<TlsMaterial> {
                 let certs = CertificateDer::pem_slice_iter(&pem)
                     .collect::<std::result::Result<Vec<_>, _>>()
                     .map_err(|e| {
-                        Error::usage(format!(
+                        Error::Tls(format!(
                             "CA certificate {} is not valid PEM: {e}",
                             path.display()
                         ))
                     })?;
                 if let Some(e) = certs.iter().find_map(|c| verifier::check_anchor(c).err()) {
-                    return Err(Error::usage(format!(
+                    return Err(Error::Tls(format!(
                         "CA certificate {} is not usable: {e}",
                         path.display()
                     )));
                 }
                 if certs.is_empty() {
-                    return Err(Error::usage(format!(
+                    return Err(Error::Tls(format!(
                         "CA certificate {} holds no certificate",
                         path.display()
                     )));
@@ -279,7 +279,7 @@ pub fn read_cert_dir(dir: &Path) -> Result<TlsMaterial> {
             "cert" => {
                 let key_path = path.with_extension("key");
                 if !key_path.is_file() {
-                    return Err(Error::usage(format!(
+                    return Err(Error::Tls(format!(
                         "client certificate {} has no matching key {}",
                         path.display(),
                         key_path.display()
@@ -290,7 +290,7 @@ pub fn read_cert_dir(dir: &Path) -> Result<TlsMaterial> {
                 let key_pem = std::fs::read(&key_path)
                     .map_err(|e| Error::io("reading client key", &key_path, e))?;
                 let unusable = |why: String| {
-                    Error::usage(format!(
+                    Error::Tls(format!(
                         "client certificate {} / {} is not usable: {why}",
                         path.display(),
                         key_path.display(),
@@ -309,7 +309,7 @@ pub fn read_cert_dir(dir: &Path) -> Result<TlsMaterial> {
                 out.files.push(key_path);
             }
             "key" if !path.with_extension("cert").is_file() => {
-                return Err(Error::usage(format!(
+                return Err(Error::Tls(format!(
                     "client key {} has no matching certificate {}",
                     path.display(),
                     path.with_extension("cert").display()

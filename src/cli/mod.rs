@@ -211,10 +211,7 @@ fn run(cli: Cli, personality: Personality) -> Result<()> {
         match timeout {
             Some(t) => match tokio::time::timeout(t, fut).await {
                 Ok(r) => r,
-                Err(_) => Err(Error::usage(format!(
-                    "command timed out after {}",
-                    fmt_duration(t)
-                ))),
+                Err(_) => Err(Error::Timeout(fmt_duration(t))),
             },
             None => fut.await,
         }

@@ -43,7 +43,7 @@ pub fn client(tls: &TlsOptions, host: &str, connect_timeout: Duration) -> Result
         .redirect(reqwest::redirect::Policy::limited(10))
         .build()
         .map_err(|e| {
-            Error::usage(format!(
+            Error::Tls(format!(
                 "cannot set up TLS for {host}: {}",
                 super::chain(&e.without_url())
             ))
