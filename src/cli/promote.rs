@@ -195,17 +195,20 @@ pub(super) async fn run(
         "production token file",
         "--dest-token-file",
     );
-    let mut missing = given.as_ref().err().cloned().unwrap_or_default();
-    missing.extend(src_token.as_ref().err().cloned());
-    missing.extend(dst_token.as_ref().err().cloned());
-    if !missing.is_empty() {
-        return Err(Error::usage(format!(
-            "promote: missing or empty inputs: {}",
-            missing.join(", ")
-        )));
-    }
+    let (given, src_token, dst_token) = match (given, src_token, dst_token) {
+        (Ok(given), Ok(src), Ok(dst)) => (given, src, dst),
+        (given, src, dst) => {
+            let mut missing = given.err().unwrap_or_default();
+            missing.extend(src.err());
+            missing.extend(dst.err());
+            return Err(Error::usage(format!(
+                "promote: missing or empty inputs: {}",
+                missing.join(", ")
+            )));
+        }
+    };
     // Every input checked (grammar, then the config's allowed values) before any request.
-    let inputs = given.expect("checked").check(&config)?;
+    let inputs = given.check(&config)?;
     log::debug!(
         "promote: registries and projects allowed by {}",
         config.path.display()
@@ -214,7 +217,7 @@ pub(super) async fn run(
     // Evaluated by the engine after reading the source, before writing anything.
     let policy = global.policy().load()?.map(Arc::new);
     let src_side = Side {
-        token: src_token.expect("checked"),
+        token: src_token,
         tls: TlsOptions::new(
             args.src_tls_verify,
             cert_dir(args.src_cert_dir.as_ref(), DEFAULT_SRC_CERT_DIR),
@@ -222,7 +225,7 @@ pub(super) async fn run(
         ),
     };
     let dst_side = Side {
-        token: dst_token.expect("checked"),
+        token: dst_token,
         tls: TlsOptions::new(
             args.dest_tls_verify,
             cert_dir(args.dest_cert_dir.as_ref(), DEFAULT_DEST_CERT_DIR),

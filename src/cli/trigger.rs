@@ -128,13 +128,12 @@ pub(super) async fn run(args: TriggerArgs, environment: &Environment) -> Result<
             "the webhook secret (--secret-file or {SECRET_ENV})"
         ));
     }
-    if !missing.is_empty() {
+    let (Some(secret), true) = (secret, missing.is_empty()) else {
         return Err(Error::usage(format!(
             "trigger: missing inputs: {}",
             missing.join(", ")
         )));
-    }
-    let secret = secret.expect("checked");
+    };
     let env = unpinned(&args.env);
     if let Some(url) = &args.event_listener {
         return event_listener(url, &args, &secret, &env, environment).await;
