@@ -33,11 +33,13 @@ pub mod kube;
 pub mod pki;
 pub mod pod;
 pub mod referrers;
+pub mod setup;
 mod registry;
 pub mod signatures;
 pub mod tekton;
 mod token;
 mod tools;
+mod wait;
 pub mod webhook;
 
 use std::os::unix::process::CommandExt;
@@ -53,6 +55,7 @@ pub use token::{
     Grant, REGISTRY_TOKEN_LEEWAY, TokenAuthConfig, TokenFields, TokenRequest, TokenServer,
     TokenServerOptions, jwt_claims,
 };
+pub use wait::{HANG_GUARD, wait_until};
 pub use tools::{Output, Sandbox, Tool, ferry, ferry_as_skopeo, skopeo, skopeo_current};
 
 /// The User-Agent of the lab's own HTTP requests; they are left out of [`Registry::requests`].
