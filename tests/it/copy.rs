@@ -321,8 +321,12 @@ fn multi_arch_index_only_copies_the_index_like_skopeo() {
     p.ferry_copy(&["-q"], "ns/app:v1", "ns/app:base")
         .assert_success();
     let m = dst.mark();
-    p.ferry_copy(&["-q", "--multi-arch=index-only"], "ns/app:v1", "ns/app:ferry")
-        .assert_success();
+    p.ferry_copy(
+        &["-q", "--multi-arch=index-only"],
+        "ns/app:v1",
+        "ns/app:ferry",
+    )
+    .assert_success();
     let reqs = dst.requests_since(m);
     assert_eq!(count(&reqs, RequestKind::ManifestPut), 1, "{reqs:#?}");
     assert_eq!(

@@ -21,6 +21,8 @@ mod hostile;
 mod inspect;
 mod kit;
 mod lab;
+mod lab_observations;
+mod lab_tokens;
 mod lint;
 mod list_tags;
 mod login;

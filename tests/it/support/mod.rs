@@ -33,8 +33,8 @@ pub mod kube;
 pub mod pki;
 pub mod pod;
 pub mod referrers;
-pub mod setup;
 mod registry;
+pub mod setup;
 pub mod signatures;
 pub mod tekton;
 mod token;
@@ -55,8 +55,8 @@ pub use token::{
     Grant, REGISTRY_TOKEN_LEEWAY, TokenAuthConfig, TokenFields, TokenRequest, TokenServer,
     TokenServerOptions, jwt_claims,
 };
-pub use wait::{HANG_GUARD, wait_until};
 pub use tools::{Output, Sandbox, Tool, ferry, ferry_as_skopeo, skopeo, skopeo_current};
+pub use wait::{HANG_GUARD, wait_until};
 
 /// The User-Agent of the lab's own HTTP requests; they are left out of [`Registry::requests`].
 pub const LAB_USER_AGENT: &str = "ferry-lab/1";
