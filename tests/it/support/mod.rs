@@ -34,6 +34,7 @@ pub mod pki;
 pub mod pod;
 pub mod referrers;
 mod registry;
+mod request_log;
 pub mod setup;
 pub mod signatures;
 pub mod tekton;
