@@ -17,6 +17,11 @@
 //!
 //! A proxy with no upstream ([`FaultProxy::standalone`]) answers only through rules (502
 //! otherwise): a redirect target, a token endpoint, a hostile registry.
+//!
+//! Why one file (about 800 lines): each [`Fault`] variant is documented once and implemented
+//! once, in the proxy's handler or the body damage next to it, and they share the proxy's
+//! state (which rule matched, how many requests a rule holds); splitting the faults from the
+//! proxy would put every fault's meaning and its one implementation in different files.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
