@@ -223,8 +223,8 @@ fn a_registry_that_refuses_an_index_gets_a_clear_error_and_a_hint() {
         .platform_list(&["linux/amd64", "linux/arm64"])
         .own_layers(&[2_000])
         .build();
-    fx.seed(&src, "ns/app:v1");
-    let proxy = FaultProxy::start(&dst);
+    fx.seed(src, "ns/app:v1");
+    let proxy = FaultProxy::start(dst);
     proxy.add(Rule::new(
         "PUT",
         "/manifests/v1$",

@@ -245,8 +245,8 @@ fn an_upload_location_on_another_host_gets_no_credentials() {
         .layers(&[1_300_000, 2000])
         .build();
     fx.seed(src, "ns/app:v1");
-    let front = FaultProxy::start(&dst);
-    let storage = FaultProxy::start(&dst);
+    let front = FaultProxy::start(dst);
+    let storage = FaultProxy::start(dst);
     storage.add(Rule::new(
         "*",
         "/blobs/uploads/",

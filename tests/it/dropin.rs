@@ -104,7 +104,7 @@ fn tls_verify_on_copy_and_sync_is_both_sides() {
     let p = Pair::plain();
     let (src, dst) = (&p.src, &p.dst);
     let fx = ImageSpec::oci().layers(&[1_000]).build();
-    fx.seed(&src, "ns/app:v1");
+    fx.seed(src, "ns/app:v1");
     let warning = "'--tls-verify' is deprecated, instead use: --src-tls-verify, --dest-tls-verify";
     for who in ALL {
         let sb = Sandbox::new();
@@ -377,7 +377,7 @@ fn no_matching_platform_is_worded_as_skopeo_words_it() {
     let p = Pair::plain();
     let (src, dst) = (&p.src, &p.dst);
     let fx = IndexSpec::oci().platforms(2).own_layers(&[500]).build();
-    fx.seed(&src, "ns/app:v1");
+    fx.seed(src, "ns/app:v1");
     let words = r#"no image found in image index for architecture "s390x", variant "", OS "linux""#;
     for who in CURRENT {
         let out = run(

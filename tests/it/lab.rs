@@ -200,7 +200,7 @@ fn copy_multi_arch_docker_manifest_list_with_all() {
         .uncompressed()
         .build();
     assert_eq!(fx.media_type, DOCKER_MANIFEST_LIST);
-    fx.seed(&src, "ns/app:v1");
+    fx.seed(src, "ns/app:v1");
     let mark = dst.mark();
     skopeo_pair_copy(&p, true, "ns/app:v1", "ns/app:v1").assert_success();
     assert_holds(dst, "ns/app", "v1", &fx);

@@ -184,8 +184,8 @@ fn an_index_entry_whose_media_type_disagrees_with_its_manifest_is_refused() {
     let p = Pair::plain();
     let (src, dst) = (&p.src, &p.dst);
     let fx = IndexSpec::oci().platforms(2).build();
-    fx.seed(&src, "ns/app:v1");
-    let proxy = FaultProxy::start(&src);
+    fx.seed(src, "ns/app:v1");
+    let proxy = FaultProxy::start(src);
     proxy.add(Rule::new(
         "GET",
         "/manifests/v1$",
@@ -234,8 +234,8 @@ fn a_destination_that_cannot_produce_what_it_accepted_is_exit_1() {
     let p = Pair::plain();
     let (src, dst) = (&p.src, &p.dst);
     let fx = ImageSpec::oci().layers(&[900]).build();
-    fx.seed(&src, "dev/app:c1");
-    let proxy = FaultProxy::start(&dst);
+    fx.seed(src, "dev/app:c1");
+    let proxy = FaultProxy::start(dst);
     proxy.add(Rule::new(
         "HEAD",
         "/manifests/c1$",
@@ -507,9 +507,9 @@ fn a_trickling_body_counts_as_stalled() {
         .uncompressed()
         .layers(&[1_400_000, 300])
         .build();
-    fx.seed(&src, "ns/app:v1");
+    fx.seed(src, "ns/app:v1");
     let big = fx.image().layers[0].digest.clone();
-    let proxy = FaultProxy::start(&src);
+    let proxy = FaultProxy::start(src);
     let trickle = || Fault::Trickle(16, Duration::from_millis(100));
     let manifest = proxy.add(Rule::new("GET", "/manifests/v1$", trickle()).once());
     let blob = proxy.add(Rule::new("GET", &format!("/blobs/{big}$"), trickle()).once());
