@@ -7,18 +7,16 @@
 //! let p = Pair::new().tls().token("sa", &[Grant::push("*")]).build();
 //! fx.seed(&p.src, "ns/app:v1");
 //! p.ferry_copy(&["-q"], "ns/app:v1", "ns/app:v1").assert_success();
-//! assert_eq!(p.ts().requests().len(), 1);
+//! assert!(p.ts().requests().iter().all(|r| r.status == 200));
 //! ```
 //!
 //! Each side can differ ([`PairBuilder::src`], [`PairBuilder::dst`]): its own TLS, its own
 //! users or its own token server, its own credentials. What the tests assert stays in the
 //! tests: the builder only starts things and spells the flags.
 
-use std::path::PathBuf;
-
 use super::{
-    Auth, Grant, Output, Registry, RegistryOptions, Sandbox, Side, Tls, TokenServer,
-    TokenServerOptions, Tool, ferry, skopeo,
+    Auth, Grant, Output, Registry, RegistryOptions, Side, Tls, TokenServer, TokenServerOptions,
+    Tool, ferry, skopeo,
 };
 
 /// How one side authenticates.
@@ -29,28 +27,18 @@ enum EndAuth {
     /// htpasswd users.
     Basic(Vec<(String, String)>),
     /// This side's own token server.
-    Token(TokenServerOptionsSpec),
+    Token(TokenServerOptions),
     /// The token server both sides share (see [`PairBuilder::token`]).
     SharedToken,
 }
 
-/// A token server to start: its options, and whether its realm is HTTPS (`None`: when the
-/// registry is).
-#[derive(Clone, Debug, Default)]
-struct TokenServerOptionsSpec {
-    opts: TokenServerOptions,
-    tls: Option<bool>,
-}
-
-impl TokenServerOptionsSpec {
-    fn one(token: &str, grants: &[Grant]) -> TokenServerOptionsSpec {
-        TokenServerOptionsSpec {
-            opts: TokenServerOptions {
-                tokens: vec![(token.to_string(), grants.to_vec())],
-                ..Default::default()
-            },
-            tls: None,
-        }
+/// The options of a token server knowing one token with these grants. Its realm's TLS is
+/// set when it starts: HTTPS when the registry is (ferry sends no credentials to a plain
+/// http:// realm of an HTTPS registry).
+fn one_token(token: &str, grants: &[Grant]) -> TokenServerOptions {
+    TokenServerOptions {
+        tokens: vec![(token.to_string(), grants.to_vec())],
+        ..Default::default()
     }
 }
 
@@ -88,31 +76,15 @@ impl End {
     /// `user:token`. Its realm is HTTPS when the registry is (ferry sends no credentials to a
     /// plain http:// realm of an HTTPS registry).
     pub fn token(mut self, user: &str, token: &str, grants: &[Grant]) -> End {
-        self.auth = EndAuth::Token(TokenServerOptionsSpec::one(token, grants));
+        self.auth = EndAuth::Token(one_token(token, grants));
         self.creds = Some(format!("{user}:{token}"));
         self
     }
 
-    /// This side's own token server with these options (`tls` there is kept as given);
-    /// copies send no credentials unless [`creds`](Self::creds).
-    pub fn token_server(mut self, opts: TokenServerOptions) -> End {
-        let tls = Some(opts.tls);
-        self.auth = EndAuth::Token(TokenServerOptionsSpec { opts, tls });
-        self
-    }
-
-    /// The token server's answer carries `token` only (not `access_token`).
+    /// Which fields of the token server's answer carry the JWT (after [`token`](Self::token)).
     pub fn token_fields(mut self, fields: super::TokenFields) -> End {
         if let EndAuth::Token(spec) = &mut self.auth {
-            spec.opts.fields = fields;
-        }
-        self
-    }
-
-    /// The token server's realm over plain HTTP or HTTPS, whatever the registry is.
-    pub fn token_tls(mut self, tls: bool) -> End {
-        if let EndAuth::Token(spec) = &mut self.auth {
-            spec.tls = Some(tls);
+            spec.fields = fields;
         }
         self
     }
@@ -136,7 +108,7 @@ pub struct PairBuilder {
     src: End,
     dst: End,
     /// The token server both sides share, if any.
-    shared_tokens: Option<TokenServerOptionsSpec>,
+    shared_tokens: Option<TokenServerOptions>,
 }
 
 impl PairBuilder {
@@ -164,18 +136,10 @@ impl PairBuilder {
     /// Both registries behind one token server (HTTPS when the registries are) that knows
     /// `token` with these grants; copies send `x:token` to both. [`Pair::ts`] is the server.
     pub fn token(mut self, token: &str, grants: &[Grant]) -> PairBuilder {
-        self.shared_tokens = Some(TokenServerOptionsSpec::one(token, grants));
+        self.shared_tokens = Some(one_token(token, grants));
         for end in [&mut self.src, &mut self.dst] {
             end.auth = EndAuth::SharedToken;
             end.creds = Some(format!("x:{token}"));
-        }
-        self
-    }
-
-    /// The shared token server (see [`token`](Self::token)) also knows this token.
-    pub fn also_token(mut self, token: &str, grants: &[Grant]) -> PairBuilder {
-        if let Some(spec) = &mut self.shared_tokens {
-            spec.opts.tokens.push((token.to_string(), grants.to_vec()));
         }
         self
     }
@@ -192,19 +156,12 @@ impl PairBuilder {
         self
     }
 
-    /// Copies send no credentials to either side.
-    pub fn no_creds(mut self) -> PairBuilder {
-        self.src.creds = None;
-        self.dst.creds = None;
-        self
-    }
-
     /// Start the token servers and the registries.
     pub fn build(self) -> Pair {
-        let start_ts = |spec: &TokenServerOptionsSpec, registry_tls: Tls| {
+        let start_ts = |opts: &TokenServerOptions, registry_tls: Tls| {
             TokenServer::start(TokenServerOptions {
-                tls: spec.tls.unwrap_or(registry_tls != Tls::None),
-                ..spec.opts.clone()
+                tls: registry_tls != Tls::None,
+                ..opts.clone()
             })
         };
         let shared = self
@@ -346,29 +303,8 @@ impl Pair {
         self.copy(skopeo(), extra, src, dst)
     }
 
-    /// Write `$XDG_RUNTIME_DIR/containers/auth.json` in `sb` with `auth` entries for the
-    /// source and destination hosts (their credentials); returns its path. The tools then
-    /// need no credentials flags: run them with [`copy_anonymous_cmd`](Self::copy_anonymous_cmd).
-    pub fn write_auth_file(&self, sb: &Sandbox) -> PathBuf {
-        use base64::Engine as _;
-        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-        let mut entries = Vec::new();
-        for (host, creds) in [
-            (self.src.host(), &self.src_creds),
-            (self.dst.host(), &self.dst_creds),
-        ] {
-            if let Some(c) = creds {
-                entries.push(format!(r#""{host}":{{"auth":"{}"}}"#, b64(c)));
-            }
-        }
-        let path = sb.runtime_dir().join("containers/auth.json");
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("auth dir");
-        std::fs::write(&path, format!(r#"{{"auths":{{{}}}}}"#, entries.join(",")))
-            .expect("auth file");
-        path
-    }
-
-    /// Like [`copy_cmd`](Self::copy_cmd) with TLS flags only (no credentials flags).
+    /// Like [`copy_cmd`](Self::copy_cmd) with TLS flags only, no credentials flags (for
+    /// credentials from an auth file or the environment).
     pub fn copy_anonymous_cmd(&self, mut tool: Tool, extra: &[&str], src: &str, dst: &str) -> Tool {
         tool.arg("copy")
             .args(extra)
