@@ -66,7 +66,7 @@ fn write_output(format: Option<&str>, data: &GoValue) -> Result<()> {
     let text = match format {
         None | Some("") => format!("{}\n", data.to_json_indent()),
         Some(f) if template::is_json_format(f) => format!("{}\n", data.to_json_indent()),
-        Some(f) => template::render(f, data).map_err(Error::Usage)?,
+        Some(f) => template::render(f, data).map_err(|e| Error::usage(e.to_string()))?,
     };
     write_stdout(text.as_bytes())
 }
