@@ -7,6 +7,7 @@ mod agent_image;
 mod airgap;
 mod attachments;
 mod cert_dir;
+mod client_auth;
 mod copy;
 mod copy_auth;
 mod copy_failures;
