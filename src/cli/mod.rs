@@ -24,6 +24,7 @@ pub mod options;
 mod promote;
 mod referrers;
 mod scale;
+mod sign_args;
 mod signing;
 mod sync;
 mod tree;
@@ -102,7 +103,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Copy an image: registries (docker://), oci:, oci-archive:, dir:, docker-archive:.
-    #[command(long_about = copy::LONG_ABOUT)]
+    #[command(long_about = copy::LONG_ABOUT, after_long_help = sign_args::SIGNING_HELP)]
     Copy(Box<copy::CopyArgs>),
     /// Inspect an image: skopeo's JSON, the raw manifest, the config, or a Go template.
     #[command(long_about = inspect::LONG_ABOUT)]
@@ -121,7 +122,7 @@ enum Command {
     #[command(long_about = sync::LONG_ABOUT, after_long_help = scale::ABOUT)]
     Sync(Box<sync::SyncArgs>),
     /// ferry: promote an image from the non-production registry to production.
-    #[command(long_about = promote::LONG_ABOUT)]
+    #[command(long_about = promote::LONG_ABOUT, after_long_help = sign_args::SIGNING_HELP)]
     Promote(Box<promote::PromoteArgs>),
     /// ferry: show an image's manifest tree with its referrers, signatures, attestations, SBOMs.
     #[command(long_about = tree::LONG_ABOUT)]
