@@ -30,6 +30,8 @@ mod promote;
 mod proxy;
 mod referrers;
 mod secrets;
+mod sign_copy;
+mod sign_sync;
 mod signatures;
 mod signing;
 mod sigstore;

@@ -1,0 +1,796 @@
+//! `copy` signs as skopeo signs (`--sign-by-sigstore-private-key`, `--sign-by`,
+//! `--sign-identity`), with skopeo as the oracle both ways: what ferry signs in the lab's
+//! registries verifies under skopeo 1.18 (and 1.9.3 for GnuPG) and under ferry with the same
+//! policy; what ferry writes is laid out as skopeo lays it out for the same copy (tag and file
+//! names, media types, payload fields); a key that cannot sign fails with exit 1, one line,
+//! and the destination untouched. The keys are the lab's ([`crate::verify_copy::Lab`]):
+//! skopeo 1.18's `generate-sigstore-key`, GnuPG's `--quick-gen-key` in a temporary home.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::support::fixtures::{ImageSpec, IndexSpec};
+use crate::support::{Output, Registry, Side};
+use crate::verify_copy::{Lab, seed};
+
+/// A `registries.d` directory under the sandbox with one file.
+pub fn regd(lab: &Lab, name: &str, yaml: &str) -> PathBuf {
+    let dir = lab.sb.path().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("lab.yaml"), yaml).unwrap();
+    dir
+}
+
+/// `tool` (`ferry`, `ferry-as-skopeo`, `skopeo-1.18`, `skopeo-1.9`) copies `from` of the
+/// source registry to `to` of the destination registry under `--insecure-policy`, with `extra`.
+pub fn sign_copy(
+    lab: &Lab,
+    tool: &str,
+    regd: &Path,
+    extra: &[&str],
+    from: &str,
+    to: &str,
+) -> Output {
+    let mut t = match tool {
+        "ferry" => lab.sb.ferry(),
+        "ferry-as-skopeo" => lab.sb.ferry_as_skopeo(),
+        "skopeo-1.9" => lab.sb.skopeo(),
+        _ => lab.sb.skopeo_current(),
+    };
+    t.env("GNUPGHOME", &lab.gnupg)
+        .args(["--insecure-policy", "--registries.d"])
+        .arg(regd)
+        .arg("copy")
+        .args(extra)
+        .args(lab.src.tls_args(Side::Src))
+        .args(lab.dst.tls_args(Side::Dest))
+        .arg(lab.src.docker_ref(from))
+        .arg(lab.dst.docker_ref(to))
+        .run()
+}
+
+/// A policy for the destination registry: `reqs` for everything there, reject elsewhere.
+pub fn dst_policy(lab: &Lab, name: &str, reqs: Value) -> PathBuf {
+    let doc = json!({
+        "default": [{"type": "reject"}],
+        "transports": {"docker": {lab.dst.host(): reqs}}
+    });
+    lab.file(name, doc.to_string())
+}
+
+/// `tool` copies `image` of the destination registry to a `dir:` in the sandbox under
+/// `policy` (so that nothing is written to a registry).
+pub fn verify(lab: &Lab, tool: &str, regd: &Path, policy: &Path, image: &str) -> Output {
+    let mut t = match tool {
+        "ferry" => lab.sb.ferry(),
+        "ferry-as-skopeo" => lab.sb.ferry_as_skopeo(),
+        "skopeo-1.9" => lab.sb.skopeo(),
+        _ => lab.sb.skopeo_current(),
+    };
+    let out = lab
+        .sb
+        .path()
+        .join(format!("verified-{tool}-{}", fastrand::u32(..)));
+    t.env("GNUPGHOME", &lab.gnupg)
+        .args(["--registries.d"])
+        .arg(regd)
+        .arg("--policy")
+        .arg(policy)
+        .args(["copy", "-q"])
+        .args(lab.dst.tls_args(Side::Src))
+        .arg(lab.dst.docker_ref(image))
+        .arg(format!("dir:{}", out.display()))
+        .run()
+}
+
+/// The `.sig` tag of a digest.
+pub fn sig_tag(digest: &str) -> String {
+    format!("sha256-{}.sig", digest.trim_start_matches("sha256:"))
+}
+
+/// The sigstore attachment of `digest` in `repo`: its manifest, config and payloads.
+pub struct Attachment {
+    pub manifest: Value,
+    pub media_type: String,
+    pub config: Value,
+    pub payloads: Vec<Value>,
+}
+
+pub fn attachment(reg: &Registry, repo: &str, digest: &str) -> Attachment {
+    let m = reg
+        .get_manifest(repo, &sig_tag(digest))
+        .unwrap_or_else(|| panic!("{repo}: no {}", sig_tag(digest)));
+    let manifest: Value = serde_json::from_slice(&m.bytes).unwrap();
+    let blob = |d: &Value| {
+        let d = d.as_str().unwrap();
+        serde_json::from_slice::<Value>(&reg.get_blob(repo, d).expect("blob")).unwrap()
+    };
+    let config = blob(&manifest["config"]["digest"]);
+    let payloads = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| blob(&l["digest"]))
+        .collect();
+    Attachment {
+        manifest,
+        media_type: m.media_type,
+        config,
+        payloads,
+    }
+}
+
+/// The keys of a JSON object, recursively (`a.b.c`), for comparing shapes.
+pub fn shape(v: &Value, prefix: &str, out: &mut BTreeSet<String>) {
+    if let Value::Object(m) = v {
+        for (k, x) in m {
+            let p = format!("{prefix}{k}");
+            out.insert(p.clone());
+            shape(x, &format!("{p}."), out);
+        }
+    }
+}
+
+fn shape_of(v: &Value) -> BTreeSet<String> {
+    let mut s = BTreeSet::new();
+    shape(v, "", &mut s);
+    s
+}
+
+/// The attachments ferry and skopeo wrote for the same image have the same layout: media
+/// types, annotation names, config, payload fields; the payloads name `identity` each.
+#[track_caller]
+fn same_layout(ours: &Attachment, theirs: &Attachment, digest: &str, identities: [&str; 2]) {
+    assert_eq!(ours.media_type, theirs.media_type);
+    for k in ["schemaVersion", "mediaType"] {
+        assert_eq!(ours.manifest[k], theirs.manifest[k], "{k}");
+    }
+    assert_eq!(
+        ours.manifest["config"]["mediaType"],
+        theirs.manifest["config"]["mediaType"]
+    );
+    assert_eq!(shape_of(&ours.manifest), shape_of(&theirs.manifest));
+    let layers = |a: &Attachment| a.manifest["layers"].as_array().unwrap().clone();
+    assert_eq!(layers(ours).len(), 1, "{}", ours.manifest);
+    assert_eq!(layers(theirs).len(), 1, "{}", theirs.manifest);
+    assert_eq!(layers(ours)[0]["mediaType"], layers(theirs)[0]["mediaType"]);
+    assert_eq!(
+        shape_of(&layers(ours)[0]["annotations"]),
+        shape_of(&layers(theirs)[0]["annotations"])
+    );
+    // The config differs only by the payload digest it lists.
+    let mut c = ours.config.clone();
+    c["rootfs"]["diff_ids"] = theirs.config["rootfs"]["diff_ids"].clone();
+    assert_eq!(c, theirs.config);
+    assert_eq!(
+        ours.config["rootfs"]["diff_ids"][0],
+        layers(ours)[0]["digest"]
+    );
+    for (p, identity) in [&ours.payloads[0], &theirs.payloads[0]]
+        .iter()
+        .zip(identities)
+    {
+        assert_eq!(
+            p["critical"],
+            json!({"identity": {"docker-reference": identity},
+                   "image": {"docker-manifest-digest": digest},
+                   "type": "cosign container image signature"})
+        );
+    }
+    assert_eq!(shape_of(&ours.payloads[0]), shape_of(&theirs.payloads[0]));
+}
+
+/// The sigstore key flags, the passphrase from the lab's file.
+fn sigstore_flags(private: &str) -> Vec<&str> {
+    vec![
+        "--sign-by-sigstore-private-key",
+        private,
+        "--sign-passphrase-file",
+        "pass",
+    ]
+}
+
+/// ferry signs with a key made by skopeo 1.18 (as `ferry`, and as `skopeo`); skopeo 1.18 and
+/// ferry accept the image under a `sigstoreSigned` policy with the public key, and refuse it
+/// under another key; the attachment is laid out as skopeo 1.18 lays out its own for the
+/// same copy, and ferry invoked as `skopeo` prints skopeo's lines.
+#[test]
+fn sigstore_signature_made_by_ferry_verifies_under_skopeo() {
+    let lab = Lab::new();
+    let fx = ImageSpec::oci().layers(&[2048, 1024]).build();
+    seed(&lab, &fx, "base/app:v1");
+    let key = lab.sigstore_key("team");
+    let other = lab.sigstore_key("other");
+    let private = format!("{key}.private");
+    let flags = sigstore_flags(&private);
+    let good = dst_policy(
+        &lab,
+        "good.json",
+        json!([{"type": "sigstoreSigned", "keyPath": format!("{key}.pub")}]),
+    );
+    let wrong = dst_policy(
+        &lab,
+        "wrong.json",
+        json!([{"type": "sigstoreSigned", "keyPath": format!("{other}.pub")}]),
+    );
+    let oracle = sign_copy(
+        &lab,
+        "skopeo-1.18",
+        &lab.regd,
+        &flags,
+        "base/app:v1",
+        "sk/app:v1",
+    );
+    oracle.assert_success();
+    let theirs = attachment(&lab.dst, "sk/app", &fx.digest);
+    for tool in ["ferry", "ferry-as-skopeo"] {
+        let repo = format!("{tool}/app");
+        let out = sign_copy(
+            &lab,
+            tool,
+            &lab.regd,
+            &flags,
+            "base/app:v1",
+            &format!("{repo}:v1"),
+        );
+        out.assert_success();
+        assert!(!out.stderr.contains("lab passphrase"), "{out}");
+        assert_eq!(
+            lab.dst.manifest_digest(&repo, "v1").as_deref(),
+            Some(fx.digest.as_str())
+        );
+        let ours = attachment(&lab.dst, &repo, &fx.digest);
+        same_layout(
+            &ours,
+            &theirs,
+            &fx.digest,
+            [
+                &lab.dst.image(&format!("{repo}:v1")),
+                &lab.dst.image("sk/app:v1"),
+            ],
+        );
+        if tool == "ferry" {
+            assert!(
+                out.stderr.contains(&format!(
+                    "Signed {} as {} (sigstore, key ",
+                    fx.digest,
+                    lab.dst.image(&format!("{repo}:v1"))
+                )),
+                "{out}"
+            );
+        } else {
+            // skopeo's lines, the signing ones included, in skopeo's order.
+            assert_eq!(out.stdout, oracle.stdout, "{out}\n{oracle}");
+            assert!(
+                out.stdout.contains(
+                    "Creating signature: Signing image using a sigstore signature\nStoring signatures\n"
+                ),
+                "{out}"
+            );
+        }
+        for verifier in ["skopeo-1.18", "ferry"] {
+            verify(&lab, verifier, &lab.regd, &good, &format!("{repo}:v1")).assert_success();
+            let refused = verify(&lab, verifier, &lab.regd, &wrong, &format!("{repo}:v1"));
+            assert_eq!(refused.code, Some(1), "{verifier}: {refused}");
+            assert!(
+                refused
+                    .stderr
+                    .contains("cryptographic signature verification failed"),
+                "{verifier}: {refused}"
+            );
+        }
+    }
+}
+
+/// An index copied whole: as skopeo 1.18 (`--all`), the index and each of its images are
+/// signed — the same `.sig` tags; with `--multi-arch system`, the one image copied.
+#[test]
+fn index_signed_as_skopeo_signs_it() {
+    let lab = Lab::new();
+    let fx = IndexSpec::oci()
+        .platform_list(&["linux/amd64", "linux/arm64"])
+        .build();
+    seed(&lab, &fx, "base/multi:v1");
+    let key = lab.sigstore_key("team");
+    let private = format!("{key}.private");
+    let flags = sigstore_flags(&private);
+    let sigs = |repo: &str| -> BTreeSet<String> {
+        lab.dst
+            .tags(repo)
+            .into_iter()
+            .filter(|t| t.ends_with(".sig"))
+            .collect()
+    };
+    let mut all = flags.clone();
+    all.push("--all");
+    sign_copy(
+        &lab,
+        "skopeo-1.18",
+        &lab.regd,
+        &all,
+        "base/multi:v1",
+        "sk/multi:v1",
+    )
+    .assert_success();
+    let mut want: BTreeSet<String> = fx.child_digests().iter().map(|d| sig_tag(d)).collect();
+    want.insert(sig_tag(&fx.digest));
+    assert_eq!(sigs("sk/multi"), want);
+    let mut ferry_all = flags.clone();
+    ferry_all.extend(["--multi-arch", "all"]);
+    sign_copy(
+        &lab,
+        "ferry",
+        &lab.regd,
+        &ferry_all,
+        "base/multi:v1",
+        "fe/multi:v1",
+    )
+    .assert_success();
+    assert_eq!(sigs("fe/multi"), want);
+    let good = dst_policy(
+        &lab,
+        "good.json",
+        json!([{"type": "sigstoreSigned", "keyPath": format!("{key}.pub")}]),
+    );
+    let out = lab
+        .sb
+        .skopeo_current()
+        .args(["--registries.d", lab.regd.to_str().unwrap(), "--policy"])
+        .arg(&good)
+        .args(["copy", "-q", "--all"])
+        .args(lab.dst.tls_args(Side::Src))
+        .arg(lab.dst.docker_ref("fe/multi:v1"))
+        .arg(format!("dir:{}", lab.sb.path().join("multi").display()))
+        .run();
+    out.assert_success();
+    // One platform's image: that image alone is signed, by both.
+    let arm = fx.platform_image("linux/arm64").digest.clone();
+    let system = [
+        "--override-arch",
+        "arm64",
+        "--override-os",
+        "linux",
+        "--multi-arch",
+        "system",
+    ];
+    for (tool, repo) in [("skopeo-1.18", "sk/one"), ("ferry", "fe/one")] {
+        let mut f = flags.clone();
+        f.extend(system);
+        sign_copy(
+            &lab,
+            tool,
+            &lab.regd,
+            &f,
+            "base/multi:v1",
+            &format!("{repo}:v1"),
+        )
+        .assert_success();
+        assert_eq!(sigs(repo), BTreeSet::from([sig_tag(&arm)]), "{tool}");
+    }
+}
+
+/// The payload of a simple signature (gpg --decrypt).
+fn simple_payload(lab: &Lab, file: &Path) -> Value {
+    let out = std::process::Command::new("gpg")
+        .env("GNUPGHOME", &lab.gnupg)
+        .args(["--batch", "--decrypt"])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// GnuPG simple signing into lookaside staging (`registries.d`'s `lookaside-staging`,
+/// `file://`): ferry (as itself and as `skopeo`) writes `<repo>@sha256=<hex>/signature-1`
+/// where skopeo 1.9.3 writes its own, the same kind of blob and payload; skopeo 1.9.3 and
+/// 1.18 and ferry accept the image under `signedBy` with the public key, reading that storage.
+#[test]
+fn gpg_signature_made_by_ferry_in_lookaside_staging() {
+    let lab = Lab::new();
+    let fx = ImageSpec::docker().layers(&[1024]).build();
+    seed(&lab, &fx, "base/app:v1");
+    let (alice, fpr) = lab.gpg_key("Alice <alice@example.com>");
+    let staging = lab.sb.path().join("staging");
+    let write = regd(
+        &lab,
+        "regd-write",
+        &format!(
+            "docker:\n  {}:\n    lookaside: file://{}\n    lookaside-staging: file://{}\n",
+            lab.dst.host(),
+            lab.sb.path().join("published").display(),
+            staging.display()
+        ),
+    );
+    let read = regd(
+        &lab,
+        "regd-read",
+        &format!(
+            "docker:\n  {}:\n    lookaside: file://{}\n",
+            lab.dst.host(),
+            staging.display()
+        ),
+    );
+    let hex = fx.digest.trim_start_matches("sha256:");
+    let sig_file = |repo: &str| staging.join(format!("{repo}@sha256={hex}/signature-1"));
+    sign_copy(
+        &lab,
+        "skopeo-1.9",
+        &write,
+        &["--sign-by", &fpr],
+        "base/app:v1",
+        "sk/app:v1",
+    )
+    .assert_success();
+    let theirs = std::fs::read(sig_file("sk/app")).expect("skopeo's signature");
+    let theirs_payload = simple_payload(&lab, &sig_file("sk/app"));
+    let policy = dst_policy(
+        &lab,
+        "signed-by.json",
+        json!([{"type": "signedBy", "keyType": "GPGKeys", "keyPath": alice}]),
+    );
+    for tool in ["ferry", "ferry-as-skopeo"] {
+        let repo = format!("{tool}/app");
+        let out = sign_copy(
+            &lab,
+            tool,
+            &write,
+            &["--sign-by", &fpr],
+            "base/app:v1",
+            &format!("{repo}:v1"),
+        );
+        out.assert_success();
+        let ours = std::fs::read(sig_file(&repo)).expect("ferry's signature");
+        // Both raw OpenPGP messages (no `\0simple-signing` prefix), as skopeo writes them.
+        assert_eq!(ours[0] & 0x80, 0x80, "{ours:?}");
+        assert_eq!(theirs[0] & 0x80, 0x80);
+        assert!(
+            !staging
+                .join(format!("{repo}@sha256={hex}/signature-2"))
+                .exists()
+        );
+        assert!(!lab.sb.path().join("published").exists());
+        let payload = simple_payload(&lab, &sig_file(&repo));
+        assert_eq!(
+            payload["critical"],
+            json!({"identity": {"docker-reference": lab.dst.image(&format!("{repo}:v1"))},
+                   "image": {"docker-manifest-digest": fx.digest},
+                   "type": "atomic container signature"})
+        );
+        assert_eq!(shape_of(&payload), shape_of(&theirs_payload));
+        for verifier in ["skopeo-1.9", "skopeo-1.18", "ferry"] {
+            verify(&lab, verifier, &read, &policy, &format!("{repo}:v1")).assert_success();
+        }
+    }
+}
+
+/// Sigstore attachments are written where `registries.d` sets `use-sigstore-attachments`: as
+/// `skopeo`, ferry refuses without it as skopeo 1.18 does (same words) — but before anything
+/// is written, where skopeo has written the image; as `ferry`, the attachment is written
+/// anyway, and verifies.
+#[test]
+fn sigstore_attachments_where_registries_d_says() {
+    let lab = Lab::new();
+    let fx = ImageSpec::oci().layers(&[512]).build();
+    seed(&lab, &fx, "base/app:v1");
+    let key = lab.sigstore_key("team");
+    let private = format!("{key}.private");
+    let flags = sigstore_flags(&private);
+    let off = regd(
+        &lab,
+        "regd-off",
+        "default-docker:\n  use-sigstore-attachments: false\n",
+    );
+    let said = "writing sigstore attachments is disabled by configuration";
+    let oracle = sign_copy(
+        &lab,
+        "skopeo-1.18",
+        &off,
+        &flags,
+        "base/app:v1",
+        "sk/app:v1",
+    );
+    assert_eq!(oracle.code, Some(1), "{oracle}");
+    assert!(oracle.stderr.contains(said), "{oracle}");
+    let mark = lab.dst.mark();
+    let out = sign_copy(
+        &lab,
+        "ferry-as-skopeo",
+        &off,
+        &flags,
+        "base/app:v1",
+        "as/app:v1",
+    );
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stderr.contains(said), "{out}");
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{out}");
+    assert!(
+        lab.dst
+            .requests_since(mark)
+            .iter()
+            .all(|r| matches!(r.method.as_str(), "GET" | "HEAD")),
+        "{out}"
+    );
+    assert!(lab.dst.tags("as/app").is_empty());
+    sign_copy(&lab, "ferry", &off, &flags, "base/app:v1", "fe/app:v1").assert_success();
+    attachment(&lab.dst, "fe/app", &fx.digest);
+    let good = dst_policy(
+        &lab,
+        "good.json",
+        json!([{"type": "sigstoreSigned", "keyPath": format!("{key}.pub")}]),
+    );
+    verify(&lab, "skopeo-1.18", &lab.regd, &good, "fe/app:v1").assert_success();
+}
+
+/// `--sign-identity` names what the signature names (skopeo 1.18 accepts it under an
+/// `exactReference` policy, and refuses it as the destination's own name); an identity that
+/// is not a full, normalised reference is refused before anything is copied.
+#[test]
+fn sign_identity() {
+    let lab = Lab::new();
+    let fx = ImageSpec::oci().layers(&[512]).build();
+    seed(&lab, &fx, "base/app:v1");
+    let key = lab.sigstore_key("team");
+    let private = format!("{key}.private");
+    let released = lab.dst.image("released/app:2.0");
+    let mut flags = sigstore_flags(&private);
+    flags.extend(["--sign-identity", released.as_str()]);
+    sign_copy(&lab, "ferry", &lab.regd, &flags, "base/app:v1", "fe/app:v1").assert_success();
+    assert_eq!(
+        attachment(&lab.dst, "fe/app", &fx.digest).payloads[0]["critical"]["identity"]["docker-reference"],
+        released.as_str()
+    );
+    let exact = dst_policy(
+        &lab,
+        "exact.json",
+        json!([{"type": "sigstoreSigned", "keyPath": format!("{key}.pub"),
+                "signedIdentity": {"type": "exactReference", "dockerReference": released}}]),
+    );
+    let own = dst_policy(
+        &lab,
+        "own.json",
+        json!([{"type": "sigstoreSigned", "keyPath": format!("{key}.pub")}]),
+    );
+    for verifier in ["skopeo-1.18", "ferry"] {
+        verify(&lab, verifier, &lab.regd, &exact, "fe/app:v1").assert_success();
+        let out = verify(&lab, verifier, &lab.regd, &own, "fe/app:v1");
+        assert_eq!(out.code, Some(1), "{verifier}: {out}");
+    }
+    for (identity, said) in [
+        ("app:v1", "Could not parse --sign-identity"),
+        (
+            &lab.dst.image("released/app") as &str,
+            "Sign identity must be a fully specified reference",
+        ),
+    ] {
+        let mut f = sigstore_flags(&private);
+        f.extend(["--sign-identity", identity]);
+        for tool in ["ferry", "ferry-as-skopeo"] {
+            let mark = lab.dst.mark();
+            let out = sign_copy(&lab, tool, &lab.regd, &f, "base/app:v1", "bad/app:v1");
+            assert_eq!(out.code, Some(1), "{tool}: {out}");
+            assert!(out.stderr.contains(said), "{tool}: {out}");
+            assert!(lab.dst.requests_since(mark).is_empty(), "{tool}: {out}");
+        }
+    }
+    let oracle = sign_copy(
+        &lab,
+        "skopeo-1.18",
+        &lab.regd,
+        &[&flags[..4], &["--sign-identity", "app:v1"]].concat(),
+        "base/app:v1",
+        "sk/app:v1",
+    );
+    assert_eq!(oracle.code, Some(1), "{oracle}");
+    assert!(
+        oracle.stderr.contains("Could not parse --sign-identity"),
+        "{oracle}"
+    );
+}
+
+/// A key that cannot sign: exit 1, one line, the passphrase nowhere, the destination
+/// untouched (a key that does not load: no request at all; a key gpg does not have: no
+/// write). Bad combinations of flags are refused as skopeo refuses them.
+#[test]
+fn keys_that_cannot_sign_leave_the_destination_untouched() {
+    let lab = Lab::new();
+    let fx = ImageSpec::oci().layers(&[512]).build();
+    seed(&lab, &fx, "base/app:v1");
+    let key = lab.sigstore_key("team");
+    let private = format!("{key}.private");
+    lab.gpg_key("Alice <alice@example.com>");
+    lab.file("wrong-pass", "not the lab passphrase\n");
+    let missing = lab.sb.path().join("nowhere.private").display().to_string();
+    // Somewhere to put simple signatures, so that gpg is asked.
+    let neg = regd(
+        &lab,
+        "regd-neg",
+        &format!(
+            "default-docker:\n  use-sigstore-attachments: true\ndocker:\n  {}:\n    lookaside-staging: file://{}\n",
+            lab.dst.host(),
+            lab.sb.path().join("staging").display()
+        ),
+    );
+    let cases: Vec<(Vec<&str>, &str, bool)> = vec![
+        (
+            vec![
+                "--sign-by-sigstore-private-key",
+                &private,
+                "--sign-passphrase-file",
+                "wrong-pass",
+            ],
+            "initializing private key: decrypt: encrypted: decryption failed",
+            true,
+        ),
+        (
+            vec![
+                "--sign-by-sigstore-private-key",
+                &missing,
+                "--sign-passphrase-file",
+                "pass",
+            ],
+            "reading private key from",
+            true,
+        ),
+        (
+            vec!["--sign-by-sigstore-private-key", &private],
+            "standard input is not a TTY",
+            true,
+        ),
+        (
+            vec!["--sign-by", "0123456789ABCDEF0123456789ABCDEF01234567"],
+            "creating signature",
+            false,
+        ),
+        (
+            vec![
+                "--sign-by",
+                "0123456789ABCDEF0123456789ABCDEF01234567",
+                "--sign-by-sigstore-private-key",
+                &private,
+                "--sign-passphrase-file",
+                "pass",
+            ],
+            "Only one of --sign-by and sign-by-sigstore-private-key can be used with sign-passphrase-file",
+            true,
+        ),
+        (
+            vec!["--sign-by-sigstore", "params.yaml"],
+            "--sign-by-sigstore (keyless signing",
+            true,
+        ),
+    ];
+    for (flags, said, no_request) in &cases {
+        for tool in ["ferry", "ferry-as-skopeo"] {
+            let (src_mark, dst_mark) = (lab.src.mark(), lab.dst.mark());
+            let out = sign_copy(&lab, tool, &neg, flags, "base/app:v1", "out/app:v1");
+            assert_eq!(out.code, Some(1), "{tool}: {out}");
+            assert!(out.stderr.contains(said), "{tool}: {out}");
+            assert_eq!(out.stderr.trim().lines().count(), 1, "{tool}: {out}");
+            assert!(!out.stderr.contains("lab passphrase"), "{out}");
+            assert!(!out.stdout.contains("lab passphrase"), "{out}");
+            let dst = lab.dst.requests_since(dst_mark);
+            if *no_request {
+                assert!(lab.src.requests_since(src_mark).is_empty(), "{tool}: {out}");
+                assert!(dst.is_empty(), "{tool}: {out}");
+            } else {
+                assert!(
+                    dst.iter()
+                        .all(|r| matches!(r.method.as_str(), "GET" | "HEAD")),
+                    "{tool}: {out}\n{dst:?}"
+                );
+            }
+            assert!(lab.dst.tags("out/app").is_empty(), "{tool}: {out}");
+            assert!(!lab.sb.path().join("staging").exists(), "{tool}: {out}");
+        }
+    }
+    // skopeo 1.18 words it the same for a wrong passphrase.
+    let oracle = sign_copy(
+        &lab,
+        "skopeo-1.18",
+        &lab.regd,
+        &cases[0].0,
+        "base/app:v1",
+        "sk/app:v1",
+    );
+    assert_eq!(oracle.code, Some(1), "{oracle}");
+    assert!(oracle.stderr.contains(cases[0].1), "{oracle}");
+    // The passphrase from the environment (ferry) instead of a file.
+    let out = lab
+        .sb
+        .ferry()
+        .env("FERRY_SIGN_PASSPHRASE", "lab passphrase")
+        .args(["--insecure-policy", "--registries.d"])
+        .arg(&lab.regd)
+        .args(["copy", "--sign-by-sigstore-private-key", &private])
+        .args(lab.src.tls_args(Side::Src))
+        .args(lab.dst.tls_args(Side::Dest))
+        .arg(lab.src.docker_ref("base/app:v1"))
+        .arg(lab.dst.docker_ref("env/app:v1"))
+        .run();
+    out.assert_success();
+    attachment(&lab.dst, "env/app", &fx.digest);
+    // --sign-identity or a passphrase file without a key: a usage error as ferry, ignored
+    // as skopeo (as skopeo ignores them).
+    for extra in [
+        &["--sign-identity", "example.com/a:1"][..],
+        &["--sign-passphrase-file", "pass"][..],
+    ] {
+        let out = sign_copy(
+            &lab,
+            "ferry",
+            &lab.regd,
+            extra,
+            "base/app:v1",
+            "lone/app:v1",
+        );
+        assert_eq!(out.code, Some(1), "{out}");
+        assert!(
+            out.stderr
+                .contains("needs --sign-by or --sign-by-sigstore-private-key"),
+            "{out}"
+        );
+        sign_copy(
+            &lab,
+            "ferry-as-skopeo",
+            &lab.regd,
+            extra,
+            "base/app:v1",
+            "lone/app:v1",
+        )
+        .assert_success();
+        sign_copy(
+            &lab,
+            "skopeo-1.18",
+            &lab.regd,
+            extra,
+            "base/app:v1",
+            "lone/app:v1",
+        )
+        .assert_success();
+    }
+}
+
+/// A `dir:` destination gets `signature-N` files, as skopeo 1.18 writes them (a sigstore
+/// signature as `\0sigstore-json\n` and its JSON).
+#[test]
+fn dir_destination_gets_signature_files() {
+    let lab = Lab::new();
+    let fx = ImageSpec::oci().layers(&[512]).build();
+    seed(&lab, &fx, "base/app:v1");
+    let key = lab.sigstore_key("team");
+    let private = format!("{key}.private");
+    let identity = lab.dst.image("released/app:1");
+    let mut files = vec![];
+    for tool in ["skopeo-1.18", "ferry", "ferry-as-skopeo"] {
+        let dir = lab.sb.path().join(format!("dir-{tool}"));
+        let mut t = match tool {
+            "ferry" => lab.sb.ferry(),
+            "ferry-as-skopeo" => lab.sb.ferry_as_skopeo(),
+            _ => lab.sb.skopeo_current(),
+        };
+        t.args(["--insecure-policy", "copy", "-q"])
+            .args(sigstore_flags(&private))
+            .args(["--sign-identity", &identity])
+            .args(lab.src.tls_args(Side::Src))
+            .arg(lab.src.docker_ref("base/app:v1"))
+            .arg(format!("dir:{}", dir.display()))
+            .run()
+            .assert_success();
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("signature"))
+            .collect();
+        names.sort();
+        let blob = std::fs::read(dir.join("signature-1")).expect("signature-1");
+        assert!(blob.starts_with(b"\x00sigstore-json\n"), "{tool}");
+        let sig: Value = serde_json::from_slice(&blob[15..]).unwrap();
+        files.push((names, shape_of(&sig), sig["mimeType"].clone()));
+    }
+    assert_eq!(files[0], files[1]);
+    assert_eq!(files[0], files[2]);
+    assert_eq!(files[0].0, vec!["signature-1".to_string()]);
+}
