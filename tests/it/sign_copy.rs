@@ -227,6 +227,7 @@ fn sigstore_signature_made_by_ferry_verifies_under_skopeo() {
     let theirs = attachment(&lab.dst, "sk/app", &fx.digest);
     for tool in ["ferry", "ferry-as-skopeo"] {
         let repo = format!("{tool}/app");
+        let mark = lab.dst.mark();
         let out = sign_copy(
             &lab,
             tool,
@@ -241,6 +242,19 @@ fn sigstore_signature_made_by_ferry_verifies_under_skopeo() {
             lab.dst.manifest_digest(&repo, "v1").as_deref(),
             Some(fx.digest.as_str())
         );
+        // The attachment before the tag (ferry's rule: the tag moves last).
+        let puts: Vec<String> = lab
+            .dst
+            .requests_since(mark)
+            .into_iter()
+            .filter(|r| r.method == "PUT" && r.path.contains("/manifests/"))
+            .map(|r| r.path)
+            .collect();
+        assert!(
+            puts.last().is_some_and(|p| p.ends_with("/manifests/v1")),
+            "{puts:?}"
+        );
+        assert!(puts.iter().any(|p| p.ends_with(".sig")), "{puts:?}");
         let ours = attachment(&lab.dst, &repo, &fx.digest);
         same_layout(
             &ours,
@@ -803,4 +817,73 @@ fn dir_destination_gets_signature_files() {
     assert_eq!(files[0], files[1]);
     assert_eq!(files[0], files[2]);
     assert_eq!(files[0].0, vec!["signature-1".to_string()]);
+}
+
+/// A registry with OpenShift's signature API (the lab's stand-in): ferry stores its GnuPG
+/// signature there, as skopeo 1.9.3 does (one `atomic` signature of the image), before the
+/// tag moves; skopeo 1.9.3 reads it back from the API and accepts the image under `signedBy`.
+#[test]
+fn gpg_signature_into_openshift_signature_api() {
+    use crate::support::faults::FaultProxy;
+    use crate::support::signatures::SignatureExtension;
+    let lab = Lab::new();
+    let fx = ImageSpec::docker().layers(&[1024]).build();
+    seed(&lab, &fx, "base/app:v1");
+    let (alice, fpr) = lab.gpg_key("Alice <alice@example.com>");
+    let proxy = FaultProxy::start(&lab.dst);
+    let api = SignatureExtension::serve(&proxy);
+    let copy = |tool: &str, to: &str| {
+        let mut t = if tool == "ferry" {
+            lab.sb.ferry()
+        } else {
+            lab.sb.skopeo()
+        };
+        t.env("GNUPGHOME", &lab.gnupg)
+            .args(["--insecure-policy", "copy", "-q", "--sign-by", &fpr])
+            .args(lab.src.tls_args(Side::Src))
+            .args(proxy.tls_args(Side::Dest))
+            .arg(lab.src.docker_ref("base/app:v1"))
+            .arg(proxy.docker_ref(to))
+            .run()
+    };
+    copy("skopeo-1.9", "sk/app:v1").assert_success();
+    let theirs = api.signatures("sk/app", &fx.digest);
+    assert_eq!(theirs.len(), 1);
+    copy("ferry", "fe/app:v1").assert_success();
+    let ours = api.signatures("fe/app", &fx.digest);
+    assert_eq!(ours.len(), 1);
+    assert_eq!(ours[0].kind, theirs[0].kind);
+    assert!(ours[0].name.starts_with(&format!("{}@", fx.digest)));
+    // The signature before the tag.
+    let seen = proxy.requests();
+    let at = |method: &str, path: &str| {
+        seen.iter()
+            .position(|r| r.is(method, path))
+            .unwrap_or_else(|| panic!("no {method} {path}"))
+    };
+    assert!(at("PUT", "/extensions/v2/fe/app/signatures/") < at("PUT", "/v2/fe/app/manifests/v1"));
+    let file = lab.file("fe.sig", &ours[0].content);
+    let payload = simple_payload(&lab, &file);
+    assert_eq!(
+        payload["critical"]["identity"]["docker-reference"],
+        format!("{}/fe/app:v1", proxy.host()).as_str()
+    );
+    let policy = lab.file(
+        "api.json",
+        json!({"default": [{"type": "reject"}],
+               "transports": {"docker": {proxy.host():
+                   [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": alice}]}}})
+        .to_string(),
+    );
+    let out = lab
+        .sb
+        .skopeo_strict()
+        .args(["--policy"])
+        .arg(&policy)
+        .args(["copy", "-q"])
+        .args(proxy.tls_args(Side::Src))
+        .arg(proxy.docker_ref("fe/app:v1"))
+        .arg(format!("dir:{}", lab.sb.path().join("from-api").display()))
+        .run();
+    out.assert_success();
 }
