@@ -357,6 +357,7 @@ mod tests {
             attachments: AttachedCounts::default(),
             duration_ms: 1200,
             signatures_verified: vec![],
+            signatures_made: vec![],
             jenkins: j,
         };
         let v: serde_json::Value = serde_json::to_value(&r).unwrap();
@@ -365,6 +366,7 @@ mod tests {
             v.get("job_name").is_none()
                 && v.get("replaced_digest").is_none()
                 && v.get("signatures_verified").is_none()
+                && v.get("signatures_made").is_none()
         );
         assert_eq!(
             r.summary(),
