@@ -77,7 +77,10 @@ const ENVIRONMENT: &str = "Environment:
   FERRY_MAX_TAG_DATA                                    memory a repository's tag list may take
                                                         (list-tags, sync, inspect; 64MiB)
   HTTPS_PROXY, HTTP_PROXY, NO_PROXY                     proxies (as skopeo)
-  GNUPGHOME                                             GnuPG home of standalone-sign/-verify (as skopeo)
+  FERRY_SIGN_PASSPHRASE                                 passphrase of the signing key (copy, sync, promote
+                                                        --sign-by*), when no --sign-passphrase-file
+  GNUPGHOME                                             GnuPG home of standalone-sign/-verify and
+                                                        --sign-by (as skopeo)
 A flag wins over its -file form, which wins over the environment.";
 
 /// ferry's command line.
