@@ -26,9 +26,9 @@ loaded and decrypted once, before anything is copied, and the signatures are mad
 anything is written: a wrong passphrase, an unreadable key or a key gpg does not have fail \
 with exit 1 and the destination untouched. They are stored before the tag moves: simple \
 signatures in OpenShift's signature API where the registry has it, else in the lookaside \
-location registries.d configures (lookaside-staging, file:// only, as skopeo; without one \
-ferry refuses before copying, where skopeo writes to its local default directory), dir:'s \
-signature-N files; sigstore signatures in the sha256-<hex>.sig attachment. As skopeo, that \
+location registries.d configures (lookaside-staging, file:// only, as skopeo; without one, as \
+skopeo, the local default directory ~/.local/share/containers/sigstore — as ferry, a refusal \
+before copying: that directory goes away with a Jenkins pod), dir:'s signature-N files; sigstore signatures in the sha256-<hex>.sig attachment. As skopeo, that \
 attachment is written only where registries.d sets use-sigstore-attachments (else: exit 1, \
 `writing sigstore attachments is disabled by configuration`, before anything is written); as \
 ferry, always. The passphrase: --sign-passphrase-file (its first line), else the environment \

@@ -195,6 +195,15 @@ pub(super) async fn run(
         ));
     }
     let signer = args.sign.load_as(personality)?;
+    let mut registries_d = global.registries_d()?;
+    if personality == Personality::Skopeo
+        && signer
+            .as_ref()
+            .is_some_and(|s| s.gpg_fingerprint().is_some())
+    {
+        // As skopeo (see copy).
+        registries_d = registries_d.writing_to_default_lookaside();
+    }
     let src_transport = args.src_transport.as_deref().ok_or_else(|| {
         Error::usage("A source transport must be specified (--src docker, dir, oci or yaml)")
     })?;
@@ -274,7 +283,7 @@ pub(super) async fn run(
         keep_going: args.keep_going.unwrap_or(false),
         scoped: args.scoped.unwrap_or(false),
         append_suffix: args.append_suffix.clone(),
-        registries_d: Some(Arc::new(global.registries_d()?)),
+        registries_d: Some(Arc::new(registries_d)),
         dest_kind,
         conversion,
         shard: args.scale.shard()?,

@@ -887,3 +887,69 @@ fn gpg_signature_into_openshift_signature_api() {
         .run();
     out.assert_success();
 }
+
+/// A registry with no signature API and no lookaside configured: invoked as `skopeo`, ferry
+/// files the GnuPG signature in the local default lookaside directory, where skopeo 1.9.3
+/// files its own (`~/.local/share/containers/sigstore` for a user other than root); as
+/// `ferry`, it refuses before anything is written (a directory that goes away with the pod
+/// is no place for a signature).
+#[test]
+fn simple_signature_with_nowhere_configured() {
+    let lab = Lab::new();
+    let fx = ImageSpec::docker().layers(&[512]).build();
+    seed(&lab, &fx, "base/app:v1");
+    let (_, fpr) = lab.gpg_key("Alice <alice@example.com>");
+    let none = regd(
+        &lab,
+        "regd-none",
+        "default-docker:\n  use-sigstore-attachments: false\n",
+    );
+    let hex = fx.digest.trim_start_matches("sha256:");
+    let stored = |repo: &str| {
+        lab.sb.home().join(format!(
+            ".local/share/containers/sigstore/{repo}@sha256={hex}/signature-1"
+        ))
+    };
+    let run = |tool: &str, to: &str| {
+        let mut t = match tool {
+            "ferry" => lab.sb.ferry(),
+            "ferry-as-skopeo" => lab.sb.ferry_as_skopeo(),
+            _ => lab.sb.skopeo_strict(),
+        };
+        t.env("GNUPGHOME", &lab.gnupg)
+            .env("_CONTAINERS_ROOTLESS_UID", "1000")
+            .args(["--insecure-policy", "--registries.d"])
+            .arg(&none)
+            .args(["copy", "-q", "--sign-by", &fpr])
+            .args(lab.src.tls_args(Side::Src))
+            .args(lab.dst.tls_args(Side::Dest))
+            .arg(lab.src.docker_ref("base/app:v1"))
+            .arg(lab.dst.docker_ref(to))
+            .run()
+    };
+    run("skopeo-1.9", "sk/app:v1").assert_success();
+    assert!(stored("sk/app").exists());
+    run("ferry-as-skopeo", "as/app:v1").assert_success();
+    let payload = simple_payload(&lab, &stored("as/app"));
+    assert_eq!(
+        payload["critical"]["identity"]["docker-reference"],
+        lab.dst.image("as/app:v1").as_str()
+    );
+    let mark = lab.dst.mark();
+    let out = run("ferry", "fe/app:v1");
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr.contains("nowhere to store a simple signature"),
+        "{out}"
+    );
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{out}");
+    assert!(
+        lab.dst
+            .requests_since(mark)
+            .iter()
+            .all(|r| matches!(r.method.as_str(), "GET" | "HEAD")),
+        "{out}"
+    );
+    assert!(lab.dst.tags("fe/app").is_empty());
+    assert!(!stored("fe/app").exists());
+}
