@@ -312,6 +312,9 @@ fn sign_all(signer: &Signer, manifests: &[Manifest], identity: &str) -> Result<N
         if let Some(g) = &signer.gpg {
             let sig = simple::sign(&m.bytes, identity, &g.fingerprint, g.passphrase.as_ref())
                 .map_err(|e| {
+                    // gpg's own words, once.
+                    let e = e.to_string();
+                    let e = e.strip_prefix("Error creating signature: ").unwrap_or(&e);
                     Error::Signing(format!(
                         "creating signature{}: {e}",
                         if several { " 1" } else { "" }

@@ -953,3 +953,105 @@ fn simple_signature_with_nowhere_configured() {
     assert!(lab.dst.tags("fe/app").is_empty());
     assert!(!stored("fe/app").exists());
 }
+
+/// A GnuPG key with a passphrase: the wrong one (from the file) fails in gpg — exit 1, one
+/// line, neither passphrase printed, nothing written; the right one (from the file, or from
+/// `FERRY_SIGN_PASSPHRASE`) signs, handed to gpg through a pipe.
+#[test]
+fn gpg_key_with_a_passphrase() {
+    let lab = Lab::new();
+    let fx = ImageSpec::docker().layers(&[512]).build();
+    seed(&lab, &fx, "base/app:v1");
+    let gpg = |args: &[&str]| {
+        let out = std::process::Command::new("gpg")
+            .env("GNUPGHOME", &lab.gnupg)
+            .args(["--batch", "--pinentry-mode", "loopback"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        out
+    };
+    gpg(&[
+        "--passphrase",
+        "bob's secret",
+        "--quick-gen-key",
+        "Bob <bob@example.com>",
+        "default",
+        "default",
+        "never",
+    ]);
+    let listed = gpg(&["--with-colons", "--list-keys", "bob@example.com"]);
+    let fpr = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("fpr:")
+                .map(|r| r.trim_matches(':').to_string())
+        })
+        .unwrap();
+    lab.file("bob-wrong", "not bob's\n");
+    lab.file("bob-right", "bob's secret\n");
+    let staging = lab.sb.path().join("staging");
+    let write = regd(
+        &lab,
+        "regd-write",
+        &format!(
+            "docker:\n  {}:\n    lookaside-staging: file://{}\n",
+            lab.dst.host(),
+            staging.display()
+        ),
+    );
+    let hex = fx.digest.trim_start_matches("sha256:");
+    for tool in ["ferry", "ferry-as-skopeo"] {
+        let mark = lab.dst.mark();
+        let flags = ["--sign-by", &fpr, "--sign-passphrase-file", "bob-wrong"];
+        let out = sign_copy(&lab, tool, &write, &flags, "base/app:v1", "out/app:v1");
+        assert_eq!(out.code, Some(1), "{tool}: {out}");
+        assert!(out.stderr.contains("Bad passphrase"), "{tool}: {out}");
+        assert_eq!(out.stderr.trim().lines().count(), 1, "{tool}: {out}");
+        assert!(!out.stderr.contains("not bob's") && !out.stdout.contains("not bob's"));
+        assert!(
+            lab.dst
+                .requests_since(mark)
+                .iter()
+                .all(|r| matches!(r.method.as_str(), "GET" | "HEAD")),
+            "{tool}: {out}"
+        );
+        assert!(lab.dst.tags("out/app").is_empty());
+        assert!(!staging.exists());
+    }
+    let flags = ["--sign-by", &fpr, "--sign-passphrase-file", "bob-right"];
+    sign_copy(&lab, "ferry", &write, &flags, "base/app:v1", "file/app:v1").assert_success();
+    assert!(
+        staging
+            .join(format!("file/app@sha256={hex}/signature-1"))
+            .exists()
+    );
+    // The agent forgets the passphrase it was just given: the environment's is what counts.
+    let killed = std::process::Command::new("gpgconf")
+        .env("GNUPGHOME", &lab.gnupg)
+        .args(["--kill", "gpg-agent"])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = lab
+        .sb
+        .ferry()
+        .env("GNUPGHOME", &lab.gnupg)
+        .env("FERRY_SIGN_PASSPHRASE", "bob's secret")
+        .args(["--insecure-policy", "--registries.d"])
+        .arg(&write)
+        .args(["copy", "--sign-by", &fpr])
+        .args(lab.src.tls_args(Side::Src))
+        .args(lab.dst.tls_args(Side::Dest))
+        .arg(lab.src.docker_ref("base/app:v1"))
+        .arg(lab.dst.docker_ref("env/app:v1"))
+        .run();
+    out.assert_success();
+    assert!(!out.stderr.contains("bob's secret"), "{out}");
+    assert!(
+        staging
+            .join(format!("env/app@sha256={hex}/signature-1"))
+            .exists()
+    );
+}
