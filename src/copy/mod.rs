@@ -276,12 +276,14 @@ impl Copier {
             report.already_present = true;
             self.present_signatures(&ends, &digests[0], &mut report)
                 .await?;
+            // The attachments it lacks first: a `.sig` tag rewritten from the source's would
+            // lose a signature added before it.
+            self.repair(&ends, &digests, &mut report).await?;
             if let Some(new) = &new {
                 self.store_signatures(&ends, &root.manifest, true, new, &mut report)
                     .await?;
                 self.say(|| transcript::signed(&root, &creating));
             }
-            self.repair(&ends, &digests, &mut report).await?;
             return finish(report);
         }
         let copies_sig = self

@@ -1055,3 +1055,48 @@ fn gpg_key_with_a_passphrase() {
             .exists()
     );
 }
+
+/// As `ferry`, the source's `.sig` attachment travels with the image and ferry's signature
+/// joins it: the destination's attachment holds both, and a second signing copy of the image
+/// (already there) keeps the source's and adds another — skopeo 1.18 accepts the result under
+/// a policy requiring both keys.
+#[test]
+fn signature_joins_the_attachment_that_travels() {
+    let lab = Lab::new();
+    let fx = ImageSpec::oci().layers(&[512]).build();
+    seed(&lab, &fx, "base/app:v1");
+    let team = lab.sigstore_key("team");
+    let prod = lab.sigstore_key("prod");
+    let (team_private, prod_private) = (format!("{team}.private"), format!("{prod}.private"));
+    lab.sign(
+        true,
+        &sigstore_flags(&team_private),
+        "base/app:v1",
+        "ns/app:v1",
+        false,
+    );
+    let both = dst_policy(
+        &lab,
+        "both.json",
+        // The team's signature names the image where the team signed it.
+        json!([{"type": "sigstoreSigned", "keyPath": format!("{team}.pub"),
+                "signedIdentity": {"type": "exactReference",
+                                   "dockerReference": lab.src.image("ns/app:v1")}},
+               {"type": "sigstoreSigned", "keyPath": format!("{prod}.pub")}]),
+    );
+    for round in 1..=2 {
+        sign_copy(
+            &lab,
+            "ferry",
+            &lab.regd,
+            &sigstore_flags(&prod_private),
+            "ns/app:v1",
+            "prod/app:v1",
+        )
+        .assert_success();
+        let a = attachment(&lab.dst, "prod/app", &fx.digest);
+        assert_eq!(a.payloads.len(), 2, "round {round}: {}", a.manifest);
+        let out = verify(&lab, "skopeo-1.18", &lab.regd, &both, "prod/app:v1");
+        out.assert_success();
+    }
+}
