@@ -341,3 +341,54 @@ fn sign_all(signer: &Signer, manifests: &[Manifest], identity: &str) -> Result<N
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identities_as_containers_image_parses_them() {
+        let ok = parse_identity("registry.example.com/team/app:1.0").unwrap();
+        assert_eq!(ok.to_string(), "registry.example.com/team/app:1.0");
+        assert!(parse_identity("docker.io/library/busybox:latest").is_ok());
+        // Not in normalised form.
+        let e = parse_identity("busybox:latest").unwrap_err().to_string();
+        assert!(e.contains("repository name must be canonical"), "{e}");
+        // Neither tag nor digest.
+        let e = parse_identity("registry.example.com/team/app")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("Sign identity must be a fully specified reference"),
+            "{e}"
+        );
+        assert!(parse_identity("Registry.example.com/UPPER:1").is_err());
+    }
+
+    #[test]
+    fn progress_lines_and_debug_without_secrets() {
+        let key = PrivateKey::generate_p256();
+        let both = Signer::new(
+            Some(("ABCD".into(), Some(Secret::new("hunter2".to_string())))),
+            Some(key),
+            None,
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            both.creating_lines(),
+            [
+                "Creating signature 1: Signing image using simple signing",
+                "Creating signature 2: Signing image using a sigstore signature"
+            ]
+        );
+        assert!(!format!("{both:?}").contains("hunter2"));
+        assert!(both.sigstore_key().is_some());
+        let one = Signer::new(Some(("ABCD".into(), None)), None, None, false).unwrap();
+        assert_eq!(
+            one.creating_lines(),
+            ["Creating signature: Signing image using simple signing"]
+        );
+        assert!(Signer::new(None, None, None, true).is_none());
+    }
+}
