@@ -75,49 +75,55 @@ impl SignArgs {
 
     /// [`load`](Self::load), with skopeo's leniency when invoked as `skopeo`.
     pub(super) fn load_as(&self, personality: Personality) -> Result<Option<Arc<Signer>>> {
-        if self.sign_by_sigstore.is_some() {
+        if self
+            .sign_by_sigstore
+            .as_deref()
+            .is_some_and(|s| !s.is_empty())
+        {
             return Err(Error::Unsupported(
                 "--sign-by-sigstore (keyless signing with Fulcio and Rekor needs the network; sign with --sign-by-sigstore-private-key)".into(),
             ));
         }
-        if self.sign_by_sq_fingerprint.is_some() {
+        if self
+            .sign_by_sq_fingerprint
+            .as_deref()
+            .is_some_and(|s| !s.is_empty())
+        {
             return Err(Error::Unsupported(
                 "--sign-by-sq-fingerprint (Sequoia-PGP; ferry signs OpenPGP through GnuPG: --sign-by)".into(),
             ));
         }
-        let gpg = self.sign_by.as_deref();
-        let key_path = self.sign_by_sigstore_private_key.as_deref();
-        if self.sign_passphrase_file.is_some() && gpg.is_some() && key_path.is_some() {
+        // As skopeo, an empty value is no value.
+        let gpg = self.sign_by.as_deref().filter(|s| !s.is_empty());
+        let key_path = self
+            .sign_by_sigstore_private_key
+            .as_deref()
+            .filter(|p| !p.as_os_str().is_empty());
+        let passphrase_file = self
+            .sign_passphrase_file
+            .as_deref()
+            .filter(|p| !p.as_os_str().is_empty());
+        let identity = self.sign_identity.as_deref().filter(|s| !s.is_empty());
+        if passphrase_file.is_some() && gpg.is_some() && key_path.is_some() {
             // skopeo's words.
             return Err(Error::usage(
                 "Only one of --sign-by and sign-by-sigstore-private-key can be used with sign-passphrase-file",
             ));
         }
         if gpg.is_none() && key_path.is_none() && personality == Personality::Ferry {
-            if self.sign_identity.is_some() {
+            if identity.is_some() {
                 return Err(Error::usage(
                     "--sign-identity needs --sign-by or --sign-by-sigstore-private-key",
                 ));
             }
-            if self.sign_passphrase_file.is_some() {
+            if passphrase_file.is_some() {
                 return Err(Error::usage(
                     "--sign-passphrase-file needs --sign-by or --sign-by-sigstore-private-key",
                 ));
             }
         }
-        if gpg == Some("") {
-            return Err(Error::usage("--sign-by needs a key fingerprint"));
-        }
-        let file = self
-            .sign_passphrase_file
-            .as_deref()
-            .map(read_passphrase_file)
-            .transpose()?;
-        let identity = self
-            .sign_identity
-            .as_deref()
-            .map(parse_identity)
-            .transpose()?;
+        let file = passphrase_file.map(read_passphrase_file).transpose()?;
+        let identity = identity.map(parse_identity).transpose()?;
         let env = || {
             std::env::var(PASSPHRASE_ENV)
                 .ok()

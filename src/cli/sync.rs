@@ -189,7 +189,12 @@ pub(super) async fn run(
     personality: Personality,
 ) -> Result<()> {
     // The keys, once, before anything else: a wrong passphrase changes nothing.
-    if args.sign.sign_identity.is_some() {
+    if args
+        .sign
+        .sign_identity
+        .as_deref()
+        .is_some_and(|s| !s.is_empty())
+    {
         return Err(Error::usage(
             "sync signs each image as its own destination reference: --sign-identity is not accepted",
         ));
