@@ -31,6 +31,8 @@ mod proxy;
 mod referrers;
 mod secrets;
 mod sign_copy;
+mod sign_copy_gpg;
+mod sign_copy_refusals;
 mod sign_sync;
 mod signatures;
 mod signing;
