@@ -24,6 +24,7 @@ pub mod options;
 mod promote;
 mod referrers;
 mod scale;
+mod sign_args;
 mod signing;
 mod sync;
 mod tree;
@@ -76,7 +77,10 @@ const ENVIRONMENT: &str = "Environment:
   FERRY_MAX_TAG_DATA                                    memory a repository's tag list may take
                                                         (list-tags, sync, inspect; 64MiB)
   HTTPS_PROXY, HTTP_PROXY, NO_PROXY                     proxies (as skopeo)
-  GNUPGHOME                                             GnuPG home of standalone-sign/-verify (as skopeo)
+  FERRY_SIGN_PASSPHRASE                                 passphrase of the signing key (copy, sync, promote
+                                                        --sign-by*), when no --sign-passphrase-file
+  GNUPGHOME                                             GnuPG home of standalone-sign/-verify and
+                                                        --sign-by (as skopeo)
 A flag wins over its -file form, which wins over the environment.";
 
 /// ferry's command line.
@@ -102,7 +106,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Copy an image: registries (docker://), oci:, oci-archive:, dir:, docker-archive:.
-    #[command(long_about = copy::LONG_ABOUT)]
+    #[command(long_about = copy::LONG_ABOUT, after_long_help = sign_args::SIGNING_HELP)]
     Copy(Box<copy::CopyArgs>),
     /// Inspect an image: skopeo's JSON, the raw manifest, the config, or a Go template.
     #[command(long_about = inspect::LONG_ABOUT)]
@@ -121,7 +125,7 @@ enum Command {
     #[command(long_about = sync::LONG_ABOUT, after_long_help = scale::ABOUT)]
     Sync(Box<sync::SyncArgs>),
     /// ferry: promote an image from the non-production registry to production.
-    #[command(long_about = promote::LONG_ABOUT)]
+    #[command(long_about = promote::LONG_ABOUT, after_long_help = sign_args::SIGNING_HELP)]
     Promote(Box<promote::PromoteArgs>),
     /// ferry: show an image's manifest tree with its referrers, signatures, attestations, SBOMs.
     #[command(long_about = tree::LONG_ABOUT)]

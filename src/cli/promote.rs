@@ -130,6 +130,8 @@ pub(super) struct PromoteArgs {
     retry: RetryArgs,
     #[command(flatten)]
     referrers: super::referrers::ReferrerArgs,
+    #[command(flatten)]
+    sign: super::sign_args::SignArgs,
     /// No progress output and no summary.
     #[arg(short = 'q', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     quiet: Option<bool>,
@@ -216,6 +218,9 @@ pub(super) async fn run(
     let (src, dst) = inputs.references()?;
     // Evaluated by the engine after reading the source, before writing anything.
     let policy = global.policy().load()?.map(Arc::new);
+    // The keys, once, before any request: a wrong passphrase changes nothing (promote is
+    // ferry's verb: ferry's rules, whatever the name it was invoked by).
+    let signer = args.sign.load()?;
     let src_side = Side {
         token: src_token,
         tls: TlsOptions::new(
@@ -276,6 +281,7 @@ pub(super) async fn run(
         attachments: args.referrers.options(personality)?,
         registries_d: Some(global.registries_d()?),
         policy,
+        signer,
     };
     let result = promoter
         .promote(&src, &dst, JenkinsEnv::from_env(env_value))
@@ -284,6 +290,9 @@ pub(super) async fn run(
     let (record, report) = result?;
     for v in &report.signatures_verified {
         progress.line(&v.line());
+    }
+    for s in &report.signatures_made {
+        progress.line(&s.line());
     }
     for s in &report.signatures_not_copied {
         progress.line(&format!(

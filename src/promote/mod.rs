@@ -118,6 +118,10 @@ pub struct Record {
     /// found), per manifest.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub signatures_verified: Vec<crate::copy::VerifiedSignature>,
+    /// The signatures this promotion made at production (`--sign-by`,
+    /// `--sign-by-sigstore-private-key`): manifest, format, key, identity.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signatures_made: Vec<crate::copy::MadeSignature>,
     /// Jenkins' `BUILD_URL`, `JOB_NAME`, `BUILD_NUMBER`, when set.
     #[serde(flatten)]
     pub jenkins: JenkinsEnv,
@@ -186,6 +190,8 @@ pub struct Promoter {
     pub registries_d: Option<crate::registries_d::RegistriesD>,
     /// The trust policy the source image must satisfy (`None`: `--insecure-policy`).
     pub policy: Option<Arc<crate::policy::Policy>>,
+    /// Sign the production image (loaded before anything is copied).
+    pub signer: Option<Arc<crate::copy::Signer>>,
 }
 
 impl Promoter {
@@ -219,6 +225,7 @@ impl Promoter {
                     refuse_retag: !self.allow_overwrite,
                     retry: self.retry.clone(),
                     stall_timeout: self.stall_timeout,
+                    sign: self.signer.clone(),
                 },
                 self.progress.clone(),
                 Arc::new(crate::copy::Slots::new(self.parallel)),
@@ -277,6 +284,7 @@ impl Promoter {
             attachments: report.attachments.clone(),
             duration_ms: started.elapsed().as_millis() as u64,
             signatures_verified: report.signatures_verified.clone(),
+            signatures_made: report.signatures_made.clone(),
             jenkins,
         };
         Ok((record, report))
@@ -349,6 +357,7 @@ mod tests {
             attachments: AttachedCounts::default(),
             duration_ms: 1200,
             signatures_verified: vec![],
+            signatures_made: vec![],
             jenkins: j,
         };
         let v: serde_json::Value = serde_json::to_value(&r).unwrap();
@@ -357,6 +366,7 @@ mod tests {
             v.get("job_name").is_none()
                 && v.get("replaced_digest").is_none()
                 && v.get("signatures_verified").is_none()
+                && v.get("signatures_made").is_none()
         );
         assert_eq!(
             r.summary(),

@@ -97,8 +97,13 @@ fn bad_input_is_one_clear_line_and_exit_1() {
         ),
         (&["copy", "busybox", "docker://x/y"], "transport"),
         (
-            &["copy", "--sign-by=ABC", "docker://a/b", "docker://x/y"],
-            "--sign-by (signing) is not supported yet",
+            &[
+                "copy",
+                "--sign-by-sigstore=p.yaml",
+                "docker://a/b",
+                "docker://x/y",
+            ],
+            "--sign-by-sigstore (keyless signing with Fulcio and Rekor needs the network; sign with --sign-by-sigstore-private-key) is not supported yet",
         ),
         (
             &["copy", "--format=v2s1", "docker://a/b", "docker://x/y"],
