@@ -9,7 +9,11 @@
 //!    attached manifest is read by digest and verified; a referrer whose `subject` is not the
 //!    manifest it was listed for is refused.
 //! 2. What the destination already has is skipped (a tag that names the same digest, a
-//!    referrer its referrers list has), so that a re-run repairs a copy that lost them.
+//!    referrers list that has it), so that a re-run repairs a copy that lost them. A cosign
+//!    tag that names another manifest at the destination is never replaced: a `.sig`
+//!    attachment gets the source's signatures it lacks added (production's own signatures
+//!    stay, and one that lacks nothing is not rewritten); any other attachment is kept and
+//!    reported as not copied.
 //! 3. After the image's blobs and child manifests, the image manifest is put by digest; then,
 //!    level by level, each attachment's blobs, its children (an attachment that is an index),
 //!    itself (by digest for a referrer, under its tag for a cosign attachment), and the
@@ -17,7 +21,8 @@
 //!    reference moves only after all of that: a failure leaves it where it was, and the error
 //!    names the attachment.
 //!
-//! Every attachment is copied byte for byte, so its digest and its `subject` stay valid.
+//! Every attachment is copied byte for byte, so its digest and its `subject` stay valid
+//! (a `.sig` merged into the destination's is the one exception: its layers are).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -28,11 +33,13 @@ use serde::Serialize;
 use super::Copier;
 use super::transfer::{BlobJob, BlobOutcome};
 use crate::error::{Error, Result};
-use crate::image::read::child;
+use crate::image::read::{child, read_whole};
 use crate::image::{ImageDestination, ImageSource, ManifestRole};
 use crate::manifest::{Descriptor, Kind, MAX_INDEX_DEPTH, Manifest};
 use crate::reference::Digest;
 use crate::registry::referrers::cosign_tag;
+use crate::signing::SigstoreSignature;
+use crate::signing::sigstore;
 
 /// How deep attachments of attachments are followed.
 pub const MAX_DEPTH: usize = 4;
@@ -126,6 +133,10 @@ pub struct Attached {
     pub artifact_type: Option<String>,
     /// For an attachment that is an index: its children, deepest first.
     pub children: Vec<Manifest>,
+    /// A `.sig` attachment whose tag at the destination names another manifest (signatures
+    /// added there since, e.g. production's own): its signatures are added to the
+    /// destination's attachment instead of replacing it.
+    pub merge: bool,
 }
 
 impl Attached {
@@ -323,6 +334,7 @@ async fn attached_to(
                 via: Via::Referrer,
                 depth,
                 children,
+                merge: false,
             });
         }
     }
@@ -347,6 +359,7 @@ async fn attached_to(
             via: Via::Tag(tag),
             depth,
             children,
+            merge: false,
         });
     }
     Ok(found)
@@ -377,6 +390,48 @@ async fn index_children(src: &dyn ImageSource, m: &Manifest) -> Result<Vec<Manif
         location: src.location(),
         reason: format!("indexes nest more than {MAX_INDEX_DEPTH} levels deep"),
     })
+}
+
+/// What the destination has of an attachment.
+enum Here {
+    /// Nothing: copy it.
+    Absent,
+    /// The same manifest.
+    Same,
+    /// Another manifest under the same cosign tag.
+    Other(Digest),
+}
+
+/// The signatures in a `.sig` attachment read from the source: each layer's media type, blob
+/// (verified) and annotations.
+async fn signatures_of(
+    src: &dyn ImageSource,
+    a: &Attached,
+    stall: std::time::Duration,
+) -> Result<Vec<SigstoreSignature>> {
+    let Kind::Image { layers, .. } = &a.manifest.kind else {
+        return Ok(vec![]);
+    };
+    let doc: serde_json::Value =
+        serde_json::from_slice(&a.manifest.bytes).unwrap_or(serde_json::Value::Null);
+    let mut out = vec![];
+    for (i, d) in layers.iter().enumerate().take(sigstore::MAX_LAYERS) {
+        let payload = read_whole(src, d, sigstore::MAX_PAYLOAD, stall).await?;
+        let annotations = doc["layers"][i]["annotations"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(SigstoreSignature {
+            mime_type: d.media_type.clone(),
+            payload: payload.to_vec(),
+            annotations,
+        });
+    }
+    Ok(out)
 }
 
 /// Attachments split by what the destination has.
@@ -449,34 +504,54 @@ impl Copier {
             .into_iter()
             .map(|(s, l)| (s, l.into_iter().collect()))
             .collect();
-        let present: Vec<bool> = futures_util::stream::iter(&found.attached)
+        let present: Vec<Here> = futures_util::stream::iter(&found.attached)
             .map(|a| {
                 let listed = &listed;
                 async move {
                     match &a.via {
                         // A fallback index may list a manifest deleted since.
-                        Via::Referrer => Ok(listed
-                            .get(&a.subject)
-                            .is_some_and(|l| l.contains(&a.manifest.digest))
-                            && dst.has_manifest(&a.manifest.digest).await?),
-                        Via::Tag(t) => {
-                            Ok(dst.tag_digest(t).await? == Some(a.manifest.digest.clone()))
-                        }
+                        Via::Referrer => Ok(
+                            if listed
+                                .get(&a.subject)
+                                .is_some_and(|l| l.contains(&a.manifest.digest))
+                                && dst.has_manifest(&a.manifest.digest).await?
+                            {
+                                Here::Same
+                            } else {
+                                Here::Absent
+                            },
+                        ),
+                        Via::Tag(t) => Ok(match dst.tag_digest(t).await? {
+                            None => Here::Absent,
+                            Some(d) if d == a.manifest.digest => Here::Same,
+                            Some(d) => Here::Other(d),
+                        }),
                     }
                 }
             })
             .buffered(8)
-            .try_collect::<Vec<bool>>()
+            .try_collect::<Vec<Here>>()
             .await
             .map_err(|e: Error| e)?;
-        for (a, here) in found.attached.into_iter().zip(present) {
-            if here {
-                match a.via {
+        for (mut a, here) in found.attached.into_iter().zip(present) {
+            match here {
+                Here::Same => match a.via {
                     Via::Referrer => report.referrers.already_present += 1,
                     Via::Tag(_) => report.attachments.already_present += 1,
-                }
-            } else {
-                todo.missing.push(a);
+                },
+                Here::Absent => todo.missing.push(a),
+                // Never replace what the destination holds under a cosign tag: signatures
+                // are merged in, any other attachment is kept as it is and reported.
+                Here::Other(d) => match &a.via {
+                    Via::Tag(t) if t.ends_with(".sig") => {
+                        a.merge = true;
+                        todo.missing.push(a);
+                    }
+                    _ => todo.not_copied.push(format!(
+                        "{} (the destination's tag names {d}: kept, not replaced)",
+                        a.describe()
+                    )),
+                },
             }
         }
         Ok(todo)
@@ -507,7 +582,7 @@ impl Copier {
             // named after the first attachment that needs the blob.
             let mut blobs: Vec<(Descriptor, &Attached)> = vec![];
             let mut seen = HashSet::new();
-            for a in &level {
+            for a in level.iter().filter(|a| !a.merge) {
                 for b in a.blobs() {
                     if seen.insert(b.digest.clone()) {
                         blobs.push((b, a));
@@ -534,7 +609,7 @@ impl Copier {
                 .await?;
             let indexed: Vec<bool> = futures_util::stream::iter(level.iter().copied())
                 .map(|a| async move {
-                    self.write_one(dst.as_ref(), a)
+                    self.write_one(src.as_ref(), dst.as_ref(), a)
                         .await
                         .map_err(|e| Error::Attachment {
                             what: format!("copying {}", a.describe()),
@@ -580,7 +655,18 @@ impl Copier {
 
     /// One attachment, its blobs put: its children, itself. `true` when the destination
     /// indexed it (a referrer) or it needs no index (a tag).
-    async fn write_one(&self, dst: &dyn ImageDestination, a: &Attached) -> Result<bool> {
+    async fn write_one(
+        &self,
+        src: &dyn ImageSource,
+        dst: &dyn ImageDestination,
+        a: &Attached,
+    ) -> Result<bool> {
+        if a.merge {
+            let signatures = signatures_of(src, a, self.opts.stall_timeout).await?;
+            dst.put_sigstore_signatures_always(&a.subject, &signatures)
+                .await?;
+            return Ok(true);
+        }
         for c in &a.children {
             dst.put_manifest(c, ManifestRole::ByDigest).await?;
         }

@@ -451,7 +451,7 @@ impl ImageDestination for RegistryDestination {
         signatures: &[SigstoreSignature],
     ) -> Result<u64> {
         self.client
-            .put_sigstore_signatures(self.repo(), digest, signatures, &self.scope)
+            .put_sigstore_signatures(self.repo(), digest, signatures, &self.scope, false)
             .await
     }
 
@@ -468,7 +468,7 @@ impl ImageDestination for RegistryDestination {
             )));
         }
         self.client
-            .put_sigstore_signatures(self.repo(), digest, signatures, &self.scope)
+            .put_sigstore_signatures(self.repo(), digest, signatures, &self.scope, true)
             .await
     }
 

@@ -420,15 +420,20 @@ impl Client {
     }
 
     /// Add the signatures the `.sig` attachment of `digest` lacks, rebuilding it as
-    /// containers/image does (see the module doc); the number added.
+    /// containers/image does (see the module doc); the number added. containers/image writes
+    /// the attachment again even when it lacks nothing (`rewrite_unchanged`, invoked as
+    /// `skopeo`); otherwise an attachment that has every signature is left alone.
     pub async fn put_sigstore_signatures(
         &self,
         repo: &str,
         digest: &Digest,
         signatures: &[SigstoreSignature],
         scope: &Scope,
+        rewrite_unchanged: bool,
     ) -> Result<u64> {
-        let (mut doc, mut config) = match self.sigstore_manifest(repo, digest).await? {
+        let existing = self.sigstore_manifest(repo, digest).await?;
+        let existed = existing.is_some();
+        let (mut doc, mut config) = match existing {
             Some(m) => {
                 let doc: Value = serde_json::from_slice(&m.bytes).unwrap_or(Value::Null);
                 let cd = doc
@@ -497,6 +502,9 @@ impl Client {
             layers.push(layer);
             diff_ids.push(Value::String(payload_digest.to_string()));
             added += 1;
+        }
+        if added == 0 && existed && !rewrite_unchanged {
+            return Ok(0);
         }
         if let Some(r) = config.get_mut("rootfs").and_then(Value::as_object_mut) {
             r.insert("diff_ids".into(), Value::Array(diff_ids));

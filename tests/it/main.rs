@@ -6,6 +6,7 @@
 mod agent_image;
 mod airgap;
 mod attachments;
+mod attachments_kept;
 mod cert_dir;
 mod client_auth;
 mod copy;
