@@ -50,7 +50,7 @@ fn a_destination_signature_attachment_is_merged_into_never_replaced() {
     copy(&src, &dst);
     assert_eq!(
         dst.manifest_digest("ns/app", &tag),
-        Some(team.digest.clone()),
+        Some(team.digest),
         "first copy: byte for byte"
     );
     let team_layers = layer_digests(&dst, "ns/app", &tag);
@@ -70,10 +70,7 @@ fn a_destination_signature_attachment_is_merged_into_never_replaced() {
         "the source's signature added, production's kept"
     );
     let after = dst.manifest_digest("ns/app", &tag);
-    assert_eq!(
-        dst.manifest_digest("ns/app", "v1"),
-        Some(image.digest.clone())
-    );
+    assert_eq!(dst.manifest_digest("ns/app", "v1"), Some(image.digest));
 
     // Once merged, a re-run writes no attachment.
     let mark = dst.mark();
