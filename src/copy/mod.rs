@@ -17,41 +17,46 @@
 //!
 //! Manifests are written with their original bytes, so digests are kept; layers are never
 //! recompressed.
+//!
+//! The steps live in [`plan`] (1–2), [`write`] (3–4, with [`transfer`] for one blob),
+//! [`signatures`] (simple signatures, and an image found already present), [`referrers`],
+//! [`verify`] and [`sign`].
 
 mod convert;
 mod locks;
+mod plan;
 pub mod referrers;
 mod report;
 mod sign;
+mod signatures;
 mod sigstore;
 pub mod slots;
 pub mod transcript;
 pub mod transfer;
 pub mod verify;
+mod write;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::{StreamExt as _, TryStreamExt as _};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::image::read::{child, platform_image};
-use crate::image::{ImageDestination, ImageSource, ManifestRole};
-use crate::manifest::{Descriptor, Kind, MAX_INDEX_DEPTH, Manifest, is_image_type, is_index_type};
+use crate::image::{ImageDestination, ImageSource};
+use crate::manifest::{Manifest, is_index_type};
 use crate::platform::Wanted;
 use crate::progress::Progress;
 use crate::reference::Digest;
 use crate::retry::RetryPolicy;
 pub use convert::{Conversion, manifest_format};
 pub use locks::BlobLocks;
+use plan::collect_children;
 pub use referrers::{AttachedCounts, AttachmentOptions};
 pub use report::{CopyReport, Counts, Requests};
 pub use sign::{MadeSignature, Signer, parse_identity};
 pub use slots::Slots;
 use transcript::Transcript;
-use transfer::{BlobJob, BlobOutcome};
+use transfer::BlobJob;
 pub use verify::{Gate, VerifiedSignature};
 
 /// How to treat a multi-architecture image (`--multi-arch`).
@@ -353,356 +358,6 @@ impl Copier {
         copied?;
         report.signatures_not_copied.extend(note);
         finish(report)
-    }
-
-    /// The image is already at the destination; its signatures may not be (as skopeo, which
-    /// copies them again on every copy).
-    async fn present_signatures(
-        &self,
-        ends: &Ends<'_>,
-        digest: &Digest,
-        report: &mut CopyReport,
-    ) -> Result<()> {
-        let sigs = self
-            .read_signatures(ends, std::slice::from_ref(digest))
-            .await?;
-        let sigstore = self
-            .read_sigstore(ends.src.as_ref(), std::slice::from_ref(digest))
-            .await?;
-        self.write_signatures(ends, sigs, report).await?;
-        self.write_sigstore(ends.dst.as_ref(), sigstore, report)
-            .await
-    }
-
-    /// The manifests whose attachments matter when the destination has the image already:
-    /// the one at the reference and, for an index copied whole, its children.
-    fn present_subjects(&self, top: &Manifest, digest: &Digest) -> Vec<Digest> {
-        let mut out = vec![digest.clone()];
-        if let (Kind::Index { manifests }, MultiArch::All) = (&top.kind, self.opts.multi_arch)
-            && &top.digest == digest
-        {
-            out.extend(manifests.iter().map(|d| d.digest.clone()));
-        }
-        out
-    }
-
-    /// The image is at the destination: add the attachments it lacks there.
-    async fn repair(
-        &self,
-        ends: &Ends<'_>,
-        subjects: &[Digest],
-        report: &mut CopyReport,
-    ) -> Result<()> {
-        if !self.opts.attachments.enabled() {
-            return Ok(());
-        }
-        let todo = self
-            .attachments(ends.src.as_ref(), ends.dst.as_ref(), subjects, report)
-            .await?;
-        report.attached_not_copied.extend(todo.not_copied);
-        if todo.missing.is_empty() {
-            return Ok(());
-        }
-        self.write_attachments(ends.src, ends.dst, &todo.missing, report)
-            .await?;
-        ends.dst.commit().await
-    }
-
-    /// The source's simple signatures of these manifests, unless `--remove-signatures`.
-    async fn read_signatures(
-        &self,
-        ends: &Ends<'_>,
-        digests: &[Digest],
-    ) -> Result<SourceSignatures> {
-        if self.opts.remove_signatures || !ends.src.supports_signatures().await? {
-            return Ok(vec![]);
-        }
-        let reads = digests.iter().map(|d| ends.src.signatures(d));
-        let mut out = vec![];
-        for (d, sigs) in digests
-            .iter()
-            .zip(futures_util::future::try_join_all(reads).await?)
-        {
-            if !sigs.is_empty() {
-                out.push((d.clone(), sigs));
-            }
-        }
-        Ok(out)
-    }
-
-    /// Add the signatures the destination does not have yet (compared by content, as
-    /// skopeo). A destination that stores none gets none: they are reported as not copied
-    /// (skopeo files them in its local lookaside directory instead).
-    async fn write_signatures(
-        &self,
-        ends: &Ends<'_>,
-        sigs: SourceSignatures,
-        report: &mut CopyReport,
-    ) -> Result<()> {
-        if sigs.is_empty() {
-            return Ok(());
-        }
-        if !ends.dst.supports_signatures().await? {
-            for (d, s) in &sigs {
-                report.signatures_not_copied.push(format!(
-                    "{} simple signature(s) of {} (the destination does not store signatures, and registries.d configures no lookaside storage for it)",
-                    s.len(),
-                    d.short()
-                ));
-            }
-            return Ok(());
-        }
-        for (d, wanted) in sigs {
-            let have = ends.dst.signatures(&d).await?;
-            for content in wanted {
-                if have.contains(&content) {
-                    continue;
-                }
-                ends.dst.put_signature(&d, &content).await?;
-                report.signatures_copied += 1;
-            }
-        }
-        Ok(())
-    }
-
-    /// The digest and media type of what goes to the destination reference, when the top
-    /// manifest alone tells (`None` when a nested index must be read first).
-    fn target_of(&self, top: &Manifest) -> Option<(Digest, String)> {
-        match (&top.kind, self.opts.multi_arch) {
-            (Kind::Image { .. }, _)
-            | (Kind::Index { .. }, MultiArch::All | MultiArch::IndexOnly) => {
-                Some((top.digest.clone(), top.media_type.clone()))
-            }
-            (Kind::Index { manifests }, MultiArch::System) => {
-                match self.opts.platform.choose(manifests) {
-                    Some(d) if is_image_type(&d.media_type) => {
-                        Some((d.digest.clone(), d.media_type.clone()))
-                    }
-                    _ => None,
-                }
-            }
-        }
-    }
-
-    /// Refuse a destination digest reference that does not match, and (for promotions) a tag
-    /// that would move to another digest.
-    fn check_destination(
-        &self,
-        ends: &Ends<'_>,
-        digest: &Digest,
-        existing: Option<&Digest>,
-    ) -> Result<()> {
-        if let Some(want) = ends.dst.reference_digest()
-            && &want != digest
-        {
-            return Err(Error::usage(format!(
-                "destination {} names digest {want}, but the image to write has digest {digest}",
-                ends.dst.name()
-            )));
-        }
-        if self.opts.refuse_retag
-            && let Some(old) = existing
-            && old != digest
-        {
-            return Err(Error::Refused(format!(
-                "{} already points at {old}, not at {digest} (the digest of {}); refusing to move the tag",
-                ends.dst.name(),
-                ends.src.name()
-            )));
-        }
-        Ok(())
-    }
-
-    /// Read the manifests the multi-arch mode needs: under `system`, the one image.
-    async fn plan(&self, ends: &Ends<'_>, top: Manifest, depth: usize) -> Result<Node> {
-        let one_image = !ends.dst.capabilities().indexes;
-        if one_image && top.is_index() && self.opts.multi_arch != MultiArch::System {
-            log::info!(
-                "{} holds one image: copying the {} image of the index",
-                ends.dst.name(),
-                self.opts.platform
-            );
-        }
-        if self.opts.multi_arch == MultiArch::System || one_image {
-            let image = platform_image(ends.src.as_ref(), top, &self.opts.platform).await?;
-            return Ok(Node {
-                manifest: image.manifest,
-                children: vec![],
-            });
-        }
-        self.plan_tree(ends, top, depth).await
-    }
-
-    /// `all` and `index-only`: the index and (for `all`) every child, recursively.
-    async fn plan_tree(&self, ends: &Ends<'_>, manifest: Manifest, depth: usize) -> Result<Node> {
-        if depth > MAX_INDEX_DEPTH {
-            return Err(Error::Invalid {
-                what: format!("manifest {}", manifest.digest),
-                location: ends.src.location(),
-                reason: format!("indexes nest more than {MAX_INDEX_DEPTH} levels deep"),
-            });
-        }
-        let wanted: Vec<Descriptor> = match (&manifest.kind, self.opts.multi_arch) {
-            (Kind::Index { manifests }, MultiArch::All) => manifests.clone(),
-            _ => vec![],
-        };
-        for d in &wanted {
-            if !d.media_type.is_empty()
-                && !is_index_type(&d.media_type)
-                && !is_image_type(&d.media_type)
-            {
-                return Err(Error::Unsupported(format!(
-                    "copying index entry {} of media type {:?}",
-                    d.digest, d.media_type
-                )));
-            }
-        }
-        let children: Vec<Node> = futures_util::stream::iter(wanted)
-            .map(|d| async move {
-                let m = child(ends.src.as_ref(), &d).await?;
-                // As skopeo (which would have to rewrite the index, and so change its digest,
-                // refused under --preserve-digests): an entry must name its manifest's type.
-                if !d.media_type.is_empty() && d.media_type != m.media_type {
-                    return Err(Error::Invalid {
-                        what: format!("index entry {}", d.digest),
-                        location: ends.src.location(),
-                        reason: format!(
-                            "the index declares media type {:?}, the manifest itself is {:?}",
-                            d.media_type, m.media_type
-                        ),
-                    });
-                }
-                Box::pin(self.plan_tree(ends, m, depth + 1)).await
-            })
-            .buffered(8)
-            .try_collect()
-            .await?;
-        Ok(Node { manifest, children })
-    }
-
-    async fn transfer(
-        &self,
-        ends: &Ends<'_>,
-        root: &Node,
-        sigs: &SourceSignatures,
-        attached: &[referrers::Attached],
-        new: Option<&sign::NewSignatures>,
-        report: &mut CopyReport,
-    ) -> Result<()> {
-        // Every distinct blob of every image in the plan.
-        let mut blobs: Vec<Descriptor> = Vec::new();
-        collect_blobs(root, &mut blobs, &mut HashSet::new());
-        let total: u64 = blobs.iter().map(|b| b.size).sum();
-        report.blobs.total = blobs.len() as u64;
-        report.bytes.total = total;
-        self.progress.add_total(total, blobs.len() as u64);
-        let job = Arc::new(self.blob_job(ends));
-        let scope = ends.dst.blob_scope();
-        let outcomes: Vec<(Descriptor, BlobOutcome)> = futures_util::stream::iter(blobs)
-            .map(|d| {
-                let (job, scope) = (job.clone(), &scope);
-                async move {
-                    let o = self.blob(&job, scope, &d).await?;
-                    Ok::<_, Error>((d, o))
-                }
-            })
-            .buffer_unordered(usize::MAX >> 1)
-            .try_collect()
-            .await?;
-        for (d, o) in &outcomes {
-            report.count(d.size, *o);
-        }
-        // Children by digest, deepest first; the top manifest last, to the reference.
-        let creating = new.map(|n| n.creating.as_slice()).unwrap_or_default();
-        self.say(|| transcript::children(root, sigs, creating));
-        let mut levels: Vec<Vec<&Manifest>> = Vec::new();
-        collect_children(root, 0, &mut levels);
-        let mut written = HashSet::new();
-        for level in levels.iter().rev() {
-            let todo: Vec<&Manifest> = level
-                .iter()
-                .copied()
-                .filter(|m| written.insert(m.digest.clone()))
-                .collect();
-            futures_util::stream::iter(todo)
-                .map(|m| ends.dst.put_manifest(m, ManifestRole::ByDigest))
-                .buffer_unordered(8)
-                .try_for_each(|()| {
-                    report.manifests_written += 1;
-                    async { Ok(()) }
-                })
-                .await?;
-        }
-        // What is attached to the image goes after it and before the reference moves.
-        if !attached.is_empty() {
-            ends.dst
-                .put_manifest(&root.manifest, ManifestRole::ByDigest)
-                .await?;
-            self.write_attachments(ends.src, ends.dst, attached, report)
-                .await?;
-        }
-        // Signatures made by this copy, before the reference moves.
-        if let Some(new) = new {
-            self.store_signatures(ends, &root.manifest, !attached.is_empty(), new, report)
-                .await?;
-        }
-        self.say(|| transcript::manifest(&root.manifest));
-        ends.dst
-            .put_manifest(&root.manifest, ManifestRole::Reference)
-            .await?;
-        report.manifests_written += 1;
-        ends.dst.commit().await
-    }
-
-    /// One blob, under the shared bound, once per destination across the copies of a sync.
-    async fn blob(&self, job: &BlobJob, scope: &str, d: &Descriptor) -> Result<BlobOutcome> {
-        let locks = self.blob_locks.as_deref();
-        let _shared = match locks {
-            Some(l) => Some(l.lock(scope, &d.digest).await),
-            None => None,
-        };
-        let o = if locks.is_some_and(|l| l.done(scope, &d.digest)) {
-            BlobOutcome::Present
-        } else {
-            let _slot = self.slots.acquire(d.size).await?;
-            job.run(d).await?
-        };
-        if let Some(l) = locks {
-            l.mark_done(scope, &d.digest);
-        }
-        let how = match o {
-            BlobOutcome::Present => "already present".to_string(),
-            BlobOutcome::Mounted => match &job.origin {
-                Some(o) => format!("mounted from {}", o.repository),
-                None => "mounted".to_string(),
-            },
-            BlobOutcome::Copied => "copied".to_string(),
-        };
-        self.progress
-            .blob_done(&d.digest, d.size, &how, o == BlobOutcome::Copied);
-        Ok(o)
-    }
-}
-
-fn collect_blobs(node: &Node, out: &mut Vec<Descriptor>, seen: &mut HashSet<Digest>) {
-    for b in node.manifest.blobs() {
-        if seen.insert(b.digest.clone()) {
-            out.push(b.clone());
-        }
-    }
-    for c in &node.children {
-        collect_blobs(c, out, seen);
-    }
-}
-
-/// Children grouped by depth (level 0 = direct children of the root).
-fn collect_children<'a>(node: &'a Node, depth: usize, levels: &mut Vec<Vec<&'a Manifest>>) {
-    for c in &node.children {
-        if levels.len() <= depth {
-            levels.push(vec![]);
-        }
-        levels[depth].push(&c.manifest);
-        collect_children(c, depth + 1, levels);
     }
 }
 

@@ -21,7 +21,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{Copier, CopyReport, Ends, Node, collect_children};
+use super::plan::collect_children;
+use super::{Copier, CopyReport, Ends, Node};
 use crate::error::{Error, Result};
 use crate::image::ManifestRole;
 use crate::manifest::Manifest;

@@ -18,7 +18,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{Copier, Node, collect_children};
+use super::plan::collect_children;
+use super::{Copier, Node};
 use crate::error::{Error, Result};
 use crate::image::ImageSource;
 use crate::manifest::Manifest;
