@@ -202,16 +202,7 @@ pub(super) async fn run(
     let mut src_side = args.src.side(args.authfile.as_ref())?;
     let mut dst_side = args.dest.side(args.authfile.as_ref())?;
     super::options::deprecated_tls_verify(args.tls_verify, &mut src_side, &mut dst_side);
-    let mut registries_d = global.registries_d()?;
-    if personality == Personality::Skopeo
-        && signer
-            .as_ref()
-            .is_some_and(|s| s.gpg_fingerprint().is_some())
-    {
-        // As skopeo: simple signatures with no signature API nor lookaside configured go to
-        // the local default lookaside directory (ferry refuses).
-        registries_d = registries_d.writing_to_default_lookaside();
-    }
+    let registries_d = super::sign_args::registries_d_for(global, personality, signer.as_ref())?;
     let rd = Some(&registries_d);
     let (source, destination) = match (&src, &dst) {
         (AnyRef::Docker(s), AnyRef::Docker(d)) => {

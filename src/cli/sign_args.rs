@@ -156,3 +156,23 @@ fn load_key(path: &Path, passphrase: &Secret) -> Result<PrivateKey> {
     PrivateKey::from_encrypted_pem(&bytes, passphrase)
         .map_err(|e| Error::Signing(format!("initializing private key: {e}")))
 }
+
+/// The registries.d configuration a signing command uses: as skopeo, simple signatures with
+/// neither a signature API nor lookaside storage configured go to the local default lookaside
+/// directory (ferry refuses them instead).
+pub(super) fn registries_d_for(
+    global: &super::options::GlobalOptions,
+    personality: Personality,
+    signer: Option<&Arc<Signer>>,
+) -> Result<crate::registries_d::RegistriesD> {
+    let registries_d = global.registries_d()?;
+    Ok(
+        if personality == Personality::Skopeo
+            && signer.is_some_and(|s| s.gpg_fingerprint().is_some())
+        {
+            registries_d.writing_to_default_lookaside()
+        } else {
+            registries_d
+        },
+    )
+}

@@ -200,15 +200,7 @@ pub(super) async fn run(
         ));
     }
     let signer = args.sign.load_as(personality)?;
-    let mut registries_d = global.registries_d()?;
-    if personality == Personality::Skopeo
-        && signer
-            .as_ref()
-            .is_some_and(|s| s.gpg_fingerprint().is_some())
-    {
-        // As skopeo (see copy).
-        registries_d = registries_d.writing_to_default_lookaside();
-    }
+    let registries_d = super::sign_args::registries_d_for(global, personality, signer.as_ref())?;
     let src_transport = args.src_transport.as_deref().ok_or_else(|| {
         Error::usage("A source transport must be specified (--src docker, dir, oci or yaml)")
     })?;
