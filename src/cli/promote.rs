@@ -7,6 +7,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::options::{GlobalOptions, Personality, RetryArgs, SideFlags, go_bool};
+use super::signing::read_passphrase_file;
 use crate::credentials::{CredentialArgs, read_secret_file};
 use crate::error::{Error, Result};
 use crate::fsutil::{Access, write_atomic};
@@ -16,6 +17,7 @@ use crate::promote::{
     DEFAULT_SRC_TOKEN_FILE, Given, JenkinsEnv, Promoter, PromotionConfig, SA_USERNAME,
 };
 use crate::redact::Secret;
+use crate::signing::keys::PrivateKey;
 use crate::tls::TlsOptions;
 
 pub(super) const LONG_ABOUT: &str =
@@ -62,7 +64,18 @@ the image (OCI 1.1 referrers, cosign sha256-<hex>.sig/.att/.sbom tags) are copie
 tag moves (--referrers=none leaves them behind). --record writes a JSON record of the \
 promotion; a one-line summary goes to stdout. --digestfile and --image-url-file write the \
 production digest and reference, each alone in its file (OpenShift Pipelines: the Task results \
-IMAGE_DIGEST and IMAGE_URL, which Tekton Chains attests).";
+IMAGE_DIGEST and IMAGE_URL, which Tekton Chains attests).
+
+--attest (beyond skopeo, which signs images but not promotions): after the production tag is \
+read back, the promotion record (source and destination references and digests, the digest \
+replaced, the signatures verified at the source, the Jenkins job, build number and URL, \
+ferry's version, the time) is signed as an in-toto statement (predicate type \
+urn:ferry:promotion:v1) in a DSSE envelope with the sigstore private key \
+--sign-by-sigstore-private-key (cosign's encrypted format; its passphrase from the first line \
+of --sign-passphrase-file, else from FERRY_SIGN_PASSPHRASE), and attached to the production \
+digest as cosign attaches attestations: a layer of the sha256-<hex>.att tag and, where the \
+registry has the OCI 1.1 referrers API, a referrer. `ferry verify-promotion` checks it. \
+--attest without a key is refused before anything is copied.";
 
 /// Arguments of `promote`.
 #[derive(Debug, Args)]
@@ -133,6 +146,66 @@ pub(super) struct PromoteArgs {
     /// No progress output and no summary.
     #[arg(short = 'q', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     quiet: Option<bool>,
+
+    /// ferry: sign the promotion record and attach it to the production digest (an in-toto
+    /// statement in a DSSE envelope, the .att tag and a referrer); needs
+    /// --sign-by-sigstore-private-key.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    attest: Option<bool>,
+    /// The sigstore private key (cosign's encrypted format) that signs the promotion
+    /// attestation.
+    #[arg(long, value_name = "PATH")]
+    sign_by_sigstore_private_key: Option<PathBuf>,
+    /// File whose first line is the private key's passphrase [default: the value of
+    /// FERRY_SIGN_PASSPHRASE].
+    #[arg(long, value_name = "PATH")]
+    sign_passphrase_file: Option<PathBuf>,
+}
+
+/// The environment variable holding the signing key's passphrase when no file is given.
+const PASSPHRASE_ENV: &str = "FERRY_SIGN_PASSPHRASE";
+
+/// `--attest`'s key, decrypted: checked before anything is read or written.
+fn attest_key(args: &PromoteArgs) -> Result<Option<PrivateKey>> {
+    let attest = args.attest.unwrap_or(false);
+    let Some(path) = &args.sign_by_sigstore_private_key else {
+        if attest {
+            return Err(Error::usage(
+                "promote: --attest needs --sign-by-sigstore-private-key PATH (the production sigstore private key) and its passphrase (--sign-passphrase-file PATH or FERRY_SIGN_PASSPHRASE)",
+            ));
+        }
+        if args.sign_passphrase_file.is_some() {
+            return Err(Error::usage(
+                "promote: --sign-passphrase-file without --sign-by-sigstore-private-key",
+            ));
+        }
+        return Ok(None);
+    };
+    if !attest {
+        return Err(Error::usage(
+            "promote: --sign-by-sigstore-private-key signs the promotion attestation: pass --attest",
+        ));
+    }
+    let passphrase = match &args.sign_passphrase_file {
+        Some(f) => read_passphrase_file(f)?,
+        None => match std::env::var(PASSPHRASE_ENV) {
+            Ok(p) => Secret::new(p),
+            Err(_) => {
+                return Err(Error::usage(format!(
+                    "promote: the passphrase of {} is needed: --sign-passphrase-file PATH or {PASSPHRASE_ENV}",
+                    path.display()
+                )));
+            }
+        },
+    };
+    let pem = std::fs::read(path).map_err(|e| Error::io("reading private key", path, e))?;
+    let key = PrivateKey::from_encrypted_pem(&pem, &passphrase).map_err(|e| {
+        Error::Signing(format!(
+            "promote: reading sigstore private key {}: {e}",
+            path.display()
+        ))
+    })?;
+    Ok(Some(key))
 }
 
 /// One side: its token and TLS options.
@@ -184,6 +257,7 @@ pub(super) async fn run(
     ];
     // The production side's pins first: without them nothing else is looked at.
     let config = PromotionConfig::load(&args.config)?;
+    let attest = attest_key(&args)?.map(Arc::new);
     let given = Given::resolve(flags, env_value);
     let src_token = token(
         &args.src_token_file,
@@ -267,6 +341,7 @@ pub(super) async fn run(
         attachments: args.referrers.options(personality)?,
         registries_d: Some(global.registries_d()?),
         policy,
+        attest,
     };
     let result = promoter
         .promote(&src, &dst, JenkinsEnv::from_env(env_value))
@@ -279,6 +354,16 @@ pub(super) async fn run(
     for s in &report.signatures_not_copied {
         progress.line(&format!(
             "Note: a signature of the source was not copied: {s}"
+        ));
+    }
+    if let Some(a) = &record.attestation {
+        let referrer = match &a.referrer {
+            Some(d) => format!(", referrer {d}"),
+            None => String::new(),
+        };
+        progress.line(&format!(
+            "Promotion attestation written: {} (envelope {}, {}){referrer}",
+            a.tag, a.envelope_digest, a.predicate_type
         ));
     }
     if let Some(path) = &args.record {
