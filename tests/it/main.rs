@@ -6,6 +6,7 @@
 mod agent_image;
 mod airgap;
 mod attachments;
+mod attest;
 mod cert_dir;
 mod copy;
 mod credentials;
