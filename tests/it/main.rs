@@ -18,6 +18,7 @@ mod files;
 mod hostile;
 mod inspect;
 mod kit;
+mod kit_signing;
 mod lab;
 mod lint;
 mod list_tags;
