@@ -13,6 +13,7 @@ mod credentials;
 mod delete;
 mod dropin;
 mod e2e;
+mod e2e_signed;
 mod faults;
 mod files;
 mod hostile;
