@@ -399,7 +399,7 @@ mod tests {
         let e = verify(&[], &[key.public()], &d, None).unwrap_err();
         assert!(e.contains("no promotion attestation"), "{e}");
         // The newest of two valid ones.
-        let mut later = p.clone();
+        let mut later = p;
         later.time = "2026-02-01T00:00:00Z".into();
         let env2 = dsse::sign_promotion(&key, "prod.example/prod/app", &later).unwrap();
         let v = verify(

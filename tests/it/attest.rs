@@ -435,7 +435,7 @@ fn tampered_or_moved_attestations_are_refused() {
     let tampered = serde_json::to_vec(&doc).unwrap();
     let tampered_digest = crate::support::sha256_digest(&tampered);
     upload_blob(&lab.dst.url(), "prod/app", &tampered);
-    let rewritten = String::from_utf8(att.bytes.clone())
+    let rewritten = String::from_utf8(att.bytes)
         .unwrap()
         .replace(envelope_digest, &tampered_digest)
         .replace(
