@@ -356,6 +356,22 @@ fn promote_attest_then_verify_promotion() {
             .contains("the DSSE envelope has no signature by the given key"),
         "{out}"
     );
+    // Promoted again: nothing copied, one more attestation (this run's) in the .att tag and
+    // one more referrer; verify-promotion still passes.
+    let out = t.promote(&proxy.host(), "app", &flags);
+    out.assert_success();
+    assert!(out.stdout.starts_with("Already promoted"), "{out}");
+    let att = lab
+        .dst
+        .get_manifest("prod/app", &att_tag(digest))
+        .expect("the .att tag");
+    let m = json_of(&att.bytes);
+    assert_eq!(m["layers"].as_array().map(Vec::len), Some(2), "{m}");
+    assert_eq!(m["layers"][0]["digest"], envelope_digest.as_str(), "{m}");
+    assert_eq!(api.referrers("prod/app", digest).len(), 2);
+    t.verify(&image, &key, &["--source-digest", digest])
+        .assert_success();
+
     // No image: exit 2.
     let out = t.verify(
         &format!("docker://{}/prod/nothing:v1", proxy.host()),
