@@ -189,7 +189,8 @@ fn attest_key(args: &PromoteArgs) -> Result<Option<PrivateKey>> {
     let passphrase = match &args.sign_passphrase_file {
         Some(f) => read_passphrase_file(f)?,
         None => match std::env::var(PASSPHRASE_ENV) {
-            Ok(p) => Secret::new(p),
+            // Its first line, as a file's.
+            Ok(p) => Secret::new(p.split('\n').next().unwrap_or("").to_string()),
             Err(_) => {
                 return Err(Error::usage(format!(
                     "promote: the passphrase of {} is needed: --sign-passphrase-file PATH or {PASSPHRASE_ENV}",
