@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use serde_json::Value;
 
+use crate::environment::Environment;
 use crate::error::{Error, Result};
 use crate::redact::Secret;
 
@@ -142,21 +143,14 @@ pub fn read_secret_file(path: &Path, what: &str) -> Result<Secret> {
     Ok(Secret::new(s))
 }
 
-fn env_secret(name: &str) -> Option<Secret> {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .map(Secret::new)
-}
-
 impl CredentialArgs {
     fn flag(&self, name: &str) -> String {
         format!("{}{}", self.flag_prefix, name)
     }
 
-    /// Resolve the explicit credentials (flags, files, environment). `None` means: look in
-    /// auth files.
-    pub fn explicit(&self) -> Result<Option<Credentials>> {
+    /// Resolve the explicit credentials (flags, files, the `FERRY_*` variables of `env`).
+    /// `None` means: look in auth files.
+    pub fn explicit(&self, env: &Environment) -> Result<Option<Credentials>> {
         let given = [
             self.creds.is_some(),
             self.username.is_some() || self.password.is_some() || self.password_file.is_some(),
@@ -238,7 +232,7 @@ impl CredentialArgs {
         // 3. environment
         let creds_env = format!("{}CREDS", self.env_prefix);
         let token_env = format!("{}REGISTRY_TOKEN", self.env_prefix);
-        match (env_secret(&creds_env), env_secret(&token_env)) {
+        match (env.secret(&creds_env), env.secret(&token_env)) {
             (Some(_), Some(_)) => Err(Error::usage(format!(
                 "{creds_env} and {token_env} cannot both be set"
             ))),
@@ -249,11 +243,16 @@ impl CredentialArgs {
     }
 
     /// Resolve credentials for `registry/repository`: explicit ones, else the auth files.
-    pub fn resolve(&self, registry: &str, repository: &str) -> Result<Credentials> {
-        if let Some(c) = self.explicit()? {
+    pub fn resolve(
+        &self,
+        registry: &str,
+        repository: &str,
+        env: &Environment,
+    ) -> Result<Credentials> {
+        if let Some(c) = self.explicit(env)? {
             return Ok(c);
         }
-        let files = AuthFiles::discover(self.authfile.as_deref());
+        let files = AuthFiles::discover(self.authfile.as_deref(), env);
         Ok(files.lookup(registry, repository)?.unwrap_or_default())
     }
 }
@@ -267,15 +266,15 @@ pub struct AuthFiles {
 
 /// The primary (read/write) auth file: `--authfile`, `$REGISTRY_AUTH_FILE`, else
 /// `$XDG_RUNTIME_DIR/containers/auth.json` or `/run/containers/$UID/auth.json`.
-pub fn primary_auth_file(explicit: Option<&Path>) -> PathBuf {
+pub fn primary_auth_file(explicit: Option<&Path>, env: &Environment) -> PathBuf {
     if let Some(p) = explicit {
         return p.to_path_buf();
     }
-    if let Some(p) = std::env::var_os("REGISTRY_AUTH_FILE").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p);
+    if let Some(p) = &env.registry_auth_file {
+        return p.clone();
     }
-    match std::env::var_os("XDG_RUNTIME_DIR").filter(|p| !p.is_empty()) {
-        Some(dir) => Path::new(&dir).join("containers/auth.json"),
+    match &env.xdg_runtime_dir {
+        Some(dir) => dir.join("containers/auth.json"),
         None => PathBuf::from(format!(
             "/run/containers/{}/auth.json",
             rustix::process::getuid().as_raw()
@@ -285,18 +284,18 @@ pub fn primary_auth_file(explicit: Option<&Path>) -> PathBuf {
 
 impl AuthFiles {
     /// The files containers-auth.json(5) lists, in order.
-    pub fn discover(explicit: Option<&Path>) -> Self {
-        let mut paths = vec![(primary_auth_file(explicit), false)];
-        let home = std::env::var_os("HOME").map(PathBuf::from);
-        let config_home = std::env::var_os("XDG_CONFIG_HOME")
-            .filter(|p| !p.is_empty())
-            .map(PathBuf::from)
+    pub fn discover(explicit: Option<&Path>, env: &Environment) -> Self {
+        let mut paths = vec![(primary_auth_file(explicit, env), false)];
+        let home = env.home.clone();
+        let config_home = env
+            .xdg_config_home
+            .clone()
             .or_else(|| home.as_ref().map(|h| h.join(".config")));
         if let Some(c) = config_home {
             paths.push((c.join("containers/auth.json"), false));
         }
-        match std::env::var_os("DOCKER_CONFIG").filter(|p| !p.is_empty()) {
-            Some(d) => paths.push((Path::new(&d).join("config.json"), false)),
+        match &env.docker_config {
+            Some(d) => paths.push((d.join("config.json"), false)),
             None => {
                 if let Some(h) = &home {
                     paths.push((h.join(".docker/config.json"), false));
@@ -491,10 +490,9 @@ fn run_credential_helper(helper: &str, registry: &str) -> Result<Option<Credenti
         log::debug!("credential helper {program} has no credentials for {registry}");
         return Ok(None);
     }
-    let v: Value = serde_json::from_slice(&out.stdout).map_err(|_| {
-        Error::usage(format!(
-            "credential helper {program} printed something that is not JSON"
-        ))
+    let v: Value = serde_json::from_slice(&out.stdout).map_err(|_| Error::CredentialHelper {
+        program: program.clone(),
+        reason: "printed something that is not JSON".into(),
     })?;
     let user = v
         .get("Username")
@@ -626,6 +624,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("creds");
         std::fs::write(&f, "fileuser:filepass\n").unwrap();
+        let env = Environment::default();
         let mut a = CredentialArgs {
             creds_file: Some(f),
             flag_prefix: "--src-".into(),
@@ -633,18 +632,23 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            a.explicit().unwrap(),
+            a.explicit(&env).unwrap(),
             Some(Credentials::Basic {
                 username: "fileuser".into(),
                 password: Secret::new("filepass")
             })
         );
-        a.creds = Some(Secret::new("flag:pw"));
         a.creds_file = None;
+        assert_eq!(a.explicit(&env).unwrap(), None);
+        let from_env = Environment::from_vars([("FERRY_TEST_PRECEDENCE_CREDS", "envuser:envpw")]);
         assert!(
-            matches!(a.explicit().unwrap(), Some(Credentials::Basic { username, .. }) if username == "flag")
+            matches!(a.explicit(&from_env).unwrap(), Some(Credentials::Basic { username, .. }) if username == "envuser")
+        );
+        a.creds = Some(Secret::new("flag:pw"));
+        assert!(
+            matches!(a.explicit(&env).unwrap(), Some(Credentials::Basic { username, .. }) if username == "flag")
         );
         a.no_creds = true;
-        assert!(a.explicit().is_err());
+        assert!(a.explicit(&env).is_err());
     }
 }

@@ -70,6 +70,32 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    /// TLS could not be set up: a cert dir, a CA or client certificate that cannot be used.
+    #[error("{0}")]
+    Tls(String),
+
+    /// `--command-timeout` ran out.
+    #[error("command timed out after {0}")]
+    Timeout(String),
+
+    /// A `docker-credential-*` helper answered with something that is not its protocol.
+    #[error("credential helper {program} {reason}")]
+    CredentialHelper {
+        /// The helper program.
+        program: String,
+        /// What was wrong with its answer.
+        reason: String,
+    },
+
+    /// The production pipeline's trigger (BuildConfig webhook, EventListener) was not
+    /// accepted; the text says what the server answered.
+    #[error("{0}")]
+    Trigger(String),
+
+    /// No image of an index matches the platform asked for.
+    #[error("{0}")]
+    Platform(String),
+
     /// An image reference could not be parsed.
     #[error("invalid image reference {input:?}: {reason}")]
     Reference {

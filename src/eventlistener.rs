@@ -108,7 +108,7 @@ pub struct Accepted {
 
 /// Decide what an answer means: `Ok` only for a 2xx naming the event it accepted.
 pub fn judge(status: u16, body: &[u8], url: &str, redactor: &Redactor<'_>) -> Result<Accepted> {
-    let fail = |reason: String| Error::Usage(format!("EventListener at {url}: {reason}"));
+    let fail = |reason: String| Error::Trigger(format!("EventListener at {url}: {reason}"));
     let said = || redactor.text(&crate::webhook::summarize(body));
     if !(200..300).contains(&status) {
         let hint = match status {
@@ -176,7 +176,7 @@ pub async fn send(call: Call<'_>) -> Result<Accepted> {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| {
-            Error::usage(format!(
+            Error::Tls(format!(
                 "cannot set up TLS for {host_port}: {}",
                 chain(&e.without_url())
             ))

@@ -38,6 +38,7 @@ pub mod compress;
 pub mod convert;
 pub mod copy;
 pub mod credentials;
+pub mod environment;
 pub mod error;
 pub mod eventlistener;
 pub mod fsutil;

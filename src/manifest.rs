@@ -169,11 +169,34 @@ pub struct ArtifactInfo {
     pub annotations: Option<serde_json::Map<String, Value>>,
 }
 
+/// Why a manifest (or a descriptor in it) is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// Larger than [`MAX_MANIFEST_SIZE`].
+    #[error("manifest is {0} bytes, more than the 4 MiB limit")]
+    TooLarge(usize),
+    /// Not JSON at all.
+    #[error("manifest is not valid JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    /// Docker's schema 1, which ferry does not read.
+    #[error("Docker schema 1 manifests are not supported")]
+    Schema1,
+    /// A media type that is neither an image manifest nor an index.
+    #[error("unsupported manifest media type {0:?}")]
+    MediaType(String),
+    /// JSON whose shape is not a valid manifest or descriptor; the text says where.
+    #[error("{0}")]
+    Malformed(String),
+}
+
+fn malformed(why: impl Into<String>) -> ManifestError {
+    ManifestError::Malformed(why.into())
+}
+
 impl Manifest {
     /// Its artifact type, subject and annotations (a malformed `subject` is an error).
-    pub fn artifact(&self) -> Result<ArtifactInfo, String> {
-        let doc: Value = serde_json::from_slice(&self.bytes)
-            .map_err(|e| format!("manifest is not valid JSON: {e}"))?;
+    pub fn artifact(&self) -> Result<ArtifactInfo, ManifestError> {
+        let doc: Value = serde_json::from_slice(&self.bytes).map_err(ManifestError::Json)?;
         let declared = doc
             .get("artifactType")
             .and_then(Value::as_str)
@@ -240,20 +263,18 @@ struct RawDescriptor {
 /// `content_type` is the response's `Content-Type` (parameters stripped). The document's
 /// `mediaType` wins when present, but must not contradict a manifest `Content-Type` or the
 /// document's shape; OCI allows it to be absent, then the `Content-Type` or the shape decides.
-pub fn parse(bytes: Bytes, content_type: Option<&str>) -> Result<Manifest, String> {
+pub fn parse(bytes: Bytes, content_type: Option<&str>) -> Result<Manifest, ManifestError> {
     if bytes.len() > MAX_MANIFEST_SIZE {
-        return Err(format!(
-            "manifest is {} bytes, more than the 4 MiB limit",
-            bytes.len()
-        ));
+        return Err(ManifestError::TooLarge(bytes.len()));
     }
-    let doc: Value =
-        serde_json::from_slice(&bytes).map_err(|e| format!("manifest is not valid JSON: {e}"))?;
-    let obj = doc.as_object().ok_or("manifest is not a JSON object")?;
+    let doc: Value = serde_json::from_slice(&bytes).map_err(ManifestError::Json)?;
+    let obj = doc
+        .as_object()
+        .ok_or_else(|| malformed("manifest is not a JSON object"))?;
     let declared = match obj.get("mediaType") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.as_str()),
-        Some(_) => return Err("manifest mediaType is not a string".into()),
+        Some(_) => return Err(malformed("manifest mediaType is not a string")),
     };
     let content_type = content_type
         .map(|c| c.split(';').next().unwrap_or("").trim())
@@ -263,24 +284,26 @@ pub fn parse(bytes: Bytes, content_type: Option<&str>) -> Result<Manifest, Strin
         || content_type.is_some_and(|c| c == DOCKER_MANIFEST_V1 || c == DOCKER_MANIFEST_V1_SIGNED)
         || schema == Some(1)
     {
-        return Err("Docker schema 1 manifests are not supported".into());
+        return Err(ManifestError::Schema1);
     }
     if schema != Some(2) {
-        return Err("manifest schemaVersion is not 2".into());
+        return Err(malformed("manifest schemaVersion is not 2"));
     }
     let has_manifests = obj.contains_key("manifests");
     let has_layers = obj.contains_key("layers") || obj.contains_key("config");
     if has_manifests && has_layers {
-        return Err("manifest has both \"manifests\" and \"layers\"/\"config\"".into());
+        return Err(malformed(
+            "manifest has both \"manifests\" and \"layers\"/\"config\"",
+        ));
     }
     let known = |t: &str| is_index_type(t) || is_image_type(t);
     if let (Some(d), Some(c)) = (declared, content_type)
         && known(c)
         && d != c
     {
-        return Err(format!(
+        return Err(malformed(format!(
             "manifest mediaType {d:?} contradicts the response's Content-Type {c:?}"
-        ));
+        )));
     }
     let media_type = match declared {
         Some(d) => d.to_string(),
@@ -291,18 +314,18 @@ pub fn parse(bytes: Bytes, content_type: Option<&str>) -> Result<Manifest, Strin
         },
     };
     if !known(&media_type) {
-        return Err(format!("unsupported manifest media type {media_type:?}"));
+        return Err(ManifestError::MediaType(media_type));
     }
     let kind = if is_index_type(&media_type) {
         if has_layers {
-            return Err(format!(
+            return Err(malformed(format!(
                 "a {} has \"layers\"/\"config\"",
                 type_name(&media_type)
-            ));
+            )));
         }
-        let list = obj
-            .get("manifests")
-            .ok_or_else(|| format!("a {} has no \"manifests\"", type_name(&media_type)))?;
+        let list = obj.get("manifests").ok_or_else(|| {
+            malformed(format!("a {} has no \"manifests\"", type_name(&media_type)))
+        })?;
         let manifests = descriptors(list, "manifests")?;
         for m in &manifests {
             if !m.media_type.is_empty() && !known(&m.media_type) {
@@ -313,15 +336,23 @@ pub fn parse(bytes: Bytes, content_type: Option<&str>) -> Result<Manifest, Strin
         Kind::Index { manifests }
     } else {
         if has_manifests {
-            return Err(format!("a {} has \"manifests\"", type_name(&media_type)));
+            return Err(malformed(format!(
+                "a {} has \"manifests\"",
+                type_name(&media_type)
+            )));
         }
         let config = obj
             .get("config")
-            .ok_or_else(|| format!("a {} has no \"config\"", type_name(&media_type)))?;
+            .ok_or_else(|| malformed(format!("a {} has no \"config\"", type_name(&media_type))))?;
         let config = descriptor(config, "config")?;
         let layers = match obj.get("layers") {
             Some(l) => descriptors(l, "layers")?,
-            None => return Err(format!("a {} has no \"layers\"", type_name(&media_type))),
+            None => {
+                return Err(malformed(format!(
+                    "a {} has no \"layers\"",
+                    type_name(&media_type)
+                )));
+            }
         };
         Kind::Image { config, layers }
     };
@@ -334,10 +365,10 @@ pub fn parse(bytes: Bytes, content_type: Option<&str>) -> Result<Manifest, Strin
     })
 }
 
-fn descriptors(v: &Value, field: &str) -> Result<Vec<Descriptor>, String> {
+fn descriptors(v: &Value, field: &str) -> Result<Vec<Descriptor>, ManifestError> {
     let arr = v
         .as_array()
-        .ok_or_else(|| format!("\"{field}\" is not a list"))?;
+        .ok_or_else(|| malformed(format!("\"{field}\" is not a list")))?;
     arr.iter()
         .enumerate()
         .map(|(i, d)| descriptor(d, &format!("{field}[{i}]")))
@@ -345,39 +376,39 @@ fn descriptors(v: &Value, field: &str) -> Result<Vec<Descriptor>, String> {
 }
 
 /// Parse one descriptor (`field` names it in messages).
-pub fn descriptor(v: &Value, field: &str) -> Result<Descriptor, String> {
+pub fn descriptor(v: &Value, field: &str) -> Result<Descriptor, ManifestError> {
     let raw: RawDescriptor = serde_json::from_value(v.clone())
-        .map_err(|e| format!("\"{field}\" is not a descriptor: {e}"))?;
+        .map_err(|e| malformed(format!("\"{field}\" is not a descriptor: {e}")))?;
     let media_type = match raw.media_type {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s,
-        Some(_) => return Err(format!("\"{field}.mediaType\" is not a string")),
+        Some(_) => return Err(malformed(format!("\"{field}.mediaType\" is not a string"))),
     };
     let digest = match raw.digest {
         Some(Value::String(s)) => s
             .parse::<Digest>()
-            .map_err(|e| format!("\"{field}.digest\": {e}"))?,
-        Some(_) => return Err(format!("\"{field}.digest\" is not a string")),
-        None => return Err(format!("\"{field}\" has no digest")),
+            .map_err(|e| malformed(format!("\"{field}.digest\": {e}")))?,
+        Some(_) => return Err(malformed(format!("\"{field}.digest\" is not a string"))),
+        None => return Err(malformed(format!("\"{field}\" has no digest"))),
     };
     let size = match raw.size {
         Some(Value::Number(n)) => n
             .as_u64()
-            .ok_or_else(|| format!("\"{field}.size\" is not a non-negative integer"))?,
-        Some(_) => return Err(format!("\"{field}.size\" is not a number")),
-        None => return Err(format!("\"{field}\" has no size")),
+            .ok_or_else(|| malformed(format!("\"{field}.size\" is not a non-negative integer")))?,
+        Some(_) => return Err(malformed(format!("\"{field}.size\" is not a number"))),
+        None => return Err(malformed(format!("\"{field}\" has no size"))),
     };
     let platform = match raw.platform {
         None | Some(Value::Null) => None,
         Some(p) => Some(
             serde_json::from_value::<Platform>(p)
-                .map_err(|e| format!("\"{field}.platform\": {e}"))?,
+                .map_err(|e| malformed(format!("\"{field}.platform\": {e}")))?,
         ),
     };
     let urls = match raw.urls {
         None | Some(Value::Null) => vec![],
         Some(u) => serde_json::from_value::<Vec<String>>(u)
-            .map_err(|e| format!("\"{field}.urls\": {e}"))?,
+            .map_err(|e| malformed(format!("\"{field}.urls\": {e}")))?,
     };
     Ok(Descriptor {
         media_type,

@@ -23,14 +23,10 @@ pub const LINE_INTERVAL: Duration = Duration::from_secs(10);
 /// The environment variable that sets the summary line's interval, in seconds.
 pub const INTERVAL_ENV: &str = "FERRY_PROGRESS_INTERVAL";
 
-/// The summary line's interval: `FERRY_PROGRESS_INTERVAL` seconds (at least 0.1), else
-/// [`LINE_INTERVAL`]. A value that is not such a number is reported and ignored: progress
-/// output is no reason to fail a copy.
-pub fn line_interval() -> Duration {
-    parse_interval(std::env::var(INTERVAL_ENV).ok().as_deref())
-}
-
-fn parse_interval(value: Option<&str>) -> Duration {
+/// The summary line's interval: `FERRY_PROGRESS_INTERVAL` seconds (at least 0.1; the value
+/// the command line read, see [`crate::environment`]), else [`LINE_INTERVAL`]. A value that
+/// is not such a number is reported and ignored: progress output is no reason to fail a copy.
+pub fn line_interval(value: Option<&str>) -> Duration {
     let Some(v) = value else {
         return LINE_INTERVAL;
     };
@@ -117,8 +113,13 @@ impl Progress {
         Self::with_style(mode, Style::Ferry)
     }
 
-    /// A progress reporter in `style`.
+    /// A progress reporter in `style`, plain lines every [`LINE_INTERVAL`].
     pub fn with_style(mode: Mode, style: Style) -> Arc<Self> {
+        Self::with_interval(mode, style, LINE_INTERVAL)
+    }
+
+    /// A progress reporter in `style` whose plain mode prints a summary line `every` so often.
+    pub fn with_interval(mode: Mode, style: Style, every: Duration) -> Arc<Self> {
         let multi = (mode == Mode::Bars)
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         let p = Arc::new(Progress {
@@ -139,7 +140,6 @@ impl Progress {
             && let Ok(handle) = tokio::runtime::Handle::try_current()
         {
             let weak = Arc::downgrade(&p);
-            let every = line_interval();
             handle.spawn(async move {
                 loop {
                     tokio::time::sleep(every).await;
@@ -377,11 +377,11 @@ mod tests {
 
     #[test]
     fn interval() {
-        assert_eq!(parse_interval(None), LINE_INTERVAL);
-        assert_eq!(parse_interval(Some("30")), Duration::from_secs(30));
-        assert_eq!(parse_interval(Some(" 0.5 ")), Duration::from_millis(500));
+        assert_eq!(line_interval(None), LINE_INTERVAL);
+        assert_eq!(line_interval(Some("30")), Duration::from_secs(30));
+        assert_eq!(line_interval(Some(" 0.5 ")), Duration::from_millis(500));
         for bad in ["", "ten", "0", "0.01", "-5", "NaN", "inf", "1e9"] {
-            assert_eq!(parse_interval(Some(bad)), LINE_INTERVAL, "{bad:?}");
+            assert_eq!(line_interval(Some(bad)), LINE_INTERVAL, "{bad:?}");
         }
     }
 }

@@ -90,6 +90,10 @@ pub struct RegistriesD {
     home: Option<PathBuf>,
     /// Whether the process runs as root.
     root: bool,
+    /// Write simple signatures to the default lookaside directory when none is configured
+    /// (skopeo does; ferry only when invoked as `skopeo` and signing: see
+    /// [`RegistriesD::writing_to_default_lookaside`]).
+    write_default: bool,
 }
 
 impl RegistriesD {
@@ -104,7 +108,7 @@ impl RegistriesD {
         };
         let mut merged = RegistriesD {
             home: home.map(Path::to_path_buf),
-            root: rustix::process::geteuid().is_root(),
+            root: effective_uid_is_root(),
             ..RegistriesD::default()
         };
         let entries = match std::fs::read_dir(&dir) {
@@ -204,10 +208,20 @@ impl RegistriesD {
             .unwrap_or(false)
     }
 
+    /// Write to the default lookaside directory when no scope names a location, as skopeo
+    /// does (see [`configured_lookaside`](Self::configured_lookaside)).
+    pub fn writing_to_default_lookaside(mut self) -> Self {
+        self.write_default = true;
+        self
+    }
+
     /// The lookaside base of `image`'s repository configured for it, to read or to write;
-    /// `None` when no scope names one.
+    /// `None` when no scope names one (to write: unless
+    /// [`writing_to_default_lookaside`](Self::writing_to_default_lookaside)).
     pub fn configured_lookaside(&self, image: &ImageRef, write: bool) -> Result<Option<Url>> {
-        if self.scopes(image).all(|ns| ns.top_level(write).is_none()) {
+        if !(write && self.write_default)
+            && self.scopes(image).all(|ns| ns.top_level(write).is_none())
+        {
             return Ok(None);
         }
         self.lookaside(image, write).map(Some)
@@ -233,6 +247,15 @@ impl RegistriesD {
         let path = format!("{}/{}", base.path().trim_end_matches('/'), image.repository);
         base.set_path(&path);
         Ok(base)
+    }
+}
+
+/// Whether the default lookaside is root's: the effective user is root, unless
+/// `_CONTAINERS_ROOTLESS_UID` names another (as containers/image's `GetRootlessEUID`).
+fn effective_uid_is_root() -> bool {
+    match std::env::var("_CONTAINERS_ROOTLESS_UID") {
+        Ok(uid) if !uid.is_empty() => uid.trim() == "0",
+        _ => rustix::process::geteuid().is_root(),
     }
 }
 

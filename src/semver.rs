@@ -138,14 +138,19 @@ fn is_x(s: &str) -> bool {
     matches!(s, "x" | "X" | "*")
 }
 
+/// A constraint (the text given) that is not one Masterminds/semver accepts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("improper constraint: {0:?}")]
+pub struct ImproperConstraint(pub String);
+
 impl Constraints {
     /// Parse a constraint; the error says what is wrong with it.
-    pub fn parse(text: &str) -> Result<Constraints, String> {
+    pub fn parse(text: &str) -> Result<Constraints, ImproperConstraint> {
         let rewritten = rewrite_ranges(text);
         let mut any_of = Vec::new();
         for segment in rewritten.split("||") {
             if !VALID.is_match(segment) {
-                return Err(format!("improper constraint: {:?}", segment.trim()));
+                return Err(ImproperConstraint(segment.trim().to_string()));
             }
             let all_of = FIND
                 .find_iter(segment)
@@ -177,10 +182,10 @@ fn rewrite_ranges(text: &str) -> String {
     out
 }
 
-fn parse_one(s: &str) -> Result<Constraint, String> {
+fn parse_one(s: &str) -> Result<Constraint, ImproperConstraint> {
     let m = ONE
         .captures(s)
-        .ok_or_else(|| format!("improper constraint: {:?}", s.trim()))?;
+        .ok_or_else(|| ImproperConstraint(s.trim().to_string()))?;
     let op = match &m[1] {
         "" | "=" => Op::TildeOrEqual,
         "!=" => Op::NotEqual,
@@ -203,7 +208,7 @@ fn parse_one(s: &str) -> Result<Constraint, String> {
     } else {
         (m[2].to_string(), false, false, false)
     };
-    let con = Version::parse(&ver).ok_or_else(|| format!("improper constraint: {:?}", s.trim()))?;
+    let con = Version::parse(&ver).ok_or_else(|| ImproperConstraint(s.trim().to_string()))?;
     Ok(Constraint {
         op,
         con,

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use crate::environment::{Environment, Proxies};
 use crate::error::{Error, Result};
 
 /// A client certificate chain and its private key.
@@ -45,9 +46,23 @@ pub struct TlsOptions {
     pub verify: Option<bool>,
     /// `--cert-dir`.
     pub cert_dir: Option<PathBuf>,
+    /// `$HOME`: `~/.config/containers/certs.d/<host>` is read when there is no `--cert-dir`.
+    pub home: Option<PathBuf>,
+    /// The proxies the environment names.
+    pub proxies: Proxies,
 }
 
 impl TlsOptions {
+    /// `--tls-verify` and `--cert-dir`, with what the environment says (`HOME`, proxies).
+    pub fn new(verify: Option<bool>, cert_dir: Option<PathBuf>, env: &Environment) -> Self {
+        TlsOptions {
+            verify,
+            cert_dir,
+            home: env.home.clone(),
+            proxies: env.proxies.clone(),
+        }
+    }
+
     /// Whether certificates are verified (and HTTPS required).
     pub fn verify(&self) -> bool {
         self.verify.unwrap_or(true)
@@ -80,7 +95,7 @@ pub fn client_builder(opts: &TlsOptions, host: &str) -> Result<reqwest::ClientBu
         .user_agent(crate::registry::USER_AGENT)
         .http1_only()
         .no_proxy()
-        .proxy(env_proxy())
+        .proxy(env_proxy(&opts.proxies))
         .use_preconfigured_tls(config))
 }
 
@@ -89,8 +104,8 @@ pub fn client_builder(opts: &TlsOptions, host: &str) -> Result<reqwest::ClientBu
 /// case too; a value without a scheme is an `http://` proxy), `NO_PROXY` exceptions (domains
 /// with their subdomains, IP addresses, CIDR blocks, `*`), and never for `localhost` or a
 /// loopback address. `HTTP_PROXY` is ignored in a CGI environment (`REQUEST_METHOD` set).
-fn env_proxy() -> reqwest::Proxy {
-    let proxies = EnvProxies::from_env();
+fn env_proxy(env: &Proxies) -> reqwest::Proxy {
+    let proxies = EnvProxies::new(env.http.clone(), env.https.clone(), env.no_proxy.clone());
     reqwest::Proxy::custom(move |target: &url::Url| proxies.proxy_for(target))
 }
 
@@ -101,25 +116,6 @@ struct EnvProxies {
 }
 
 impl EnvProxies {
-    fn from_env() -> Self {
-        let var = |names: [&str; 2]| {
-            names
-                .iter()
-                .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
-                .unwrap_or_default()
-        };
-        let http = if std::env::var_os("REQUEST_METHOD").is_some() {
-            String::new()
-        } else {
-            var(["HTTP_PROXY", "http_proxy"])
-        };
-        Self::new(
-            http,
-            var(["HTTPS_PROXY", "https_proxy"]),
-            var(["NO_PROXY", "no_proxy"]),
-        )
-    }
-
     fn new(http: String, https: String, no: String) -> Self {
         let matcher = hyper_util::client::proxy::matcher::Matcher::builder()
             .http(&http)
@@ -193,14 +189,10 @@ pub fn install_crypto_provider() {
 }
 
 /// The default per-host cert directories containers/image consults.
-fn default_cert_dirs(host: &str) -> Vec<PathBuf> {
+fn default_cert_dirs(home: Option<&Path>, host: &str) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
-    if let Some(home) = std::env::var_os("HOME") {
-        dirs.push(
-            Path::new(&home)
-                .join(".config/containers/certs.d")
-                .join(host),
-        );
+    if let Some(home) = home {
+        dirs.push(home.join(".config/containers/certs.d").join(host));
     }
     dirs.push(Path::new("/etc/containers/certs.d").join(host));
     dirs.push(Path::new("/etc/docker/certs.d").join(host));
@@ -212,7 +204,7 @@ pub fn load(opts: &TlsOptions, host: &str) -> Result<TlsMaterial> {
     match &opts.cert_dir {
         Some(dir) => {
             if !dir.is_dir() {
-                return Err(Error::usage(format!(
+                return Err(Error::Tls(format!(
                     "cert dir {} does not exist or is not a directory",
                     dir.display()
                 )));
@@ -221,7 +213,7 @@ pub fn load(opts: &TlsOptions, host: &str) -> Result<TlsMaterial> {
         }
         None => {
             let mut all = TlsMaterial::default();
-            for dir in default_cert_dirs(host) {
+            for dir in default_cert_dirs(opts.home.as_deref(), host) {
                 if dir.is_dir() {
                     let m = read_cert_dir(&dir)?;
                     all.roots.extend(m.roots);
@@ -264,19 +256,19 @@ pub fn read_cert_dir(dir: &Path) -> Result<TlsMaterial> {
                 let certs = CertificateDer::pem_slice_iter(&pem)
                     .collect::<std::result::Result<Vec<_>, _>>()
                     .map_err(|e| {
-                        Error::usage(format!(
+                        Error::Tls(format!(
                             "CA certificate {} is not valid PEM: {e}",
                             path.display()
                         ))
                     })?;
                 if let Some(e) = certs.iter().find_map(|c| verifier::check_anchor(c).err()) {
-                    return Err(Error::usage(format!(
+                    return Err(Error::Tls(format!(
                         "CA certificate {} is not usable: {e}",
                         path.display()
                     )));
                 }
                 if certs.is_empty() {
-                    return Err(Error::usage(format!(
+                    return Err(Error::Tls(format!(
                         "CA certificate {} holds no certificate",
                         path.display()
                     )));
@@ -287,7 +279,7 @@ pub fn read_cert_dir(dir: &Path) -> Result<TlsMaterial> {
             "cert" => {
                 let key_path = path.with_extension("key");
                 if !key_path.is_file() {
-                    return Err(Error::usage(format!(
+                    return Err(Error::Tls(format!(
                         "client certificate {} has no matching key {}",
                         path.display(),
                         key_path.display()
@@ -298,7 +290,7 @@ pub fn read_cert_dir(dir: &Path) -> Result<TlsMaterial> {
                 let key_pem = std::fs::read(&key_path)
                     .map_err(|e| Error::io("reading client key", &key_path, e))?;
                 let unusable = |why: String| {
-                    Error::usage(format!(
+                    Error::Tls(format!(
                         "client certificate {} / {} is not usable: {why}",
                         path.display(),
                         key_path.display(),
@@ -317,7 +309,7 @@ pub fn read_cert_dir(dir: &Path) -> Result<TlsMaterial> {
                 out.files.push(key_path);
             }
             "key" if !path.with_extension("cert").is_file() => {
-                return Err(Error::usage(format!(
+                return Err(Error::Tls(format!(
                     "client key {} has no matching certificate {}",
                     path.display(),
                     path.with_extension("cert").display()

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::fsutil::{Access, write_atomic};
 use crate::image::{ImageDestination, ImageSource};
 use crate::policy::PolicyImage;
-use crate::progress::{Mode, Progress};
+use crate::progress::{Mode, Progress, line_interval};
 use crate::reference::{AnyRef, ImageRef};
 
 pub(super) const LONG_ABOUT: &str = "Copy an image between registries and skopeo's on-disk \
@@ -124,19 +124,10 @@ pub(super) struct CopyArgs {
     #[arg(long, value_name = "NAME:TAG")]
     additional_tag: Vec<String>,
 
+    #[command(flatten)]
+    sign: super::sign_args::SignArgs,
+
     // skopeo flags ferry refuses by name.
-    #[arg(long, hide = true, value_name = "FINGERPRINT")]
-    sign_by: Option<String>,
-    #[arg(long, hide = true)]
-    sign_by_sigstore: Option<String>,
-    #[arg(long, hide = true)]
-    sign_by_sigstore_private_key: Option<String>,
-    #[arg(long, hide = true)]
-    sign_by_sq_fingerprint: Option<String>,
-    #[arg(long, hide = true)]
-    sign_passphrase_file: Option<String>,
-    #[arg(long, hide = true)]
-    sign_identity: Option<String>,
     #[arg(long, hide = true)]
     encrypt_layer: Option<String>,
     #[arg(long, hide = true)]
@@ -147,29 +138,7 @@ pub(super) struct CopyArgs {
 
 impl CopyArgs {
     fn refuse_unsupported(&self) -> Result<()> {
-        let refused: [(&str, bool, &str); 9] = [
-            ("--sign-by", self.sign_by.is_some(), "signing"),
-            (
-                "--sign-by-sigstore",
-                self.sign_by_sigstore.is_some(),
-                "signing",
-            ),
-            (
-                "--sign-by-sigstore-private-key",
-                self.sign_by_sigstore_private_key.is_some(),
-                "signing",
-            ),
-            (
-                "--sign-by-sq-fingerprint",
-                self.sign_by_sq_fingerprint.is_some(),
-                "signing",
-            ),
-            (
-                "--sign-passphrase-file",
-                self.sign_passphrase_file.is_some(),
-                "signing",
-            ),
-            ("--sign-identity", self.sign_identity.is_some(), "signing"),
+        let refused: [(&str, bool, &str); 3] = [
             (
                 "--encrypt-layer",
                 self.encrypt_layer.is_some(),
@@ -208,6 +177,8 @@ pub(super) async fn run(
     args.refuse_unsupported()?;
     let src = AnyRef::parse(&args.source)?;
     let dst = AnyRef::parse(&args.destination)?;
+    // The keys, once, before any request: a wrong passphrase changes nothing.
+    let signer = args.sign.load_as(personality)?;
     let multi_arch = args.multi_arch.mode(personality)?;
     // The trust policy is evaluated by the engine, before it writes anything.
     let gate = global
@@ -231,7 +202,16 @@ pub(super) async fn run(
     let mut src_side = args.src.side(args.authfile.as_ref())?;
     let mut dst_side = args.dest.side(args.authfile.as_ref())?;
     super::options::deprecated_tls_verify(args.tls_verify, &mut src_side, &mut dst_side);
-    let registries_d = global.registries_d()?;
+    let mut registries_d = global.registries_d()?;
+    if personality == Personality::Skopeo
+        && signer
+            .as_ref()
+            .is_some_and(|s| s.gpg_fingerprint().is_some())
+    {
+        // As skopeo: simple signatures with no signature API nor lookaside configured go to
+        // the local default lookaside directory (ferry refuses).
+        registries_d = registries_d.writing_to_default_lookaside();
+    }
     let rd = Some(&registries_d);
     let (source, destination) = match (&src, &dst) {
         (AnyRef::Docker(s), AnyRef::Docker(d)) => {
@@ -258,7 +238,11 @@ pub(super) async fn run(
         }
     };
     let quiet = args.quiet.unwrap_or(false);
-    let progress = Progress::with_style(Mode::detect(quiet), personality.style());
+    let progress = Progress::with_interval(
+        Mode::detect(quiet),
+        personality.style(),
+        line_interval(global.env.progress_interval.as_deref()),
+    );
     let opts = CopyOptions {
         multi_arch,
         platform: global.platform(),
@@ -271,6 +255,7 @@ pub(super) async fn run(
         refuse_retag: false,
         retry: args.retry.policy(personality),
         stall_timeout: global.stall_timeout(),
+        sign: signer,
     };
     let mut copier = Copier::new(
         opts,
@@ -288,6 +273,9 @@ pub(super) async fn run(
     if personality == Personality::Ferry {
         for v in &report.signatures_verified {
             progress.line(&v.line());
+        }
+        for s in &report.signatures_made {
+            progress.line(&s.line());
         }
     }
     for l in &report.layers_changed {

@@ -66,7 +66,7 @@ fn write_output(format: Option<&str>, data: &GoValue) -> Result<()> {
     let text = match format {
         None | Some("") => format!("{}\n", data.to_json_indent()),
         Some(f) if template::is_json_format(f) => format!("{}\n", data.to_json_indent()),
-        Some(f) => template::render(f, data).map_err(Error::Usage)?,
+        Some(f) => template::render(f, data).map_err(|e| Error::usage(e.to_string()))?,
     };
     write_stdout(text.as_bytes())
 }
@@ -104,11 +104,11 @@ pub(super) async fn run(
     if raw && !config {
         return write_stdout(&top.bytes);
     }
-    // skopeo's context for an index without the wanted platform (the only usage error here).
+    // skopeo's context for an index without the wanted platform.
     let single = platform_image(source, top.clone(), &global.platform())
         .await
         .map_err(|e| match e {
-            Error::Usage(m) => Error::Usage(format!("parsing manifest for image: {m}")),
+            Error::Platform(m) => Error::Platform(format!("parsing manifest for image: {m}")),
             e => e,
         })?;
     let stall = global.stall_timeout();

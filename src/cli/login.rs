@@ -9,6 +9,7 @@ use clap::Args;
 
 use super::options::{GlobalOptions, Personality, go_bool};
 use crate::credentials::{AuthFiles, Credentials, primary_auth_file, read_secret_file};
+use crate::environment::Environment;
 use crate::error::{Error, Result};
 use crate::login::{AuthFile, credentials_key};
 use crate::redact::Secret;
@@ -115,7 +116,9 @@ pub(super) async fn login(
     let (key, registry) = credentials_key(&args.registry)?;
     if args.get_login.unwrap_or(false) {
         let repo = key.split_once('/').map(|(_, p)| p).unwrap_or("");
-        return match AuthFiles::discover(args.authfile.as_deref()).lookup(&registry, repo)? {
+        return match AuthFiles::discover(args.authfile.as_deref(), &global.env)
+            .lookup(&registry, repo)?
+        {
             Some(Credentials::Basic { username, .. } | Credentials::OAuth2 { username, .. }) => {
                 println!("{username}");
                 Ok(())
@@ -167,10 +170,11 @@ pub(super) async fn login(
         fixed_delay: None,
     };
     let mut opts = ClientOptions {
-        tls: TlsOptions {
-            verify: args.tls_verify.or(global.legacy_tls_verify),
-            cert_dir: args.cert_dir.clone(),
-        },
+        tls: TlsOptions::new(
+            args.tls_verify.or(global.legacy_tls_verify),
+            args.cert_dir.clone(),
+            &global.env,
+        ),
         credentials: Credentials::Basic {
             username: username.clone(),
             password: password.clone(),
@@ -183,7 +187,7 @@ pub(super) async fn login(
     }
     let client = Client::new(&registry, opts)?;
     client.check_login().await?;
-    let path = primary_auth_file(args.authfile.as_deref());
+    let path = primary_auth_file(args.authfile.as_deref(), &global.env);
     let mut file = AuthFile::load(&path)?;
     file.set(&key, &username, &password);
     file.save()?;
@@ -198,12 +202,12 @@ fn compat_auth_file() -> Error {
     Error::Unsupported("--compat-auth-file (a Docker-compatible config file)".into())
 }
 
-pub(super) fn logout(args: LogoutArgs) -> Result<()> {
+pub(super) fn logout(args: LogoutArgs, env: &Environment) -> Result<()> {
     let _ = (&args.cert_dir, args.tls_verify);
     if args.compat_auth_file.is_some() {
         return Err(compat_auth_file());
     }
-    let path = primary_auth_file(args.authfile.as_deref());
+    let path = primary_auth_file(args.authfile.as_deref(), env);
     if args.all.unwrap_or(false) {
         if args.registry.is_some() {
             return Err(Error::usage("--all takes no registry"));

@@ -24,6 +24,7 @@ pub mod options;
 mod promote;
 mod referrers;
 mod scale;
+mod sign_args;
 mod signing;
 mod sync;
 mod tree;
@@ -77,7 +78,10 @@ const ENVIRONMENT: &str = "Environment:
   FERRY_MAX_TAG_DATA                                    memory a repository's tag list may take
                                                         (list-tags, sync, inspect; 64MiB)
   HTTPS_PROXY, HTTP_PROXY, NO_PROXY                     proxies (as skopeo)
-  GNUPGHOME                                             GnuPG home of standalone-sign/-verify (as skopeo)
+  FERRY_SIGN_PASSPHRASE                                 passphrase of the signing key (copy, sync, promote
+                                                        --sign-by*), when no --sign-passphrase-file
+  GNUPGHOME                                             GnuPG home of standalone-sign/-verify and
+                                                        --sign-by (as skopeo)
 A flag wins over its -file form, which wins over the environment.";
 
 /// ferry's command line.
@@ -103,7 +107,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Copy an image: registries (docker://), oci:, oci-archive:, dir:, docker-archive:.
-    #[command(long_about = copy::LONG_ABOUT)]
+    #[command(long_about = copy::LONG_ABOUT, after_long_help = sign_args::SIGNING_HELP)]
     Copy(Box<copy::CopyArgs>),
     /// Inspect an image: skopeo's JSON, the raw manifest, the config, or a Go template.
     #[command(long_about = inspect::LONG_ABOUT)]
@@ -122,7 +126,7 @@ enum Command {
     #[command(long_about = sync::LONG_ABOUT, after_long_help = scale::ABOUT)]
     Sync(Box<sync::SyncArgs>),
     /// ferry: promote an image from the non-production registry to production.
-    #[command(long_about = promote::LONG_ABOUT)]
+    #[command(long_about = promote::LONG_ABOUT, after_long_help = sign_args::SIGNING_HELP)]
     Promote(Box<promote::PromoteArgs>),
     /// ferry: verify an image's signed promotion attestation (promote --attest) and print it.
     #[command(long_about = verify_promotion::LONG_ABOUT)]
@@ -171,6 +175,7 @@ pub fn main() -> i32 {
             return EXIT_ERROR;
         }
     };
+    cli.global.env = std::sync::Arc::new(crate::environment::Environment::capture());
     options::init_logging(cli.global.debug(), personality);
     if cli.tls_verify.is_some() {
         log::warn!("'--tls-verify' is deprecated, please set this on the specific subcommand");
@@ -200,14 +205,14 @@ fn run(cli: Cli, personality: Personality) -> Result<()> {
                 Command::Delete(args) => delete::run(*args, &cli.global, personality).await,
                 Command::ManifestDigest(args) => manifest_digest::run(args),
                 Command::Login(args) => login::login(*args, &cli.global, personality).await,
-                Command::Logout(args) => login::logout(args),
+                Command::Logout(args) => login::logout(args, &cli.global.env),
                 Command::Sync(args) => sync::run(*args, &cli.global, personality).await,
                 Command::Promote(args) => promote::run(*args, &cli.global, personality).await,
                 Command::Tree(args) => tree::run(*args, &cli.global, personality).await,
                 Command::VerifyPromotion(args) => {
                     verify_promotion::run(*args, &cli.global, personality).await
                 }
-                Command::Trigger(args) => trigger::run(*args).await,
+                Command::Trigger(args) => trigger::run(*args, &cli.global.env).await,
                 Command::StandaloneSign(args) => signing::standalone_sign(args),
                 Command::StandaloneVerify(args) => signing::standalone_verify(args),
                 Command::GenerateSigstoreKey(args) => signing::generate_sigstore_key(args),
@@ -217,10 +222,7 @@ fn run(cli: Cli, personality: Personality) -> Result<()> {
         match timeout {
             Some(t) => match tokio::time::timeout(t, fut).await {
                 Ok(r) => r,
-                Err(_) => Err(Error::usage(format!(
-                    "command timed out after {}",
-                    fmt_duration(t)
-                ))),
+                Err(_) => Err(Error::Timeout(fmt_duration(t))),
             },
             None => fut.await,
         }

@@ -9,6 +9,7 @@ use clap::Args;
 
 use crate::copy::MultiArch;
 use crate::credentials::CredentialArgs;
+use crate::environment::Environment;
 use crate::error::{Error, Result};
 use crate::policy::PolicySource;
 use crate::redact::Secret;
@@ -116,6 +117,9 @@ pub struct GlobalOptions {
     /// A deprecated `--tls-verify` before the verb: the default of every side's own flag.
     #[arg(skip)]
     pub legacy_tls_verify: Option<bool>,
+    /// The process environment, read once when the command line is parsed.
+    #[arg(skip)]
+    pub env: Arc<Environment>,
 }
 
 impl GlobalOptions {
@@ -138,8 +142,10 @@ impl GlobalOptions {
 
     /// The registries.d configuration (`--registries.d`, else the user's, else the system's).
     pub fn registries_d(&self) -> Result<crate::registries_d::RegistriesD> {
-        let home = std::env::var_os("HOME").map(PathBuf::from);
-        crate::registries_d::RegistriesD::load(self.registries_d.as_deref(), home.as_deref())
+        crate::registries_d::RegistriesD::load(
+            self.registries_d.as_deref(),
+            self.env.home.as_deref(),
+        )
     }
 
     /// The trust policy source.
@@ -147,6 +153,8 @@ impl GlobalOptions {
         PolicySource {
             path: self.policy.clone(),
             insecure: self.insecure_policy.unwrap_or(false),
+            env_path: self.env.containers_policy_json.clone(),
+            home: self.env.home.clone(),
         }
     }
 
@@ -229,21 +237,23 @@ impl SideFlags {
         retry: RetryPolicy,
         global: &GlobalOptions,
     ) -> Result<Arc<Client>> {
-        let credentials = self.creds.resolve(registry, repository)?;
+        let credentials = self.creds.resolve(registry, repository, &global.env)?;
         log::debug!("{registry}: credentials: {}", credentials.describe());
         let flag_prefix = match self.creds.flag_prefix.as_str() {
             "" => "--",
             p => p,
         };
         let mut opts = ClientOptions {
-            tls: TlsOptions {
-                verify: self.tls.verify.or(global.legacy_tls_verify),
-                cert_dir: self.tls.cert_dir.clone(),
-            },
+            tls: TlsOptions::new(
+                self.tls.verify.or(global.legacy_tls_verify),
+                self.tls.cert_dir.clone(),
+                &global.env,
+            ),
             credentials,
             retry,
             tls_verify_flag: format!("{flag_prefix}tls-verify"),
-            max_tag_data: crate::registry::tags::limit_from_env().map_err(Error::usage)?,
+            max_tag_data: crate::registry::tags::limit_from(global.env.max_tag_data.as_deref())
+                .map_err(Error::usage)?,
             requests_per_second: self.requests_per_second,
             ..ClientOptions::default()
         };
@@ -326,7 +336,7 @@ macro_rules! registry_flags {
                         flag_prefix: format!("--{}", $prefix),
                         env_prefix: $env.to_string(),
                     },
-                    tls: TlsOptions { verify: self.tls_verify, cert_dir: self.cert_dir.clone() },
+                    tls: TlsOptions { verify: self.tls_verify, cert_dir: self.cert_dir.clone(), ..TlsOptions::default() },
                     requests_per_second: None,
                 })
             }

@@ -7,17 +7,15 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::options::{GlobalOptions, Personality, RetryArgs, SideFlags, go_bool};
-use super::signing::read_passphrase_file;
 use crate::credentials::{CredentialArgs, read_secret_file};
 use crate::error::{Error, Result};
 use crate::fsutil::{Access, write_atomic};
-use crate::progress::{Mode, Progress};
+use crate::progress::{Mode, Progress, line_interval};
 use crate::promote::{
     DEFAULT_CONFIG, DEFAULT_DEST_CERT_DIR, DEFAULT_DEST_TOKEN_FILE, DEFAULT_SRC_CERT_DIR,
     DEFAULT_SRC_TOKEN_FILE, Given, JenkinsEnv, Promoter, PromotionConfig, SA_USERNAME,
 };
 use crate::redact::Secret;
-use crate::signing::keys::PrivateKey;
 use crate::tls::TlsOptions;
 
 pub(super) const LONG_ABOUT: &str =
@@ -70,12 +68,12 @@ IMAGE_DIGEST and IMAGE_URL, which Tekton Chains attests).
 read back, the promotion record (source and destination references and digests, the digest \
 replaced, the signatures verified at the source, the Jenkins job, build number and URL, \
 ferry's version, the time) is signed as an in-toto statement (predicate type \
-urn:ferry:promotion:v1) in a DSSE envelope with the sigstore private key \
---sign-by-sigstore-private-key (cosign's encrypted format; its passphrase from the first line \
-of --sign-passphrase-file, else from FERRY_SIGN_PASSPHRASE), and attached to the production \
-digest as cosign attaches attestations: a layer of the sha256-<hex>.att tag and, where the \
-registry has the OCI 1.1 referrers API, a referrer. `ferry verify-promotion` checks it. \
---attest without a key is refused before anything is copied.";
+urn:ferry:promotion:v1) in a DSSE envelope with the sigstore private key of \
+--sign-by-sigstore-private-key (which signs the production image too, see Signing below), and \
+attached to the production digest as cosign attaches attestations: a layer of the \
+sha256-<hex>.att tag and, where the registry has the OCI 1.1 referrers API, a referrer. `ferry \
+verify-promotion` checks it. --attest without --sign-by-sigstore-private-key is refused before \
+anything is copied.";
 
 /// Arguments of `promote`.
 #[derive(Debug, Args)]
@@ -143,70 +141,29 @@ pub(super) struct PromoteArgs {
     retry: RetryArgs,
     #[command(flatten)]
     referrers: super::referrers::ReferrerArgs,
+    #[command(flatten)]
+    sign: super::sign_args::SignArgs,
     /// No progress output and no summary.
     #[arg(short = 'q', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     quiet: Option<bool>,
 
     /// ferry: sign the promotion record and attach it to the production digest (an in-toto
-    /// statement in a DSSE envelope, the .att tag and a referrer); needs
+    /// statement in a DSSE envelope, the .att tag and a referrer) with the key of
     /// --sign-by-sigstore-private-key.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     attest: Option<bool>,
-    /// The sigstore private key (cosign's encrypted format) that signs the promotion
-    /// attestation.
-    #[arg(long, value_name = "PATH")]
-    sign_by_sigstore_private_key: Option<PathBuf>,
-    /// File whose first line is the private key's passphrase [default: the value of
-    /// FERRY_SIGN_PASSPHRASE].
-    #[arg(long, value_name = "PATH")]
-    sign_passphrase_file: Option<PathBuf>,
 }
 
-/// The environment variable holding the signing key's passphrase when no file is given.
-const PASSPHRASE_ENV: &str = "FERRY_SIGN_PASSPHRASE";
-
-/// `--attest`'s key, decrypted: checked before anything is read or written.
-fn attest_key(args: &PromoteArgs) -> Result<Option<PrivateKey>> {
+/// `--attest` needs a sigstore key: refused (a usage error) before the key is read and
+/// before any request.
+fn check_attest(args: &PromoteArgs) -> Result<bool> {
     let attest = args.attest.unwrap_or(false);
-    let Some(path) = &args.sign_by_sigstore_private_key else {
-        if attest {
-            return Err(Error::usage(
-                "promote: --attest needs --sign-by-sigstore-private-key PATH (the production sigstore private key) and its passphrase (--sign-passphrase-file PATH or FERRY_SIGN_PASSPHRASE)",
-            ));
-        }
-        if args.sign_passphrase_file.is_some() {
-            return Err(Error::usage(
-                "promote: --sign-passphrase-file without --sign-by-sigstore-private-key",
-            ));
-        }
-        return Ok(None);
-    };
-    if !attest {
+    if attest && args.sign.sign_by_sigstore_private_key.is_none() {
         return Err(Error::usage(
-            "promote: --sign-by-sigstore-private-key signs the promotion attestation: pass --attest",
+            "promote: --attest needs --sign-by-sigstore-private-key PATH (the production sigstore private key; its passphrase from --sign-passphrase-file or FERRY_SIGN_PASSPHRASE): the attestation is a DSSE envelope signed with a sigstore key",
         ));
     }
-    let passphrase = match &args.sign_passphrase_file {
-        Some(f) => read_passphrase_file(f)?,
-        None => match std::env::var(PASSPHRASE_ENV) {
-            // Its first line, as a file's.
-            Ok(p) => Secret::new(p.split('\n').next().unwrap_or("").to_string()),
-            Err(_) => {
-                return Err(Error::usage(format!(
-                    "promote: the passphrase of {} is needed: --sign-passphrase-file PATH or {PASSPHRASE_ENV}",
-                    path.display()
-                )));
-            }
-        },
-    };
-    let pem = std::fs::read(path).map_err(|e| Error::io("reading private key", path, e))?;
-    let key = PrivateKey::from_encrypted_pem(&pem, &passphrase).map_err(|e| {
-        Error::Signing(format!(
-            "promote: reading sigstore private key {}: {e}",
-            path.display()
-        ))
-    })?;
-    Ok(Some(key))
+    Ok(attest)
 }
 
 /// One side: its token and TLS options.
@@ -258,7 +215,7 @@ pub(super) async fn run(
     ];
     // The production side's pins first: without them nothing else is looked at.
     let config = PromotionConfig::load(&args.config)?;
-    let attest = attest_key(&args)?.map(Arc::new);
+    let attest = check_attest(&args)?;
     let given = Given::resolve(flags, env_value);
     let src_token = token(
         &args.src_token_file,
@@ -270,17 +227,20 @@ pub(super) async fn run(
         "production token file",
         "--dest-token-file",
     );
-    let mut missing = given.as_ref().err().cloned().unwrap_or_default();
-    missing.extend(src_token.as_ref().err().cloned());
-    missing.extend(dst_token.as_ref().err().cloned());
-    if !missing.is_empty() {
-        return Err(Error::usage(format!(
-            "promote: missing or empty inputs: {}",
-            missing.join(", ")
-        )));
-    }
+    let (given, src_token, dst_token) = match (given, src_token, dst_token) {
+        (Ok(given), Ok(src), Ok(dst)) => (given, src, dst),
+        (given, src, dst) => {
+            let mut missing = given.err().unwrap_or_default();
+            missing.extend(src.err());
+            missing.extend(dst.err());
+            return Err(Error::usage(format!(
+                "promote: missing or empty inputs: {}",
+                missing.join(", ")
+            )));
+        }
+    };
     // Every input checked (grammar, then the config's allowed values) before any request.
-    let inputs = given.expect("checked").check(&config)?;
+    let inputs = given.check(&config)?;
     log::debug!(
         "promote: registries and projects allowed by {}",
         config.path.display()
@@ -288,19 +248,29 @@ pub(super) async fn run(
     let (src, dst) = inputs.references()?;
     // Evaluated by the engine after reading the source, before writing anything.
     let policy = global.policy().load()?.map(Arc::new);
+    // The keys, once, before any request: a wrong passphrase changes nothing (promote is
+    // ferry's verb: ferry's rules, whatever the name it was invoked by).
+    let signer = args.sign.load()?;
+    // --attest signs the promotion record with the same sigstore key.
+    let attest = match (attest, &signer) {
+        (true, Some(s)) => s.sigstore_key(),
+        _ => None,
+    };
     let src_side = Side {
-        token: src_token.expect("checked"),
-        tls: TlsOptions {
-            verify: args.src_tls_verify,
-            cert_dir: cert_dir(args.src_cert_dir.as_ref(), DEFAULT_SRC_CERT_DIR),
-        },
+        token: src_token,
+        tls: TlsOptions::new(
+            args.src_tls_verify,
+            cert_dir(args.src_cert_dir.as_ref(), DEFAULT_SRC_CERT_DIR),
+            &global.env,
+        ),
     };
     let dst_side = Side {
-        token: dst_token.expect("checked"),
-        tls: TlsOptions {
-            verify: args.dest_tls_verify,
-            cert_dir: cert_dir(args.dest_cert_dir.as_ref(), DEFAULT_DEST_CERT_DIR),
-        },
+        token: dst_token,
+        tls: TlsOptions::new(
+            args.dest_tls_verify,
+            cert_dir(args.dest_cert_dir.as_ref(), DEFAULT_DEST_CERT_DIR),
+            &global.env,
+        ),
     };
     let retry = args.retry.policy(personality);
     let client = |side: Side, r: &crate::reference::ImageRef, which: &str, prefix: &str| {
@@ -330,7 +300,11 @@ pub(super) async fn run(
     let src_client = client(src_side, &src, "non-production", "--src-")?;
     let dst_client = client(dst_side, &dst, "production", "--dest-")?;
     let quiet = args.quiet.unwrap_or(false);
-    let progress = Progress::new(Mode::detect(quiet));
+    let progress = Progress::with_interval(
+        Mode::detect(quiet),
+        crate::progress::Style::Ferry,
+        line_interval(global.env.progress_interval.as_deref()),
+    );
     let promoter = Promoter {
         src: src_client,
         dst: dst_client,
@@ -342,6 +316,7 @@ pub(super) async fn run(
         attachments: args.referrers.options(personality)?,
         registries_d: Some(global.registries_d()?),
         policy,
+        signer,
         attest,
     };
     let result = promoter
@@ -351,6 +326,9 @@ pub(super) async fn run(
     let (record, report) = result?;
     for v in &report.signatures_verified {
         progress.line(&v.line());
+    }
+    for s in &report.signatures_made {
+        progress.line(&s.line());
     }
     for s in &report.signatures_not_copied {
         progress.line(&format!(

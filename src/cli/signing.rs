@@ -245,7 +245,7 @@ pub(super) fn generate_sigstore_key(args: GenerateKeyArgs) -> Result<()> {
 
 /// Ask for a passphrase on the terminal, without echo, as skopeo does (rpassword restores
 /// the terminal, Ctrl-C included).
-fn prompt_passphrase(private: &Path) -> Result<Secret> {
+pub(super) fn prompt_passphrase(private: &Path) -> Result<Secret> {
     use std::io::IsTerminal as _;
     if !std::io::stdin().is_terminal() {
         return Err(Error::usage(format!(

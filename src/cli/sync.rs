@@ -12,7 +12,7 @@ use super::options::{
 use crate::copy::CopyOptions;
 use crate::error::{Error, Result};
 use crate::fsutil::{Access, write_atomic};
-use crate::progress::{Mode, Progress};
+use crate::progress::{Mode, Progress, line_interval};
 use crate::redact::Secret;
 use crate::registry::Client;
 use crate::retry::RetryPolicy;
@@ -33,6 +33,11 @@ named the same way (an existing one is refused, as skopeo refuses it).
 
 The trust policy (--policy) is checked for each image as `copy` checks it, before anything of \
 that image is written; a refused image fails the sync as any copy failure does.
+
+--sign-by, --sign-by-sigstore-private-key and --sign-passphrase-file sign every image copied \
+(and every image already there, as skopeo copies and signs it again) as `copy` signs one (see \
+`copy --help`), each as its own destination reference (--sign-identity is refused, as skopeo's \
+sync has no such flag); the key is loaded once, before the first image.
 
 ferry's additions: --dest oci DESTINATION writes every image into one OCI layout, named \
 <last path component>:<tag> (with --scoped, <source registry>/<path>:<tag>), each blob stored \
@@ -136,15 +141,8 @@ pub(super) struct SyncArgs {
     #[command(flatten)]
     layers: LayerFlags,
 
-    // skopeo flags ferry refuses by name.
-    #[arg(long, hide = true)]
-    sign_by: Option<String>,
-    #[arg(long, hide = true)]
-    sign_by_sigstore: Option<String>,
-    #[arg(long, hide = true)]
-    sign_by_sigstore_private_key: Option<String>,
-    #[arg(long, hide = true)]
-    sign_passphrase_file: Option<String>,
+    #[command(flatten)]
+    sign: super::sign_args::SignArgs,
 }
 
 /// Clients for sync: the command line's flags, overridden per registry by the YAML file.
@@ -185,40 +183,32 @@ impl sync::ClientSource for FlagClients<'_> {
     }
 }
 
-impl SyncArgs {
-    fn refuse_unsupported(&self) -> Result<()> {
-        for (flag, given, what) in [
-            ("--sign-by", self.sign_by.is_some(), "signing"),
-            (
-                "--sign-by-sigstore",
-                self.sign_by_sigstore.is_some(),
-                "signing",
-            ),
-            (
-                "--sign-by-sigstore-private-key",
-                self.sign_by_sigstore_private_key.is_some(),
-                "signing",
-            ),
-            (
-                "--sign-passphrase-file",
-                self.sign_passphrase_file.is_some(),
-                "signing",
-            ),
-        ] {
-            if given {
-                return Err(Error::Unsupported(format!("{flag} ({what})")));
-            }
-        }
-        Ok(())
-    }
-}
-
 pub(super) async fn run(
     args: SyncArgs,
     global: &GlobalOptions,
     personality: Personality,
 ) -> Result<()> {
-    args.refuse_unsupported()?;
+    // The keys, once, before anything else: a wrong passphrase changes nothing.
+    if args
+        .sign
+        .sign_identity
+        .as_deref()
+        .is_some_and(|s| !s.is_empty())
+    {
+        return Err(Error::usage(
+            "sync signs each image as its own destination reference: --sign-identity is not accepted",
+        ));
+    }
+    let signer = args.sign.load_as(personality)?;
+    let mut registries_d = global.registries_d()?;
+    if personality == Personality::Skopeo
+        && signer
+            .as_ref()
+            .is_some_and(|s| s.gpg_fingerprint().is_some())
+    {
+        // As skopeo (see copy).
+        registries_d = registries_d.writing_to_default_lookaside();
+    }
     let src_transport = args.src_transport.as_deref().ok_or_else(|| {
         Error::usage("A source transport must be specified (--src docker, dir, oci or yaml)")
     })?;
@@ -290,6 +280,7 @@ pub(super) async fn run(
             refuse_retag: false,
             retry: args.retry.policy(personality),
             stall_timeout: global.stall_timeout(),
+            sign: signer,
         },
         images_in_flight: parallel_images,
         blob_slots,
@@ -297,7 +288,7 @@ pub(super) async fn run(
         keep_going: args.keep_going.unwrap_or(false),
         scoped: args.scoped.unwrap_or(false),
         append_suffix: args.append_suffix.clone(),
-        registries_d: Some(Arc::new(global.registries_d()?)),
+        registries_d: Some(Arc::new(registries_d)),
         dest_kind,
         conversion,
         shard: args.scale.shard()?,
@@ -331,9 +322,10 @@ pub(super) async fn run(
     if opts.dry_run {
         log::warn!("Running in dry-run mode");
     }
-    let progress = Progress::with_style(
+    let progress = Progress::with_interval(
         Mode::detect(args.quiet.unwrap_or(false)),
         personality.style(),
+        line_interval(global.env.progress_interval.as_deref()),
     );
     let result = match disk {
         None => {

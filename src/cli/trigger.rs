@@ -8,6 +8,7 @@ use clap::Args;
 
 use super::options::go_bool;
 use crate::credentials::read_secret_file;
+use crate::environment::Environment;
 use crate::error::{Error, Result};
 use crate::redact::Secret;
 use crate::tls::TlsOptions;
@@ -97,7 +98,7 @@ pub(super) struct TriggerArgs {
     secret: Option<Option<String>>,
 }
 
-pub(super) async fn run(args: TriggerArgs) -> Result<()> {
+pub(super) async fn run(args: TriggerArgs, environment: &Environment) -> Result<()> {
     if args.secret.is_some() {
         return Err(Error::usage(format!(
             "trigger: the webhook secret is never taken from the command line (it would show in process lists and logs): use --secret-file PATH or the environment variable {SECRET_ENV}"
@@ -127,26 +128,22 @@ pub(super) async fn run(args: TriggerArgs) -> Result<()> {
             "the webhook secret (--secret-file or {SECRET_ENV})"
         ));
     }
-    if !missing.is_empty() {
+    let (Some(secret), true) = (secret, missing.is_empty()) else {
         return Err(Error::usage(format!(
             "trigger: missing inputs: {}",
             missing.join(", ")
         )));
-    }
-    let secret = secret.expect("checked");
+    };
     let env = unpinned(&args.env);
     if let Some(url) = &args.event_listener {
-        return event_listener(url, &args, &secret, &env).await;
+        return event_listener(url, &args, &secret, &env, environment).await;
     }
     let token = args
         .token_file
         .as_ref()
         .map(|f| read_secret_file(f, "token file"))
         .transpose()?;
-    let tls = TlsOptions {
-        verify: args.tls_verify,
-        cert_dir: args.cert_dir.clone(),
-    };
+    let tls = TlsOptions::new(args.tls_verify, args.cert_dir.clone(), environment);
     let target = Target::new(
         args.api_url.as_deref().unwrap_or_default(),
         args.namespace.as_deref().unwrap_or_default(),
@@ -201,11 +198,9 @@ async fn event_listener(
     args: &TriggerArgs,
     secret: &Secret,
     env: &[EnvVar],
+    environment: &Environment,
 ) -> Result<()> {
-    let tls = TlsOptions {
-        verify: args.tls_verify,
-        cert_dir: args.cert_dir.clone(),
-    };
+    let tls = TlsOptions::new(args.tls_verify, args.cert_dir.clone(), environment);
     let url = crate::eventlistener::check_url(url, !tls.verify())?;
     let accepted = crate::eventlistener::send(crate::eventlistener::Call {
         url: &url,

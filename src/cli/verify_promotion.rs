@@ -76,7 +76,7 @@ pub(super) async fn run(
         .source_digest
         .as_deref()
         .map(|d| {
-            d.parse().map_err(|e: String| {
+            d.parse().map_err(|e: crate::reference::ReferenceError| {
                 Error::usage(format!("verify-promotion: --source-digest {d:?}: {e}"))
             })
         })

@@ -3,6 +3,7 @@
 //! from the original bytes (unknown fields dropped, as Go drops them) and written back with
 //! Go's `json.Marshal`, so that the result has skopeo's bytes and digest.
 
+use super::{ConvertError, refused};
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -181,11 +182,11 @@ impl Schema2List {
 }
 
 /// A JSON value kept as Go's `time.Time` (`*time.Time` when optional).
-fn time_json(t: &Option<String>) -> Result<Option<String>, String> {
+fn time_json(t: &Option<String>) -> Result<Option<String>, ConvertError> {
     match t {
         None => Ok(None),
         Some(s) => Ok(Some(gojson::string(
-            &GoTime::parse_rfc3339(s)?.rfc3339_nano(),
+            &GoTime::parse_rfc3339(s).map_err(refused)?.rfc3339_nano(),
         ))),
     }
 }
@@ -283,9 +284,9 @@ fn raw_map_omitempty(o: Obj, key: &str, m: &BTreeMap<String, String>) -> Obj {
 
 /// A Docker image config as containers/image converts it for an OCI manifest: decoded into
 /// `v1.Image` and marshalled again (`convertToManifestOCI1`).
-pub(crate) fn docker_config_to_oci(config: &[u8]) -> Result<Vec<u8>, String> {
+pub(crate) fn docker_config_to_oci(config: &[u8]) -> Result<Vec<u8>, ConvertError> {
     let img: OciImage =
-        serde_json::from_slice(config).map_err(|e| format!("the image config: {e}"))?;
+        serde_json::from_slice(config).map_err(|e| refused(format!("the image config: {e}")))?;
     let mut o = Obj::new();
     if let Some(t) = time_json(&img.created)? {
         o = o.raw("created", &t);

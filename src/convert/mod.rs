@@ -117,18 +117,34 @@ pub fn layer_op(desc: &Descriptor, desired: Desired, opts: &Options) -> Option<O
     }
 }
 
+/// Why a manifest cannot be converted as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConvertError {
+    /// Docker schema 2 has no zstd layer type.
+    #[error("zstd compression is not supported for Docker schema 2 images (use -f oci)")]
+    ZstdInDocker,
+    /// A layer media type the conversion does not know.
+    #[error("unknown layer media type {0:?} during manifest conversion")]
+    UnknownLayer(String),
+    /// Anything else the conversion refuses; the text says what.
+    #[error("{0}")]
+    Refused(String),
+}
+
+pub(crate) fn refused(why: impl Into<String>) -> ConvertError {
+    ConvertError::Refused(why.into())
+}
+
 /// The layer media type for a manifest kind and compression.
 pub fn layer_media_type(
     docker: bool,
     compression: Option<Algorithm>,
-) -> Result<&'static str, String> {
+) -> Result<&'static str, ConvertError> {
     Ok(match (docker, compression) {
         (true, None) => "application/vnd.docker.image.rootfs.diff.tar",
         (true, Some(Algorithm::Gzip)) => "application/vnd.docker.image.rootfs.diff.tar.gzip",
         (true, Some(Algorithm::Zstd)) => {
-            return Err(
-                "zstd compression is not supported for Docker schema 2 images (use -f oci)".into(),
-            );
+            return Err(ConvertError::ZstdInDocker);
         }
         (false, None) => "application/vnd.oci.image.layer.v1.tar",
         (false, Some(Algorithm::Gzip)) => "application/vnd.oci.image.layer.v1.tar+gzip",
@@ -137,7 +153,7 @@ pub fn layer_media_type(
 }
 
 /// A layer's media type in the other manifest kind (as containers/image maps them).
-fn map_layer_type(media_type: &str, to_docker: bool) -> Result<String, String> {
+fn map_layer_type(media_type: &str, to_docker: bool) -> Result<String, ConvertError> {
     let mapped = match (to_docker, media_type) {
         (true, "application/vnd.oci.image.layer.nondistributable.v1.tar") => {
             "application/vnd.docker.image.rootfs.foreign.diff.tar"
@@ -152,9 +168,8 @@ fn map_layer_type(media_type: &str, to_docker: bool) -> Result<String, String> {
             "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
         }
         _ => {
-            let c = layer_compression(media_type).ok_or_else(|| {
-                format!("unknown layer media type {media_type:?} during manifest conversion")
-            })?;
+            let c = layer_compression(media_type)
+                .ok_or_else(|| ConvertError::UnknownLayer(media_type.to_string()))?;
             layer_media_type(to_docker, c)?
         }
     };
@@ -167,7 +182,7 @@ pub fn target_type(
     current: &str,
     accepted: &[&str],
     forced: Option<ManifestFormat>,
-) -> Result<&'static str, String> {
+) -> Result<&'static str, ConvertError> {
     let index = manifest::is_index_type(current);
     let pick = |f: ManifestFormat| match (f, index) {
         (ManifestFormat::Oci, false) => OCI_MANIFEST,
@@ -186,7 +201,7 @@ pub fn target_type(
     ]
     .into_iter()
     .find(|t| *t == current)
-    .ok_or_else(|| format!("unsupported manifest type {current:?}"))?;
+    .ok_or_else(|| refused(format!("unsupported manifest type {current:?}")))?;
     if accepted.is_empty() || accepted.contains(&own) {
         return Ok(own);
     }
@@ -196,11 +211,11 @@ pub fn target_type(
     if accepted.contains(&OCI_MANIFEST) && !index {
         return Ok(OCI_MANIFEST);
     }
-    Err(format!(
+    Err(refused(format!(
         "the destination does not accept a {} (it takes {})",
         manifest::type_name(current),
         accepted.join(", ")
-    ))
+    )))
 }
 
 /// A new layer (or config) of a rewritten image.
@@ -221,9 +236,9 @@ pub fn rewrite_image(
     target: &str,
     config: &NewBlob,
     layers: &[NewBlob],
-) -> Result<Bytes, String> {
+) -> Result<Bytes, ConvertError> {
     let Kind::Image { .. } = &original.kind else {
-        return Err("not an image manifest".into());
+        return Err(refused("not an image manifest"));
     };
     let to_docker = target == DOCKER_MANIFEST;
     let urls_of = |i: usize| -> Option<Vec<String>> {
@@ -247,7 +262,7 @@ pub fn rewrite_image(
                     urls: urls_of(i),
                 })
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, ConvertError>>()?;
         Schema2 {
             schema_version: 2,
             media_type: DOCKER_MANIFEST.into(),
@@ -263,7 +278,7 @@ pub fn rewrite_image(
     } else {
         // From an OCI original, keep what Go's v1.Manifest keeps (annotations, subject…).
         let mut m: Oci1 = if original.media_type == OCI_MANIFEST {
-            serde_json::from_slice(&original.bytes).map_err(|e| e.to_string())?
+            serde_json::from_slice(&original.bytes).map_err(|e| refused(e.to_string()))?
         } else {
             Oci1 {
                 schema_version: 2,
@@ -292,7 +307,7 @@ pub fn rewrite_image(
     Ok(Bytes::from(json))
 }
 
-fn map_to(media_type: &str, to_docker: bool) -> Result<String, String> {
+fn map_to(media_type: &str, to_docker: bool) -> Result<String, ConvertError> {
     let is_docker = media_type.starts_with("application/vnd.docker.");
     if is_docker == to_docker {
         Ok(media_type.to_string())
@@ -307,10 +322,11 @@ pub fn rewrite_index(
     original: &Manifest,
     target: &str,
     children: &[(String, NewBlob)],
-) -> Result<Bytes, String> {
+) -> Result<Bytes, ConvertError> {
     let new_of = |d: &str| children.iter().find(|(o, _)| o == d).map(|(_, n)| n);
     let json = if original.media_type == OCI_INDEX {
-        let mut idx: Index = serde_json::from_slice(&original.bytes).map_err(|e| e.to_string())?;
+        let mut idx: Index =
+            serde_json::from_slice(&original.bytes).map_err(|e| refused(e.to_string()))?;
         for e in idx.manifests.iter_mut().flatten() {
             if let Some(n) = new_of(&e.digest) {
                 (e.media_type, e.digest, e.size) =
@@ -324,7 +340,7 @@ pub fn rewrite_index(
         }
     } else {
         let mut list: Schema2List =
-            serde_json::from_slice(&original.bytes).map_err(|e| e.to_string())?;
+            serde_json::from_slice(&original.bytes).map_err(|e| refused(e.to_string()))?;
         for e in list.manifests.iter_mut().flatten() {
             if let Some(n) = new_of(&e.desc.digest) {
                 (e.desc.media_type, e.desc.digest, e.desc.size) =

@@ -344,7 +344,7 @@ impl Copier {
             convert::layer_media_type(docker, new_alg).map_err(|reason| Error::Invalid {
                 what: format!("layer {}", desc.digest.short()),
                 location: ends.src.location(),
-                reason,
+                reason: reason.to_string(),
             })?;
         let _slot = self.slots.acquire(desc.size).await?;
         self.progress.add_total(desc.size, 1);
@@ -511,7 +511,7 @@ fn describe(op: Op) -> &'static str {
     }
 }
 
-fn refuse(ends: &Ends<'_>, m: &Manifest, reason: String) -> Error {
+fn refuse(ends: &Ends<'_>, m: &Manifest, reason: convert::ConvertError) -> Error {
     Error::Invalid {
         what: format!(
             "{} {}",
@@ -519,7 +519,7 @@ fn refuse(ends: &Ends<'_>, m: &Manifest, reason: String) -> Error {
             m.digest.short()
         ),
         location: ends.dst.location(),
-        reason,
+        reason: reason.to_string(),
     }
 }
 
@@ -527,7 +527,7 @@ fn reparse(ends: &Ends<'_>, bytes: Bytes, target: &str) -> Result<Manifest> {
     manifest::parse(bytes, Some(target)).map_err(|reason| Error::Invalid {
         what: "converted manifest".into(),
         location: ends.dst.location(),
-        reason,
+        reason: reason.to_string(),
     })
 }
 

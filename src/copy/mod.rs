@@ -22,6 +22,7 @@ mod convert;
 mod locks;
 pub mod referrers;
 mod report;
+mod sign;
 mod sigstore;
 pub mod slots;
 pub mod transcript;
@@ -47,6 +48,7 @@ pub use convert::{Conversion, manifest_format};
 pub use locks::BlobLocks;
 pub use referrers::{AttachedCounts, AttachmentOptions};
 pub use report::{CopyReport, Counts, Requests};
+pub use sign::{MadeSignature, Signer, parse_identity};
 pub use slots::Slots;
 use transcript::Transcript;
 use transfer::{BlobJob, BlobOutcome};
@@ -100,6 +102,8 @@ pub struct CopyOptions {
     pub retry: RetryPolicy,
     /// Time a blob transfer may go without moving a byte.
     pub stall_timeout: Duration,
+    /// Sign what is written (`--sign-by`, `--sign-by-sigstore-private-key`: [`sign`]).
+    pub sign: Option<Arc<Signer>>,
 }
 
 /// A planned manifest: itself and, for an index, its planned children.
@@ -221,7 +225,10 @@ impl Copier {
         // What goes to the destination reference is often known from the top manifest
         // alone: then an image that is already there costs nothing more.
         let may_convert = self.may_convert(&ends);
-        if let Some((digest, media_type)) = self.target_of(&top).filter(|_| !may_convert && !verify)
+        let signing = self.opts.sign.is_some();
+        if let Some((digest, media_type)) = self
+            .target_of(&top)
+            .filter(|_| !may_convert && !verify && !signing)
         {
             self.check_destination(&ends, &digest, existing_digest.as_ref())?;
             if existing_digest.as_ref() == Some(&digest) {
@@ -249,6 +256,15 @@ impl Copier {
         }
         report.digest = root.manifest.digest.to_string();
         report.media_type = root.manifest.media_type.clone();
+        if converting && signing {
+            return Err(Error::Refused(format!(
+                "not signing {}: its layers or manifest would change on the way, and ferry signs only images it copies unchanged",
+                src.name()
+            )));
+        }
+        // Made now, before anything is written: a key that cannot sign changes nothing.
+        let new = self.make_signatures(&ends, &root).await?;
+        let creating = new.as_ref().map(|n| n.creating.clone()).unwrap_or_default();
         // Signatures are read before anything is written, so that a failure to read them
         // leaves the destination as it was; they are written after the manifests they sign.
         let mut digests = vec![root.manifest.digest.clone()];
@@ -260,7 +276,14 @@ impl Copier {
             report.already_present = true;
             self.present_signatures(&ends, &digests[0], &mut report)
                 .await?;
+            // The attachments it lacks first: a `.sig` tag rewritten from the source's would
+            // lose a signature added before it.
             self.repair(&ends, &digests, &mut report).await?;
+            if let Some(new) = &new {
+                self.store_signatures(&ends, &root.manifest, true, new, &mut report)
+                    .await?;
+                self.say(|| transcript::signed(&root, &creating));
+            }
             return finish(report);
         }
         let copies_sig = self
@@ -302,7 +325,7 @@ impl Copier {
                 let top = self.transfer_converted(&ends, &root, &mut report).await?;
                 report.digest = top.digest.to_string();
                 report.media_type = top.media_type;
-                self.say(|| transcript::end(&root, &sigs));
+                self.say(|| transcript::end(&root, &sigs, &[]));
                 return Ok(());
             }
             let todo = self
@@ -310,9 +333,16 @@ impl Copier {
                 .await?;
             report.attached_not_copied.extend(todo.not_copied);
             self.say(|| transcript::start(&root, &sigs));
-            self.transfer(&ends, &root, &sigs, &todo.missing, &mut report)
-                .await?;
-            let end = transcript::end(&root, &sigs);
+            self.transfer(
+                &ends,
+                &root,
+                &sigs,
+                &todo.missing,
+                new.as_ref(),
+                &mut report,
+            )
+            .await?;
+            let end = transcript::end(&root, &sigs, &creating);
             self.write_signatures(&ends, sigs, &mut report).await?;
             self.write_sigstore(dst.as_ref(), sigstore, &mut report)
                 .await?;
@@ -556,6 +586,7 @@ impl Copier {
         root: &Node,
         sigs: &SourceSignatures,
         attached: &[referrers::Attached],
+        new: Option<&sign::NewSignatures>,
         report: &mut CopyReport,
     ) -> Result<()> {
         // Every distinct blob of every image in the plan.
@@ -582,7 +613,8 @@ impl Copier {
             report.count(d.size, *o);
         }
         // Children by digest, deepest first; the top manifest last, to the reference.
-        self.say(|| transcript::children(root, sigs));
+        let creating = new.map(|n| n.creating.as_slice()).unwrap_or_default();
+        self.say(|| transcript::children(root, sigs, creating));
         let mut levels: Vec<Vec<&Manifest>> = Vec::new();
         collect_children(root, 0, &mut levels);
         let mut written = HashSet::new();
@@ -607,6 +639,11 @@ impl Copier {
                 .put_manifest(&root.manifest, ManifestRole::ByDigest)
                 .await?;
             self.write_attachments(ends.src, ends.dst, attached, report)
+                .await?;
+        }
+        // Signatures made by this copy, before the reference moves.
+        if let Some(new) = new {
+            self.store_signatures(ends, &root.manifest, !attached.is_empty(), new, report)
                 .await?;
         }
         self.say(|| transcript::manifest(&root.manifest));

@@ -302,7 +302,7 @@ async fn attached_to(
             let info = m.artifact().map_err(|reason| Error::Invalid {
                 what: format!("referrer {} of {}", m.digest, subject.short()),
                 location: src.location(),
-                reason,
+                reason: reason.to_string(),
             })?;
             let points_at = info.subject.as_ref().map(|s| &s.digest);
             if points_at != Some(&subject) {

@@ -69,6 +69,9 @@ pub struct CopyReport {
     /// Signatures the trust policy required and accepted, per manifest copied.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub signatures_verified: Vec<super::VerifiedSignature>,
+    /// Signatures this copy made and stored (`--sign-by`, `--sign-by-sigstore-private-key`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signatures_made: Vec<super::MadeSignature>,
 }
 
 impl CopyReport {
@@ -93,6 +96,7 @@ impl CopyReport {
             attached_not_copied: vec![],
             layers_changed: vec![],
             signatures_verified: vec![],
+            signatures_made: vec![],
         }
     }
 

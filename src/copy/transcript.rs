@@ -101,8 +101,9 @@ pub(super) fn start(root: &Node, sigs: &SourceSignatures) -> Vec<String> {
     out
 }
 
-/// Before the child manifests are written: each child's block, in index order.
-pub(super) fn children(root: &Node, sigs: &SourceSignatures) -> Vec<String> {
+/// Before the child manifests are written: each child's block, in index order. `creating`:
+/// the `Creating signature: …` lines of a signing copy.
+pub(super) fn children(root: &Node, sigs: &SourceSignatures, creating: &[String]) -> Vec<String> {
     let n = root.children.len();
     let mut out = vec![];
     for (i, c) in root.children.iter().enumerate() {
@@ -112,10 +113,13 @@ pub(super) fn children(root: &Node, sigs: &SourceSignatures) -> Vec<String> {
             i + 1
         ));
         out.extend(start(c, sigs));
-        out.extend(children(c, sigs));
+        out.extend(children(c, sigs, creating));
         out.extend(manifest(&c.manifest));
-        if has_signatures(sigs, &c.manifest.digest) && !c.manifest.is_index() {
-            out.push("Storing signatures".to_string());
+        if !c.manifest.is_index() {
+            out.extend(creating.iter().cloned());
+            if has_signatures(sigs, &c.manifest.digest) || !creating.is_empty() {
+                out.push("Storing signatures".to_string());
+            }
         }
     }
     out
@@ -133,14 +137,19 @@ pub(super) fn manifest(m: &Manifest) -> Vec<String> {
 }
 
 /// After the top manifest (and signatures) are written.
-pub(super) fn end(root: &Node, sigs: &SourceSignatures) -> Vec<String> {
+pub(super) fn end(root: &Node, sigs: &SourceSignatures, creating: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = creating.to_vec();
     if root.manifest.is_index() {
-        vec!["Storing list signatures".to_string()]
-    } else if has_signatures(sigs, &root.manifest.digest) {
-        vec!["Storing signatures".to_string()]
-    } else {
-        vec![]
+        out.push("Storing list signatures".to_string());
+    } else if has_signatures(sigs, &root.manifest.digest) || !creating.is_empty() {
+        out.push("Storing signatures".to_string());
     }
+    out
+}
+
+/// An image already at the destination signed again (skopeo copies it again and signs it).
+pub(super) fn signed(root: &Node, creating: &[String]) -> Vec<String> {
+    end(root, &vec![], creating)
 }
 
 /// The destination already holds the image (an index when `list`): nothing is copied.

@@ -8,11 +8,14 @@ use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
+use crate::environment::Proxies;
 use crate::error::{Error, Result};
 use crate::tls::TlsOptions;
 
 /// What makes two pools differ.
-type PoolKey = (String, Option<bool>, Option<PathBuf>, Duration);
+type PoolKey = (String, TlsKey, Duration);
+/// The TLS options that make two pools differ.
+type TlsKey = (Option<bool>, Option<PathBuf>, Option<PathBuf>, Proxies);
 
 static POOLS: LazyLock<Mutex<HashMap<PoolKey, reqwest::Client>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
@@ -21,8 +24,12 @@ static POOLS: LazyLock<Mutex<HashMap<PoolKey, reqwest::Client>>> =
 pub fn client(tls: &TlsOptions, host: &str, connect_timeout: Duration) -> Result<reqwest::Client> {
     let key = (
         host.to_string(),
-        tls.verify,
-        tls.cert_dir.clone(),
+        (
+            tls.verify,
+            tls.cert_dir.clone(),
+            tls.home.clone(),
+            tls.proxies.clone(),
+        ),
         connect_timeout,
     );
     let mut pools = POOLS.lock().expect("connection pools poisoned");
@@ -36,7 +43,7 @@ pub fn client(tls: &TlsOptions, host: &str, connect_timeout: Duration) -> Result
         .redirect(reqwest::redirect::Policy::limited(10))
         .build()
         .map_err(|e| {
-            Error::usage(format!(
+            Error::Tls(format!(
                 "cannot set up TLS for {host}: {}",
                 super::chain(&e.without_url())
             ))

@@ -385,6 +385,27 @@ pub trait ImageDestination: Send + Sync {
         ))
     }
 
+    /// The Docker reference it names, the identity a signature made for it names by default
+    /// (registries; `None` elsewhere, as containers/image's `DockerReference()`).
+    fn docker_reference(&self) -> Option<String> {
+        None
+    }
+
+    /// Whether `registries.d` sets `use-sigstore-attachments` for it (registries).
+    fn writes_sigstore_attachments(&self) -> bool {
+        false
+    }
+
+    /// Add sigstore signatures this copy made to the `.sig` attachment whatever `registries.d`
+    /// says (ferry's `--sign-by-sigstore-private-key`); the number added.
+    async fn put_sigstore_signatures_always(
+        &self,
+        digest: &Digest,
+        signatures: &[SigstoreSignature],
+    ) -> Result<u64> {
+        self.put_sigstore_signatures(digest, signatures).await
+    }
+
     /// Add the sigstore signatures a manifest's `.sig` attachment lacks, as skopeo does
     /// (rebuilding the attachment); the number added.
     async fn put_sigstore_signatures(

@@ -103,7 +103,7 @@ fn no_instance(
             None => format!("{}/{}", p.os, p.architecture),
         })
         .collect();
-    Error::Usage(format!(
+    Error::Platform(format!(
         "choosing image instance: no image found in {list} for {wanted} ({} {} has {}; choose one with --override-os/--override-arch/--override-variant, or copy them all with --multi-arch all)",
         src.name(),
         index.digest,

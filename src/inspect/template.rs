@@ -102,23 +102,38 @@ fn unsupported(what: impl std::fmt::Display) -> String {
     )
 }
 
+/// A `--format` template that cannot be parsed, or fails on the data (Go's `text/template`
+/// words where ferry follows them).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// The template's text is not a template ferry can run.
+    #[error("{0}")]
+    Parse(String),
+    /// Running it on the data failed.
+    #[error("{0}")]
+    Execute(String),
+}
+
 impl Template {
     /// Parse a (normalised) template.
-    pub fn parse(text: &str) -> Result<Template, String> {
-        let pieces = split(text)?;
-        let mut pos = 0;
-        let (nodes, end) = parse_list(&pieces, &mut pos)?;
-        match end {
-            Stop::Eof => Ok(Template { nodes }),
-            Stop::End => Err("template: unexpected {{end}}".into()),
-            Stop::Else => Err("template: unexpected {{else}}".into()),
-        }
+    pub fn parse(text: &str) -> Result<Template, TemplateError> {
+        let parse = || -> Result<Template, String> {
+            let pieces = split(text)?;
+            let mut pos = 0;
+            let (nodes, end) = parse_list(&pieces, &mut pos)?;
+            match end {
+                Stop::Eof => Ok(Template { nodes }),
+                Stop::End => Err("template: unexpected {{end}}".into()),
+                Stop::Else => Err("template: unexpected {{else}}".into()),
+            }
+        };
+        parse().map_err(TemplateError::Parse)
     }
 
     /// Execute against `data`.
-    pub fn execute(&self, data: &GoValue) -> Result<String, String> {
+    pub fn execute(&self, data: &GoValue) -> Result<String, TemplateError> {
         let mut out = String::new();
-        exec_list(&self.nodes, data, &mut out)?;
+        exec_list(&self.nodes, data, &mut out).map_err(TemplateError::Execute)?;
         Ok(out)
     }
 }
@@ -600,7 +615,7 @@ fn call(f: Func, args: Vec<GoValue>) -> Result<GoValue, String> {
 }
 
 /// Parse `format` as skopeo would (after normalising) and execute it on `data`.
-pub fn render(format: &str, data: &GoValue) -> Result<String, String> {
+pub fn render(format: &str, data: &GoValue) -> Result<String, TemplateError> {
     Template::parse(&normalize_format(format))?.execute(data)
 }
 
@@ -706,7 +721,8 @@ mod tests {
             "{{template \"x\"}}",
         ] {
             let e = render(bad, &data()).unwrap_err();
-            assert!(e.contains("unsupported template"), "{bad}: {e}");
+            assert!(matches!(e, TemplateError::Parse(_)), "{bad}: {e:?}");
+            assert!(e.to_string().contains("unsupported template"), "{bad}: {e}");
         }
         for bad in [
             "{{.Nope}}",

@@ -27,7 +27,7 @@ impl DockerName {
     /// Parse and normalise (`busybox` is `docker.io/library/busybox`).
     pub fn parse_normalized(s: &str) -> Result<Self, String> {
         let (name_tag, digest) = match s.split_once('@') {
-            Some((n, d)) => (n, Some(d.parse::<Digest>()?)),
+            Some((n, d)) => (n, Some(d.parse::<Digest>().map_err(|e| e.to_string())?)),
             None => (s, None),
         };
         let last_slash = name_tag.rfind('/').map(|i| i + 1).unwrap_or(0);

@@ -41,6 +41,10 @@ pub struct PolicySource {
     pub path: Option<PathBuf>,
     /// `--insecure-policy`.
     pub insecure: bool,
+    /// `$CONTAINERS_POLICY_JSON`, the policy when `--policy` is not given.
+    pub env_path: Option<PathBuf>,
+    /// `$HOME`, for `~/.config/containers/policy.json`.
+    pub home: Option<PathBuf>,
 }
 
 /// A loaded policy.
@@ -68,7 +72,7 @@ impl PolicySource {
         }
         let path = match &self.path {
             Some(p) => p.clone(),
-            None => default_path().ok_or_else(|| {
+            None => self.default_path().ok_or_else(|| {
                 Error::Policy(
                     "no trust policy found (looked for $CONTAINERS_POLICY_JSON, ~/.config/containers/policy.json, /etc/containers/policy.json): pass --policy FILE or --insecure-policy".into(),
                 )
@@ -76,20 +80,22 @@ impl PolicySource {
         };
         Policy::read(&path).map(Some)
     }
-}
 
-fn default_path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("CONTAINERS_POLICY_JSON").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
-    }
-    if let Some(home) = std::env::var_os("HOME") {
-        let p = Path::new(&home).join(".config/containers/policy.json");
-        if p.is_file() {
-            return Some(p);
+    /// `$CONTAINERS_POLICY_JSON`, else `~/.config/containers/policy.json`, else
+    /// `/etc/containers/policy.json`, whichever exists first.
+    fn default_path(&self) -> Option<PathBuf> {
+        if let Some(p) = &self.env_path {
+            return Some(p.clone());
         }
+        if let Some(home) = &self.home {
+            let p = home.join(".config/containers/policy.json");
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+        let p = PathBuf::from("/etc/containers/policy.json");
+        p.is_file().then_some(p)
     }
-    let p = PathBuf::from("/etc/containers/policy.json");
-    p.is_file().then_some(p)
 }
 
 impl Policy {

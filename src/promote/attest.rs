@@ -112,10 +112,10 @@ pub async fn attach(
             .destination
             .digest
             .parse()
-            .map_err(|e: String| Error::Invalid {
+            .map_err(|e: crate::reference::ReferenceError| Error::Invalid {
                 what: "production digest".into(),
                 location: client.location(repo),
-                reason: e,
+                reason: e.to_string(),
             })?;
     let name = format!("{}/{}", dst.registry, dst.repository);
     let envelope = dsse::sign_promotion(key, &name, promotion).map_err(Error::Signing)?;
@@ -202,7 +202,7 @@ fn referrer_manifest(
         "annotations": {"org.opencontainers.image.created": time},
     });
     let bytes = Bytes::from(serde_json::to_vec(&doc).expect("JSON"));
-    manifest::parse(bytes, Some(manifest::OCI_MANIFEST))
+    manifest::parse(bytes, Some(manifest::OCI_MANIFEST)).map_err(|e| e.to_string())
 }
 
 /// A DSSE envelope found attached to an image; nothing in it is trusted yet.
@@ -363,6 +363,7 @@ mod tests {
                 key: "sha256:0123456789abcdef".into(),
                 identity: "np.example/dev/app:abc".into(),
             }],
+            signatures_made: vec![],
             jenkins: JenkinsEnv {
                 build_url: Some("https://jenkins.example/job/prod/7/".into()),
                 job_name: Some("prod".into()),

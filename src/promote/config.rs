@@ -159,7 +159,7 @@ pub fn check_registry(v: &str) -> std::result::Result<(), String> {
     if v.contains('/') {
         return Err("must be a registry host[:port] without a path".into());
     }
-    crate::reference::validate_domain(v)?;
+    crate::reference::validate_domain(v).map_err(|e| e.to_string())?;
     let host = v.rsplit_once(':').map_or(v, |(h, _)| h);
     if !(v.contains(['.', ':']) || host == "localhost") {
         return Err(

@@ -121,6 +121,10 @@ pub struct Record {
     /// found), per manifest.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub signatures_verified: Vec<crate::copy::VerifiedSignature>,
+    /// The signatures this promotion made at production (`--sign-by`,
+    /// `--sign-by-sigstore-private-key`): manifest, format, key, identity.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signatures_made: Vec<crate::copy::MadeSignature>,
     /// Jenkins' `BUILD_URL`, `JOB_NAME`, `BUILD_NUMBER`, when set.
     #[serde(flatten)]
     pub jenkins: JenkinsEnv,
@@ -206,7 +210,9 @@ pub struct Promoter {
     pub registries_d: Option<crate::registries_d::RegistriesD>,
     /// The trust policy the source image must satisfy (`None`: `--insecure-policy`).
     pub policy: Option<Arc<crate::policy::Policy>>,
-    /// `--attest`: the key that signs the promotion attestation.
+    /// Sign the production image (loaded before anything is copied).
+    pub signer: Option<Arc<crate::copy::Signer>>,
+    /// `--attest`: the key that signs the promotion attestation (the signer's sigstore key).
     pub attest: Option<Arc<crate::signing::keys::PrivateKey>>,
 }
 
@@ -241,6 +247,7 @@ impl Promoter {
                     refuse_retag: !self.allow_overwrite,
                     retry: self.retry.clone(),
                     stall_timeout: self.stall_timeout,
+                    sign: self.signer.clone(),
                 },
                 self.progress.clone(),
                 Arc::new(crate::copy::Slots::new(self.parallel)),
@@ -268,10 +275,10 @@ impl Promoter {
             report
                 .source_digest
                 .parse()
-                .map_err(|e: String| Error::Invalid {
+                .map_err(|e: crate::reference::ReferenceError| Error::Invalid {
                     what: "source digest".into(),
                     location: self.src.location(&src.repository),
-                    reason: e,
+                    reason: e.to_string(),
                 })?;
         let actual = self.read_back(dst, &tag, &scope).await?;
         if actual != expected {
@@ -299,6 +306,7 @@ impl Promoter {
             attachments: report.attachments.clone(),
             duration_ms: started.elapsed().as_millis() as u64,
             signatures_verified: report.signatures_verified.clone(),
+            signatures_made: report.signatures_made.clone(),
             jenkins,
             attestation: None,
         };
@@ -395,6 +403,7 @@ mod tests {
             attachments: AttachedCounts::default(),
             duration_ms: 1200,
             signatures_verified: vec![],
+            signatures_made: vec![],
             jenkins: j,
             attestation: None,
         };
@@ -404,6 +413,7 @@ mod tests {
             v.get("job_name").is_none()
                 && v.get("replaced_digest").is_none()
                 && v.get("signatures_verified").is_none()
+                && v.get("signatures_made").is_none()
         );
         assert_eq!(
             r.summary(),

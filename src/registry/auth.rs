@@ -26,15 +26,33 @@ pub enum Challenge {
     },
 }
 
+/// A `WWW-Authenticate` header or a token endpoint's answer that cannot be used; the text
+/// says what is wrong (it never holds a token: the token endpoint's body is not quoted).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct AuthParseError(String);
+
+impl From<String> for AuthParseError {
+    fn from(why: String) -> Self {
+        AuthParseError(why)
+    }
+}
+
+impl From<&str> for AuthParseError {
+    fn from(why: &str) -> Self {
+        AuthParseError(why.to_string())
+    }
+}
+
 /// Parse a `WWW-Authenticate` header value into the challenges ferry understands.
 ///
 /// Returns an error for a header that does not follow RFC 7235's syntax, or a Bearer
 /// challenge without a usable realm.
-pub fn parse_challenges(header: &str) -> Result<Vec<Challenge>, String> {
+pub fn parse_challenges(header: &str) -> Result<Vec<Challenge>, AuthParseError> {
     let mut out = Vec::new();
     let mut rest = header.trim();
     if rest.is_empty() {
-        return Err("empty WWW-Authenticate header".into());
+        return Err(AuthParseError::from("empty WWW-Authenticate header"));
     }
     while !rest.is_empty() {
         // scheme
@@ -43,9 +61,9 @@ pub fn parse_challenges(header: &str) -> Result<Vec<Challenge>, String> {
             .unwrap_or(rest.len());
         let scheme = &rest[..end];
         if scheme.is_empty() || !scheme.bytes().all(is_tchar) {
-            return Err(format!(
+            return Err(AuthParseError::from(format!(
                 "malformed WWW-Authenticate header: bad scheme {scheme:?}"
-            ));
+            )));
         }
         rest = rest[end..].trim_start_matches([' ', '\t']);
         let mut params: HashMap<String, String> = HashMap::new();
@@ -61,10 +79,10 @@ pub fn parse_challenges(header: &str) -> Result<Vec<Challenge>, String> {
             let key = &rest[..key_end];
             let after_key = rest[key_end..].trim_start();
             if key.is_empty() {
-                return Err(format!(
+                return Err(AuthParseError::from(format!(
                     "malformed WWW-Authenticate header near {:?}",
                     truncate(rest)
-                ));
+                )));
             }
             if !after_key.starts_with('=') {
                 // The next challenge's scheme (or a token68 we do not use).
@@ -91,9 +109,9 @@ pub fn parse_challenges(header: &str) -> Result<Vec<Challenge>, String> {
                     }
                 }
                 let Some(i) = closed else {
-                    return Err(
-                        "malformed WWW-Authenticate header: unterminated quoted string".into(),
-                    );
+                    return Err(AuthParseError::from(
+                        "malformed WWW-Authenticate header: unterminated quoted string",
+                    ));
                 };
                 value = s;
                 v = &q[i + 1..];
@@ -107,25 +125,27 @@ pub fn parse_challenges(header: &str) -> Result<Vec<Challenge>, String> {
             params.insert(key.to_ascii_lowercase(), value);
             rest = v.trim_start();
             if !rest.is_empty() && !rest.starts_with(',') {
-                return Err(format!(
+                return Err(AuthParseError::from(format!(
                     "malformed WWW-Authenticate header near {:?}",
                     truncate(rest)
-                ));
+                )));
             }
         }
         match scheme.to_ascii_lowercase().as_str() {
             "basic" => out.push(Challenge::Basic),
             "bearer" => {
-                let realm = params
-                    .remove("realm")
-                    .ok_or("malformed WWW-Authenticate header: Bearer challenge without realm")?;
+                let realm = params.remove("realm").ok_or_else(|| {
+                    AuthParseError::from(
+                        "malformed WWW-Authenticate header: Bearer challenge without realm",
+                    )
+                })?;
                 let parsed = url::Url::parse(&realm).map_err(|_| {
                     format!("malformed WWW-Authenticate header: realm {realm:?} is not a URL")
                 })?;
                 if parsed.scheme() != "https" && parsed.scheme() != "http" {
-                    return Err(format!(
+                    return Err(AuthParseError::from(format!(
                         "WWW-Authenticate realm {realm:?} is not an http(s) URL"
-                    ));
+                    )));
                 }
                 out.push(Challenge::Bearer {
                     realm,
@@ -188,7 +208,7 @@ pub struct TokenResponse {
 pub fn parse_token_response(
     body: &[u8],
     content_type: Option<&str>,
-) -> Result<TokenResponse, String> {
+) -> Result<TokenResponse, AuthParseError> {
     let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| {
         format!(
             "the token endpoint answered with something that is not JSON (Content-Type {})",
@@ -204,7 +224,11 @@ pub fn parse_token_response(
                 .and_then(|t| t.as_str())
                 .filter(|t| !t.is_empty())
         })
-        .ok_or("the token endpoint's answer has neither \"token\" nor \"access_token\"")?;
+        .ok_or_else(|| {
+            AuthParseError::from(
+                "the token endpoint's answer has neither \"token\" nor \"access_token\"",
+            )
+        })?;
     let lifetime = match v.get("expires_in").and_then(|e| e.as_u64()) {
         Some(s) if s > 0 => Duration::from_secs(s.min(24 * 3600)),
         _ => Duration::from_secs(60),

@@ -437,6 +437,24 @@ impl ImageDestination for RegistryDestination {
         self.client.put_manifest(self.repo(), tag, manifest).await
     }
 
+    fn docker_reference(&self) -> Option<String> {
+        Some(self.image.to_string())
+    }
+
+    fn writes_sigstore_attachments(&self) -> bool {
+        self.sigstore_attachments
+    }
+
+    async fn put_sigstore_signatures_always(
+        &self,
+        digest: &Digest,
+        signatures: &[SigstoreSignature],
+    ) -> Result<u64> {
+        self.client
+            .put_sigstore_signatures(self.repo(), digest, signatures, &self.scope)
+            .await
+    }
+
     async fn put_sigstore_signatures(
         &self,
         digest: &Digest,

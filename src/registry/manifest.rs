@@ -72,7 +72,7 @@ impl Client {
         manifest::parse(bytes, ct.as_deref()).map_err(|reason| Error::Invalid {
             what: format!("manifest {reference}"),
             location: loc,
-            reason,
+            reason: reason.to_string(),
         })
     }
 

@@ -110,7 +110,7 @@ impl Client {
         for v in values {
             found.extend(auth::parse_challenges(v).map_err(|reason| Error::Auth {
                 location: loc.clone(),
-                reason,
+                reason: reason.to_string(),
             })?);
         }
         // Prefer Bearer, as Docker clients do.

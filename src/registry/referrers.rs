@@ -130,7 +130,8 @@ pub fn parse_entries(bytes: &[u8]) -> std::result::Result<Vec<ReferrerEntry>, St
     list.iter()
         .enumerate()
         .map(|(i, v)| {
-            let descriptor = manifest::descriptor(v, &format!("manifests[{i}]"))?;
+            let descriptor =
+                manifest::descriptor(v, &format!("manifests[{i}]")).map_err(|e| e.to_string())?;
             let artifact_type = v
                 .get("artifactType")
                 .and_then(Value::as_str)
@@ -392,7 +393,7 @@ impl Client {
             manifest::parse(bytes, Some(manifest::OCI_INDEX)).map_err(|reason| Error::Invalid {
                 what: format!("referrers fallback index of {}", subject.short()),
                 location: self.location(repo),
-                reason,
+                reason: reason.to_string(),
             })?;
         log::debug!(
             "{}/{repo}: fallback tag {} now lists {} referrer(s)",

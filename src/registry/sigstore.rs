@@ -400,7 +400,7 @@ impl Client {
                     self,
                     repo,
                     format!("sigstore attachment of {}", digest.short()),
-                    r,
+                    r.to_string(),
                 )
             })?;
             let payload = self.small_blob(repo, &d.digest, d.size).await?;
@@ -468,7 +468,7 @@ impl Client {
                     .get("config")
                     .map(|c| manifest::descriptor(c, "config"))
                     .transpose()
-                    .map_err(|r| invalid(self, repo, "sigstore attachment".into(), r))?
+                    .map_err(|r| invalid(self, repo, "sigstore attachment".into(), r.to_string()))?
                     .ok_or_else(|| {
                         invalid(self, repo, "sigstore attachment".into(), "no config".into())
                     })?;
@@ -541,7 +541,7 @@ impl Client {
         doc["layers"] = Value::Array(layers);
         let bytes = Bytes::from(manifest_json(&doc));
         let m = manifest::parse(bytes, Some(manifest::OCI_MANIFEST))
-            .map_err(|r| invalid(self, repo, "sigstore attachment".into(), r))?;
+            .map_err(|r| invalid(self, repo, "sigstore attachment".into(), r.to_string()))?;
         self.put_manifest(repo, &cosign_tag(digest, suffix), &m)
             .await?;
         Ok(added)

@@ -249,10 +249,10 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("{s:?} is not a usable size"))
 }
 
-/// The limit from `FERRY_MAX_TAG_DATA`, or the default.
-pub fn limit_from_env() -> Result<usize, String> {
-    match std::env::var(LIMIT_ENV) {
-        Ok(v) if !v.trim().is_empty() => parse_size(&v).map_err(|e| format!("{LIMIT_ENV}: {e}")),
+/// The limit `FERRY_MAX_TAG_DATA` sets (the value the command line read), or the default.
+pub fn limit_from(value: Option<&str>) -> Result<usize, String> {
+    match value {
+        Some(v) if !v.trim().is_empty() => parse_size(v).map_err(|e| format!("{LIMIT_ENV}: {e}")),
         _ => Ok(DEFAULT_LIMIT),
     }
 }

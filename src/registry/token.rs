@@ -173,7 +173,7 @@ impl Client {
                     .map_err(|e| network_error_msg(e, "reading the token", loc))?;
                 let secrets = self.creds.secrets();
                 return auth::parse_token_response(&body, ct.as_deref())
-                    .map_err(|r| auth_err(redact::scrub(&r, &secrets)));
+                    .map_err(|r| auth_err(redact::scrub(&r.to_string(), &secrets)));
             }
             if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
                 let what = match &self.creds {

@@ -51,7 +51,8 @@ pub(crate) async fn execute(
     // The `HEAD` per side decides "present" only when nothing else travels with the image:
     // referrers and attachment tags the destination lacks are added by the engine even to an
     // image it has, so with them (ferry's default) the engine decides.
-    let probe = opts.probe && !opts.copy.attachments.enabled();
+    // An image already there is copied (and signed) again when signing, as skopeo does.
+    let probe = opts.probe && !opts.copy.attachments.enabled() && opts.copy.sign.is_none();
     let width = if probe || opts.journal.is_some() {
         opts.images_in_flight.max(1) * image::CHECK_WIDTH
     } else {
@@ -124,6 +125,9 @@ pub(crate) async fn execute(
                             Some(rep) => {
                                 for v in &rep.signatures_verified {
                                     progress.line(&v.line());
+                                }
+                                for s in &rep.signatures_made {
+                                    progress.line(&s.line());
                                 }
                                 progress.line(&rep.summary());
                                 for n in &rep.signatures_not_copied {

@@ -42,13 +42,13 @@ pub(super) fn client_config(
     };
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::usage(format!("cannot set up TLS: {e}")))?
+        .map_err(|e| Error::Tls(format!("cannot set up TLS: {e}")))?
         .dangerous()
         .with_custom_certificate_verifier(verifier);
     let mut config = match identity {
         Some(id) => builder
             .with_client_auth_cert(id.chain, id.key)
-            .map_err(|e| Error::usage(format!("the client certificate is not usable: {e}")))?,
+            .map_err(|e| Error::Tls(format!("the client certificate is not usable: {e}")))?,
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -82,7 +82,7 @@ impl GoVerifier {
             Some(
                 WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
                     .build()
-                    .map_err(|e| Error::usage(format!("cannot set up TLS verification: {e}")))?,
+                    .map_err(|e| Error::Tls(format!("cannot set up TLS verification: {e}")))?,
             )
         };
         Ok(GoVerifier {

@@ -82,7 +82,7 @@ impl DirSource {
         let top = manifest::parse(Bytes::from(bytes), None).map_err(|reason| Error::Invalid {
             what: "manifest.json".into(),
             location: location("dir", dir),
-            reason,
+            reason: reason.to_string(),
         })?;
         Ok(DirSource {
             dir: dir.to_path_buf(),
@@ -150,7 +150,7 @@ impl ImageSource for DirSource {
         manifest::parse(Bytes::from(bytes), None).map_err(|reason| Error::Invalid {
             what,
             location: self.location(),
-            reason,
+            reason: reason.to_string(),
         })
     }
 
@@ -237,8 +237,9 @@ impl Staging {
 #[derive(Default)]
 struct Pending {
     top: Option<Manifest>,
-    /// Signatures to write, per image (`None`: the top image).
-    signatures: Vec<(Option<Digest>, Vec<u8>)>,
+    /// Signatures to write, per manifest digest (the top image's are `signature-N`, decided
+    /// at commit: a signature may be put before the top manifest is).
+    signatures: Vec<(Digest, Vec<u8>)>,
     committed: bool,
 }
 
@@ -487,11 +488,9 @@ impl ImageDestination for DirDestination {
 
     async fn signatures(&self, digest: &Digest) -> Result<Vec<Vec<u8>>> {
         let p = self.pending.lock().expect("pending");
-        let top = p.top.as_ref().map(|m| &m.digest);
-        let which = (top != Some(digest)).then(|| digest.clone());
         Ok(p.signatures
             .iter()
-            .filter(|(d, _)| *d == which)
+            .filter(|(d, _)| d == digest)
             .map(|(_, s)| s.clone())
             .collect())
     }
@@ -500,10 +499,10 @@ impl ImageDestination for DirDestination {
         let mut p = self.pending.lock().expect("pending");
         let top = p.top.as_ref().map(|m| m.digest.clone());
         let which = (top.as_ref() != Some(digest)).then(|| digest.clone());
-        p.signatures.push((which.clone(), content.to_vec()));
+        p.signatures.push((digest.clone(), content.to_vec()));
         if p.committed {
             // The image is in place already: add the file there, atomically.
-            let n = p.signatures.iter().filter(|(d, _)| *d == which).count();
+            let n = p.signatures.iter().filter(|(d, _)| d == digest).count();
             let path = self.dir.join(signature_name(which.as_ref(), n));
             files::write_atomic(&path, content)?;
         }
@@ -534,7 +533,8 @@ impl ImageDestination for DirDestination {
             let staged = staging.path().to_path_buf();
             let mut counts: Vec<(Option<Digest>, usize)> = vec![];
             for (d, content) in &signatures {
-                let n = match counts.iter_mut().find(|(x, _)| x == d) {
+                let d = (*d != top.digest).then(|| d.clone());
+                let n = match counts.iter_mut().find(|(x, _)| *x == d) {
                     Some((_, n)) => {
                         *n += 1;
                         *n

@@ -244,8 +244,8 @@ impl DockerArchiveSource {
                 ),
             )
             .end();
-        let manifest =
-            manifest::parse(Bytes::from(manifest_json), Some(DOCKER_MANIFEST)).map_err(bad)?;
+        let manifest = manifest::parse(Bytes::from(manifest_json), Some(DOCKER_MANIFEST))
+            .map_err(|e| bad(e.to_string()))?;
         let label = match (&tag, position) {
             (Some(t), _) => format!("{loc}:{t}"),
             (None, Some(i)) => format!("{loc}:@{i}"),

@@ -139,9 +139,8 @@ impl Index {
     }
 
     /// Parse `index.json`.
-    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, String> {
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, serde_json::Error> {
         serde_json::from_slice(bytes)
-            .map_err(|e| format!("index.json is not a valid image index: {e}"))
     }
 
     /// The entries.

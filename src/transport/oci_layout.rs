@@ -120,13 +120,11 @@ pub(crate) fn read_index<S: Store + ?Sized>(store: &S) -> Result<Option<Index>> 
     else {
         return Ok(None);
     };
-    Index::parse(&bytes)
-        .map(Some)
-        .map_err(|reason| Error::Invalid {
-            what: "image layout".into(),
-            location: store.location(),
-            reason,
-        })
+    Index::parse(&bytes).map(Some).map_err(|e| Error::Invalid {
+        what: "image layout".into(),
+        location: store.location(),
+        reason: format!("index.json is not a valid image index: {e}"),
+    })
 }
 
 /// Read a manifest blob and check it against its digest (and size, when known).
@@ -165,7 +163,7 @@ pub(crate) fn read_manifest<S: Store + ?Sized>(
         Error::Invalid {
             what,
             location: store.location(),
-            reason,
+            reason: reason.to_string(),
         }
     })
 }

@@ -193,7 +193,7 @@ pub fn judge(
         }
     };
     let fail =
-        |reason: String| Error::Usage(format!("webhook of buildconfig {bc} at {loc}: {reason}"));
+        |reason: String| Error::Trigger(format!("webhook of buildconfig {bc} at {loc}: {reason}"));
     match answer.status {
         200..=299 => {}
         401 => {

@@ -317,7 +317,7 @@ pub async fn trigger(call: Call<'_>) -> Result<Triggered> {
         .connect_timeout(Duration::from_secs(30))
         .redirect(reqwest::redirect::Policy::none());
     let http = b.build().map_err(|e| {
-        Error::usage(format!(
+        Error::Tls(format!(
             "cannot set up TLS for {host_port}: {}",
             redactor.text(&chain(&e.without_url()))
         ))

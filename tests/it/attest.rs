@@ -496,7 +496,7 @@ fn attest_without_a_usable_key_is_refused_before_anything_is_copied() {
         ),
         (
             vec!["--attest", "--sign-by-sigstore-private-key", &private],
-            "--sign-passphrase-file PATH or FERRY_SIGN_PASSPHRASE",
+            "give --sign-passphrase-file or FERRY_SIGN_PASSPHRASE",
         ),
         (
             vec![

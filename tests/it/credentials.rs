@@ -12,6 +12,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use crate::faults::one_error_line;
 use crate::support::faults::{Fault, FaultProxy, Rule, Seen};
 use crate::support::fixtures::*;
+use crate::support::setup::Pair;
 use crate::support::*;
 
 pub(crate) const USER: &str = "puller";
@@ -235,18 +236,17 @@ fn tag_list_links_to_another_host_are_asked_of_the_registry_itself() {
 /// `Authorization`, and the copy succeeds, digest kept.
 #[test]
 fn an_upload_location_on_another_host_gets_no_credentials() {
-    let src = Registry::start(RegistryOptions::default());
+    let p = Pair::new()
+        .dst(|e| e.users(vec![(USER.into(), PASSWORD.into())]))
+        .build();
+    let (src, dst) = (&p.src, &p.dst);
     let fx = ImageSpec::oci()
         .uncompressed()
         .layers(&[1_300_000, 2000])
         .build();
-    fx.seed(&src, "ns/app:v1");
-    let dst = Registry::start(RegistryOptions {
-        auth: Auth::Basic(vec![(USER.into(), PASSWORD.into())]),
-        ..Default::default()
-    });
-    let front = FaultProxy::start(&dst);
-    let storage = FaultProxy::start(&dst);
+    fx.seed(src, "ns/app:v1");
+    let front = FaultProxy::start(dst);
+    let storage = FaultProxy::start(dst);
     storage.add(Rule::new(
         "*",
         "/blobs/uploads/",

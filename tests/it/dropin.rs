@@ -6,6 +6,7 @@
 use crate::skopeo_systemtests::Who::{self, Ferry, Skopeo118, Skopeo193};
 use crate::skopeo_systemtests::{ALL, CURRENT, run, said};
 use crate::support::fixtures::*;
+use crate::support::setup::Pair;
 use crate::support::*;
 
 const PLAIN: [&str; 2] = ["--src-tls-verify=false", "--dest-tls-verify=false"];
@@ -100,12 +101,10 @@ fn screds_and_dcreds_are_the_creds_flags() {
 /// a side's own flag wins.
 #[test]
 fn tls_verify_on_copy_and_sync_is_both_sides() {
-    let (src, dst) = (
-        Registry::start(RegistryOptions::default()),
-        Registry::start(RegistryOptions::default()),
-    );
+    let p = Pair::plain();
+    let (src, dst) = (&p.src, &p.dst);
     let fx = ImageSpec::oci().layers(&[1_000]).build();
-    fx.seed(&src, "ns/app:v1");
+    fx.seed(src, "ns/app:v1");
     let warning = "'--tls-verify' is deprecated, instead use: --src-tls-verify, --dest-tls-verify";
     for who in ALL {
         let sb = Sandbox::new();
@@ -375,10 +374,10 @@ fn sync_prints_skopeo_s_lines() {
 /// No image of the index for the wanted platform: containers/image's words (1.18's quoting).
 #[test]
 fn no_matching_platform_is_worded_as_skopeo_words_it() {
-    let src = Registry::start(RegistryOptions::default());
-    let dst = Registry::start(RegistryOptions::default());
+    let p = Pair::plain();
+    let (src, dst) = (&p.src, &p.dst);
     let fx = IndexSpec::oci().platforms(2).own_layers(&[500]).build();
-    fx.seed(&src, "ns/app:v1");
+    fx.seed(src, "ns/app:v1");
     let words = r#"no image found in image index for architecture "s390x", variant "", OS "linux""#;
     for who in CURRENT {
         let out = run(

@@ -4,8 +4,9 @@
 //! their templates and mounted in the production agent's file layout; `ferry promote` run with
 //! exactly the flags Jenkinsfile.prod's step gives it there. An unsigned image is refused with
 //! nothing written to production; the image the team signed (skopeo 1.18,
-//! `--sign-by-sigstore-private-key`) is promoted, its signature verified and a promotion
-//! attestation written, which `ferry verify-promotion` checks with production's public key.
+//! `--sign-by-sigstore-private-key`) is promoted, its signature verified, the production image
+//! signed with production's key and a promotion attestation written, which `ferry
+//! verify-promotion` checks with production's public key.
 //!
 //! `FERRY_E2E_NARRATE=1` prints what happens (`scripts/demo` uses it).
 
@@ -188,6 +189,25 @@ fn e2e_signed_image_promoted_with_attestation_unsigned_refused() {
             image.digest
         )),
         "{out}"
+    );
+    // The production key signs the production image too (the .sig attachment there).
+    let prod_key_id =
+        ferry::signing::keys::PublicKey::from_pem(&std::fs::read(format!("{prod}.pub")).unwrap())
+            .unwrap()
+            .key_id();
+    let dst_ref = format!("{}/{PROD}/app:{COMMIT}", flow.prod.host());
+    assert!(
+        out.stderr.contains(&format!(
+            "Signed {} as {dst_ref} (sigstore, key {prod_key_id})",
+            image.digest
+        )),
+        "{out}"
+    );
+    let sig_tag = format!("{}.sig", image.digest.replace(':', "-"));
+    assert!(
+        flow.prod
+            .get_manifest(&format!("{PROD}/app"), &sig_tag)
+            .is_some()
     );
     let att_tag = format!("{}.att", image.digest.replace(':', "-"));
     assert!(

@@ -1,11 +1,16 @@
 //! Fault injection: ferry either finishes the copy or fails cleanly, and the destination tag
 //! never points at an incomplete or corrupt image.
 //!
+//! This file: the shared lab and faults on the source side (downloads); faults on the
+//! destination side (uploads, manifest writes, tokens) are in `faults_uploads.rs`.
+//!
 //! A [`FaultProxy`] sits in front of the source or the destination registry. Transient faults
 //! must end in success with the destination digest (read from the registry, not from ferry)
 //! equal to the source's; persistent ones in exit 1, one `Error:` line naming what, where and
 //! why, and the destination tag still pointing at the older image it pointed at before.
-//! Every run is bounded: 10 ms between retries, a 2 s stall timeout, a command timeout.
+//! Every run is short: 10 ms between retries, a 2 s stall timeout; a hang is ended by the
+//! lab's hang guard (the tool's timeout), which fails the test, and no test asserts how long
+//! anything took.
 
 use std::time::Duration;
 
@@ -13,30 +18,30 @@ use crate::support::faults::{Fault, FaultProxy, Rule};
 use crate::support::fixtures::*;
 use crate::support::*;
 
-const SRC_NAME: &str = "ns/app:v2";
-const DST_REPO: &str = "prod/app";
-const DST_TAG: &str = "v1";
+pub(crate) const SRC_NAME: &str = "ns/app:v2";
+pub(crate) const DST_REPO: &str = "prod/app";
+pub(crate) const DST_TAG: &str = "v1";
 
 /// Bigger than ferry's 1 MiB "small blob" limit: streamed GET→PATCH, resumable.
-const BIG: usize = 1_600_000;
+pub(crate) const BIG: usize = 1_600_000;
 /// Read whole and sent in one PUT.
-const SMALL: usize = 200_000;
+pub(crate) const SMALL: usize = 200_000;
 
 /// Source and destination registries, the image to copy, and an older image already at the
 /// destination tag.
-struct Lab {
-    src: Registry,
-    dst: Registry,
-    fx: Fixture,
-    old: Fixture,
+pub(crate) struct Lab {
+    pub(crate) src: Registry,
+    pub(crate) dst: Registry,
+    pub(crate) fx: Fixture,
+    pub(crate) old: Fixture,
 }
 
 impl Lab {
-    fn new() -> Lab {
+    pub(crate) fn new() -> Lab {
         Self::with(RegistryOptions::default(), RegistryOptions::default())
     }
 
-    fn with(src_opts: RegistryOptions, dst_opts: RegistryOptions) -> Lab {
+    pub(crate) fn with(src_opts: RegistryOptions, dst_opts: RegistryOptions) -> Lab {
         let src = Registry::start(src_opts);
         let dst = Registry::start(dst_opts);
         let fx = ImageSpec::oci()
@@ -49,17 +54,17 @@ impl Lab {
         Lab { src, dst, fx, old }
     }
 
-    fn big(&self) -> &Layer {
+    pub(crate) fn big(&self) -> &Layer {
         &self.fx.image().layers[0]
     }
 
-    fn small(&self) -> &Layer {
+    pub(crate) fn small(&self) -> &Layer {
         &self.fx.image().layers[1]
     }
 
     /// `ferry copy` from `src` (through `proxy` if it fronts the source) to `dst` (through
     /// `proxy` if it fronts the destination).
-    fn copy(&self, via: Via<'_>, extra: &[&str]) -> Output {
+    pub(crate) fn copy(&self, via: Via<'_>, extra: &[&str]) -> Output {
         let (src_args, src_ref) = match via {
             Via::Src(p) => (p.tls_args(Side::Src), p.docker_ref(SRC_NAME)),
             _ => (self.src.tls_args(Side::Src), self.src.docker_ref(SRC_NAME)),
@@ -83,13 +88,12 @@ impl Lab {
             .args(dst_args)
             .arg(src_ref)
             .arg(dst_ref)
-            .timeout(Duration::from_secs(120))
             .run()
     }
 
     /// The copy succeeded and the destination holds exactly the source image.
     #[track_caller]
-    fn assert_copied(&self, out: &Output) {
+    pub(crate) fn assert_copied(&self, out: &Output) {
         out.assert_success();
         assert_no_panic(out);
         let got = self.dst.get_manifest(DST_REPO, DST_TAG).expect("dst tag");
@@ -107,7 +111,7 @@ impl Lab {
     /// The copy failed with exit 1 and one error line mentioning every needle, and the
     /// destination tag still points at the older image.
     #[track_caller]
-    fn assert_failed_cleanly(&self, out: &Output, needles: &[&str]) {
+    pub(crate) fn assert_failed_cleanly(&self, out: &Output, needles: &[&str]) {
         assert_eq!(out.code, Some(1), "exit code\n{out}");
         assert_no_panic(out);
         let line = one_error_line(out);
@@ -123,24 +127,24 @@ impl Lab {
 }
 
 #[derive(Clone, Copy)]
-enum Via<'a> {
+pub(crate) enum Via<'a> {
     Src(&'a FaultProxy),
     Dst(&'a FaultProxy),
 }
 
-/// Flags that keep every run short and bounded.
-fn bounded() -> Vec<&'static str> {
+/// Flags that keep every run short: 10 ms between retries, a 2 s stall timeout. No command
+/// timeout: a copy that hangs is ended by the lab's hang guard (`Tool::run`'s timeout).
+pub(crate) fn bounded() -> Vec<&'static str> {
     vec![
         "copy",
         "--retry-times=3",
         "--retry-delay=10ms",
         "--stall-timeout=2s",
-        "--command-timeout=90s",
     ]
 }
 
 #[track_caller]
-fn assert_no_panic(out: &Output) {
+pub(crate) fn assert_no_panic(out: &Output) {
     assert!(
         !out.stderr.contains("panicked") && !out.stderr.contains("RUST_BACKTRACE"),
         "ferry panicked\n{out}"
@@ -159,7 +163,7 @@ pub(crate) fn one_error_line(out: &Output) -> String {
     lines[0].to_string()
 }
 
-fn blob_path(digest: &str) -> String {
+pub(crate) fn blob_path(digest: &str) -> String {
     format!("/blobs/{digest}$")
 }
 
@@ -484,189 +488,4 @@ fn blob_redirects_to_another_host_carry_no_credentials() {
             "Authorization reached the redirect target: {s:#?}"
         );
     }
-}
-
-#[test]
-fn upload_and_manifest_put_failures_once_are_retried() {
-    let lab = Lab::new();
-    let proxy = FaultProxy::start(&lab.dst);
-    let cases = [
-        ("POST", "/blobs/uploads/$"),
-        ("PATCH", "/blobs/uploads/"),
-        ("PUT", "/blobs/uploads/"),
-        ("PUT", "/manifests/try"),
-    ];
-    for (i, (method, path)) in cases.into_iter().enumerate() {
-        // A fresh destination tag each time (the older image stays at prod/app:v1).
-        let id = proxy.add(Rule::new(method, path, Fault::status(500)).once());
-        let tag = format!("try{i}");
-        let dst_name = format!("prod/app{i}:{tag}");
-        let out = ferry()
-            .args(bounded())
-            .args(lab.src.tls_args(Side::Src))
-            .args(proxy.tls_args(Side::Dest))
-            .arg(lab.src.docker_ref(SRC_NAME))
-            .arg(proxy.docker_ref(&dst_name))
-            .run();
-        out.assert_success();
-        assert_eq!(proxy.hits(id), 1, "{method} {path}: fault not hit\n{out}");
-        assert_eq!(
-            lab.dst.manifest_digest(&format!("prod/app{i}"), &tag),
-            Some(lab.fx.digest.clone()),
-            "{method} {path}"
-        );
-    }
-}
-
-#[test]
-fn persistent_manifest_put_failure_leaves_the_tag() {
-    let lab = Lab::new();
-    let proxy = FaultProxy::start(&lab.dst);
-    proxy.add(Rule::new("PUT", "/manifests/", Fault::status(500)));
-    let out = lab.copy(Via::Dst(&proxy), &[]);
-    lab.assert_failed_cleanly(&out, &["writing manifest", "HTTP 500", &proxy.host()]);
-    // Blobs may be there (they are harmless); the tag is not moved.
-    assert!(proxy.requests_to("PUT", "/manifests/v1").len() >= 2);
-}
-
-#[test]
-fn persistent_upload_failure_leaves_the_tag_and_writes_no_manifest() {
-    let lab = Lab::new();
-    let proxy = FaultProxy::start(&lab.dst);
-    proxy.add(Rule::new("PUT", "/blobs/uploads/", Fault::status(500)));
-    let out = lab.copy(Via::Dst(&proxy), &[]);
-    lab.assert_failed_cleanly(&out, &["uploading blob", "HTTP 500", &proxy.host()]);
-    assert!(proxy.requests_to("PUT", "/manifests/").is_empty());
-}
-
-#[test]
-fn a_token_expiring_in_the_middle_of_a_copy_is_renewed() {
-    let ts = TokenServer::start(TokenServerOptions {
-        tokens: vec![("sa-token".into(), vec![Grant::all("*")])],
-        lifetime: Duration::from_secs(2),
-        ..Default::default()
-    });
-    let opts = || RegistryOptions {
-        auth: Auth::Token(ts.config()),
-        ..Default::default()
-    };
-    let lab = Lab::with(opts(), opts());
-    let src_proxy = FaultProxy::start(&lab.src);
-    // Slow the big layer down past the tokens' lifetime (but under the stall timeout).
-    src_proxy.add(
-        Rule::new(
-            "GET",
-            &blob_path(&lab.big().digest),
-            Fault::PauseAfter(300_000, Duration::from_millis(3500)),
-        )
-        .once(),
-    );
-    let mark = ts.mark();
-    let out = ferry()
-        .args(bounded().into_iter().map(|a| {
-            if a.starts_with("--stall-timeout") {
-                "--stall-timeout=6s"
-            } else {
-                a
-            }
-        }))
-        .args(src_proxy.tls_args(Side::Src))
-        .arg("--src-creds=builder:sa-token")
-        .args(lab.dst.tls_args(Side::Dest))
-        .arg("--dest-creds=pusher:sa-token")
-        .arg(src_proxy.docker_ref(SRC_NAME))
-        .arg(lab.dst.docker_ref(&format!("{DST_REPO}:{DST_TAG}")))
-        .run();
-    lab.assert_copied(&out);
-    // The destination's token expired while the big layer was on its way: a new one was
-    // fetched to commit it and write the manifests.
-    let reqs = ts.requests_since(mark);
-    let users: Vec<&str> = reqs.iter().filter_map(|r| r.user.as_deref()).collect();
-    assert!(
-        users.iter().filter(|u| **u == "pusher").count() >= 2,
-        "the destination token was not renewed: {users:?}\n{out}"
-    );
-}
-
-#[test]
-fn a_rejected_token_is_renewed_once_on_401() {
-    let ts = TokenServer::start(TokenServerOptions {
-        tokens: vec![("sa-token".into(), vec![Grant::all("*")])],
-        ..Default::default()
-    });
-    let opts = || RegistryOptions {
-        auth: Auth::Token(ts.config()),
-        ..Default::default()
-    };
-    let lab = Lab::with(opts(), opts());
-    let proxy = FaultProxy::start(&lab.dst);
-    // The registry no longer accepts the token when the manifest is written (revoked,
-    // expired early by a clock skew): one 401 with a fresh challenge.
-    let challenge = format!(
-        r#"Bearer realm="{}",service="lab-registry",scope="repository:{DST_REPO}:pull,push",error="invalid_token""#,
-        ts.realm()
-    );
-    proxy.add(
-        Rule::new(
-            "PUT",
-            "/manifests/v1$",
-            Fault::Status {
-                status: 401,
-                headers: vec![("www-authenticate".into(), challenge)],
-                body: br#"{"errors":[{"code":"UNAUTHORIZED","message":"token expired"}]}"#.to_vec(),
-            },
-        )
-        .once(),
-    );
-    let mark = ts.mark();
-    let out = ferry()
-        .args(bounded())
-        .args(lab.src.tls_args(Side::Src))
-        .arg("--src-creds=builder:sa-token")
-        .args(proxy.tls_args(Side::Dest))
-        .arg("--dest-creds=pusher:sa-token")
-        .arg(lab.src.docker_ref(SRC_NAME))
-        .arg(proxy.docker_ref(&format!("{DST_REPO}:{DST_TAG}")))
-        .run();
-    lab.assert_copied(&out);
-    assert_eq!(proxy.requests_to("PUT", "/manifests/v1").len(), 2);
-    let pusher = ts
-        .requests_since(mark)
-        .iter()
-        .filter(|r| r.user.as_deref() == Some("pusher"))
-        .count();
-    assert!(pusher >= 2, "no new token after the 401\n{out}");
-}
-
-/// A destination that stops reading an upload: the watchdog gives up on the stalled PATCH
-/// after the stall timeout (not after the destination's own delay) and the blob is sent
-/// again in a fresh upload.
-#[test]
-fn a_destination_that_stops_reading_an_upload_is_left_and_retried() {
-    let lab = Lab::new();
-    let proxy = FaultProxy::start(&lab.dst);
-    let id = proxy.add(
-        Rule::new(
-            "PATCH",
-            "/blobs/uploads/",
-            Fault::Delay(Duration::from_secs(20)),
-        )
-        .once(),
-    );
-    let out = lab.copy(Via::Dst(&proxy), &[]);
-    lab.assert_copied(&out);
-    assert_eq!(proxy.hits(id), 1, "{out}");
-    assert_eq!(
-        proxy.requests_to("PATCH", "/blobs/uploads/").len(),
-        2,
-        "{out}"
-    );
-    // The copy was over while the destination was still holding the stalled PATCH (or had
-    // seen ferry hang up on it): ferry did not wait for the destination's delay.
-    assert_eq!(
-        proxy.holding(id) + proxy.abandoned(id),
-        1,
-        "waited for the destination\n{out}"
-    );
-    assert!(out.stderr.contains("stalled"), "{out}");
 }

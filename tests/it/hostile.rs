@@ -1,8 +1,8 @@
 //! Hostile and bad input: no panic, one clear error line, exit 1 (2 for an image that does not
-//! exist), in bounded time — for malformed references, unsupported transports, invalid
-//! manifests and registries that misbehave on purpose (served by the fault proxy).
-
-use std::time::Duration;
+//! exist) — for malformed references, unsupported transports, invalid manifests and registries
+//! that misbehave on purpose (served by the fault proxy). A run that hangs is ended by the
+//! lab's hang guard (the tool's timeout) and fails the test; nothing asserts how long a run
+//! took.
 
 use axum::body::Body;
 use axum::response::Response;
@@ -20,14 +20,12 @@ fn run_copy(src: &str, dst: &str, extra: &[&str]) -> Output {
             "--retry-times=2",
             "--retry-delay=10ms",
             "--stall-timeout=2s",
-            "--command-timeout=60s",
             "--src-tls-verify=false",
             "--dest-tls-verify=false",
         ])
         .args(extra)
         .arg(src)
         .arg(dst)
-        .timeout(Duration::from_secs(90))
         .run()
 }
 
@@ -512,7 +510,6 @@ fn a_tag_list_whose_link_pagination_loops_is_refused() {
     let out = ferry()
         .args(["list-tags", "--tls-verify=false"])
         .arg(proxy.docker_ref("ns/app"))
-        .timeout(Duration::from_secs(60))
         .run();
     assert_clean_error(&out, 1, &["Link pagination loops", &proxy.host()]);
     // The first URL has no query; the loop is seen when page 1 links to page 2 again.

@@ -4,9 +4,12 @@
 //! and restarted with its journal, the CronJob's Job, the Tekton Pipeline of
 //! `templates/tekton/mirror-pipeline.yaml` (`matrix` over the shard indices) and the parallel
 //! stages of `Jenkinsfile.mirror`. Every image of the list arrives, exactly once.
+//!
+//! This file: the shared lab and the Kubernetes Jobs; the Tekton and Jenkins pipelines are in
+//! `mirror_pipelines.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -15,16 +18,18 @@ use sha2::{Digest as _, Sha256};
 use crate::support::faults::{Fault, FaultProxy, Rule};
 use crate::support::fixtures::{Fixture, ImageSpec};
 use crate::support::kube::IndexedJob;
-use crate::support::tekton::{Cluster, Param, PipelineRun, Workspace};
-use crate::support::{Auth, Registry, RegistryOptions, RequestKind, Tls, pki};
+use crate::support::tekton::Cluster;
+use crate::support::{
+    Auth, HANG_GUARD, Registry, RegistryOptions, RequestKind, Tls, pki, wait_until,
+};
 use crate::templates::{object, process};
 
-const USER: &str = "mirror";
-const PASSWORD: &str = "mirror-pw-5d41402abc4b";
+pub(crate) const USER: &str = "mirror";
+pub(crate) const PASSWORD: &str = "mirror-pw-5d41402abc4b";
 
 /// The shard of `count` that owns `key`: rendezvous hashing as docs/scale.md defines it,
 /// written here apart from ferry's code.
-fn owner(key: &str, count: u32) -> u32 {
+pub(crate) fn owner(key: &str, count: u32) -> u32 {
     (0..count)
         .map(|i| {
             let mut h = Sha256::new();
@@ -41,7 +46,7 @@ fn owner(key: &str, count: u32) -> u32 {
 
 /// The source registry's images: repository → [(tag, fixture)]. Images of one repository
 /// share their layers (same seed) and differ by their config.
-fn images(repos: usize, tags: usize) -> BTreeMap<String, Vec<(String, Fixture)>> {
+pub(crate) fn images(repos: usize, tags: usize) -> BTreeMap<String, Vec<(String, Fixture)>> {
     (0..repos)
         .map(|r| {
             let list = (0..tags)
@@ -59,17 +64,17 @@ fn images(repos: usize, tags: usize) -> BTreeMap<String, Vec<(String, Fixture)>>
         .collect()
 }
 
-struct Mirror {
-    src: Registry,
-    dst: Registry,
-    images: BTreeMap<String, Vec<(String, Fixture)>>,
+pub(crate) struct Mirror {
+    pub(crate) src: Registry,
+    pub(crate) dst: Registry,
+    pub(crate) images: BTreeMap<String, Vec<(String, Fixture)>>,
     /// The source as the pods reach it (the registry, or a proxy in front of it).
-    src_host: String,
-    proxy: Option<FaultProxy>,
+    pub(crate) src_host: String,
+    pub(crate) proxy: Option<FaultProxy>,
 }
 
 impl Mirror {
-    fn start(repos: usize, tags: usize, proxied: bool) -> Mirror {
+    pub(crate) fn start(repos: usize, tags: usize, proxied: bool) -> Mirror {
         let auth = Auth::Basic(vec![(USER.into(), PASSWORD.into())]);
         // A proxied source speaks plain HTTP (the fault proxy's), the list says tls-verify: false.
         let src = Registry::start(RegistryOptions {
@@ -100,7 +105,7 @@ impl Mirror {
     }
 
     /// skopeo's sync YAML of every image: tags listed, and the last repository by regex.
-    fn list(&self) -> String {
+    pub(crate) fn list(&self) -> String {
         let mut y = format!("{}:\n  images:\n", self.src_host);
         let last = self.images.keys().last().unwrap().clone();
         for (repo, list) in &self.images {
@@ -118,12 +123,12 @@ impl Mirror {
         y
     }
 
-    fn destination(&self) -> String {
+    pub(crate) fn destination(&self) -> String {
         format!("{}/mirror", self.dst.host())
     }
 
     /// The registries' credentials as the auth file of the Secret (kubernetes.io/dockerconfigjson).
-    fn auth_file(&self) -> Vec<u8> {
+    pub(crate) fn auth_file(&self) -> Vec<u8> {
         let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
         serde_json::to_vec(&json!({"auths": {
             self.src_host.clone(): {"auth": auth},
@@ -134,7 +139,7 @@ impl Mirror {
 
     /// The namespace's objects: the template's ConfigMaps, the auth Secret, and the CA bundle
     /// OpenShift injects into the `-ca` ConfigMap (the lab CA here).
-    fn cluster(&self, objects: &[Value]) -> Cluster {
+    pub(crate) fn cluster(&self, objects: &[Value]) -> Cluster {
         let mut c = Cluster {
             namespace: "mirror".into(),
             ..Cluster::default()
@@ -171,7 +176,7 @@ impl Mirror {
 
     /// Every image is at the destination with its digest, its tag written once, each blob of
     /// a repository uploaded once, since `mark`.
-    fn assert_all_arrived_once(&self, mark: crate::support::Mark) {
+    pub(crate) fn assert_all_arrived_once(&self, mark: crate::support::Mark) {
         let reqs = self.dst.requests_since(mark);
         for (repo, list) in &self.images {
             for (tag, fx) in list {
@@ -209,13 +214,13 @@ impl Mirror {
         assert!(twice.is_empty(), "blobs uploaded more than once: {twice:?}");
     }
 
-    fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.images.values().map(Vec::len).sum()
     }
 }
 
 /// The trust policy a mirror checks its copies against: images of the lab's source only.
-fn policy(m: &Mirror) -> Vec<u8> {
+pub(crate) fn policy(m: &Mirror) -> Vec<u8> {
     serde_json::to_vec(&json!({
         "default": [{"type": "reject"}],
         "transports": {"docker": {m.src_host.clone(): [{"type": "insecureAcceptAnything"}]}},
@@ -223,11 +228,11 @@ fn policy(m: &Mirror) -> Vec<u8> {
     .unwrap()
 }
 
-fn report(bytes: &[u8]) -> Value {
+pub(crate) fn report(bytes: &[u8]) -> Value {
     serde_json::from_slice(bytes).unwrap()
 }
 
-fn image_sources(r: &Value) -> Vec<String> {
+pub(crate) fn image_sources(r: &Value) -> Vec<String> {
     r["images"]
         .as_array()
         .unwrap()
@@ -357,22 +362,21 @@ fn mirror_a_killed_shard_resumes_from_its_journal() {
     let journal = format!("/var/lib/ferry/ferry-mirror-{}-{shard}.journal", job.uid);
     let mark = m.dst.mark();
     let mut running = pod.start();
-    // Wait for the held copy, and for everything else of the shard in the journal.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let done_before = loop {
-        let lines = pod
-            .fs
+    // Wait for the held copy, and for everything else of the shard in the journal (events:
+    // the proxy holding the request, the journal's lines; no deadline, a hang guard only).
+    let journal_lines = || {
+        pod.fs
             .read(&journal)
             .map(|b| String::from_utf8(b).unwrap().lines().count())
-            .unwrap_or(0);
-        if proxy.max_held(hold) >= 1 && lines == mine.len() - 1 {
-            break lines;
-        }
-        assert!(Instant::now() < deadline, "the shard never got there");
-        std::thread::sleep(Duration::from_millis(20));
+            .unwrap_or(0)
     };
+    wait_until(
+        "the shard to hold its last image and journal the others",
+        || proxy.max_held(hold) >= 1 && journal_lines() == mine.len() - 1,
+    );
+    let done_before = journal_lines();
     running.kill();
-    let killed = running.wait(Duration::from_secs(60));
+    let killed = running.wait(HANG_GUARD);
     assert_eq!(killed.code, None, "killed by a signal:\n{killed}");
     assert_eq!(
         m.dst
@@ -457,181 +461,4 @@ fn mirror_a_killed_shard_resumes_from_its_journal() {
             );
         }
     }
-}
-
-/// OpenShift Pipelines: the mirror Pipeline fans the ferry-sync Task out with `matrix`.
-#[test]
-fn mirror_tekton_matrix_copies_every_image_once() {
-    let m = Mirror::start(6, 2, false);
-    let task = process("tekton/ferry-sync-task.yaml", &[("PROJECT_NAME", "mirror")]);
-    let pipeline = process("tekton/mirror-pipeline.yaml", &[("PROJECT_NAME", "mirror")]);
-    let mut cluster = m.cluster(&[]);
-    cluster.config_maps.insert(
-        "ferry-mirror-images".into(),
-        vec![
-            ("images.yaml".into(), m.list().into_bytes()),
-            ("policy.json".into(), policy(&m)),
-        ],
-    );
-    cluster.service_accounts.insert(
-        "pipeline".into(),
-        vec![("token".into(), b"unused".to_vec())],
-    );
-    let state = tempfile::Builder::new()
-        .prefix("ferry-lab-claim-")
-        .tempdir()
-        .unwrap();
-    std::fs::set_permissions(
-        state.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .unwrap();
-    let run = PipelineRun {
-        name: "ferry-mirror-x7k2p".into(),
-        params: vec![
-            ("DESTINATION".into(), Param::str(&m.destination())),
-            (
-                "SHARDS".into(),
-                Param::Array(vec!["0".into(), "1".into(), "2".into()]),
-            ),
-            ("SHARD_COUNT".into(), Param::str("3")),
-        ],
-        workspaces: vec![
-            (
-                "images".into(),
-                Workspace::ConfigMap("ferry-mirror-images".into()),
-            ),
-            ("auth".into(), Workspace::Secret("ferry-mirror-auth".into())),
-            ("ca".into(), Workspace::ConfigMap("ferry-mirror-ca".into())),
-            ("state".into(), Workspace::Claim(state.path().to_path_buf())),
-        ],
-        service_account: "pipeline".into(),
-    };
-    let mark = m.dst.mark();
-    let r = cluster.run_pipeline(
-        object(&pipeline, "Pipeline"),
-        &[object(&task, "Task")],
-        &run,
-    );
-    assert!(r.succeeded, "{r:#?}");
-    assert_eq!(r.task_runs.len(), 3);
-    let mut seen = BTreeSet::new();
-    for (_, tr) in &r.task_runs {
-        let rep =
-            report(&std::fs::read(state.path().join(format!("{}.report.json", tr.name))).unwrap());
-        for s in image_sources(&rep) {
-            assert!(seen.insert(s.clone()), "{s} in two shards");
-        }
-        assert!(state.path().join(format!("{}.journal", tr.name)).is_file());
-    }
-    assert_eq!(seen.len(), m.count());
-    m.assert_all_arrived_once(mark);
-}
-
-/// Jenkins: Jenkinsfile.mirror's shard step, run once per parallel stage (each on a pod of its
-/// own, the ferry container), with the job's parameters from the BuildConfig.
-#[test]
-fn mirror_jenkins_parallel_stages_copy_every_image_once() {
-    let m = Mirror::start(5, 2, false);
-    let jenkinsfile = crate::templates::read("Jenkinsfile.mirror");
-    let script = crate::kit::jenkinsfile_sh_scripts(&jenkinsfile)
-        .into_iter()
-        .find(|s| s.contains("ferry sync"))
-        .expect("the shard step");
-    let t = process(
-        "mirror-pipeline.yaml",
-        &[("MIRROR_DESTINATION", &m.destination()), ("SHARDS", "3")],
-    );
-    let params = crate::templates::env_names(object(&t, "BuildConfig"));
-    let env_of = |name: &str| -> String {
-        object(&t, "BuildConfig")["spec"]["strategy"]["jenkinsPipelineStrategy"]["env"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["name"] == name)
-            .unwrap()["value"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
-    let shards: u32 = env_of("SHARDS").parse().unwrap();
-    let mark = m.dst.mark();
-    let outs: Vec<(crate::support::pod::PodFs, crate::support::Output)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..shards)
-            .map(|i| {
-                let script = &script;
-                let params = &params;
-                let env_of = &env_of;
-                let m = &m;
-                s.spawn(move || {
-                    let pod = crate::support::pod::PodFs::new();
-                    let ws = "/home/jenkins/agent/workspace/mirror";
-                    // The checkout (the list at MIRROR_IMAGES), the credential file, the CAs.
-                    let list = env_of("MIRROR_IMAGES");
-                    let (dir, file) = list.rsplit_once('/').unwrap_or((".", &list));
-                    let trust = env_of("MIRROR_POLICY");
-                    let (pdir, pfile) = trust.rsplit_once('/').unwrap_or((".", &trust));
-                    assert_eq!(dir, pdir, "the list and the policy side by side");
-                    pod.volume(
-                        &format!("{ws}/{dir}"),
-                        &[
-                            (file.to_string(), m.list().into_bytes()),
-                            (pfile.to_string(), policy(m)),
-                        ],
-                        crate::support::pod::Volume::Writable,
-                    );
-                    pod.volume(
-                        "/home/jenkins/agent/creds",
-                        &[("auth.json".into(), m.auth_file())],
-                        crate::support::pod::Volume::Projected,
-                    );
-                    pod.volume(
-                        "/etc/containers/certs.d",
-                        &[],
-                        crate::support::pod::Volume::Writable,
-                    );
-                    for host in [m.src.host(), m.dst.host()] {
-                        pod.volume(
-                            &format!("/etc/containers/certs.d/{host}"),
-                            &[("ca.crt".into(), pki::lab_ca().ca_pem.as_bytes().to_vec())],
-                            crate::support::pod::Volume::Projected,
-                        );
-                    }
-                    let mut env: Vec<(String, String)> =
-                        params.iter().map(|n| (n.clone(), env_of(n))).collect();
-                    env.push(("FERRY_SHARD".into(), format!("{i}/{shards}")));
-                    env.push((
-                        "FERRY_REPORT".into(),
-                        format!("mirror-report-{i}-of-{shards}.json"),
-                    ));
-                    env.push((
-                        "REGISTRY_AUTH_FILE".into(),
-                        "/home/jenkins/agent/creds/auth.json".into(),
-                    ));
-                    let out = pod.run(
-                        &["/bin/sh".into(), "-c".into(), format!("set -e\n{script}")],
-                        &env,
-                        ws,
-                    );
-                    (pod, out)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    let mut seen = BTreeSet::new();
-    for (i, (pod, out)) in outs.iter().enumerate() {
-        out.assert_success();
-        let r = report(
-            &pod.read(&format!(
-                "/home/jenkins/agent/workspace/mirror/mirror-report-{i}-of-{shards}.json"
-            ))
-            .unwrap(),
-        );
-        for s in image_sources(&r) {
-            assert!(seen.insert(s.clone()), "{s} in two stages");
-        }
-    }
-    assert_eq!(seen.len(), m.count());
-    m.assert_all_arrived_once(mark);
 }

@@ -165,7 +165,7 @@ proptest! {
         } else {
             bearer
         };
-        let got = parse_challenges(&header).map_err(TestCaseError::fail)?;
+        let got = parse_challenges(&header).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let want = Challenge::Bearer { realm, service: Some(service) };
         prop_assert!(got.contains(&want), "{:?} lacks {:?}", got, want);
     }
@@ -182,7 +182,7 @@ proptest! {
             v["expires_in"] = json!(e);
         }
         let t = parse_token_response(v.to_string().as_bytes(), Some("application/json"))
-            .map_err(TestCaseError::fail)?;
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(t.token.expose(), token.as_str());
         prop_assert!(t.lifetime.as_secs() >= 1 && t.lifetime.as_secs() <= 24 * 3600);
     }
@@ -289,7 +289,7 @@ proptest! {
             v["mediaType"] = json!(mt);
         }
         let bytes = serde_json::to_vec_pretty(&v).unwrap();
-        let m = manifest::parse(Bytes::from(bytes.clone()), Some(mt)).map_err(TestCaseError::fail)?;
+        let m = manifest::parse(Bytes::from(bytes.clone()), Some(mt)).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(&m.media_type, mt);
         prop_assert_eq!(&m.digest, &Digest::sha256(&bytes));
         let Kind::Image { config, layers: got } = &m.kind else {

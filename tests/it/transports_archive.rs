@@ -441,14 +441,7 @@ fn a_killed_archive_write_leaves_nothing_visible() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while proxy.hits(stall) == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the layer was never asked for"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_until("the layer to be asked for", || proxy.hits(stall) > 0);
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(

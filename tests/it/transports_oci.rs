@@ -219,14 +219,7 @@ fn a_writer_that_commits_meanwhile_loses_no_entry() {
     let manifest = lay
         .join("blobs/sha256")
         .join(s.docker.digest.trim_start_matches("sha256:"));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !manifest.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the copy never wrote its manifest"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_until("the copy to write its manifest", || manifest.exists());
     let index_path = lay.join("index.json");
     let mut index = crate::support::disk::json(&index_path);
     let mut other = index["manifests"][0].clone();
@@ -348,14 +341,7 @@ fn a_killed_copy_leaves_the_layout_as_it_was() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while proxy.hits(stall) == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the layer was never asked for"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_until("the layer to be asked for", || proxy.hits(stall) > 0);
     child.kill().unwrap();
     child.wait().unwrap();
     // The layout still names the small image and reads whole; nothing of the big one is

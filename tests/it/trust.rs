@@ -15,6 +15,7 @@ use axum::response::Response;
 use crate::faults::one_error_line;
 use crate::support::faults::{Fault, FaultProxy, Rule};
 use crate::support::fixtures::*;
+use crate::support::setup::Pair;
 use crate::support::*;
 
 // ---------------------------------------------------------------------------------------------
@@ -180,11 +181,11 @@ fn the_tag_data_limit_can_be_raised() {
 fn an_index_entry_whose_media_type_disagrees_with_its_manifest_is_refused() {
     const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
     const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-    let src = Registry::start(RegistryOptions::default());
-    let dst = Registry::start(RegistryOptions::default());
+    let p = Pair::plain();
+    let (src, dst) = (&p.src, &p.dst);
     let fx = IndexSpec::oci().platforms(2).build();
-    fx.seed(&src, "ns/app:v1");
-    let proxy = FaultProxy::start(&src);
+    fx.seed(src, "ns/app:v1");
+    let proxy = FaultProxy::start(src);
     proxy.add(Rule::new(
         "GET",
         "/manifests/v1$",
@@ -230,11 +231,11 @@ fn an_index_entry_whose_media_type_disagrees_with_its_manifest_is_refused() {
 /// accepted the push and then answers 404 for the tag is an error of the destination (exit 1).
 #[test]
 fn a_destination_that_cannot_produce_what_it_accepted_is_exit_1() {
-    let src = Registry::start(RegistryOptions::default());
-    let dst = Registry::start(RegistryOptions::default());
+    let p = Pair::plain();
+    let (src, dst) = (&p.src, &p.dst);
     let fx = ImageSpec::oci().layers(&[900]).build();
-    fx.seed(&src, "dev/app:c1");
-    let proxy = FaultProxy::start(&dst);
+    fx.seed(src, "dev/app:c1");
+    let proxy = FaultProxy::start(dst);
     proxy.add(Rule::new(
         "HEAD",
         "/manifests/c1$",
@@ -500,15 +501,15 @@ fn writable_cert_dirs_are_warned_about() {
 /// completes with the source's digest.
 #[test]
 fn a_trickling_body_counts_as_stalled() {
-    let src = Registry::start(RegistryOptions::default());
-    let dst = Registry::start(RegistryOptions::default());
+    let p = Pair::plain();
+    let (src, dst) = (&p.src, &p.dst);
     let fx = ImageSpec::oci()
         .uncompressed()
         .layers(&[1_400_000, 300])
         .build();
-    fx.seed(&src, "ns/app:v1");
+    fx.seed(src, "ns/app:v1");
     let big = fx.image().layers[0].digest.clone();
-    let proxy = FaultProxy::start(&src);
+    let proxy = FaultProxy::start(src);
     let trickle = || Fault::Trickle(16, Duration::from_millis(100));
     let manifest = proxy.add(Rule::new("GET", "/manifests/v1$", trickle()).once());
     let blob = proxy.add(Rule::new("GET", &format!("/blobs/{big}$"), trickle()).once());
@@ -523,7 +524,6 @@ fn a_trickling_body_counts_as_stalled() {
         .args(dst.tls_args(Side::Dest))
         .arg(proxy.docker_ref("ns/app:v1"))
         .arg(dst.docker_ref("ns/app:v1"))
-        .timeout(Duration::from_secs(120))
         .run();
     out.assert_success();
     assert_eq!(

@@ -17,6 +17,11 @@
 //!
 //! A proxy with no upstream ([`FaultProxy::standalone`]) answers only through rules (502
 //! otherwise): a redirect target, a token endpoint, a hostile registry.
+//!
+//! Why one file (about 800 lines): each [`Fault`] variant is documented once and implemented
+//! once, in the proxy's handler or the body damage next to it, and they share the proxy's
+//! state (which rule matched, how many requests a rule holds); splitting the faults from the
+//! proxy would put every fault's meaning and its one implementation in different files.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -100,6 +105,14 @@ pub enum Fault {
     /// Forward with this request header set (replacing the client's): a stand-in that lets
     /// requests in on its own authority (a storage backend's signed URL).
     SetRequestHeader(String, String),
+    /// Hold each request until this many requests of the rule are held at the same time,
+    /// then let them all go on: proof that the client had that many in flight at once, by
+    /// the event itself rather than by a time window. Counted like [`Fault::Delay`]
+    /// ([`FaultProxy::max_held`]). A request still waiting after the lab's
+    /// [`HANG_GUARD`](super::HANG_GUARD) goes on alone (a hang guard, so that a client that
+    /// never sends the others fails the test's assertion instead of hanging it). Use it with
+    /// [`Rule::times`] so that the last requests do not wait for partners that never come.
+    Gate(usize),
 }
 
 impl Fault {
@@ -154,6 +167,7 @@ impl Fault {
             Fault::Trickle(n, d) => format!("trickle {n} bytes every {d:?}"),
             Fault::LocationTo(to) => format!("location to {to}"),
             Fault::SetRequestHeader(k, _) => format!("set request header {k}"),
+            Fault::Gate(n) => format!("gate of {n}"),
         }
     }
 }
@@ -242,6 +256,8 @@ struct ActiveRule {
     max_held: usize,
     /// Requests this (delay) rule held whose client hung up before the delay was over.
     abandoned: usize,
+    /// How many times this (gate) rule let its held requests go on.
+    opened: u64,
 }
 
 struct ProxyState {
@@ -386,6 +402,7 @@ impl FaultProxy {
             hits: 0,
             held: 0,
             max_held: 0,
+            opened: 0,
             abandoned: 0,
         });
         RuleId(rules.len() - 1)
@@ -521,6 +538,32 @@ async fn handle(State(state): State<Arc<ProxyState>>, req: Request) -> Response 
             done: false,
         };
         tokio::time::sleep(*d).await;
+        let mut guard = guard;
+        guard.done = true;
+    }
+    if let (Some(Fault::Gate(n)), Some(RuleId(i))) = (&fault, rule) {
+        let arrived_in = {
+            let mut rules = state.rules.lock().unwrap();
+            let r = &mut rules[i];
+            r.held += 1;
+            r.max_held = r.max_held.max(r.held);
+            let batch = r.opened;
+            if r.held >= *n {
+                r.opened += 1;
+            }
+            batch
+        };
+        let guard = Held {
+            state: state.clone(),
+            rule: i,
+            done: false,
+        };
+        let started = Instant::now();
+        while state.rules.lock().unwrap()[i].opened == arrived_in
+            && started.elapsed() < super::HANG_GUARD
+        {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
         let mut guard = guard;
         guard.done = true;
     }

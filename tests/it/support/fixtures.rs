@@ -9,11 +9,16 @@
 //! `dir:` is used for both formats because Debian's skopeo 1.9.3 cannot read a Docker v2s2
 //! manifest from an `oci:` layout.
 //!
+//! The bytes themselves (layer tars, gzip, configs, manifests written to the `dir:` layout) are
+//! made in `fixtures/build.rs`; this file is the specs and what a fixture holds.
+//!
 //! ```ignore
 //! let img = ImageSpec::docker().uncompressed().layers(&[1000, 50_000]).build();
 //! let idx = IndexSpec::oci().platforms(3).shared_layers(&[4096]).own_layers(&[2048]).build();
 //! img.seed(&reg, "ns/app:v1");
 //! ```
+
+mod build;
 
 use std::fmt;
 use std::io::Write;
@@ -22,6 +27,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use super::{Registry, Side, sha256_digest};
+use build::*;
 
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -516,174 +522,5 @@ impl IndexSpec {
             is_index: true,
             dir,
         }
-    }
-}
-
-struct LayerSpec {
-    size: usize,
-    seed: u64,
-}
-
-fn new_fixture_dir() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new()
-        .prefix("ferry-lab-fixture-")
-        .tempdir()
-        .expect("fixture dir");
-    // skopeo's dir: transport version marker.
-    std::fs::write(
-        dir.path().join("version"),
-        "Directory Transport Version: 1.1\n",
-    )
-    .expect("version");
-    dir
-}
-
-/// splitmix64 of (seed, a, b): independent-looking seeds for each layer.
-fn mix(seed: u64, a: u64, b: u64) -> u64 {
-    let mut z = seed
-        .wrapping_add(a.wrapping_mul(0x9E37_79B9_7F4A_7C15))
-        .wrapping_add(b.wrapping_mul(0xBF58_476D_1CE4_E5B9))
-        .wrapping_add(0x94D0_49BB_1331_11EB);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// A tar with one directory and one file of `size` random bytes from `seed`.
-fn layer_tar(size: usize, seed: u64) -> Vec<u8> {
-    let mut payload = vec![0u8; size];
-    fastrand::Rng::with_seed(seed).fill(&mut payload);
-    let mut builder = tar::Builder::new(Vec::new());
-    let mut dir = tar::Header::new_ustar();
-    dir.set_entry_type(tar::EntryType::Directory);
-    dir.set_path("lab/").unwrap();
-    dir.set_mode(0o755);
-    dir.set_size(0);
-    dir.set_mtime(1_704_067_200);
-    dir.set_cksum();
-    builder.append(&dir, std::io::empty()).unwrap();
-    let mut file = tar::Header::new_ustar();
-    file.set_entry_type(tar::EntryType::Regular);
-    file.set_path(format!("lab/{seed:016x}.bin")).unwrap();
-    file.set_mode(0o644);
-    file.set_size(size as u64);
-    file.set_mtime(1_704_067_200);
-    file.set_cksum();
-    builder.append(&file, &payload[..]).unwrap();
-    builder.into_inner().unwrap()
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    enc.write_all(data).unwrap();
-    enc.finish().unwrap()
-}
-
-fn write_blob(dir: &Path, bytes: &[u8]) -> String {
-    let digest = sha256_digest(bytes);
-    std::fs::write(dir.join(digest.trim_start_matches("sha256:")), bytes).expect("writing blob");
-    digest
-}
-
-/// What an image's config carries beyond the lab's defaults.
-#[derive(Clone, Copy, Default)]
-struct ConfigExtras<'a> {
-    labels: &'a [(String, String)],
-    fields: &'a [(String, Value)],
-}
-
-fn build_image(
-    dir: &Path,
-    format: Format,
-    compression: Compression,
-    platform: &Platform,
-    layer_specs: &[LayerSpec],
-    extras: ConfigExtras<'_>,
-    seed: u64,
-) -> Image {
-    let ConfigExtras {
-        labels,
-        fields: config_fields,
-    } = extras;
-    let layer_type = match (format, compression) {
-        (Format::Docker, Compression::Gzip) => DOCKER_LAYER_GZIP,
-        (Format::Docker, Compression::None) => DOCKER_LAYER_TAR,
-        (Format::Oci, Compression::Gzip) => OCI_LAYER_GZIP,
-        (Format::Oci, Compression::None) => OCI_LAYER_TAR,
-    };
-    let mut layers = Vec::new();
-    for spec in layer_specs {
-        let tar = layer_tar(spec.size, spec.seed);
-        let diff_id = sha256_digest(&tar);
-        let blob = match compression {
-            Compression::Gzip => gzip(&tar),
-            Compression::None => tar,
-        };
-        let digest = write_blob(dir, &blob);
-        layers.push(Layer {
-            digest,
-            size: blob.len() as u64,
-            media_type: layer_type.to_string(),
-            diff_id,
-            payload_size: spec.size,
-        });
-    }
-    let mut label_map = serde_json::Map::new();
-    label_map.insert("io.ferry.lab.seed".into(), json!(seed.to_string()));
-    label_map.insert("io.ferry.lab.platform".into(), json!(platform.to_string()));
-    for (k, v) in labels {
-        label_map.insert(k.clone(), json!(v));
-    }
-    let mut config = json!({
-        "architecture": platform.architecture,
-        "os": platform.os,
-        "created": CREATED,
-        "author": "ferry test lab",
-        "config": {
-            "Env": [
-                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                format!("FERRY_LAB_SEED={seed}"),
-            ],
-            "Cmd": ["/bin/sh"],
-            "Labels": label_map,
-        },
-        "rootfs": {
-            "type": "layers",
-            "diff_ids": layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>(),
-        },
-        "history": layers.iter().enumerate().map(|(i, l)| json!({
-            "created": CREATED,
-            "created_by": format!("ferry-lab: layer {i} ({} random bytes)", l.payload_size),
-        })).collect::<Vec<_>>(),
-    });
-    if let Some(variant) = &platform.variant {
-        config["variant"] = json!(variant);
-    }
-    for (k, v) in config_fields {
-        config[k] = v.clone();
-    }
-    let config = serde_json::to_vec(&config).unwrap();
-    let config_digest = write_blob(dir, &config);
-    let (media_type, config_type) = match format {
-        Format::Docker => (DOCKER_MANIFEST, DOCKER_CONFIG),
-        Format::Oci => (OCI_MANIFEST, OCI_CONFIG),
-    };
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": media_type,
-        "config": {"mediaType": config_type, "size": config.len(), "digest": config_digest},
-        "layers": layers.iter().map(|l| json!({
-            "mediaType": l.media_type, "size": l.size, "digest": l.digest,
-        })).collect::<Vec<_>>(),
-    });
-    let manifest = serde_json::to_vec_pretty(&manifest).unwrap();
-    Image {
-        platform: platform.clone(),
-        media_type: media_type.to_string(),
-        digest: sha256_digest(&manifest),
-        manifest,
-        config,
-        config_digest,
-        layers,
     }
 }

@@ -34,10 +34,13 @@ pub mod pki;
 pub mod pod;
 pub mod referrers;
 mod registry;
+mod request_log;
+pub mod setup;
 pub mod signatures;
 pub mod tekton;
 mod token;
 mod tools;
+mod wait;
 pub mod webhook;
 
 use std::os::unix::process::CommandExt;
@@ -54,6 +57,7 @@ pub use token::{
     TokenServerOptions, jwt_claims,
 };
 pub use tools::{Output, Sandbox, Tool, ferry, ferry_as_skopeo, skopeo, skopeo_current};
+pub use wait::{HANG_GUARD, wait_until};
 
 /// The User-Agent of the lab's own HTTP requests; they are left out of [`Registry::requests`].
 pub const LAB_USER_AGENT: &str = "ferry-lab/1";

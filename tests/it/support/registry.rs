@@ -4,46 +4,32 @@
 //! htpasswd), listens on a free `127.0.0.1` port, is killed and waited for in `Drop` (also when
 //! the test panics) and carries `PR_SET_PDEATHSIG(SIGKILL)` so it never outlives the test.
 //!
-//! # Request log
-//!
-//! distribution wraps its handler in gorilla's `CombinedLoggingHandler(os.Stdout, …)`: every
-//! request gives one Apache combined log line on **stdout** (its own logs go to stderr). A reader
-//! thread collects those lines. A line is written only after the handler returns, so it can lag
-//! behind the client seeing the response. To make [`Registry::requests`] deterministic without
-//! sleeping, the lab sends a *sentinel* request (`GET /v2/?lab-sentinel=<unique>`, with the
-//! lab's User-Agent) once the client under test has finished, and waits until the sentinel's
-//! line shows up: everything logged before it is the complete history of requests that had
-//! finished before the sentinel was sent. (Go's server flushes the last buffered bytes of a
-//! response after the handler, and so after the log line, returns; only the final bytes of a
-//! large body written straight through could reach a client first, and then the log write is a
-//! few instructions away while the sentinel needs a new connection and a full request.) A
-//! request the client abandoned half-way (a dropped connection during a blob upload) may still
-//! be running in the registry and be logged after the sentinel, i.e. in the next interval.
-//! Lines carrying the lab's User-Agent (sentinels, readiness probes, the lab's own checks) are
-//! left out of the result.
+//! The request log (what the registry saw, as the tests check it) is in
+//! [`request_log`](super::request_log); the lab's own requests to a registry (its checks
+//! through the registry API, and reading the request log up to now) in `registry/api.rs`.
+
+mod api;
 
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use reqwest::Method;
-use url::form_urlencoded;
 
 use super::http::{LabHttp, Response};
+use super::request_log::AccessLog;
+pub use super::request_log::{LoggedRequest, Mark, RequestKind};
 use super::token::{TokenAuthConfig, write_root_bundle};
 use super::{LAB_USER_AGENT, kill_with_parent, pki, random_hex, sha256_digest};
 
 /// How long a registry may take to answer its first `GET /v2/`.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a sentinel's log line may take to appear.
-const SENTINEL_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a sentinel's log line may take to appear: a hang guard, not a measurement.
+const SENTINEL_TIMEOUT: Duration = super::HANG_GUARD;
 /// The user the lab adds to every htpasswd file for its own checks and seeding.
 pub const LAB_ADMIN_USER: &str = "ferry-lab-admin";
 
@@ -119,167 +105,6 @@ impl Side {
     }
 }
 
-/// A position in the request log, from [`Registry::mark`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Mark(usize);
-
-/// One request as the registry logged it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LoggedRequest {
-    pub method: String,
-    /// The path without the query, as sent (not percent-decoded).
-    pub path: String,
-    /// The raw query string without `?` (empty if none).
-    pub query: String,
-    pub status: u16,
-    /// Size of the response body.
-    pub bytes: u64,
-    pub user_agent: String,
-    /// The raw log line.
-    pub line: String,
-}
-
-/// What a registry API request was, from its method, path and query.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RequestKind {
-    /// `GET /v2/`
-    Ping,
-    ManifestGet,
-    ManifestHead,
-    ManifestPut,
-    ManifestDelete,
-    BlobGet,
-    BlobHead,
-    BlobDelete,
-    /// `POST /v2/<name>/blobs/uploads/?mount=…&from=…`; status 201 = mounted, 202 = the
-    /// registry fell back to an upload.
-    BlobMount,
-    /// `POST /v2/<name>/blobs/uploads/` (without `mount`).
-    UploadStart,
-    /// `PATCH` on an upload.
-    UploadChunk,
-    /// `PUT` on an upload (`?digest=…`), completing it.
-    UploadFinish,
-    /// `GET`/`DELETE` of an upload's status / cancellation.
-    UploadOther,
-    TagsList,
-    Catalog,
-    Other,
-}
-
-impl LoggedRequest {
-    /// A query parameter, percent-decoded.
-    pub fn query_param(&self, name: &str) -> Option<String> {
-        form_urlencoded::parse(self.query.as_bytes())
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    }
-
-    /// The repository name the request is about (`ns/app`), if any.
-    pub fn repo(&self) -> Option<String> {
-        let rest = self.path.strip_prefix("/v2/")?;
-        for marker in ["/manifests/", "/blobs/", "/tags/"] {
-            if let Some(i) = rest.rfind(marker) {
-                return Some(rest[..i].to_string());
-            }
-        }
-        None
-    }
-
-    /// The last path segment (a tag, digest or upload id).
-    pub fn reference(&self) -> Option<String> {
-        self.repo()?;
-        self.path.rsplit('/').next().map(str::to_string)
-    }
-
-    pub fn kind(&self) -> RequestKind {
-        let m = self.method.as_str();
-        let p = self.path.as_str();
-        if p == "/v2/" || p == "/v2" {
-            return RequestKind::Ping;
-        }
-        if p == "/v2/_catalog" {
-            return RequestKind::Catalog;
-        }
-        if p.ends_with("/tags/list") {
-            return RequestKind::TagsList;
-        }
-        if p.contains("/manifests/") {
-            return match m {
-                "GET" => RequestKind::ManifestGet,
-                "HEAD" => RequestKind::ManifestHead,
-                "PUT" => RequestKind::ManifestPut,
-                "DELETE" => RequestKind::ManifestDelete,
-                _ => RequestKind::Other,
-            };
-        }
-        if p.contains("/blobs/uploads") {
-            return match m {
-                "POST" if self.query_param("mount").is_some() => RequestKind::BlobMount,
-                "POST" => RequestKind::UploadStart,
-                "PATCH" => RequestKind::UploadChunk,
-                "PUT" => RequestKind::UploadFinish,
-                _ => RequestKind::UploadOther,
-            };
-        }
-        if p.contains("/blobs/") {
-            return match m {
-                "GET" => RequestKind::BlobGet,
-                "HEAD" => RequestKind::BlobHead,
-                "DELETE" => RequestKind::BlobDelete,
-                _ => RequestKind::Other,
-            };
-        }
-        RequestKind::Other
-    }
-
-    /// Parse one gorilla combined-log line:
-    /// `127.0.0.1 - - [27/Nov/2025:08:53:00 +0000] "GET /v2/ HTTP/1.1" 401 87 "" "skopeo/1.9.3"`
-    pub fn parse(line: &str) -> Option<LoggedRequest> {
-        let start = line.find("] \"")? + 2;
-        let (request_line, rest) = parse_quoted(&line[start..])?;
-        let mut parts = request_line.split(' ');
-        let method = parts.next()?.to_string();
-        let uri = parts.next()?;
-        let mut rest = rest.trim_start().splitn(3, ' ');
-        let status = rest.next()?.parse().ok()?;
-        let bytes = rest.next()?.parse().unwrap_or(0);
-        let rest = rest.next().unwrap_or("");
-        let (_referer, rest) = parse_quoted(rest.trim_start()).unwrap_or_default();
-        let (user_agent, _) = parse_quoted(rest.trim_start()).unwrap_or_default();
-        let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
-        Some(LoggedRequest {
-            method,
-            path: path.to_string(),
-            query: query.to_string(),
-            status,
-            bytes,
-            user_agent,
-            line: line.to_string(),
-        })
-    }
-}
-
-/// A `"…"` string with gorilla's backslash escapes at the start of `s`; returns it unescaped and
-/// the text after the closing quote.
-fn parse_quoted(s: &str) -> Option<(String, &str)> {
-    let s = s.strip_prefix('"')?;
-    let mut out = String::new();
-    let mut chars = s.char_indices();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '"' => return Some((out, &s[i + 1..])),
-            '\\' => {
-                if let Some((_, e)) = chars.next() {
-                    out.push(e);
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    None
-}
-
 /// A manifest as the registry serves it.
 #[derive(Clone, Debug)]
 pub struct Manifest {
@@ -289,60 +114,6 @@ pub struct Manifest {
     pub digest: String,
     /// The registry's `Docker-Content-Digest` header.
     pub header_digest: Option<String>,
-}
-
-/// Lines of stdout (the access log) collected by a reader thread.
-#[derive(Default)]
-struct AccessLog {
-    lines: Mutex<(Vec<String>, bool)>,
-    changed: Condvar,
-}
-
-impl AccessLog {
-    fn spawn_reader(self: &Arc<Self>, stdout: std::process::ChildStdout) {
-        let log = self.clone();
-        std::thread::Builder::new()
-            .name("ferry-lab-registry-log".into())
-            .spawn(move || {
-                for line in BufReader::new(stdout).lines() {
-                    let Ok(line) = line else { break };
-                    log.lines.lock().unwrap().0.push(line);
-                    log.changed.notify_all();
-                }
-                log.lines.lock().unwrap().1 = true;
-                log.changed.notify_all();
-            })
-            .expect("spawning the access log reader");
-    }
-
-    /// Wait until a line at index >= `from` contains `needle`; its index.
-    fn wait_for(&self, from: usize, needle: &str, timeout: Duration) -> Option<usize> {
-        let deadline = Instant::now() + timeout;
-        let mut guard = self.lines.lock().unwrap();
-        let mut scanned = from;
-        loop {
-            if let Some(i) = guard.0[scanned.min(guard.0.len())..]
-                .iter()
-                .position(|l| l.contains(needle))
-            {
-                return Some(scanned.min(guard.0.len()) + i);
-            }
-            scanned = scanned.max(guard.0.len());
-            let now = Instant::now();
-            if guard.1 || now >= deadline {
-                return None;
-            }
-            guard = self.changed.wait_timeout(guard, deadline - now).unwrap().0;
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.lines.lock().unwrap().0.len()
-    }
-
-    fn slice(&self, from: usize, to: usize) -> Vec<String> {
-        self.lines.lock().unwrap().0[from..to].to_vec()
-    }
 }
 
 static SENTINELS: AtomicU64 = AtomicU64::new(0);
@@ -714,242 +485,6 @@ impl Registry {
             }
         }
         args
-    }
-
-    /// The `Authorization` value of the lab's admin for `repo` (`None` without auth): for a
-    /// stand-in that lets requests in on its own authority.
-    pub fn admin_authorization(&self, repo: &str) -> Option<String> {
-        self.lab_auth(repo).into_iter().next().map(|(_, v)| v)
-    }
-
-    /// The `Authorization` header the lab uses for its own requests about `repo`.
-    fn lab_auth(&self, repo: &str) -> Vec<(&'static str, String)> {
-        match &self.opts.auth {
-            Auth::None => vec![],
-            Auth::Basic(_) => vec![(
-                "authorization",
-                format!(
-                    "Basic {}",
-                    B64.encode(format!("{LAB_ADMIN_USER}:{}", self.admin_password))
-                ),
-            )],
-            Auth::Token(cfg) => {
-                let jwt = cfg.mint(
-                    LAB_ADMIN_USER,
-                    &[(
-                        repo.to_string(),
-                        vec!["pull".into(), "push".into(), "delete".into()],
-                    )],
-                    Duration::from_secs(3600),
-                );
-                vec![("authorization", format!("Bearer {jwt}"))]
-            }
-        }
-    }
-
-    /// One request by the lab's own client with admin rights on `repo` (left out of
-    /// [`requests`](Self::requests)). Panics on transport errors.
-    fn lab_request(
-        &self,
-        method: Method,
-        repo: &str,
-        path: &str,
-        mut headers: Vec<(&str, String)>,
-        body: Option<Vec<u8>>,
-    ) -> Response {
-        headers.extend(self.lab_auth(repo));
-        self.http
-            .send(method, path, &headers, body)
-            .unwrap_or_else(|e| panic!("lab request to registry {} failed: {e}", self.host()))
-    }
-
-    /// One request by the lab's client with exactly the given `Authorization` (or none), e.g.
-    /// to try a token obtained from a [`TokenServer`](super::TokenServer). Returns status and
-    /// body; panics on transport errors. (Left out of [`requests`](Self::requests).)
-    pub fn raw_request(
-        &self,
-        method: &str,
-        path: &str,
-        authorization: Option<&str>,
-    ) -> (u16, Vec<u8>) {
-        let method = Method::from_bytes(method.as_bytes()).expect("HTTP method");
-        let mut headers = vec![("accept", MANIFEST_ACCEPT.to_string())];
-        if let Some(a) = authorization {
-            headers.push(("authorization", a.to_string()));
-        }
-        let resp = self
-            .http
-            .send(method, path, &headers, None)
-            .unwrap_or_else(|e| panic!("lab request to registry {} failed: {e}", self.host()));
-        (resp.status, resp.body)
-    }
-
-    /// Fetch a manifest (by tag or digest) straight from the registry, with the lab's admin
-    /// rights. `None` if the registry answers 404; panics on any other non-200 answer.
-    pub fn get_manifest(&self, repo: &str, reference: &str) -> Option<Manifest> {
-        let resp = self.lab_request(
-            Method::GET,
-            repo,
-            &format!("/v2/{repo}/manifests/{reference}"),
-            vec![("accept", MANIFEST_ACCEPT.to_string())],
-            None,
-        );
-        if resp.status == 404 {
-            return None;
-        }
-        assert_eq!(
-            resp.status,
-            200,
-            "GET manifest {repo}:{reference} from {}: {}",
-            self.host(),
-            String::from_utf8_lossy(&resp.body)
-        );
-        Some(Manifest {
-            digest: sha256_digest(&resp.body),
-            media_type: resp.header("content-type").unwrap_or_default(),
-            header_digest: resp.header("docker-content-digest"),
-            bytes: resp.body,
-        })
-    }
-
-    /// The digest (sha256 of the exact bytes) of the manifest `repo:reference`, or `None`.
-    pub fn manifest_digest(&self, repo: &str, reference: &str) -> Option<String> {
-        self.get_manifest(repo, reference).map(|m| m.digest)
-    }
-
-    /// Store a manifest directly (for setting up unusual states). Returns the HTTP status.
-    pub fn put_manifest(&self, repo: &str, reference: &str, media_type: &str, bytes: &[u8]) -> u16 {
-        self.lab_request(
-            Method::PUT,
-            repo,
-            &format!("/v2/{repo}/manifests/{reference}"),
-            vec![("content-type", media_type.to_string())],
-            Some(bytes.to_vec()),
-        )
-        .status
-    }
-
-    /// Delete a manifest by digest. Returns the HTTP status (202 on success).
-    pub fn delete_manifest(&self, repo: &str, digest: &str) -> u16 {
-        self.lab_request(
-            Method::DELETE,
-            repo,
-            &format!("/v2/{repo}/manifests/{digest}"),
-            vec![],
-            None,
-        )
-        .status
-    }
-
-    /// Whether `HEAD /v2/<repo>/blobs/<digest>` answers 200.
-    pub fn blob_exists(&self, repo: &str, digest: &str) -> bool {
-        let status = self
-            .lab_request(
-                Method::HEAD,
-                repo,
-                &format!("/v2/{repo}/blobs/{digest}"),
-                vec![],
-                None,
-            )
-            .status;
-        assert!(
-            status == 200 || status == 404,
-            "HEAD blob {repo}@{digest}: status {status}"
-        );
-        status == 200
-    }
-
-    /// A blob's bytes, or `None` on 404.
-    pub fn get_blob(&self, repo: &str, digest: &str) -> Option<Vec<u8>> {
-        let resp = self.lab_request(
-            Method::GET,
-            repo,
-            &format!("/v2/{repo}/blobs/{digest}"),
-            vec![],
-            None,
-        );
-        match resp.status {
-            200 => Some(resp.body),
-            404 => None,
-            s => panic!("GET blob {repo}@{digest}: status {s}"),
-        }
-    }
-
-    /// The tags of `repo` (sorted), empty if the repository is unknown.
-    pub fn tags(&self, repo: &str) -> Vec<String> {
-        let resp = self.lab_request(
-            Method::GET,
-            repo,
-            &format!("/v2/{repo}/tags/list"),
-            vec![],
-            None,
-        );
-        if resp.status == 404 {
-            return Vec::new();
-        }
-        assert_eq!(
-            resp.status,
-            200,
-            "tags of {repo}: {}",
-            String::from_utf8_lossy(&resp.body)
-        );
-        let v: serde_json::Value = serde_json::from_slice(&resp.body).expect("tags JSON");
-        let mut tags: Vec<String> = v["tags"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|t| t.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        tags.sort();
-        tags
-    }
-
-    /// Send a sentinel and wait for its log line; the index of that line.
-    fn sync_log(&self) -> usize {
-        let id = format!(
-            "{}-{}",
-            std::process::id(),
-            SENTINELS.fetch_add(1, Ordering::SeqCst)
-        );
-        let from = self.log.len();
-        if let Err(e) = self.http.get(&format!("/v2/?lab-sentinel={id}"), &[]) {
-            panic!(
-                "registry {} does not answer the log sentinel: {e}\nstderr:\n{}",
-                self.host(),
-                self.stderr()
-            );
-        }
-        self.log
-            .wait_for(from, &format!("?lab-sentinel={id} "), SENTINEL_TIMEOUT)
-            .unwrap_or_else(|| {
-                panic!(
-                    "the registry's access log did not show sentinel {id} within {SENTINEL_TIMEOUT:?}"
-                )
-            })
-    }
-
-    /// A position in the request log: pass it to [`requests_since`](Self::requests_since) to see
-    /// only the requests made after this call.
-    pub fn mark(&self) -> Mark {
-        Mark(self.sync_log() + 1)
-    }
-
-    /// Every request the registry has completed so far (excluding the lab's own), in order.
-    pub fn requests(&self) -> Vec<LoggedRequest> {
-        self.requests_since(Mark(0))
-    }
-
-    /// The requests completed after `mark` (excluding the lab's own), in order.
-    pub fn requests_since(&self, mark: Mark) -> Vec<LoggedRequest> {
-        let end = self.sync_log();
-        self.log
-            .slice(mark.0.min(end), end)
-            .iter()
-            .filter_map(|l| LoggedRequest::parse(l))
-            .filter(|r| r.user_agent != LAB_USER_AGENT)
-            .collect()
     }
 }
 

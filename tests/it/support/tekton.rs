@@ -19,6 +19,11 @@
 //! - A Pipeline's tasks run in order; a `matrix` fans a task out over the product of its array
 //!   params, one TaskRun each (`<run>-<task>-<i>`), all at once; `retries` runs a failed
 //!   TaskRun again in a new pod.
+//!
+//! Why one file (about 700 lines): it is one executor, written after one part of Tekton
+//! (`pkg/pod` and the TaskRun/PipelineRun reconcilers): substitution, validation, volumes,
+//! steps and results are applied in Tekton's order in `Cluster`'s run methods, and a
+//! PipelineRun is those TaskRuns in sequence; the pieces have no use apart.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

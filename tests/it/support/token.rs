@@ -15,7 +15,12 @@
 //! working after the configured lifetime, the JWT carries `exp = now + lifetime - 60 s` while
 //! the response says `expires_in = lifetime`. Clients must go by `expires_in` (as docker
 //! clients do); the JWT's `exp` claim may even lie before `iat` for lifetimes under 60 s.
-//! `lab.rs` checks both the leeway and the effective lifetime against the real registry.
+//! `lab_tokens.rs` checks both the leeway and the effective lifetime against the real registry.
+//!
+//! Why one file (about 750 lines): the token server's exchange (Basic `GET`, OAuth2 `POST`),
+//! the JWT it mints and the registry configuration that trusts it are one protocol, with one
+//! set of claims and one leeway rule; `lab_tokens.rs` tests them together against the real
+//! registry.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

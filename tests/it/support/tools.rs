@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use super::kill_with_parent;
 
 /// The default limit for one tool run; a run that takes longer is killed and the test fails.
+/// A hang guard, not a timing assertion: generous, so that a loaded machine does not hit it.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// An isolated `HOME`/`XDG_RUNTIME_DIR`/`TMPDIR` for tool runs.

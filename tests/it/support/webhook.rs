@@ -32,6 +32,11 @@
 //! — only the names declared in the BuildConfig's `jenkinsPipelineStrategy.env` (the mission's
 //! rule; the Jenkinsfile declares the same names) — and the test then runs the production
 //! stage itself with [`StartedBuild::stage_env`].
+//!
+//! Why one file (about 770 lines): it is one endpoint of openshift-apiserver, and the rules above
+//! are applied in the order OpenShift applies them, in one handler (`answer`) next to the
+//! payload decoding they depend on; split, the order would be spread over files that each
+//! make sense only with the other.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

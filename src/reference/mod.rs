@@ -6,11 +6,11 @@
 //! as skopeo's docker transport refuses them.
 
 use std::fmt;
-use std::str::FromStr;
-
-use sha2::{Digest as _, Sha256};
 
 use crate::error::{Error, Result};
+
+mod digest;
+pub use digest::{Digest, Hasher};
 
 /// Transports skopeo knows; only `docker` is implemented by ferry.
 const KNOWN_TRANSPORTS: &[&str] = &[
@@ -30,141 +30,22 @@ pub const DOCKER_HUB: &str = "docker.io";
 /// The API host behind [`DOCKER_HUB`].
 pub const DOCKER_HUB_API: &str = "registry-1.docker.io";
 
-/// A content digest, `algorithm:hex`, validated as go-digest does.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Digest(String);
-
-impl Digest {
-    /// The sha256 digest of `bytes`.
-    pub fn sha256(bytes: &[u8]) -> Self {
-        Digest(format!("sha256:{}", hex::encode(Sha256::digest(bytes))))
-    }
-
-    /// `sha256:…` built from a finished hasher.
-    pub fn from_sha256_hex(hex: &str) -> Self {
-        Digest(format!("sha256:{hex}"))
-    }
-
-    /// The algorithm part (`sha256`).
-    pub fn algorithm(&self) -> &str {
-        self.0.split_once(':').map(|(a, _)| a).unwrap_or("")
-    }
-
-    /// The hex part.
-    pub fn hex(&self) -> &str {
-        self.0.split_once(':').map(|(_, h)| h).unwrap_or("")
-    }
-
-    /// The full `algorithm:hex` string.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// A short form for progress output: `sha256:0123456789ab`.
-    pub fn short(&self) -> String {
-        let h = self.hex();
-        format!("{}:{}", self.algorithm(), &h[..h.len().min(12)])
-    }
-
-    /// The digest of `bytes` under this digest's algorithm, if it differs from this one
-    /// (`None`: they match). An algorithm ferry cannot compute never matches.
-    pub fn verify(&self, bytes: &[u8]) -> Option<Digest> {
-        let Some(mut h) = Hasher::for_digest(self) else {
-            return Some(Digest(format!("{}:?", self.algorithm())));
-        };
-        h.update(bytes);
-        let actual = h.finish();
-        if &actual == self { None } else { Some(actual) }
-    }
-}
-
-/// A running hash for one of the digest algorithms ferry knows (sha256, sha384, sha512):
-/// used for manifests read whole and for blobs hashed while they stream.
-pub enum Hasher {
-    /// sha256.
-    Sha256(Sha256),
-    /// sha384.
-    Sha384(sha2::Sha384),
-    /// sha512.
-    Sha512(sha2::Sha512),
-}
-
-impl Hasher {
-    /// A hasher for `d`'s algorithm, `None` for one ferry does not know.
-    pub fn for_digest(d: &Digest) -> Option<Self> {
-        match d.algorithm() {
-            "sha256" => Some(Hasher::Sha256(Sha256::new())),
-            "sha384" => Some(Hasher::Sha384(sha2::Sha384::new())),
-            "sha512" => Some(Hasher::Sha512(sha2::Sha512::new())),
-            _ => None,
-        }
-    }
-
-    /// Add bytes.
-    pub fn update(&mut self, b: &[u8]) {
-        match self {
-            Hasher::Sha256(h) => h.update(b),
-            Hasher::Sha384(h) => h.update(b),
-            Hasher::Sha512(h) => h.update(b),
-        }
-    }
-
-    /// The digest of everything added.
-    pub fn finish(self) -> Digest {
-        let (alg, hex) = match self {
-            Hasher::Sha256(h) => ("sha256", hex::encode(h.finalize())),
-            Hasher::Sha384(h) => ("sha384", hex::encode(h.finalize())),
-            Hasher::Sha512(h) => ("sha512", hex::encode(h.finalize())),
-        };
-        Digest(format!("{alg}:{hex}"))
-    }
-}
-
-impl fmt::Display for Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl FromStr for Digest {
-    type Err = String;
-
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        let (alg, hex) = s
-            .split_once(':')
-            .ok_or_else(|| format!("digest {s:?} is not of the form algorithm:hex"))?;
-        if alg.is_empty() || !valid_digest_algorithm(alg) {
-            return Err(format!("digest {s:?} has an invalid algorithm"));
-        }
-        let want = match alg {
-            "sha256" => 64,
-            "sha384" => 96,
-            "sha512" => 128,
-            _ => return Err(format!("digest {s:?} uses unsupported algorithm {alg:?}")),
-        };
-        if hex.len() != want {
-            return Err(format!(
-                "digest {s:?} has {} hex characters, {alg} needs {want}",
-                hex.len()
-            ));
-        }
-        if !hex
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            return Err(format!("digest {s:?} is not lowercase hex"));
-        }
-        Ok(Digest(s.to_string()))
-    }
-}
-
-fn valid_digest_algorithm(alg: &str) -> bool {
-    // component ([+._-] component)*, component = [A-Za-z][A-Za-z0-9]*
-    alg.split(['+', '.', '_', '-']).all(|c| {
-        let mut b = c.bytes();
-        matches!(b.next(), Some(x) if x.is_ascii_alphabetic())
-            && b.all(|x| x.is_ascii_alphanumeric())
-    })
+/// Why a reference, or one part of it, is not valid. Each variant names the part; its text
+/// says what was wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReferenceError {
+    /// A digest that is not `algorithm:hex` with a supported algorithm and length.
+    #[error("{0}")]
+    Digest(String),
+    /// A registry host, IPv6 address or port.
+    #[error("{0}")]
+    Registry(String),
+    /// A repository name.
+    #[error("{0}")]
+    Repository(String),
+    /// A tag.
+    #[error("{0}")]
+    Tag(String),
 }
 
 /// Tag or digest of a reference.
@@ -260,8 +141,8 @@ impl ImageRef {
         if name.len() > 255 {
             return Err(err("repository name is longer than 255 characters"));
         }
-        let (registry, repository) = split_domain(name).map_err(|r| err(&r))?;
-        validate_repository(&repository).map_err(|r| err(&r))?;
+        let (registry, repository) = split_domain(name).map_err(|r| err(&r.to_string()))?;
+        validate_repository(&repository).map_err(|r| err(&r.to_string()))?;
         let target = match (tag, digest) {
             (Some(_), Some(_)) => {
                 return Err(err(
@@ -269,10 +150,12 @@ impl ImageRef {
                 ));
             }
             (Some(t), None) => {
-                validate_tag(t).map_err(|r| err(&r))?;
+                validate_tag(t).map_err(|r| err(&r.to_string()))?;
                 Target::Tag(t.to_string())
             }
-            (None, Some(d)) => Target::Digest(d.parse::<Digest>().map_err(|r| err(&r))?),
+            (None, Some(d)) => {
+                Target::Digest(d.parse::<Digest>().map_err(|r| err(&r.to_string()))?)
+            }
             (None, None) => Target::Tag("latest".to_string()),
         };
         Ok(ImageRef {
@@ -364,7 +247,7 @@ impl fmt::Display for ImageRef {
 }
 
 /// Split `name` into registry and repository, applying docker.io normalisation.
-fn split_domain(name: &str) -> std::result::Result<(String, String), String> {
+fn split_domain(name: &str) -> std::result::Result<(String, String), ReferenceError> {
     let (domain, rest) = match name.split_once('/') {
         Some((first, rest))
             if first.contains(['.', ':'])
@@ -390,18 +273,19 @@ fn split_domain(name: &str) -> std::result::Result<(String, String), String> {
 }
 
 /// Check a registry `host[:port]` (or `[IPv6]:port`) against the reference grammar's domain.
-pub fn validate_domain(domain: &str) -> std::result::Result<(), String> {
+pub fn validate_domain(domain: &str) -> std::result::Result<(), ReferenceError> {
+    let bad = |why: String| ReferenceError::Registry(why);
     let (host, port) = if let Some(inner) = domain.strip_prefix('[') {
         // [IPv6]:port
         let (h, after) = inner
             .split_once(']')
-            .ok_or("unterminated IPv6 address in registry")?;
+            .ok_or_else(|| bad("unterminated IPv6 address in registry".into()))?;
         h.parse::<std::net::Ipv6Addr>()
-            .map_err(|_| format!("invalid IPv6 address {h:?} in registry"))?;
+            .map_err(|_| bad(format!("invalid IPv6 address {h:?} in registry")))?;
         match after.strip_prefix(':') {
             Some(p) => ("", Some(p)),
             None if after.is_empty() => ("", None),
-            None => return Err(format!("invalid registry {domain:?}")),
+            None => return Err(bad(format!("invalid registry {domain:?}"))),
         }
     } else {
         match domain.split_once(':') {
@@ -415,33 +299,34 @@ pub fn validate_domain(domain: &str) -> std::result::Result<(), String> {
             && !comp.starts_with('-')
             && !comp.ends_with('-');
         if !ok {
-            return Err(format!("invalid registry host {host:?}"));
+            return Err(bad(format!("invalid registry host {host:?}")));
         }
     }
     if let Some(p) = port {
         if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!("invalid registry port {p:?}"));
+            return Err(bad(format!("invalid registry port {p:?}")));
         }
         match p.parse::<u32>() {
             Ok(n) if (1..=65535).contains(&n) => {}
-            _ => return Err(format!("registry port {p} is out of range (1-65535)")),
+            _ => return Err(bad(format!("registry port {p} is out of range (1-65535)"))),
         }
     }
     Ok(())
 }
 
-fn validate_repository(repo: &str) -> std::result::Result<(), String> {
+fn validate_repository(repo: &str) -> std::result::Result<(), ReferenceError> {
+    let bad = |why: String| ReferenceError::Repository(why);
     if repo.is_empty() {
-        return Err("empty repository name".into());
+        return Err(bad("empty repository name".into()));
     }
     if repo.chars().any(|c| c.is_ascii_uppercase()) {
-        return Err("repository name must be lowercase".into());
+        return Err(bad("repository name must be lowercase".into()));
     }
     for comp in repo.split('/') {
         if !valid_path_component(comp) {
-            return Err(format!(
+            return Err(bad(format!(
                 "invalid repository path component {comp:?} (lowercase letters, digits and single separators . _ __ - only)"
-            ));
+            )));
         }
     }
     Ok(())
@@ -474,7 +359,7 @@ pub fn valid_path_component(c: &str) -> bool {
 }
 
 /// A tag, as the distribution spec's grammar has it: `[\w][\w.-]{0,127}`.
-pub fn validate_tag(tag: &str) -> std::result::Result<(), String> {
+pub fn validate_tag(tag: &str) -> std::result::Result<(), ReferenceError> {
     let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
     let mut chars = tag.chars();
     let ok = match chars.next() {
@@ -484,9 +369,9 @@ pub fn validate_tag(tag: &str) -> std::result::Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
+        Err(ReferenceError::Tag(format!(
             "invalid tag {tag:?} (1-128 characters of letters, digits, _ . -, not starting with . or -)"
-        ))
+        )))
     }
 }
 
