@@ -30,6 +30,7 @@ mod sync;
 mod tree;
 mod trigger;
 mod unsupported;
+mod verify_promotion;
 
 use std::time::Duration;
 
@@ -127,6 +128,9 @@ enum Command {
     /// ferry: promote an image from the non-production registry to production.
     #[command(long_about = promote::LONG_ABOUT, after_long_help = sign_args::SIGNING_HELP)]
     Promote(Box<promote::PromoteArgs>),
+    /// ferry: verify an image's signed promotion attestation (promote --attest) and print it.
+    #[command(long_about = verify_promotion::LONG_ABOUT)]
+    VerifyPromotion(Box<verify_promotion::VerifyPromotionArgs>),
     /// ferry: show an image's manifest tree with its referrers, signatures, attestations, SBOMs.
     #[command(long_about = tree::LONG_ABOUT)]
     Tree(Box<tree::TreeArgs>),
@@ -205,6 +209,9 @@ fn run(cli: Cli, personality: Personality) -> Result<()> {
                 Command::Sync(args) => sync::run(*args, &cli.global, personality).await,
                 Command::Promote(args) => promote::run(*args, &cli.global, personality).await,
                 Command::Tree(args) => tree::run(*args, &cli.global, personality).await,
+                Command::VerifyPromotion(args) => {
+                    verify_promotion::run(*args, &cli.global, personality).await
+                }
                 Command::Trigger(args) => trigger::run(*args, &cli.global.env).await,
                 Command::StandaloneSign(args) => signing::standalone_sign(args),
                 Command::StandaloneVerify(args) => signing::standalone_verify(args),

@@ -62,7 +62,18 @@ the image (OCI 1.1 referrers, cosign sha256-<hex>.sig/.att/.sbom tags) are copie
 tag moves (--referrers=none leaves them behind). --record writes a JSON record of the \
 promotion; a one-line summary goes to stdout. --digestfile and --image-url-file write the \
 production digest and reference, each alone in its file (OpenShift Pipelines: the Task results \
-IMAGE_DIGEST and IMAGE_URL, which Tekton Chains attests).";
+IMAGE_DIGEST and IMAGE_URL, which Tekton Chains attests).
+
+--attest (beyond skopeo, which signs images but not promotions): after the production tag is \
+read back, the promotion record (source and destination references and digests, the digest \
+replaced, the signatures verified at the source, the Jenkins job, build number and URL, \
+ferry's version, the time) is signed as an in-toto statement (predicate type \
+urn:ferry:promotion:v1) in a DSSE envelope with the sigstore private key of \
+--sign-by-sigstore-private-key (which signs the production image too, see Signing below), and \
+attached to the production digest as cosign attaches attestations: a layer of the \
+sha256-<hex>.att tag and, where the registry has the OCI 1.1 referrers API, a referrer. `ferry \
+verify-promotion` checks it. --attest without --sign-by-sigstore-private-key is refused before \
+anything is copied.";
 
 /// Arguments of `promote`.
 #[derive(Debug, Args)]
@@ -135,6 +146,24 @@ pub(super) struct PromoteArgs {
     /// No progress output and no summary.
     #[arg(short = 'q', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     quiet: Option<bool>,
+
+    /// ferry: sign the promotion record and attach it to the production digest (an in-toto
+    /// statement in a DSSE envelope, the .att tag and a referrer) with the key of
+    /// --sign-by-sigstore-private-key.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    attest: Option<bool>,
+}
+
+/// `--attest` needs a sigstore key: refused (a usage error) before the key is read and
+/// before any request.
+fn check_attest(args: &PromoteArgs) -> Result<bool> {
+    let attest = args.attest.unwrap_or(false);
+    if attest && args.sign.sign_by_sigstore_private_key.is_none() {
+        return Err(Error::usage(
+            "promote: --attest needs --sign-by-sigstore-private-key PATH (the production sigstore private key; its passphrase from --sign-passphrase-file or FERRY_SIGN_PASSPHRASE): the attestation is a DSSE envelope signed with a sigstore key",
+        ));
+    }
+    Ok(attest)
 }
 
 /// One side: its token and TLS options.
@@ -186,6 +215,7 @@ pub(super) async fn run(
     ];
     // The production side's pins first: without them nothing else is looked at.
     let config = PromotionConfig::load(&args.config)?;
+    let attest = check_attest(&args)?;
     let given = Given::resolve(flags, env_value);
     let src_token = token(
         &args.src_token_file,
@@ -221,6 +251,11 @@ pub(super) async fn run(
     // The keys, once, before any request: a wrong passphrase changes nothing (promote is
     // ferry's verb: ferry's rules, whatever the name it was invoked by).
     let signer = args.sign.load()?;
+    // --attest signs the promotion record with the same sigstore key.
+    let attest = match (attest, &signer) {
+        (true, Some(s)) => s.sigstore_key(),
+        _ => None,
+    };
     let src_side = Side {
         token: src_token,
         tls: TlsOptions::new(
@@ -282,6 +317,7 @@ pub(super) async fn run(
         registries_d: Some(global.registries_d()?),
         policy,
         signer,
+        attest,
     };
     let result = promoter
         .promote(&src, &dst, JenkinsEnv::from_env(env_value))
@@ -297,6 +333,16 @@ pub(super) async fn run(
     for s in &report.signatures_not_copied {
         progress.line(&format!(
             "Note: a signature of the source was not copied: {s}"
+        ));
+    }
+    if let Some(a) = &record.attestation {
+        let referrer = match &a.referrer {
+            Some(d) => format!(", referrer {d}"),
+            None => String::new(),
+        };
+        progress.line(&format!(
+            "Promotion attestation written: {} (envelope {}, {}){referrer}",
+            a.tag, a.envelope_digest, a.predicate_type
         ));
     }
     if let Some(path) = &args.record {

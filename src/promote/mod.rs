@@ -12,6 +12,8 @@
 //! - A production tag that already points at the same digest is a no-op (nothing is written).
 //! - Afterwards the production tag is read back (`HEAD`) and must name the source's digest.
 //! - A [`Record`] of what happened can be written as JSON.
+//! - With `--attest`, the record is signed and attached to the production digest as an
+//!   in-toto statement in a DSSE envelope ([`attest`]), right after the read-back.
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -27,6 +29,7 @@ use crate::progress::{Progress, human_bytes};
 use crate::reference::{Digest, ImageRef};
 use crate::registry::{Client, Scope};
 
+pub mod attest;
 pub mod config;
 pub mod inputs;
 
@@ -125,6 +128,23 @@ pub struct Record {
     /// Jenkins' `BUILD_URL`, `JOB_NAME`, `BUILD_NUMBER`, when set.
     #[serde(flatten)]
     pub jenkins: JenkinsEnv,
+    /// With `--attest`: where the signed promotion attestation was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<AttestationRecord>,
+}
+
+/// Where `--attest` wrote the promotion attestation (in the record).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AttestationRecord {
+    /// The cosign attachment tag, `sha256-<hex>.att`.
+    pub tag: String,
+    /// Digest of the DSSE envelope (the attachment's layer).
+    pub envelope_digest: String,
+    /// The referrer manifest's digest, when the registry has the referrers API.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referrer: Option<String>,
+    /// The predicate type.
+    pub predicate_type: &'static str,
 }
 
 impl Record {
@@ -192,6 +212,8 @@ pub struct Promoter {
     pub policy: Option<Arc<crate::policy::Policy>>,
     /// Sign the production image (loaded before anything is copied).
     pub signer: Option<Arc<crate::copy::Signer>>,
+    /// `--attest`: the key that signs the promotion attestation (the signer's sigstore key).
+    pub attest: Option<Arc<crate::signing::keys::PrivateKey>>,
 }
 
 impl Promoter {
@@ -267,7 +289,7 @@ impl Promoter {
                 actual: actual.to_string(),
             });
         }
-        let record = Record {
+        let mut record = Record {
             ferry_version: env!("CARGO_PKG_VERSION"),
             time: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             source: format!("docker://{src}"),
@@ -286,7 +308,31 @@ impl Promoter {
             signatures_verified: report.signatures_verified.clone(),
             signatures_made: report.signatures_made.clone(),
             jenkins,
+            attestation: None,
         };
+        // After the read-back, not before the tag moves: the copy engine moves the tag as the
+        // last step of the copy and has no hook before it, and the statement records the
+        // digest the production tag was seen to name. A failure here leaves the image
+        // promoted without its attestation; running the promotion again (nothing copied)
+        // writes it.
+        if let Some(key) = &self.attest {
+            let written = attest::attach(&self.dst, dst, key, &attest::promotion(&record))
+                .await
+                .map_err(|e| Error::Attachment {
+                    what: format!(
+                        "writing the promotion attestation of {dst} (the image was promoted: the tag names {actual})"
+                    ),
+                    source: Box::new(e),
+                })?;
+            log::debug!("{}", written.line());
+            record.attestation = Some(AttestationRecord {
+                tag: written.tag,
+                envelope_digest: written.envelope.to_string(),
+                referrer: written.referrer.map(|d| d.to_string()),
+                predicate_type: crate::signing::dsse::PROMOTION_PREDICATE_TYPE,
+            });
+        }
+        record.duration_ms = started.elapsed().as_millis() as u64;
         Ok((record, report))
     }
 
@@ -359,6 +405,7 @@ mod tests {
             signatures_verified: vec![],
             signatures_made: vec![],
             jenkins: j,
+            attestation: None,
         };
         let v: serde_json::Value = serde_json::to_value(&r).unwrap();
         assert_eq!(v["build_number"], "7");

@@ -317,9 +317,15 @@ fn invalid(client: &Client, repo: &str, what: String, reason: String) -> Error {
 }
 
 impl Client {
-    /// The `.sig` attachment of `digest`, if any; it must be an OCI image manifest.
-    async fn sigstore_manifest(&self, repo: &str, digest: &Digest) -> Result<Option<Manifest>> {
-        let tag = cosign_tag(digest, "sig");
+    /// The cosign attachment `sha256-<hex>.<suffix>` of `digest` (`sig`, `att`), if any; it
+    /// must be an OCI image manifest.
+    pub async fn cosign_attachment(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        suffix: &str,
+    ) -> Result<Option<Manifest>> {
+        let tag = cosign_tag(digest, suffix);
         let Some(m) = self.manifest_if_tagged(repo, &tag).await? else {
             return Ok(None);
         };
@@ -334,8 +340,8 @@ impl Client {
         Ok(Some(m))
     }
 
-    /// A small blob whole, verified against its digest.
-    async fn small_blob(&self, repo: &str, digest: &Digest, size: u64) -> Result<Bytes> {
+    /// A small blob (at most 4 MiB) whole, verified against its digest.
+    pub async fn small_blob(&self, repo: &str, digest: &Digest, size: u64) -> Result<Bytes> {
         let loc = self.location(repo);
         let what = format!("blob {}", digest.short());
         if size > MAX_BLOB as u64 {
@@ -365,7 +371,19 @@ impl Client {
         repo: &str,
         digest: &Digest,
     ) -> Result<Vec<SigstoreSignature>> {
-        let Some(m) = self.sigstore_manifest(repo, digest).await? else {
+        self.cosign_layers(repo, digest, "sig").await
+    }
+
+    /// The layers of the cosign attachment `sha256-<hex>.<suffix>` of `digest` (`.sig`:
+    /// signatures; `.att`: attestations, DSSE envelopes), each with its media type, blob and
+    /// annotations.
+    pub async fn cosign_layers(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        suffix: &str,
+    ) -> Result<Vec<SigstoreSignature>> {
+        let Some(m) = self.cosign_attachment(repo, digest, suffix).await? else {
             return Ok(vec![]);
         };
         let doc: Value = serde_json::from_slice(&m.bytes).unwrap_or(Value::Null);
@@ -405,7 +423,7 @@ impl Client {
     }
 
     /// Put a small blob unless the repository has it.
-    async fn ensure_blob(&self, repo: &str, bytes: Bytes, scope: &Scope) -> Result<Digest> {
+    pub async fn ensure_blob(&self, repo: &str, bytes: Bytes, scope: &Scope) -> Result<Digest> {
         let digest = Digest::sha256(&bytes);
         if self.head_blob(repo, &digest, scope).await?.is_none() {
             match self.start_upload(repo, None, scope).await? {
@@ -431,7 +449,24 @@ impl Client {
         scope: &Scope,
         rewrite_unchanged: bool,
     ) -> Result<u64> {
-        let existing = self.sigstore_manifest(repo, digest).await?;
+        self.put_cosign_layers(repo, digest, "sig", signatures, scope, rewrite_unchanged)
+            .await
+    }
+
+    /// Add the layers the cosign attachment `sha256-<hex>.<suffix>` of `digest` lacks (as
+    /// [`Client::put_sigstore_signatures`] for `.sig`; cosign keeps attestations the same way
+    /// in `.att`); the number added. An attachment that lacks nothing is written again only
+    /// with `rewrite_unchanged` (what containers/image does, invoked as `skopeo`).
+    pub async fn put_cosign_layers(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        suffix: &str,
+        signatures: &[SigstoreSignature],
+        scope: &Scope,
+        rewrite_unchanged: bool,
+    ) -> Result<u64> {
+        let existing = self.cosign_attachment(repo, digest, suffix).await?;
         let existed = existing.is_some();
         let (mut doc, mut config) = match existing {
             Some(m) => {
@@ -517,7 +552,7 @@ impl Client {
         let bytes = Bytes::from(manifest_json(&doc));
         let m = manifest::parse(bytes, Some(manifest::OCI_MANIFEST))
             .map_err(|r| invalid(self, repo, "sigstore attachment".into(), r.to_string()))?;
-        self.put_manifest(repo, &cosign_tag(digest, "sig"), &m)
+        self.put_manifest(repo, &cosign_tag(digest, suffix), &m)
             .await?;
         Ok(added)
     }

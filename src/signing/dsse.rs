@@ -151,6 +151,9 @@ pub struct ImageAt {
 /// A signature verified at the source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifiedSignature {
+    /// The manifest it signs (the image's, or for an index, the index's or one child's).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub digest: String,
     /// `simple signing` or `sigstore`.
     pub format: String,
     /// GnuPG fingerprint, or the sigstore key id (`sha256:` + 16 hex digits of the key's
@@ -280,6 +283,7 @@ mod tests {
             },
             replaced: None,
             signatures_verified: vec![VerifiedSignature {
+                digest: digest.to_string(),
                 format: "sigstore".into(),
                 key: "sha256:0123456789abcdef".into(),
                 identity: "nonprod/app:abc".into(),

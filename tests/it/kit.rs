@@ -150,7 +150,8 @@ fn the_production_pipeline_takes_only_the_image_from_the_webhook() {
     for needle in [
         "skipDefaultCheckout()",
         "GIT_COMMIT = \"${params.GIT_COMMIT}\"",
-        "sh 'ferry promote --record promotion.json'",
+        "set -- --record promotion.json",
+        "ferry promote \"$@\"",
         "archiveArtifacts(artifacts: 'promotion.json'",
     ] {
         assert!(
@@ -277,7 +278,8 @@ fn the_pod_template_mounts_what_ferry_reads_and_runs_as_its_own_account() {
     // The volumes: the non-production token where ferry promote reads it, ferry's ConfigMap
     // at /etc/ferry (optional: non-production has none).
     let volumes = elements(root, "volumes");
-    assert_eq!(volumes.len(), 2);
+    // (and the optional trust policy and signing key: kit_signing.rs)
+    assert_eq!(volumes.len(), 4);
     let secret = volumes
         .iter()
         .find(|v| v.has_tag_name("org.csanchez.jenkins.plugins.kubernetes.volumes.SecretVolume"))

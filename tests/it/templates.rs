@@ -16,7 +16,13 @@ use serde_json::Value;
 use crate::oc_process::{self, Processed};
 
 /// Parameters whose values are secrets.
-pub const SECRET_PARAMETERS: [&str; 3] = ["WEBHOOK_SECRET", "NON_PROD_TOKEN", "PROD_WEBHOOK_TOKEN"];
+pub const SECRET_PARAMETERS: [&str; 5] = [
+    "WEBHOOK_SECRET",
+    "NON_PROD_TOKEN",
+    "PROD_WEBHOOK_TOKEN",
+    "SIGNING_KEY_BASE64",
+    "SIGNING_PASSPHRASE",
+];
 
 pub const WEBHOOK_SECRET: &str = "5f2b0c8e4d6a1f3b9c7e2d4a6b8c0e1f3a5b7c9d";
 
@@ -64,6 +70,15 @@ const SAMPLES: &[(&str, &str)] = &[
         "IMAGES_YAML",
         "quay.io:\n  images:\n    team/app: [v1, v2]\n",
     ),
+    (
+        "NON_PROD_PUBLIC_KEY",
+        "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----",
+    ),
+    (
+        "SIGNING_KEY_BASE64",
+        "LS0tLS1CRUdJTiBFTkNSWVBURUQgU0lHU1RPUkUgUFJJVkFURSBLRVktLS0tLQo=",
+    ),
+    ("SIGNING_PASSPHRASE", "correct horse battery staple"),
 ];
 
 pub fn repo() -> PathBuf {

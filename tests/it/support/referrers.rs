@@ -296,6 +296,12 @@ impl Artifact {
 }
 
 /// Push one blob (monolithic upload).
+/// Upload `bytes` as a blob of `repo` at the registry `base` (`http://IP:PORT`), for tests
+/// that arrange unusual registry states.
+pub fn upload_blob(base: &str, repo: &str, bytes: &[u8]) {
+    push_blob(&LabHttp::new(base.to_string(), None, None), repo, bytes);
+}
+
 fn push_blob(http: &LabHttp, repo: &str, bytes: &[u8]) {
     let d = sha256_digest(bytes);
     let start = http
