@@ -4,9 +4,9 @@
 //! Nothing is written here.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use futures_util::{StreamExt as _, TryStreamExt as _};
-use tokio::sync::OnceCell;
 
 use super::{Attached, AttachmentOptions, Via};
 use crate::error::{Error, Result};
@@ -41,8 +41,12 @@ pub async fn discover(
     if !opts.enabled() {
         return Ok(out);
     }
-    // The tag list is read once, at the same time as the first referrers lists.
-    let tags: OnceCell<HashSet<String>> = OnceCell::new();
+    let tags: Arc<Vec<String>> = if opts.tag_suffixes.is_empty() {
+        Arc::new(vec![])
+    } else {
+        src.tags().await?
+    };
+    let tags: HashSet<&str> = tags.iter().map(String::as_str).collect();
     let mut followed: HashSet<Digest> = subjects.iter().cloned().collect();
     let mut listed: HashSet<(Digest, Via)> = HashSet::new();
     let mut level: Vec<Digest> = subjects.to_vec();
@@ -99,73 +103,59 @@ async fn attached_to(
     subject: Digest,
     depth: usize,
     opts: &AttachmentOptions,
-    tags: &OnceCell<HashSet<String>>,
+    tags: &HashSet<&str>,
 ) -> Result<Found> {
     let mut found = Found::default();
     let out = &mut found.attached;
-    let listed = async {
-        if opts.referrers {
-            src.referrers(&subject, &opts.artifact_types).await
-        } else {
-            Ok(vec![])
-        }
-    };
-    let tag_set = tags.get_or_try_init(|| async {
-        Ok::<_, Error>(if opts.tag_suffixes.is_empty() {
-            HashSet::new()
-        } else {
-            src.tags().await?.iter().cloned().collect()
-        })
-    });
-    let (listed, tag_set) = tokio::join!(listed, tag_set);
-    let (listed, tags) = (listed?, tag_set?);
-    for e in listed {
-        let listed_type: Vec<String> = e.artifact_type.iter().cloned().collect();
-        if !opts.wants(&listed_type) {
-            found.filtered_referrers += 1;
-            continue;
-        }
-        let m = match child(src, &e.descriptor).await {
-            Ok(m) => m,
-            // A fallback index can outlive a referrer deleted since: nothing to copy.
-            Err(Error::NotFound { .. }) => {
-                let note = format!(
-                    "referrer {} of {} (listed, but not in the source repository)",
-                    e.descriptor.digest,
-                    subject.short()
-                );
-                log::warn!("{note}");
-                found.missing.push(note);
+    if opts.referrers {
+        for e in src.referrers(&subject, &opts.artifact_types).await? {
+            let listed_type: Vec<String> = e.artifact_type.iter().cloned().collect();
+            if !opts.wants(&listed_type) {
+                found.filtered_referrers += 1;
                 continue;
             }
-            Err(e) => return Err(e),
-        };
-        let info = m.artifact().map_err(|reason| Error::Invalid {
-            what: format!("referrer {} of {}", m.digest, subject.short()),
-            location: src.location(),
-            reason: reason.to_string(),
-        })?;
-        let points_at = info.subject.as_ref().map(|s| &s.digest);
-        if points_at != Some(&subject) {
-            return Err(Error::Invalid {
+            let m = match child(src, &e.descriptor).await {
+                Ok(m) => m,
+                // A fallback index can outlive a referrer deleted since: nothing to copy.
+                Err(Error::NotFound { .. }) => {
+                    let note = format!(
+                        "referrer {} of {} (listed, but not in the source repository)",
+                        e.descriptor.digest,
+                        subject.short()
+                    );
+                    log::warn!("{note}");
+                    found.missing.push(note);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let info = m.artifact().map_err(|reason| Error::Invalid {
                 what: format!("referrer {} of {}", m.digest, subject.short()),
                 location: src.location(),
-                reason: match points_at {
-                    Some(d) => format!("its subject is {d}, not the manifest it is listed for"),
-                    None => "it has no subject".into(),
-                },
+                reason: reason.to_string(),
+            })?;
+            let points_at = info.subject.as_ref().map(|s| &s.digest);
+            if points_at != Some(&subject) {
+                return Err(Error::Invalid {
+                    what: format!("referrer {} of {}", m.digest, subject.short()),
+                    location: src.location(),
+                    reason: match points_at {
+                        Some(d) => format!("its subject is {d}, not the manifest it is listed for"),
+                        None => "it has no subject".into(),
+                    },
+                });
+            }
+            let children = index_children(src, &m).await?;
+            out.push(Attached {
+                artifact_type: e.artifact_type.or(info.artifact_type),
+                manifest: m,
+                subject: subject.clone(),
+                via: Via::Referrer,
+                depth,
+                children,
+                merge: false,
             });
         }
-        let children = index_children(src, &m).await?;
-        out.push(Attached {
-            artifact_type: e.artifact_type.or(info.artifact_type),
-            manifest: m,
-            subject: subject.clone(),
-            via: Via::Referrer,
-            depth,
-            children,
-            merge: false,
-        });
     }
     for suffix in &opts.tag_suffixes {
         let tag = cosign_tag(&subject, suffix);
