@@ -209,8 +209,8 @@ enum Here {
     Other(Digest),
 }
 
-/// The signatures in a `.sig` attachment read from the source: each layer's media type, blob
-/// (verified) and annotations.
+/// The signatures in a `.sig` attachment read from the source: its layers as
+/// [`sigstore::attachment_layers`] reads them, each payload blob read and checked.
 async fn signatures_of(
     src: &dyn ImageSource,
     a: &Attached,
@@ -219,24 +219,16 @@ async fn signatures_of(
     let Kind::Image { layers, .. } = &a.manifest.kind else {
         return Ok(vec![]);
     };
-    let doc: serde_json::Value =
-        serde_json::from_slice(&a.manifest.bytes).unwrap_or(serde_json::Value::Null);
+    let invalid = |reason: String| Error::Invalid {
+        what: a.describe(),
+        location: src.location(),
+        reason,
+    };
+    let parsed = sigstore::attachment_layers(&a.manifest.bytes).map_err(invalid)?;
     let mut out = vec![];
-    for (i, d) in layers.iter().enumerate().take(sigstore::MAX_LAYERS) {
+    for (d, layer) in layers.iter().zip(parsed) {
         let payload = read_whole(src, d, sigstore::MAX_PAYLOAD, stall).await?;
-        let annotations = doc["layers"][i]["annotations"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.push(SigstoreSignature {
-            mime_type: d.media_type.clone(),
-            payload: payload.to_vec(),
-            annotations,
-        });
+        out.push(layer.signature(payload.to_vec()).map_err(invalid)?);
     }
     Ok(out)
 }
