@@ -276,15 +276,9 @@ impl Copier {
             dst.put_signature(d, content).await.map_err(fail)?;
         }
         let attach_always = self.opts.sign.as_ref().is_some_and(|s| s.attach_always);
-        let mut i = 0;
-        while i < new.sigstore.len() {
-            let d = &new.sigstore[i].0;
-            let list: Vec<SigstoreSignature> = new.sigstore[i..]
-                .iter()
-                .take_while(|(x, _)| x == d)
-                .map(|(_, s)| s.clone())
-                .collect();
-            i += list.len();
+        for run in new.sigstore.chunk_by(|a, b| a.0 == b.0) {
+            let d = &run[0].0;
+            let list: Vec<SigstoreSignature> = run.iter().map(|(_, s)| s.clone()).collect();
             if registry {
                 let put = if attach_always {
                     dst.put_sigstore_signatures_always(d, &list).await
