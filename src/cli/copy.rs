@@ -15,7 +15,6 @@ use crate::error::{Error, Result};
 use crate::fsutil::{Access, write_atomic};
 use crate::image::{ImageDestination, ImageSource};
 use crate::policy::PolicyImage;
-use crate::progress::{Mode, Progress, line_interval};
 use crate::reference::{AnyRef, ImageRef};
 
 pub(super) const LONG_ABOUT: &str = "Copy an image between registries and skopeo's on-disk \
@@ -229,11 +228,7 @@ pub(super) async fn run(
         }
     };
     let quiet = args.quiet.unwrap_or(false);
-    let progress = Progress::with_interval(
-        Mode::detect(quiet),
-        personality.style(),
-        line_interval(global.env.progress_interval.as_deref()),
-    );
+    let progress = global.progress(quiet, personality.style());
     let opts = CopyOptions {
         multi_arch,
         platform: global.platform(),

@@ -148,6 +148,20 @@ impl GlobalOptions {
         )
     }
 
+    /// A progress reporter in `style` (`--quiet` when `quiet`), plain lines as often as
+    /// `FERRY_PROGRESS_INTERVAL` says.
+    pub fn progress(
+        &self,
+        quiet: bool,
+        style: crate::progress::Style,
+    ) -> Arc<crate::progress::Progress> {
+        crate::progress::Progress::with_interval(
+            crate::progress::Mode::detect(quiet),
+            style,
+            crate::progress::line_interval(self.env.progress_interval.as_deref()),
+        )
+    }
+
     /// The trust policy source.
     pub fn policy(&self) -> PolicySource {
         PolicySource {

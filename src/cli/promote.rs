@@ -10,7 +10,6 @@ use super::options::{GlobalOptions, Personality, RetryArgs, SideFlags, go_bool};
 use crate::credentials::{CredentialArgs, read_secret_file};
 use crate::error::{Error, Result};
 use crate::fsutil::{Access, write_atomic};
-use crate::progress::{Mode, Progress, line_interval};
 use crate::promote::{
     DEFAULT_CONFIG, DEFAULT_DEST_CERT_DIR, DEFAULT_DEST_TOKEN_FILE, DEFAULT_SRC_CERT_DIR,
     DEFAULT_SRC_TOKEN_FILE, Given, JenkinsEnv, Promoter, PromotionConfig, SA_USERNAME,
@@ -300,11 +299,7 @@ pub(super) async fn run(
     let src_client = client(src_side, &src, "non-production", "--src-")?;
     let dst_client = client(dst_side, &dst, "production", "--dest-")?;
     let quiet = args.quiet.unwrap_or(false);
-    let progress = Progress::with_interval(
-        Mode::detect(quiet),
-        crate::progress::Style::Ferry,
-        line_interval(global.env.progress_interval.as_deref()),
-    );
+    let progress = global.progress(quiet, crate::progress::Style::Ferry);
     let promoter = Promoter {
         src: src_client,
         dst: dst_client,
@@ -336,14 +331,7 @@ pub(super) async fn run(
         ));
     }
     if let Some(a) = &record.attestation {
-        let referrer = match &a.referrer {
-            Some(d) => format!(", referrer {d}"),
-            None => String::new(),
-        };
-        progress.line(&format!(
-            "Promotion attestation written: {} (envelope {}, {}){referrer}",
-            a.tag, a.envelope_digest, a.predicate_type
-        ));
+        progress.line(&a.line());
     }
     if let Some(path) = &args.record {
         let json = serde_json::to_string_pretty(&record).expect("record serialises");

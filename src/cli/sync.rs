@@ -12,7 +12,6 @@ use super::options::{
 use crate::copy::CopyOptions;
 use crate::error::{Error, Result};
 use crate::fsutil::{Access, write_atomic};
-use crate::progress::{Mode, Progress, line_interval};
 use crate::redact::Secret;
 use crate::registry::Client;
 use crate::retry::RetryPolicy;
@@ -314,11 +313,7 @@ pub(super) async fn run(
     if opts.dry_run {
         log::warn!("Running in dry-run mode");
     }
-    let progress = Progress::with_interval(
-        Mode::detect(args.quiet.unwrap_or(false)),
-        personality.style(),
-        line_interval(global.env.progress_interval.as_deref()),
-    );
+    let progress = global.progress(args.quiet.unwrap_or(false), personality.style());
     let result = match disk {
         None => {
             sync::run(

@@ -85,20 +85,6 @@ pub struct Written {
     pub referrer: Option<Digest>,
 }
 
-impl Written {
-    /// `Promotion attestation written: sha256-….att (envelope sha256:…), referrer sha256:…`.
-    pub fn line(&self) -> String {
-        let referrer = match &self.referrer {
-            Some(d) => format!(", referrer {d}"),
-            None => String::new(),
-        };
-        format!(
-            "Promotion attestation written: {} (envelope {}){referrer}",
-            self.tag, self.envelope
-        )
-    }
-}
-
 /// Sign `promotion` with `key` and attach it to the production image `dst` at its digest.
 pub async fn attach(
     client: &Client,

@@ -147,6 +147,21 @@ pub struct AttestationRecord {
     pub predicate_type: &'static str,
 }
 
+impl AttestationRecord {
+    /// `Promotion attestation written: sha256-….att (envelope sha256:…, PREDICATE), referrer
+    /// sha256:…`.
+    pub fn line(&self) -> String {
+        let referrer = match &self.referrer {
+            Some(d) => format!(", referrer {d}"),
+            None => String::new(),
+        };
+        format!(
+            "Promotion attestation written: {} (envelope {}, {}){referrer}",
+            self.tag, self.envelope_digest, self.predicate_type
+        )
+    }
+}
+
 impl Record {
     /// The one-line summary printed on stdout.
     pub fn summary(&self) -> String {
@@ -324,7 +339,6 @@ impl Promoter {
                     ),
                     source: Box::new(e),
                 })?;
-            log::debug!("{}", written.line());
             record.attestation = Some(AttestationRecord {
                 tag: written.tag,
                 envelope_digest: written.envelope.to_string(),
