@@ -54,7 +54,8 @@ pub(super) struct InspectArgs {
     no_tags: Option<bool>,
 }
 
-fn write_stdout(bytes: &[u8]) -> Result<()> {
+/// Write `bytes` to standard output, flushed (results go to stdout; logs to stderr).
+pub(super) fn write_stdout(bytes: &[u8]) -> Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(bytes)
         .and_then(|()| out.flush())

@@ -3,7 +3,6 @@
 //! as `ferry` carries.
 
 use std::collections::HashMap;
-use std::io::Write as _;
 
 use clap::Args;
 use serde_json::{Value, json};
@@ -110,11 +109,7 @@ pub(super) async fn run(
         render(&tree, "", true, true, &mut out);
         out
     };
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-        .map_err(|e| Error::io("writing to", "standard output", e))
+    super::inspect::write_stdout(text.as_bytes())
 }
 
 /// One manifest as JSON: itself, its children, what is attached to it.

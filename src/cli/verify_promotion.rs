@@ -1,7 +1,6 @@
 //! `ferry verify-promotion IMAGE --key PUB`: check the signed promotion attestation that
 //! `ferry promote --attest` attached to an image, and print the promotion it records.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
@@ -114,11 +113,7 @@ pub(super) async fn run(
         }
         Format::Text => text(&image, &digest, &verified),
     };
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-        .map_err(|e| Error::io("writing to", "standard output", e))
+    super::inspect::write_stdout(text.as_bytes())
 }
 
 fn text(image: &ImageRef, digest: &Digest, v: &attest::Verified) -> String {
