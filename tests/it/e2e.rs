@@ -26,13 +26,15 @@ pub const DEV: &str = "team-dev";
 pub const PROD: &str = "team-prod";
 pub const COMMIT: &str = "3f7c2a91be0d4c5e8a1f6b2d9c0e7a4b5f6d8e21";
 
-fn narrate(text: &str) {
+/// With `FERRY_E2E_NARRATE`, a step's title on stderr.
+pub fn narrate(text: &str) {
     if std::env::var_os("FERRY_E2E_NARRATE").is_some() {
         eprintln!("\n\x1b[1m== {text}\x1b[0m");
     }
 }
 
-fn show(out: &Output) {
+/// With `FERRY_E2E_NARRATE`, a command, its output and exit code on stderr.
+pub fn show(out: &Output) {
     if std::env::var_os("FERRY_E2E_NARRATE").is_some() {
         eprintln!("$ {}", out.command);
         for l in out.stdout.lines().chain(out.stderr.lines()) {

@@ -12,32 +12,13 @@
 
 use base64::Engine as _;
 
-use crate::e2e::{COMMIT, DEV, Flow, PROD};
+use crate::e2e::{COMMIT, DEV, Flow, PROD, narrate, show};
 use crate::kit_signing::{install, jenkinsfile_prod_args};
 use crate::support::fixtures::{ImageSpec, IndexSpec};
 use crate::support::{Output, Sandbox, Side};
 
 const TEAM_PASSPHRASE: &str = "team passphrase for e2e";
 const PROD_PASSPHRASE: &str = "production passphrase for e2e";
-
-fn narrate(text: &str) {
-    if std::env::var_os("FERRY_E2E_NARRATE").is_some() {
-        eprintln!("\n\x1b[1m== {text}\x1b[0m");
-    }
-}
-
-fn show(out: &Output) {
-    if std::env::var_os("FERRY_E2E_NARRATE").is_some() {
-        eprintln!("$ {}", out.command);
-        for l in out.stdout.lines().chain(out.stderr.lines()) {
-            eprintln!("  {l}");
-        }
-        match out.code {
-            Some(c) => eprintln!("  (exit {c})"),
-            None => eprintln!("  (killed by a signal)"),
-        }
-    }
-}
 
 #[track_caller]
 fn no_passphrase(out: &Output) {

@@ -24,6 +24,20 @@ pub fn regd(lab: &Lab, name: &str, yaml: &str) -> PathBuf {
     dir
 }
 
+/// A `registries.d` directory whose destination registry keeps its simple signatures in the
+/// lookaside directory `dir` (for reading them, as a verifier would).
+pub fn regd_reading(lab: &Lab, name: &str, dir: &Path) -> PathBuf {
+    regd(
+        lab,
+        name,
+        &format!(
+            "docker:\n  {}:\n    lookaside: file://{}\n",
+            lab.dst.host(),
+            dir.display()
+        ),
+    )
+}
+
 /// `tool` (`ferry`, `ferry-as-skopeo`, `skopeo-1.18`, `skopeo-1.9`) copies `from` of the
 /// source registry to `to` of the destination registry under `--insecure-policy`, with `extra`.
 pub fn sign_copy(

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::sign_copy::{dst_policy, regd, shape_of, sign_copy, verify};
+use crate::sign_copy::{dst_policy, regd, regd_reading, shape_of, sign_copy, verify};
 use crate::support::Side;
 use crate::support::fixtures::ImageSpec;
 use crate::verify_copy::{Lab, seed};
@@ -46,15 +46,7 @@ fn gpg_signature_made_by_ferry_in_lookaside_staging() {
             staging.display()
         ),
     );
-    let read = regd(
-        &lab,
-        "regd-read",
-        &format!(
-            "docker:\n  {}:\n    lookaside: file://{}\n",
-            lab.dst.host(),
-            staging.display()
-        ),
-    );
+    let read = regd_reading(&lab, "regd-read", &staging);
     let hex = fx.digest.trim_start_matches("sha256:");
     let sig_file = |repo: &str| staging.join(format!("{repo}@sha256={hex}/signature-1"));
     sign_copy(

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::sign_copy::{attachment, dst_policy, regd, verify};
+use crate::sign_copy::{attachment, dst_policy, regd, regd_reading, verify};
 use crate::support::Side;
 use crate::support::fixtures::ImageSpec;
 use crate::verify_copy::{Lab, seed};
@@ -34,15 +34,7 @@ fn sync_signs_every_image() {
             staging.display()
         ),
     );
-    let read = regd(
-        &lab,
-        "regd-read",
-        &format!(
-            "docker:\n  {}:\n    lookaside: file://{}\n",
-            lab.dst.host(),
-            staging.display()
-        ),
-    );
+    let read = regd_reading(&lab, "regd-read", &staging);
     let sync = |tool: &str, regd: &std::path::Path, flags: &[&str], to: &str| {
         let mut t = if tool == "ferry" {
             lab.sb.ferry()
