@@ -11,6 +11,8 @@ use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
+use super::error::SigningError;
+
 /// A JSON value whose objects keep their keys in document order and never repeat one.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Strict {
@@ -30,8 +32,8 @@ pub enum Strict {
 
 impl Strict {
     /// Parse bytes; the whole input must be one JSON value.
-    pub fn parse(bytes: &[u8]) -> Result<Strict, String> {
-        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    pub fn parse(bytes: &[u8]) -> Result<Strict, SigningError> {
+        serde_json::from_slice(bytes).map_err(|e| SigningError::malformed(e.to_string()))
     }
 
     /// A short name of the value's type, for messages.
@@ -47,52 +49,61 @@ impl Strict {
     }
 
     /// The object's fields, or an error naming `what`.
-    pub fn object(&self, what: &str) -> Result<&[(String, Strict)], String> {
+    pub fn object(&self, what: &str) -> Result<&[(String, Strict)], SigningError> {
         match self {
             Strict::Object(f) => Ok(f),
-            other => Err(format!(
+            other => Err(SigningError::malformed(format!(
                 "{what}: JSON object expected, got {}",
                 other.kind()
-            )),
+            ))),
         }
     }
 
     /// The string, or an error naming `what`.
-    pub fn string(&self, what: &str) -> Result<&str, String> {
+    pub fn string(&self, what: &str) -> Result<&str, SigningError> {
         match self {
             Strict::String(s) => Ok(s),
-            other => Err(format!("{what}: string expected, got {}", other.kind())),
+            other => Err(SigningError::malformed(format!(
+                "{what}: string expected, got {}",
+                other.kind()
+            ))),
         }
     }
 
     /// A list of strings, or an error naming `what`.
-    pub fn strings(&self, what: &str) -> Result<Vec<String>, String> {
+    pub fn strings(&self, what: &str) -> Result<Vec<String>, SigningError> {
         match self {
             Strict::Array(items) => items
                 .iter()
                 .map(|i| i.string(what).map(str::to_string))
                 .collect(),
-            other => Err(format!("{what}: array expected, got {}", other.kind())),
+            other => Err(SigningError::malformed(format!(
+                "{what}: array expected, got {}",
+                other.kind()
+            ))),
         }
     }
 
     /// An integer as Go reads it into an `int64` field (no fraction, in range).
-    pub fn int64(&self, what: &str) -> Result<i64, String> {
+    pub fn int64(&self, what: &str) -> Result<i64, SigningError> {
         match self {
-            Strict::Number(n) => n
-                .as_i64()
-                .ok_or_else(|| format!("{what}: integer expected, got {n}")),
-            other => Err(format!("{what}: number expected, got {}", other.kind())),
+            Strict::Number(n) => n.as_i64().ok_or_else(|| {
+                SigningError::malformed(format!("{what}: integer expected, got {n}"))
+            }),
+            other => Err(SigningError::malformed(format!(
+                "{what}: number expected, got {}",
+                other.kind()
+            ))),
         }
     }
 
     /// Go's `[]byte` field: a base64 (standard alphabet, padded) string.
-    pub fn bytes(&self, what: &str) -> Result<Vec<u8>, String> {
+    pub fn bytes(&self, what: &str) -> Result<Vec<u8>, SigningError> {
         use base64::Engine as _;
         let s = self.string(what)?;
         base64::engine::general_purpose::STANDARD
             .decode(s)
-            .map_err(|e| format!("{what}: invalid base64: {e}"))
+            .map_err(|e| SigningError::malformed(format!("{what}: invalid base64: {e}")))
     }
 }
 
@@ -102,17 +113,23 @@ pub fn exact_fields<'a, const N: usize>(
     fields: &'a [(String, Strict)],
     names: [&str; N],
     what: &str,
-) -> Result<[&'a Strict; N], String> {
+) -> Result<[&'a Strict; N], SigningError> {
     for (k, _) in fields {
         if !names.contains(&k.as_str()) {
-            return Err(format!("{what}: unknown key {k:?}"));
+            return Err(SigningError::malformed(format!(
+                "{what}: unknown key {k:?}"
+            )));
         }
     }
     let mut out = Vec::with_capacity(N);
     for n in names {
         match fields.iter().find(|(k, _)| k == n) {
             Some((_, v)) => out.push(v),
-            None => return Err(format!("{what}: key {n:?} missing in a JSON object")),
+            None => {
+                return Err(SigningError::malformed(format!(
+                    "{what}: key {n:?} missing in a JSON object"
+                )));
+            }
         }
     }
     Ok(out.try_into().expect("N values"))
@@ -244,15 +261,15 @@ mod tests {
         let [a, b] = exact_fields(f, ["a", "b"], "t").unwrap();
         assert_eq!(a.string("a").unwrap(), "x");
         assert_eq!(b.int64("b").unwrap(), 1);
-        assert!(
-            exact_fields(f, ["a"], "t")
-                .unwrap_err()
-                .contains("unknown key")
+        assert_eq!(
+            exact_fields(f, ["a"], "t").unwrap_err(),
+            SigningError::Malformed(r#"t: unknown key "b""#.into())
         );
-        assert!(
+        assert_eq!(
             exact_fields(f, ["a", "b", "c"], "t")
                 .unwrap_err()
-                .contains("missing")
+                .to_string(),
+            r#"t: key "c" missing in a JSON object"#
         );
     }
 

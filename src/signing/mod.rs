@@ -14,6 +14,7 @@
 //! requirements of containers-policy.json(5).
 
 pub mod dsse;
+pub mod error;
 pub mod fulcio;
 pub mod json;
 pub mod keys;
@@ -25,6 +26,7 @@ pub mod simple;
 
 use crate::error::{Error, Result};
 use crate::reference::Digest;
+pub use error::SigningError;
 pub use sigstore::SigstoreSignature;
 
 /// A signature in either format, as found; nothing in it is trusted yet.
