@@ -171,7 +171,7 @@ pub trait ImageSource: Send + Sync {
                 let sig = Signature::from_blob(&blob).map_err(|reason| Error::Invalid {
                     what: format!("signature {} of {}", i + 1, digest.short()),
                     location: self.location(),
-                    reason,
+                    reason: reason.to_string(),
                 })?;
                 out.push(Candidate::new(format!("signature {}", i + 1), sig));
             }

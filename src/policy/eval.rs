@@ -89,7 +89,7 @@ pub fn signed_by(
 ) -> Result<Accepted, Reason> {
     let keyring = if key_type == "GPGKeys" {
         keys.load()
-            .and_then(|blobs| Keyring::from_blobs(&blobs))
+            .and_then(|blobs| Keyring::from_blobs(&blobs).map_err(String::from))
             .and_then(|k| {
                 if k.is_empty() {
                     Err("No public keys imported".to_string())

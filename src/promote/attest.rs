@@ -104,7 +104,7 @@ pub async fn attach(
                 reason: e.to_string(),
             })?;
     let name = format!("{}/{}", dst.registry, dst.repository);
-    let envelope = dsse::sign_promotion(key, &name, promotion).map_err(Error::Signing)?;
+    let envelope = dsse::sign_promotion(key, &name, promotion)?;
     let layer = dsse::attestation(&envelope, PROMOTION_PREDICATE_TYPE);
     let envelope_digest = Digest::sha256(&layer.payload);
     let scope = Scope::push(repo);
@@ -241,7 +241,7 @@ pub async fn find(client: &Client, repo: &str, digest: &Digest) -> Result<Vec<Fo
         let layers = attachment_layers(&m.bytes).map_err(|reason| Error::Invalid {
             what: format!("referrer {}", m.digest),
             location: client.location(repo),
-            reason,
+            reason: reason.to_string(),
         })?;
         for (i, l) in layers.into_iter().enumerate() {
             if l.media_type == DSSE_MEDIA_TYPE {

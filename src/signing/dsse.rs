@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
+use super::error::SigningError;
 use super::keys::{PrivateKey, PublicKey};
 use super::sigstore::{SIGNATURE_ANNOTATION, SigstoreSignature};
 use crate::reference::Digest;
@@ -82,16 +83,18 @@ impl Envelope {
 
     /// Parse an envelope and verify one of its signatures with one of `keys`: the payload
     /// type and payload.
-    pub fn verify(bytes: &[u8], keys: &[PublicKey]) -> Result<(String, Vec<u8>), String> {
+    pub fn verify(bytes: &[u8], keys: &[PublicKey]) -> Result<(String, Vec<u8>), SigningError> {
         if bytes.len() > MAX_ENVELOPE {
-            return Err(format!("DSSE envelope is larger than {MAX_ENVELOPE} bytes"));
+            return Err(SigningError::malformed(format!(
+                "DSSE envelope is larger than {MAX_ENVELOPE} bytes"
+            )));
         }
-        let env: Envelope =
-            serde_json::from_slice(bytes).map_err(|e| format!("invalid DSSE envelope: {e}"))?;
+        let env: Envelope = serde_json::from_slice(bytes)
+            .map_err(|e| SigningError::malformed(format!("invalid DSSE envelope: {e}")))?;
         let b64 = &base64::engine::general_purpose::STANDARD;
         let payload = b64
             .decode(&env.payload)
-            .map_err(|e| format!("invalid DSSE payload: {e}"))?;
+            .map_err(|e| SigningError::malformed(format!("invalid DSSE payload: {e}")))?;
         let signed = pae(&env.payload_type, &payload);
         for s in &env.signatures {
             let Ok(sig) = b64.decode(&s.sig) else {
@@ -101,7 +104,9 @@ impl Envelope {
                 return Ok((env.payload_type, payload));
             }
         }
-        Err("the DSSE envelope has no signature by the given key".into())
+        Err(SigningError::verification(
+            "the DSSE envelope has no signature by the given key",
+        ))
     }
 }
 
@@ -199,12 +204,12 @@ pub fn sign_promotion(
     key: &PrivateKey,
     destination_name: &str,
     promotion: &Promotion,
-) -> Result<Envelope, String> {
+) -> Result<Envelope, SigningError> {
     let digest: Digest = promotion
         .destination
         .digest
         .parse()
-        .map_err(|e| format!("destination digest: {e}"))?;
+        .map_err(|e| SigningError::malformed(format!("destination digest: {e}")))?;
     let statement = Statement {
         kind: STATEMENT_TYPE.to_string(),
         subject: vec![Subject::image(destination_name, &digest)],
@@ -221,25 +226,29 @@ pub fn verify_promotion(
     bytes: &[u8],
     keys: &[PublicKey],
     digest: &Digest,
-) -> Result<Promotion, String> {
+) -> Result<Promotion, SigningError> {
     let (payload_type, payload) = Envelope::verify(bytes, keys)?;
     if payload_type != IN_TOTO_PAYLOAD_TYPE {
-        return Err(format!("unexpected DSSE payload type {payload_type:?}"));
+        return Err(SigningError::malformed(format!(
+            "unexpected DSSE payload type {payload_type:?}"
+        )));
     }
     let st: Statement<Promotion> = serde_json::from_slice(&payload)
-        .map_err(|e| format!("invalid promotion statement: {e}"))?;
+        .map_err(|e| SigningError::malformed(format!("invalid promotion statement: {e}")))?;
     if st.kind != STATEMENT_TYPE || st.predicate_type != PROMOTION_PREDICATE_TYPE {
-        return Err(format!(
+        return Err(SigningError::malformed(format!(
             "not a ferry promotion statement ({} / {})",
             st.kind, st.predicate_type
-        ));
+        )));
     }
     let about = st
         .subject
         .iter()
         .any(|s| s.digest.get(digest.algorithm()).map(String::as_str) == Some(digest.hex()));
     if !about || st.predicate.destination.digest != digest.as_str() {
-        return Err(format!("the promotion statement is not about {digest}"));
+        return Err(SigningError::verification(format!(
+            "the promotion statement is not about {digest}"
+        )));
     }
     Ok(st.predicate)
 }
@@ -316,7 +325,13 @@ mod tests {
         assert_eq!(verify_promotion(&bytes, &[key.public()], &d).unwrap(), p);
         // Another digest, another key, a tampered payload: refused.
         let e = verify_promotion(&bytes, &[key.public()], &Digest::sha256(b"x")).unwrap_err();
-        assert!(e.contains("not about"), "{e}");
+        assert_eq!(
+            e,
+            SigningError::Verification(format!(
+                "the promotion statement is not about {}",
+                Digest::sha256(b"x")
+            ))
+        );
         assert!(verify_promotion(&bytes, &[PrivateKey::generate_p256().public()], &d).is_err());
         let mut t = env.clone();
         let b64 = &base64::engine::general_purpose::STANDARD;

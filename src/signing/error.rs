@@ -38,9 +38,24 @@ pub enum SigningError {
 }
 
 impl SigningError {
+    /// A [`SigningError::Key`].
+    pub(crate) fn key(msg: impl Into<String>) -> Self {
+        SigningError::Key(msg.into())
+    }
+
     /// A [`SigningError::Malformed`].
     pub(crate) fn malformed(msg: impl Into<String>) -> Self {
         SigningError::Malformed(msg.into())
+    }
+
+    /// A [`SigningError::Verification`].
+    pub(crate) fn verification(msg: impl Into<String>) -> Self {
+        SigningError::Verification(msg.into())
+    }
+
+    /// A [`SigningError::Certificate`].
+    pub(crate) fn certificate(msg: impl Into<String>) -> Self {
+        SigningError::Certificate(msg.into())
     }
 }
 

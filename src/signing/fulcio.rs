@@ -13,6 +13,7 @@
 use rustls::pki_types::{CertificateDer, UnixTime};
 use x509_parser::prelude::{FromDer as _, GeneralName, ParsedExtension, X509Certificate};
 
+use super::error::SigningError;
 use super::keys::PublicKey;
 
 /// Fulcio's OIDC issuer extension (v1: the raw string).
@@ -35,15 +36,23 @@ pub struct FulcioTrust {
 
 impl FulcioTrust {
     /// From the PEM text of the CA certificates (`caPath`/`caData`).
-    pub fn new(ca_pem: &[u8], oidc_issuer: &str, subject_email: &str) -> Result<Self, String> {
+    pub fn new(
+        ca_pem: &[u8],
+        oidc_issuer: &str,
+        subject_email: &str,
+    ) -> Result<Self, SigningError> {
         let ca_certs: Vec<Vec<u8>> = pem::parse_many(ca_pem)
-            .map_err(|e| format!("error loading Fulcio CA certificates: {e}"))?
+            .map_err(|e| {
+                SigningError::certificate(format!("error loading Fulcio CA certificates: {e}"))
+            })?
             .into_iter()
             .filter(|p| p.tag() == "CERTIFICATE")
             .map(|p| p.contents().to_vec())
             .collect();
         if ca_certs.is_empty() {
-            return Err("error loading Fulcio CA certificates".into());
+            return Err(SigningError::certificate(
+                "error loading Fulcio CA certificates",
+            ));
         }
         Ok(FulcioTrust {
             ca_certs,
@@ -59,24 +68,31 @@ impl FulcioTrust {
         cert_pem: &[u8],
         chain_pem: &[u8],
         time: i64,
-    ) -> Result<PublicKey, String> {
-        let leafs =
-            pem::parse_many(cert_pem).map_err(|e| format!("parsing leaf certificate: {e}"))?;
+    ) -> Result<PublicKey, SigningError> {
+        let leafs = pem::parse_many(cert_pem)
+            .map_err(|e| SigningError::certificate(format!("parsing leaf certificate: {e}")))?;
         let leaf = match leafs.as_slice() {
-            [] => return Err("no certificate found in signature certificate data".into()),
+            [] => {
+                return Err(SigningError::certificate(
+                    "no certificate found in signature certificate data",
+                ));
+            }
             [one] => one.contents().to_vec(),
             _ => {
-                return Err(
-                    "unexpected multiple certificates present in signature certificate data".into(),
-                );
+                return Err(SigningError::certificate(
+                    "unexpected multiple certificates present in signature certificate data",
+                ));
             }
         };
         let mut intermediates = vec![];
         if !chain_pem.is_empty() {
-            let chain = pem::parse_many(chain_pem)
-                .map_err(|e| format!("loading certificate chain: {e}"))?;
+            let chain = pem::parse_many(chain_pem).map_err(|e| {
+                SigningError::certificate(format!("loading certificate chain: {e}"))
+            })?;
             if chain.is_empty() {
-                return Err("loading certificate chain: no certificate".into());
+                return Err(SigningError::certificate(
+                    "loading certificate chain: no certificate",
+                ));
             }
             for c in &chain[..chain.len() - 1] {
                 intermediates.push(CertificateDer::from(c.contents().to_vec()));
@@ -88,12 +104,16 @@ impl FulcioTrust {
             .map(|d| {
                 webpki::anchor_from_trusted_cert(&CertificateDer::from(d.as_slice()))
                     .map(|a| a.to_owned())
-                    .map_err(|e| format!("error loading Fulcio CA certificate: {e}"))
+                    .map_err(|e| {
+                        SigningError::certificate(format!(
+                            "error loading Fulcio CA certificate: {e}"
+                        ))
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let leaf_der = CertificateDer::from(leaf.as_slice());
         let ee = webpki::EndEntityCert::try_from(&leaf_der)
-            .map_err(|e| format!("parsing leaf certificate: {e}"))?;
+            .map_err(|e| SigningError::certificate(format!("parsing leaf certificate: {e}")))?;
         let at = UnixTime::since_unix_epoch(std::time::Duration::from_secs(time.max(0) as u64));
         ee.verify_for_usage(
             webpki::ALL_VERIFICATION_ALGS,
@@ -104,57 +124,73 @@ impl FulcioTrust {
             None,
             None,
         )
-        .map_err(|e| format!("verifying leaf certificate failed: {e}"))?;
+        .map_err(|e| {
+            SigningError::certificate(format!("verifying leaf certificate failed: {e}"))
+        })?;
         let (_, cert) = X509Certificate::from_der(&leaf)
-            .map_err(|e| format!("parsing leaf certificate: {e}"))?;
+            .map_err(|e| SigningError::certificate(format!("parsing leaf certificate: {e}")))?;
         let issuer = issuer_in_certificate(&cert)?;
         if issuer != self.oidc_issuer {
-            return Err(format!("Unexpected Fulcio OIDC issuer {issuer:?}"));
+            return Err(SigningError::certificate(format!(
+                "Unexpected Fulcio OIDC issuer {issuer:?}"
+            )));
         }
         let emails = emails(&cert);
         if !emails.contains(&self.subject_email) {
-            return Err(format!(
+            return Err(SigningError::certificate(format!(
                 "Required email {:?} not found (got {emails:?})",
                 self.subject_email
-            ));
+            )));
         }
         PublicKey::from_spki_der(cert.public_key().raw)
     }
 }
 
 /// The OIDC issuer Fulcio recorded in the certificate.
-fn issuer_in_certificate(cert: &X509Certificate<'_>) -> Result<String, String> {
+fn issuer_in_certificate(cert: &X509Certificate<'_>) -> Result<String, SigningError> {
     let mut v1 = None;
     let mut v2 = None;
     for ext in cert.extensions() {
         let oid = ext.oid.to_id_string();
         if oid == OID_ISSUER_V1 {
             if v1.is_some() {
-                return Err("Fulcio certificate has a duplicate OIDC issuer v1 extension".into());
+                return Err(SigningError::certificate(
+                    "Fulcio certificate has a duplicate OIDC issuer v1 extension",
+                ));
             }
             v1 = Some(String::from_utf8_lossy(ext.value).into_owned());
         } else if oid == OID_ISSUER_V2 {
             if v2.is_some() {
-                return Err("Fulcio certificate has a duplicate OIDC issuer v2 extension".into());
+                return Err(SigningError::certificate(
+                    "Fulcio certificate has a duplicate OIDC issuer v2 extension",
+                ));
             }
-            let (rest, s) = x509_parser::der_parser::der::parse_der_utf8string(ext.value)
-                .map_err(|e| format!("invalid ASN.1 in OIDC issuer v2 extension: {e}"))?;
+            let (rest, s) =
+                x509_parser::der_parser::der::parse_der_utf8string(ext.value).map_err(|e| {
+                    SigningError::certificate(format!(
+                        "invalid ASN.1 in OIDC issuer v2 extension: {e}"
+                    ))
+                })?;
             if !rest.is_empty() {
-                return Err("invalid ASN.1 in OIDC issuer v2 extension, trailing data".into());
+                return Err(SigningError::certificate(
+                    "invalid ASN.1 in OIDC issuer v2 extension, trailing data",
+                ));
             }
-            let s = s
-                .as_str()
-                .map_err(|e| format!("invalid ASN.1 in OIDC issuer v2 extension: {e}"))?;
+            let s = s.as_str().map_err(|e| {
+                SigningError::certificate(format!("invalid ASN.1 in OIDC issuer v2 extension: {e}"))
+            })?;
             v2 = Some(s.to_string());
         }
     }
     match (v1, v2) {
-        (Some(a), Some(b)) if a != b => Err(format!(
+        (Some(a), Some(b)) if a != b => Err(SigningError::certificate(format!(
             "inconsistent OIDC issuer extension values: v1 {a:?}, v2 {b:?}"
-        )),
+        ))),
         (Some(a), _) => Ok(a),
         (None, Some(b)) => Ok(b),
-        (None, None) => Err("Fulcio certificate is missing the issuer extension".into()),
+        (None, None) => Err(SigningError::certificate(
+            "Fulcio certificate is missing the issuer extension",
+        )),
     }
 }
 
@@ -253,16 +289,25 @@ pub(crate) mod tests {
         }
         let (cert, _) = f.leaf("other@example.com", "https://issuer.example", false);
         let e = trust.verify(cert.as_bytes(), b"", now()).unwrap_err();
-        assert!(e.contains("Required email"), "{e}");
+        assert!(
+            matches!(&e, SigningError::Certificate(m) if m.contains("Required email")),
+            "{e}"
+        );
         let (cert, _) = f.leaf("dev@example.com", "https://other.example", true);
         let e = trust.verify(cert.as_bytes(), b"", now()).unwrap_err();
-        assert!(e.contains("Unexpected Fulcio OIDC issuer"), "{e}");
+        assert!(
+            matches!(&e, SigningError::Certificate(m) if m.contains("Unexpected Fulcio OIDC issuer")),
+            "{e}"
+        );
         // Outside the certificate's validity (the time is the Rekor entry's).
         let (cert, _) = f.leaf("dev@example.com", "https://issuer.example", false);
         let e = trust
             .verify(cert.as_bytes(), b"", now() - 86_400 * 3)
             .unwrap_err();
-        assert!(e.contains("verifying leaf certificate failed"), "{e}");
+        assert!(
+            matches!(&e, SigningError::Certificate(m) if m.contains("verifying leaf certificate failed")),
+            "{e}"
+        );
         // Another CA.
         let other = TestFulcio::new();
         let trust2 = FulcioTrust::new(

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 use zeroize::Zeroizing;
 
+use super::error::SigningError;
 use crate::redact::Secret;
 
 /// PEM type skopeo and cosign write for a private key.
@@ -46,22 +47,25 @@ pub enum PublicKey {
 
 impl PublicKey {
     /// The first key of a PEM file (`PUBLIC KEY` or `RSA PUBLIC KEY`).
-    pub fn from_pem(bytes: &[u8]) -> Result<Self, String> {
-        let block = pem::parse(bytes).map_err(|e| format!("not a PEM public key: {e}"))?;
+    pub fn from_pem(bytes: &[u8]) -> Result<Self, SigningError> {
+        let block = pem::parse(bytes)
+            .map_err(|e| SigningError::key(format!("not a PEM public key: {e}")))?;
         match block.tag() {
             "PUBLIC KEY" => Self::from_spki_der(block.contents()),
             "RSA PUBLIC KEY" => {
                 use rsa::pkcs1::DecodeRsaPublicKey as _;
                 rsa::RsaPublicKey::from_pkcs1_der(block.contents())
                     .map(PublicKey::Rsa)
-                    .map_err(|e| format!("invalid RSA public key: {e}"))
+                    .map_err(|e| SigningError::key(format!("invalid RSA public key: {e}")))
             }
-            other => Err(format!("unsupported PEM type {other:?} for a public key")),
+            other => Err(SigningError::key(format!(
+                "unsupported PEM type {other:?} for a public key"
+            ))),
         }
     }
 
     /// A DER SubjectPublicKeyInfo.
-    pub fn from_spki_der(der: &[u8]) -> Result<Self, String> {
+    pub fn from_spki_der(der: &[u8]) -> Result<Self, SigningError> {
         if let Ok(k) = p256::PublicKey::from_public_key_der(der) {
             return Ok(PublicKey::P256(k.into()));
         }
@@ -74,7 +78,9 @@ impl PublicKey {
         if let Ok(k) = rsa::RsaPublicKey::from_public_key_der(der) {
             return Ok(PublicKey::Rsa(k));
         }
-        Err("unsupported public key (ECDSA P-256/P-384, Ed25519 and RSA are supported)".into())
+        Err(SigningError::key(
+            "unsupported public key (ECDSA P-256/P-384, Ed25519 and RSA are supported)",
+        ))
     }
 
     /// The DER SubjectPublicKeyInfo.
@@ -101,9 +107,10 @@ impl PublicKey {
     }
 
     /// Verify `sig` over `message` as cosign does.
-    pub fn verify(&self, message: &[u8], sig: &[u8]) -> Result<(), String> {
-        let bad =
-            |e: &dyn std::fmt::Display| format!("cryptographic signature verification failed: {e}");
+    pub fn verify(&self, message: &[u8], sig: &[u8]) -> Result<(), SigningError> {
+        let bad = |e: &dyn std::fmt::Display| {
+            SigningError::verification(format!("cryptographic signature verification failed: {e}"))
+        };
         match self {
             PublicKey::P256(k) => {
                 let s = p256::ecdsa::Signature::from_der(sig).map_err(|e| bad(&e))?;
@@ -232,7 +239,7 @@ impl PrivateKey {
     }
 
     /// A PKCS #8 DER private key (P-256, P-384, Ed25519 or RSA).
-    pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, String> {
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, SigningError> {
         if let Ok(k) = p256::SecretKey::from_pkcs8_der(der) {
             return Ok(PrivateKey::P256(k.into()));
         }
@@ -245,7 +252,7 @@ impl PrivateKey {
         if let Ok(k) = rsa::RsaPrivateKey::from_pkcs8_der(der) {
             return Ok(PrivateKey::Rsa(k));
         }
-        Err("unsupported private key type".into())
+        Err(SigningError::key("unsupported private key type"))
     }
 
     fn to_pkcs8_der(&self) -> Zeroizing<Vec<u8>> {
@@ -259,22 +266,27 @@ impl PrivateKey {
     }
 
     /// Read an encrypted private key file's contents with its passphrase.
-    pub fn from_encrypted_pem(bytes: &[u8], passphrase: &Secret) -> Result<Self, String> {
-        let block = pem::parse(bytes).map_err(|_| "invalid pem block".to_string())?;
+    pub fn from_encrypted_pem(bytes: &[u8], passphrase: &Secret) -> Result<Self, SigningError> {
+        let block = pem::parse(bytes).map_err(|_| SigningError::key("invalid pem block"))?;
         if block.tag() != COSIGN_PRIVATE_KEY_PEM && block.tag() != SIGSTORE_PRIVATE_KEY_PEM {
-            return Err(format!("unsupported pem type: {}", block.tag()));
+            return Err(SigningError::key(format!(
+                "unsupported pem type: {}",
+                block.tag()
+            )));
         }
         let sealed: Sealed = serde_json::from_slice(block.contents())
-            .map_err(|e| format!("decrypt: invalid encrypted key: {e}"))?;
+            .map_err(|e| SigningError::key(format!("decrypt: invalid encrypted key: {e}")))?;
         if sealed.kdf.name != "scrypt" || sealed.cipher.name != "nacl/secretbox" {
-            return Err(format!(
+            return Err(SigningError::key(format!(
                 "decrypt: unsupported key encryption {}/{}",
                 sealed.kdf.name, sealed.cipher.name
-            ));
+            )));
         }
         let n = sealed.kdf.params.n;
         if !n.is_power_of_two() || n < 2 || n.trailing_zeros() > SCRYPT_MAX_LOG_N as u32 {
-            return Err(format!("decrypt: unsupported scrypt parameter N={n}"));
+            return Err(SigningError::key(format!(
+                "decrypt: unsupported scrypt parameter N={n}"
+            )));
         }
         let key = scrypt_key(
             passphrase,
@@ -288,19 +300,20 @@ impl PrivateKey {
             .nonce
             .as_slice()
             .try_into()
-            .map_err(|_| "decrypt: invalid nonce length".to_string())?;
+            .map_err(|_| SigningError::key("decrypt: invalid nonce length"))?;
         use crypto_secretbox::aead::{Aead as _, KeyInit as _};
         let cipher = crypto_secretbox::XSalsa20Poly1305::new(key.as_slice().into());
         let plain = Zeroizing::new(
             cipher
                 .decrypt(&nonce.into(), sealed.ciphertext.as_slice())
-                .map_err(|_| "decrypt: encrypted: decryption failed".to_string())?,
+                .map_err(|_| SigningError::key("decrypt: encrypted: decryption failed"))?,
         );
-        Self::from_pkcs8_der(&plain).map_err(|e| format!("parsing private key: {e}"))
+        Self::from_pkcs8_der(&plain)
+            .map_err(|e| SigningError::key(format!("parsing private key: {e}")))
     }
 
     /// The encrypted PEM file skopeo's `generate-sigstore-key` writes.
-    pub fn to_encrypted_pem(&self, passphrase: &Secret) -> Result<String, String> {
+    pub fn to_encrypted_pem(&self, passphrase: &Secret) -> Result<String, SigningError> {
         let mut salt = [0u8; 32];
         let mut nonce = [0u8; 24];
         use rand_core::RngCore as _;
@@ -311,7 +324,7 @@ impl PrivateKey {
         let cipher = crypto_secretbox::XSalsa20Poly1305::new(key.as_slice().into());
         let ciphertext = cipher
             .encrypt(&nonce.into(), self.to_pkcs8_der().as_slice())
-            .map_err(|_| "encrypting the private key failed".to_string())?;
+            .map_err(|_| SigningError::key("encrypting the private key failed"))?;
         let sealed = Sealed {
             kdf: Kdf {
                 name: "scrypt".into(),
@@ -339,12 +352,12 @@ fn scrypt_key(
     log_n: u8,
     r: u32,
     p: u32,
-) -> Result<Zeroizing<[u8; 32]>, String> {
+) -> Result<Zeroizing<[u8; 32]>, SigningError> {
     let params = scrypt::Params::new(log_n, r, p, 32)
-        .map_err(|e| format!("decrypt: invalid scrypt parameters: {e}"))?;
+        .map_err(|e| SigningError::key(format!("decrypt: invalid scrypt parameters: {e}")))?;
     let mut key = Zeroizing::new([0u8; 32]);
     scrypt::scrypt(passphrase.expose().as_bytes(), salt, &params, key.as_mut())
-        .map_err(|e| format!("scrypt: {e}"))?;
+        .map_err(|e| SigningError::key(format!("scrypt: {e}")))?;
     Ok(key)
 }
 
@@ -396,7 +409,10 @@ ZlJyajZZS1VPNUJ4Zm9ET0kxN0xUNGJKZXc9PSJ9
         assert!(public.verify(b"payloaD", &sig).is_err());
         let e = PrivateKey::from_encrypted_pem(SKOPEO_PRIVATE.as_bytes(), &Secret::new("wrong"))
             .unwrap_err();
-        assert!(e.contains("decryption failed"), "{e}");
+        assert_eq!(
+            e,
+            SigningError::Key("decrypt: encrypted: decryption failed".into())
+        );
     }
 
     #[test]

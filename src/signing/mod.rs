@@ -45,35 +45,39 @@ impl Signature {
     /// Read a signature blob as containers/image stores them in `dir:` images and lookaside
     /// storage (`signature-1`, `signature-2`, …): an OpenPGP message as it is, or a zero
     /// byte, the format name, a newline and the format's data.
-    pub fn from_blob(blob: &[u8]) -> std::result::Result<Self, String> {
+    pub fn from_blob(blob: &[u8]) -> std::result::Result<Self, SigningError> {
         match blob.first() {
-            None => Err("empty signature blob".into()),
+            None => Err(SigningError::malformed("empty signature blob")),
             Some(0xA0..=0xA3 | 0xC8 | 0x90..=0x92 | 0x3d | 0xC4 | 0x88..=0x8B | 0xC2) => {
                 Ok(Signature::Simple(blob.to_vec()))
             }
             Some(0) => {
                 let rest = &blob[1..];
                 let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
-                    return Err("invalid signature format, missing newline".into());
+                    return Err(SigningError::malformed(
+                        "invalid signature format, missing newline",
+                    ));
                 };
                 let (format, data) = (&rest[..nl], &rest[nl + 1..]);
                 if let Some(b) = format.iter().find(|&&b| !(32..0x7f).contains(&b)) {
-                    return Err(format!("invalid signature format, non-ASCII byte {b:#x}"));
+                    return Err(SigningError::malformed(format!(
+                        "invalid signature format, non-ASCII byte {b:#x}"
+                    )));
                 }
                 match format {
                     b"simple-signing" => Ok(Signature::Simple(data.to_vec())),
                     b"sigstore-json" => {
                         Ok(Signature::Sigstore(SigstoreSignature::from_json(data)?))
                     }
-                    other => Err(format!(
+                    other => Err(SigningError::malformed(format!(
                         "unrecognized signature format {:?}",
                         String::from_utf8_lossy(other)
-                    )),
+                    ))),
                 }
             }
-            Some(b) => Err(format!(
+            Some(b) => Err(SigningError::malformed(format!(
                 "unrecognized signature format, starting with binary {b:#x}"
-            )),
+            ))),
         }
     }
 

@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 
 use pgp::composed::{Deserializable as _, Message, SignedPublicKey};
 
+use super::error::SigningError;
 use crate::error::{Error, Result};
 use crate::redact::Secret;
 
@@ -28,7 +29,10 @@ pub struct Keyring {
 
 impl Keyring {
     /// Keys from files' contents: binary (`gpg --export`) or ASCII-armored, one or more each.
-    pub fn from_blobs(blobs: &[Vec<u8>]) -> std::result::Result<Self, String> {
+    pub fn from_blobs(blobs: &[Vec<u8>]) -> std::result::Result<Self, SigningError> {
+        let invalid = |e: &dyn std::fmt::Display| {
+            SigningError::key(format!("invalid OpenPGP public key: {e}"))
+        };
         let mut keys = vec![];
         for blob in blobs {
             let armored = blob
@@ -36,16 +40,16 @@ impl Keyring {
                 .position(|b| !b.is_ascii_whitespace())
                 .is_some_and(|i| blob[i..].starts_with(b"-----BEGIN"));
             let parsed: Vec<_> = if armored {
-                let (it, _) = SignedPublicKey::from_armor_many(blob.as_slice())
-                    .map_err(|e| format!("invalid OpenPGP public key: {e}"))?;
+                let (it, _) =
+                    SignedPublicKey::from_armor_many(blob.as_slice()).map_err(|e| invalid(&e))?;
                 it.collect()
             } else {
                 SignedPublicKey::from_bytes_many(blob.as_slice())
-                    .map_err(|e| format!("invalid OpenPGP public key: {e}"))?
+                    .map_err(|e| invalid(&e))?
                     .collect()
             };
             for k in parsed {
-                let k = k.map_err(|e| format!("invalid OpenPGP public key: {e}"))?;
+                let k = k.map_err(|e| invalid(&e))?;
                 // A key whose self-signatures do not verify (or which revoked itself) is
                 // not imported, as GnuPG would not use it.
                 if k.details.verify_bindings(&k.primary_key).is_ok()
@@ -73,11 +77,15 @@ impl Keyring {
 
     /// Verify a simple signature: the signed contents and the signing key's primary
     /// fingerprint.
-    pub fn verify(&self, signature: &[u8]) -> std::result::Result<(Vec<u8>, String), String> {
+    pub fn verify(&self, signature: &[u8]) -> std::result::Result<(Vec<u8>, String), SigningError> {
         if signature.len() > MAX_SIGNATURE {
-            return Err(format!("signature is larger than {MAX_SIGNATURE} bytes"));
+            return Err(SigningError::malformed(format!(
+                "signature is larger than {MAX_SIGNATURE} bytes"
+            )));
         }
-        let invalid = |e: &dyn std::fmt::Display| format!("Invalid GPG signature: {e}");
+        let invalid = |e: &dyn std::fmt::Display| {
+            SigningError::malformed(format!("Invalid GPG signature: {e}"))
+        };
         let mut msg = Message::from_bytes(signature).map_err(|e| invalid(&e))?;
         // gpg compresses; a signed message may be compressed inside, too.
         for _ in 0..4 {
@@ -86,7 +94,7 @@ impl Keyring {
             }
         }
         let Message::Signed { reader, .. } = &msg else {
-            return Err("The input is not a signature".into());
+            return Err(SigningError::malformed("The input is not a signature"));
         };
         let _ = reader;
         let mut contents = vec![];
@@ -95,17 +103,17 @@ impl Keyring {
             .read_to_end(&mut contents)
             .map_err(|e| invalid(&e))?;
         if contents.len() as u64 > MAX_CONTENTS {
-            return Err(format!(
+            return Err(SigningError::malformed(format!(
                 "signed contents are larger than {MAX_CONTENTS} bytes"
-            ));
+            )));
         }
         if let Message::Signed { reader, .. } = &msg
             && reader.num_signatures() != 1
         {
-            return Err(format!(
+            return Err(SigningError::malformed(format!(
                 "Unexpected GPG signature count {}",
                 reader.num_signatures()
-            ));
+            )));
         }
         for key in &self.keys {
             if msg.verify(&key.primary_key).is_ok() {
@@ -121,7 +129,9 @@ impl Keyring {
                 }
             }
         }
-        Err("Invalid GPG signature: no trusted key made it (signature by an unknown key, or the signed data was changed)".into())
+        Err(SigningError::verification(
+            "Invalid GPG signature: no trusted key made it (signature by an unknown key, or the signed data was changed)",
+        ))
     }
 }
 

@@ -11,6 +11,7 @@
 //! signature`. `critical` must have exactly these fields; `optional` may have others (ignored),
 //! and for sigstore may be `null` (as cosign writes it).
 
+use super::error::SigningError;
 use super::json::{Strict, exact_fields, go_marshal};
 use crate::reference::Digest;
 
@@ -68,7 +69,7 @@ impl Payload {
     }
 
     /// Parse a payload of type `kind`, as strictly as containers/image does.
-    pub fn parse(bytes: &[u8], kind: &str) -> Result<Self, String> {
+    pub fn parse(bytes: &[u8], kind: &str) -> Result<Self, SigningError> {
         let doc = Strict::parse(bytes)?;
         let [critical, optional] = exact_fields(
             doc.object("signature")?,
@@ -84,7 +85,7 @@ impl Payload {
                     "creator" => creator = Some(v.string("optional.creator")?.to_string()),
                     "timestamp" => {
                         timestamp = Some(v.int64("optional.timestamp").map_err(|_| {
-                            "Field optional.timestamp is not an integer".to_string()
+                            SigningError::malformed("Field optional.timestamp is not an integer")
                         })?);
                     }
                     _ => {}
@@ -98,7 +99,9 @@ impl Payload {
         )?;
         let t = t.string("critical.type")?;
         if t != kind {
-            return Err(format!("Unrecognized signature type {t}"));
+            return Err(SigningError::malformed(format!(
+                "Unrecognized signature type {t}"
+            )));
         }
         let [digest] = exact_fields(
             image.object("critical.image")?,
@@ -106,9 +109,11 @@ impl Payload {
             "critical.image",
         )?;
         let digest = digest.string("docker-manifest-digest")?;
-        let manifest_digest = digest
-            .parse::<Digest>()
-            .map_err(|e| format!("invalid docker-manifest-digest value {digest:?}: {e}"))?;
+        let manifest_digest = digest.parse::<Digest>().map_err(|e| {
+            SigningError::malformed(format!(
+                "invalid docker-manifest-digest value {digest:?}: {e}"
+            ))
+        })?;
         let [reference] = exact_fields(
             identity.object("critical.identity")?,
             ["docker-reference"],
@@ -148,10 +153,9 @@ mod tests {
             )
         );
         assert_eq!(Payload::parse(&b, SIGSTORE_TYPE).unwrap(), p);
-        assert!(
-            Payload::parse(&b, SIMPLE_TYPE)
-                .unwrap_err()
-                .contains("Unrecognized signature type")
+        assert_eq!(
+            Payload::parse(&b, SIMPLE_TYPE).unwrap_err(),
+            SigningError::Malformed(format!("Unrecognized signature type {SIGSTORE_TYPE}"))
         );
     }
 

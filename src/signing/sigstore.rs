@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
+use super::error::SigningError;
 use super::keys::{PrivateKey, PublicKey};
 use super::payload::{Payload, SIGSTORE_TYPE};
 use crate::reference::Digest;
@@ -93,8 +94,9 @@ impl SigstoreSignature {
     }
 
     /// Parse that JSON.
-    pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
-        serde_json::from_slice(bytes).map_err(|e| format!("invalid sigstore signature: {e}"))
+    pub fn from_json(bytes: &[u8]) -> Result<Self, SigningError> {
+        serde_json::from_slice(bytes)
+            .map_err(|e| SigningError::malformed(format!("invalid sigstore signature: {e}")))
     }
 
     /// The base64 signature annotation, if present.
@@ -106,15 +108,17 @@ impl SigstoreSignature {
 
     /// Verify the signature with any of `keys` and parse the payload (untrusted content,
     /// cryptographically verified): the caller still checks digest and identity.
-    pub fn verify_with_keys(&self, keys: &[PublicKey]) -> Result<(Payload, usize), String> {
-        let b64 = self
-            .signature_annotation()
-            .ok_or_else(|| format!("missing {SIGNATURE_ANNOTATION} annotation"))?;
+    pub fn verify_with_keys(&self, keys: &[PublicKey]) -> Result<(Payload, usize), SigningError> {
+        let b64 = self.signature_annotation().ok_or_else(|| {
+            SigningError::malformed(format!("missing {SIGNATURE_ANNOTATION} annotation"))
+        })?;
         let sig = base64::engine::general_purpose::STANDARD
             .decode(b64)
-            .map_err(|e| format!("base64 decoding: {e}"))?;
+            .map_err(|e| SigningError::malformed(format!("base64 decoding: {e}")))?;
         if keys.is_empty() {
-            return Err("no public key to verify the sigstore payload".into());
+            return Err(SigningError::verification(
+                "no public key to verify the sigstore payload",
+            ));
         }
         let mut failures = vec![];
         let mut matched = None;
@@ -124,11 +128,11 @@ impl SigstoreSignature {
                     matched = Some(i);
                     break;
                 }
-                Err(e) => failures.push(e),
+                Err(e) => failures.push(e.to_string()),
             }
         }
         let Some(index) = matched else {
-            return Err(failures.join(", "));
+            return Err(SigningError::verification(failures.join(", ")));
         };
         let payload = Payload::parse(&self.payload, SIGSTORE_TYPE)?;
         Ok((payload, index))
@@ -156,20 +160,20 @@ pub struct AttachmentLayer {
 
 impl AttachmentLayer {
     /// The signature, once the payload blob was read (its digest and size are checked).
-    pub fn signature(&self, payload: Vec<u8>) -> Result<SigstoreSignature, String> {
+    pub fn signature(&self, payload: Vec<u8>) -> Result<SigstoreSignature, SigningError> {
         if payload.len() as u64 != self.size {
-            return Err(format!(
+            return Err(SigningError::malformed(format!(
                 "signature payload {} is {} bytes, the attachment declares {}",
                 self.digest,
                 payload.len(),
                 self.size
-            ));
+            )));
         }
         if let Some(actual) = self.digest.verify(&payload) {
-            return Err(format!(
+            return Err(SigningError::malformed(format!(
                 "signature payload {} has digest {actual}",
                 self.digest
-            ));
+            )));
         }
         Ok(SigstoreSignature {
             mime_type: self.media_type.clone(),
@@ -245,39 +249,39 @@ fn empty_object() -> serde_json::Value {
     serde_json::Value::Object(Default::default())
 }
 
-fn parse_manifest(bytes: &[u8]) -> Result<OciManifest, String> {
-    let m: OciManifest = serde_json::from_slice(bytes)
-        .map_err(|e| format!("invalid sigstore attachment manifest: {e}"))?;
+fn parse_manifest(bytes: &[u8]) -> Result<OciManifest, SigningError> {
+    let m: OciManifest = serde_json::from_slice(bytes).map_err(|e| {
+        SigningError::malformed(format!("invalid sigstore attachment manifest: {e}"))
+    })?;
     if !m.media_type.is_empty() && m.media_type != OCI_MANIFEST {
-        return Err(format!(
+        return Err(SigningError::malformed(format!(
             "unexpected MIME type for sigstore attachment manifest: {:?}",
             m.media_type
-        ));
+        )));
     }
     Ok(m)
 }
 
 /// The signature layers of an attachment manifest (other layers are left out, as skopeo
 /// leaves them out of verification).
-pub fn attachment_layers(manifest: &[u8]) -> Result<Vec<AttachmentLayer>, String> {
+pub fn attachment_layers(manifest: &[u8]) -> Result<Vec<AttachmentLayer>, SigningError> {
     let m = parse_manifest(manifest)?;
     if m.layers.len() > MAX_LAYERS {
-        return Err(format!(
+        return Err(SigningError::malformed(format!(
             "sigstore attachment has {} layers, more than {MAX_LAYERS}",
             m.layers.len()
-        ));
+        )));
     }
     let mut out = vec![];
     for l in m.layers {
-        let digest: Digest = l
-            .digest
-            .parse()
-            .map_err(|e| format!("invalid layer in sigstore attachment: {e}"))?;
+        let digest: Digest = l.digest.parse().map_err(|e| {
+            SigningError::malformed(format!("invalid layer in sigstore attachment: {e}"))
+        })?;
         if l.size < 0 || l.size as u64 > MAX_PAYLOAD {
-            return Err(format!(
+            return Err(SigningError::malformed(format!(
                 "sigstore attachment layer {digest} has size {}, at most {MAX_PAYLOAD} is read",
                 l.size
-            ));
+            )));
         }
         out.push(AttachmentLayer {
             media_type: l.media_type,
@@ -305,12 +309,13 @@ pub struct AttachmentUpdate {
 pub fn add_to_attachment(
     existing: Option<(&[u8], &[u8])>,
     signatures: &[SigstoreSignature],
-) -> Result<Option<AttachmentUpdate>, String> {
+) -> Result<Option<AttachmentUpdate>, SigningError> {
     let (mut manifest, mut config) = match existing {
         Some((m, c)) => {
             let m = parse_manifest(m)?;
-            let c: OciConfig = serde_json::from_slice(c)
-                .map_err(|e| format!("parsing sigstore attachment config: {e}"))?;
+            let c: OciConfig = serde_json::from_slice(c).map_err(|e| {
+                SigningError::malformed(format!("parsing sigstore attachment config: {e}"))
+            })?;
             (m, c)
         }
         None => (

@@ -4,6 +4,7 @@
 //! skopeo makes them with `copy --sign-by FINGERPRINT` and `standalone-sign`, and finds them
 //! in OpenShift's signature API, in lookaside storage (`registries.d`) and in `dir:` images.
 
+use super::error::SigningError;
 use super::manifest_digest;
 use super::openpgp::{Keyring, gpg_sign};
 use super::payload::{Payload, SIMPLE_TYPE};
@@ -24,7 +25,7 @@ pub fn sign(
 
 /// Verify a simple signature with `keyring`: the (now trusted) payload and the primary
 /// fingerprint of the key that made it. The caller checks digest and identity.
-pub fn verify(keyring: &Keyring, signature: &[u8]) -> Result<(Payload, String), String> {
+pub fn verify(keyring: &Keyring, signature: &[u8]) -> Result<(Payload, String), SigningError> {
     let (contents, fingerprint) = keyring.verify(signature)?;
     let payload = Payload::parse(&contents, SIMPLE_TYPE)?;
     Ok((payload, fingerprint))

@@ -210,7 +210,7 @@ impl ImageSource for DirSource {
                 let sig = Signature::from_blob(&blob).map_err(|reason| Error::Invalid {
                     what: name.clone(),
                     location: self.location(),
-                    reason,
+                    reason: reason.to_string(),
                 })?;
                 Ok(Candidate::new(name, sig))
             })

@@ -37,8 +37,8 @@ use crate::image::read::read_whole;
 use crate::image::{ImageDestination, ImageSource, ManifestRole};
 use crate::manifest::{Descriptor, Kind, Manifest};
 use crate::reference::Digest;
-use crate::signing::SigstoreSignature;
 use crate::signing::sigstore;
+use crate::signing::{SigningError, SigstoreSignature};
 
 mod discover;
 pub use discover::{Discovery, discover};
@@ -219,10 +219,10 @@ async fn signatures_of(
     let Kind::Image { layers, .. } = &a.manifest.kind else {
         return Ok(vec![]);
     };
-    let invalid = |reason: String| Error::Invalid {
+    let invalid = |reason: SigningError| Error::Invalid {
         what: a.describe(),
         location: src.location(),
-        reason,
+        reason: reason.to_string(),
     };
     let parsed = sigstore::attachment_layers(&a.manifest.bytes).map_err(invalid)?;
     let mut out = vec![];
