@@ -230,7 +230,7 @@ pub fn sigstore_signed(
                                         found = Some(k.clone());
                                         break;
                                     }
-                                    Err(e) => failures.push(e),
+                                    Err(e) => failures.push(e.to_string()),
                                 }
                             }
                             match found {

@@ -57,6 +57,17 @@ impl SigningError {
     pub(crate) fn certificate(msg: impl Into<String>) -> Self {
         SigningError::Certificate(msg.into())
     }
+
+    /// A [`SigningError::Rekor`].
+    pub(crate) fn rekor(msg: impl Into<String>) -> Self {
+        SigningError::Rekor(msg.into())
+    }
+
+    /// The same message as a [`SigningError::Rekor`]: a part of a Rekor bundle that a generic
+    /// reader (strict JSON) refused.
+    pub(crate) fn in_rekor(self) -> Self {
+        SigningError::Rekor(self.to_string())
+    }
 }
 
 impl From<SigningError> for Error {

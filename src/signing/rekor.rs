@@ -12,6 +12,7 @@ use base64::Engine as _;
 use ecdsa::signature::hazmat::PrehashVerifier as _;
 use sha2::Digest as _;
 
+use super::error::SigningError;
 use super::json::{Strict, exact_fields};
 use super::keys::PublicKey;
 
@@ -24,17 +25,21 @@ pub fn verify_set(
     key_or_cert_pem: &[u8],
     signature_b64: &str,
     payload: &[u8],
-) -> Result<i64, String> {
+) -> Result<i64, SigningError> {
     let b64 = &base64::engine::general_purpose::STANDARD;
-    let doc = Strict::parse(set).map_err(|e| format!("invalid Rekor SET: {e}"))?;
+    let doc =
+        Strict::parse(set).map_err(|e| SigningError::rekor(format!("invalid Rekor SET: {e}")))?;
     let [set_sig, set_payload] = exact_fields(
-        doc.object("Rekor SET")?,
+        doc.object("Rekor SET").map_err(SigningError::in_rekor)?,
         ["SignedEntryTimestamp", "Payload"],
         "Rekor SET",
-    )?;
-    let set_sig = set_sig.bytes("SignedEntryTimestamp")?;
+    )
+    .map_err(SigningError::in_rekor)?;
+    let set_sig = set_sig
+        .bytes("SignedEntryTimestamp")
+        .map_err(SigningError::in_rekor)?;
     let canonical = serde_json_canonicalizer::to_vec(&to_value(set_payload))
-        .map_err(|e| format!("canonicalizing Rekor SET JSON: {e}"))?;
+        .map_err(|e| SigningError::rekor(format!("canonicalizing Rekor SET JSON: {e}")))?;
     let hash = sha2::Sha256::digest(&canonical);
     let matched = rekor_keys.iter().any(|k| match k {
         PublicKey::P256(v) => p256::ecdsa::Signature::from_der(&set_sig)
@@ -44,72 +49,97 @@ pub fn verify_set(
         _ => false,
     });
     if !matched {
-        return Err("cryptographic signature verification of Rekor SET failed".into());
+        return Err(SigningError::rekor(
+            "cryptographic signature verification of Rekor SET failed",
+        ));
     }
     // Read what was verified: the canonical bytes, not the delivered representation.
-    let verified = Strict::parse(&canonical)?;
+    let verified = Strict::parse(&canonical).map_err(SigningError::in_rekor)?;
     let [body, integrated, _index, _log_id] = exact_fields(
-        verified.object("Rekor SET payload")?,
+        verified
+            .object("Rekor SET payload")
+            .map_err(SigningError::in_rekor)?,
         ["body", "integratedTime", "logIndex", "logID"],
         "Rekor SET payload",
-    )?;
-    let integrated = integrated.int64("integratedTime")?;
-    _index.int64("logIndex")?;
-    _log_id.string("logID")?;
-    let body = body.bytes("body")?;
-    let entry: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| format!("decoding the body of a Rekor SET payload: {e}"))?;
+    )
+    .map_err(SigningError::in_rekor)?;
+    let integrated = integrated
+        .int64("integratedTime")
+        .map_err(SigningError::in_rekor)?;
+    _index.int64("logIndex").map_err(SigningError::in_rekor)?;
+    _log_id.string("logID").map_err(SigningError::in_rekor)?;
+    let body = body.bytes("body").map_err(SigningError::in_rekor)?;
+    let entry: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        SigningError::rekor(format!("decoding the body of a Rekor SET payload: {e}"))
+    })?;
     if entry.get("kind").and_then(|v| v.as_str()) != Some("hashedrekord") {
-        return Err("the Rekor SET payload is not a hashedrekord entry".into());
+        return Err(SigningError::rekor(
+            "the Rekor SET payload is not a hashedrekord entry",
+        ));
     }
     match entry.get("apiVersion").and_then(|v| v.as_str()) {
         Some("0.0.1") => {}
-        None => return Err("missing Rekor SET Payload API version".into()),
+        None => return Err(SigningError::rekor("missing Rekor SET Payload API version")),
         Some(v) => {
-            return Err(format!(
+            return Err(SigningError::rekor(format!(
                 "unsupported Rekor SET Payload hashedrekord version {v:?}"
-            ));
+            )));
         }
     }
     let spec = entry.get("spec").cloned().unwrap_or_default();
     let text = |p: &str| spec.pointer(p).and_then(|v| v.as_str());
     // The key or certificate.
-    let rekor_key = text("/signature/publicKey/content")
-        .ok_or(r#"Missing "signature.publicKey" field in hashedrekord"#)?;
+    let rekor_key = text("/signature/publicKey/content").ok_or_else(|| {
+        SigningError::rekor(r#"Missing "signature.publicKey" field in hashedrekord"#)
+    })?;
     let rekor_key = b64
         .decode(rekor_key)
-        .map_err(|e| format!("invalid publicKey in Rekor SET: {e}"))?;
-    let rekor_der = single_pem(&rekor_key).ok_or("publicKey in Rekor SET is not in PEM format")?;
-    let ours = single_pem(key_or_cert_pem).ok_or(
-        "public key or cert to be matched against publicKey in Rekor SET is not in PEM format",
-    )?;
+        .map_err(|e| SigningError::rekor(format!("invalid publicKey in Rekor SET: {e}")))?;
+    let rekor_der = single_pem(&rekor_key)
+        .ok_or_else(|| SigningError::rekor("publicKey in Rekor SET is not in PEM format"))?;
+    let ours = single_pem(key_or_cert_pem).ok_or_else(|| {
+        SigningError::rekor(
+            "public key or cert to be matched against publicKey in Rekor SET is not in PEM format",
+        )
+    })?;
     if rekor_der != ours {
-        return Err("publicKey in Rekor SET does not match".into());
+        return Err(SigningError::rekor("publicKey in Rekor SET does not match"));
     }
     // The signature.
-    let rekor_sig =
-        text("/signature/content").ok_or(r#"Missing "signature" field in hashedrekord"#)?;
+    let rekor_sig = text("/signature/content")
+        .ok_or_else(|| SigningError::rekor(r#"Missing "signature" field in hashedrekord"#))?;
     let rekor_sig = b64
         .decode(rekor_sig)
-        .map_err(|e| format!("invalid signature in Rekor SET: {e}"))?;
+        .map_err(|e| SigningError::rekor(format!("invalid signature in Rekor SET: {e}")))?;
     let sig = b64
         .decode(signature_b64)
-        .map_err(|e| format!("decoding signature base64: {e}"))?;
+        .map_err(|e| SigningError::rekor(format!("decoding signature base64: {e}")))?;
     if rekor_sig != sig {
-        return Err("signature in Rekor SET does not match".into());
+        return Err(SigningError::rekor("signature in Rekor SET does not match"));
     }
     // The payload's hash.
     match text("/data/hash/algorithm") {
         Some("sha256") => {}
-        Some(a) => return Err(format!(r#"Unexpected "data.hash.algorithm" value {a:?}"#)),
-        None => return Err(r#"Missing "data.hash.algorithm" field in hashedrekord"#.into()),
+        Some(a) => {
+            return Err(SigningError::rekor(format!(
+                r#"Unexpected "data.hash.algorithm" value {a:?}"#
+            )));
+        }
+        None => {
+            return Err(SigningError::rekor(
+                r#"Missing "data.hash.algorithm" field in hashedrekord"#,
+            ));
+        }
     }
-    let value =
-        text("/data/hash/value").ok_or(r#"Missing "data.hash.value" field in hashedrekord"#)?;
-    let value = hex::decode(value)
-        .map_err(|e| format!(r#"Invalid "data.hash.value" field in hashedrekord: {e}"#))?;
+    let value = text("/data/hash/value")
+        .ok_or_else(|| SigningError::rekor(r#"Missing "data.hash.value" field in hashedrekord"#))?;
+    let value = hex::decode(value).map_err(|e| {
+        SigningError::rekor(format!(
+            r#"Invalid "data.hash.value" field in hashedrekord: {e}"#
+        ))
+    })?;
     if value != sha2::Sha256::digest(payload).as_slice() {
-        return Err("payload in Rekor SET does not match".into());
+        return Err(SigningError::rekor("payload in Rekor SET does not match"));
     }
     Ok(integrated)
 }
@@ -210,7 +240,10 @@ mod tests {
             b"payloaD",
         )
         .unwrap_err();
-        assert!(e.contains("payload in Rekor SET does not match"), "{e}");
+        assert_eq!(
+            e,
+            SigningError::Rekor("payload in Rekor SET does not match".into())
+        );
         let sig2 = b64(&signer.sign(b"x"));
         assert!(
             verify_set(
@@ -240,7 +273,10 @@ mod tests {
             .unwrap()
             .replace("1700000000", "1700000001");
         let e = verify_set(&[rekor_pub], t.as_bytes(), pem.as_bytes(), &sig, payload).unwrap_err();
-        assert!(e.contains("Rekor SET failed"), "{e}");
+        assert_eq!(
+            e,
+            SigningError::Rekor("cryptographic signature verification of Rekor SET failed".into())
+        );
     }
 
     fn b64(b: &[u8]) -> String {
