@@ -25,10 +25,11 @@ use bytes::Bytes;
 
 use super::Record;
 use crate::error::{Error, Result};
-use crate::manifest::{self, Manifest};
+use crate::manifest::{self, Manifest, ManifestError};
 use crate::reference::{Digest, ImageRef};
 use crate::registry::referrers::cosign_tag;
 use crate::registry::{Client, Scope};
+use crate::signing::SigningError;
 use crate::signing::dsse::{
     self, DSSE_MEDIA_TYPE, IN_TOTO_PAYLOAD_TYPE, ImageAt, PROMOTION_PREDICATE_TYPE, Pipeline,
     Promotion,
@@ -145,7 +146,7 @@ pub async fn attach(
             .map_err(|reason| Error::Invalid {
                 what: "promotion attestation referrer".into(),
                 location: client.location(repo),
-                reason,
+                reason: reason.to_string(),
             })?;
             if !client.put_referrer(repo, &digest, &referrer).await? {
                 // A registry that lists referrers but did not index this one: keep the
@@ -171,7 +172,7 @@ fn referrer_manifest(
     envelope: &[u8],
     annotations: &BTreeMap<String, String>,
     time: &str,
-) -> std::result::Result<Manifest, String> {
+) -> std::result::Result<Manifest, ManifestError> {
     let doc = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": manifest::OCI_MANIFEST,
@@ -195,7 +196,7 @@ fn referrer_manifest(
         "annotations": {"org.opencontainers.image.created": time},
     });
     let bytes = Bytes::from(serde_json::to_vec(&doc).expect("JSON"));
-    manifest::parse(bytes, Some(manifest::OCI_MANIFEST)).map_err(|e| e.to_string())
+    manifest::parse(bytes, Some(manifest::OCI_MANIFEST))
 }
 
 /// A DSSE envelope found attached to an image; nothing in it is trusted yet.
@@ -274,12 +275,12 @@ pub fn verify(
     keys: &[PublicKey],
     digest: &Digest,
     source: Option<&Digest>,
-) -> std::result::Result<Verified, String> {
+) -> std::result::Result<Verified, SigningError> {
     if found.is_empty() {
-        return Err(format!(
+        return Err(SigningError::verification(format!(
             "no promotion attestation is attached to {digest} (no DSSE envelope in {} or in its referrers)",
             cosign_tag(digest, "att")
-        ));
+        )));
     }
     let mut good: Vec<(Bytes, Verified)> = vec![];
     let mut refused = vec![];
@@ -318,10 +319,10 @@ pub fn verify(
     good.sort_by(|a, b| a.1.promotion.time.cmp(&b.1.promotion.time));
     match good.pop() {
         Some((_, v)) => Ok(v),
-        None => Err(format!(
+        None => Err(SigningError::verification(format!(
             "no valid promotion attestation for {digest}: {}",
             refused.join("; ")
-        )),
+        ))),
     }
 }
 
@@ -387,11 +388,20 @@ mod tests {
         assert_eq!(v.origins, ["att", "ref"]);
         assert_eq!(v.key_ids, [key.public().key_id()]);
         let e = verify(&both, &[key.public()], &d, Some(&Digest::sha256(b"x"))).unwrap_err();
-        assert!(e.contains("from source digest"), "{e}");
+        assert!(
+            matches!(&e, SigningError::Verification(m) if m.contains("from source digest")),
+            "{e}"
+        );
         let e = verify(&both, &[key.public()], &Digest::sha256(b"x"), None).unwrap_err();
-        assert!(e.contains("not about"), "{e}");
+        assert!(
+            matches!(&e, SigningError::Verification(m) if m.contains("not about")),
+            "{e}"
+        );
         let e = verify(&[], &[key.public()], &d, None).unwrap_err();
-        assert!(e.contains("no promotion attestation"), "{e}");
+        assert!(
+            matches!(&e, SigningError::Verification(m) if m.contains("no promotion attestation")),
+            "{e}"
+        );
         // The newest of two valid ones.
         let mut later = p;
         later.time = "2026-02-01T00:00:00Z".into();
