@@ -89,6 +89,7 @@ pub fn signed_by(
 ) -> Result<Accepted, Reason> {
     let keyring = if key_type == "GPGKeys" {
         keys.load()
+            .map_err(|e| e.to_string())
             .and_then(|blobs| Keyring::from_blobs(&blobs))
             .and_then(|k| {
                 if k.is_empty() {
@@ -140,7 +141,8 @@ fn trust_root(
     rekor: Option<&KeySource>,
 ) -> Result<TrustRoot, Reason> {
     let parse_all = |src: &KeySource, what: &str| -> Result<Vec<PublicKey>, Reason> {
-        src.load()?
+        src.load()
+            .map_err(|e| e.to_string())?
             .iter()
             .enumerate()
             .map(|(i, pem)| {
@@ -161,7 +163,7 @@ fn trust_root(
     }
     let fulcio = match fulcio {
         Some(f) => {
-            let ca = f.ca.load()?;
+            let ca = f.ca.load().map_err(|e| e.to_string())?;
             Some(FulcioTrust::new(
                 &ca.concat(),
                 &f.oidc_issuer,
