@@ -119,10 +119,10 @@ pub(super) async fn run(
         || read_whole(source, &single.config, MAX_MANIFEST_SIZE as u64, stall),
     )
     .await?;
-    let invalid = |reason: String| Error::Invalid {
+    let invalid = |e: inspect::InspectError| Error::Invalid {
         what: format!("image {}", single.manifest.digest),
         location: source.location(),
-        reason,
+        reason: e.to_string(),
     };
     if config {
         if raw {

@@ -169,7 +169,8 @@ pub(super) fn standalone_verify(args: StandaloneVerifyArgs) -> Result<()> {
         expected = keyring.fingerprints();
     }
     let fail = |m: String| Error::Signing(format!("Error verifying signature: {m}"));
-    let expected_ref = DockerName::parse_normalized(&args.reference).map_err(fail)?;
+    let expected_ref =
+        DockerName::parse_normalized(&args.reference).map_err(|e| fail(e.to_string()))?;
     let (payload, fingerprint) =
         simple::verify(&keyring, &signature).map_err(|e| fail(e.to_string()))?;
     if !expected.contains(&fingerprint) {

@@ -186,7 +186,9 @@ fn time_json(t: &Option<String>) -> Result<Option<String>, ConvertError> {
     match t {
         None => Ok(None),
         Some(s) => Ok(Some(gojson::string(
-            &GoTime::parse_rfc3339(s).map_err(refused)?.rfc3339_nano(),
+            &GoTime::parse_rfc3339(s)
+                .map_err(|e| refused(e.to_string()))?
+                .rfc3339_nano(),
         ))),
     }
 }

@@ -12,6 +12,22 @@ use std::collections::BTreeMap;
 
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
+/// Why a time is not RFC 3339 as Go's `time.Time.UnmarshalJSON` reads it (Go's words).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    /// Not of the form `2006-01-02T15:04:05Z07:00`.
+    #[error("parsing time {0:?} as \"2006-01-02T15:04:05Z07:00\": cannot parse")]
+    Syntax(String),
+    /// Well-formed, but a field is out of range.
+    #[error("parsing time {input:?}: {field} out of range")]
+    OutOfRange {
+        /// The text.
+        input: String,
+        /// Which field: `day or month`, `hour, minute or second`, `time zone offset`.
+        field: &'static str,
+    },
+}
+
 /// A time as Go's `time.Time` holds one parsed from RFC 3339: the wall-clock fields and the
 /// offset they were written with (Go keeps both; it does not convert to UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,17 +58,21 @@ impl GoTime {
 
     /// Parse RFC 3339 as Go's `time.Time.UnmarshalJSON` does: `2006-01-02T15:04:05Z07:00`, any
     /// number of fractional-second digits (kept to nanoseconds).
-    pub fn parse_rfc3339(s: &str) -> Result<GoTime, String> {
-        let bad = || format!("parsing time {s:?} as \"2006-01-02T15:04:05Z07:00\": cannot parse");
+    pub fn parse_rfc3339(s: &str) -> Result<GoTime, TimeError> {
+        let bad = || TimeError::Syntax(s.to_string());
+        let range = |field| TimeError::OutOfRange {
+            input: s.to_string(),
+            field,
+        };
         let b = s.as_bytes();
-        let num = |from: usize, len: usize| -> Result<u32, String> {
+        let num = |from: usize, len: usize| -> Result<u32, TimeError> {
             let part = b.get(from..from + len).ok_or_else(bad)?;
             if !part.iter().all(u8::is_ascii_digit) {
                 return Err(bad());
             }
             Ok(part.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0')))
         };
-        let sep = |at: usize, c: u8| -> Result<(), String> {
+        let sep = |at: usize, c: u8| -> Result<(), TimeError> {
             if b.get(at) == Some(&c) {
                 Ok(())
             } else {
@@ -95,7 +115,7 @@ impl GoTime {
                 sep(i + 3, b':')?;
                 let m = num(i + 4, 2)?;
                 if h > 23 || m > 59 {
-                    return Err(format!("parsing time {s:?}: time zone offset out of range"));
+                    return Err(range("time zone offset"));
                 }
                 let o = (h * 3600 + m * 60) as i32;
                 if *sign == b'-' { -o } else { o }
@@ -111,12 +131,10 @@ impl GoTime {
             _ => 0,
         };
         if !(1..=12).contains(&month) || day == 0 || day > days_in_month {
-            return Err(format!("parsing time {s:?}: day or month out of range"));
+            return Err(range("day or month"));
         }
         if hour > 23 || minute > 59 || second > 59 {
-            return Err(format!(
-                "parsing time {s:?}: hour, minute or second out of range"
-            ));
+            return Err(range("hour, minute or second"));
         }
         Ok(GoTime {
             year,

@@ -23,7 +23,46 @@ use serde_json::{Map, Value};
 
 use crate::manifest::{DOCKER_MANIFEST, Manifest, OCI_MANIFEST};
 use crate::reference::Digest;
-use govalue::{Field, GoTime, GoValue};
+use govalue::{Field, GoTime, GoValue, TimeError};
+
+/// Why a manifest or config cannot be shown as `inspect` shows it (Go's and containers/image's
+/// words, as skopeo prints them).
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    /// The config or manifest is not JSON.
+    #[error("the {what} is not valid JSON: {source}")]
+    Json {
+        /// `config` or `manifest`.
+        what: &'static str,
+        /// The parser's error.
+        source: serde_json::Error,
+    },
+    /// The config or manifest is JSON but not an object.
+    #[error("the {0} is not a JSON object")]
+    NotObject(&'static str),
+    /// A value of the wrong JSON type for the Go struct field it is read into.
+    #[error("json: cannot unmarshal {kind} into Go struct field .{key} of type {go_type}")]
+    Type {
+        /// The JSON type found (`number`, `object`, …).
+        kind: &'static str,
+        /// The key.
+        key: String,
+        /// The Go type of the field.
+        go_type: &'static str,
+    },
+    /// A time field that is not RFC 3339.
+    #[error(transparent)]
+    Time(#[from] TimeError),
+    /// A layer descriptor of the wrong shape; the text says what.
+    #[error("{0}")]
+    Layer(&'static str),
+    /// An OCI manifest whose config is not an image config: an artifact.
+    #[error("unsupported image-specific operation on artifact with type {0:?}")]
+    Artifact(String),
+    /// A manifest that is neither a Docker schema 2 nor an OCI image manifest.
+    #[error("cannot inspect a manifest of type {0:?}")]
+    ManifestType(String),
+}
 
 /// The OCI image config media type; an OCI manifest with another config type is an artifact.
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
@@ -40,15 +79,13 @@ pub struct Context {
 }
 
 /// The default `inspect` output for `image` (a single-image manifest) and its config bytes.
-pub fn output(ctx: &Context, image: &Manifest, config: &[u8]) -> Result<GoValue, String> {
+pub fn output(ctx: &Context, image: &Manifest, config: &[u8]) -> Result<GoValue, InspectError> {
     let cfg = parse_object(config, "config")?;
     let info = match image.media_type.as_str() {
         OCI_MANIFEST => {
             let config_type = descriptor_media_type(image, "config")?;
             if config_type != OCI_CONFIG {
-                return Err(format!(
-                    "unsupported image-specific operation on artifact with type {config_type:?}"
-                ));
+                return Err(InspectError::Artifact(config_type));
             }
             let c = obj_field(&cfg, "config")?;
             Info {
@@ -72,7 +109,7 @@ pub fn output(ctx: &Context, image: &Manifest, config: &[u8]) -> Result<GoValue,
                 os: str_field(&cfg, "os")?,
             }
         }
-        other => return Err(format!("cannot inspect a manifest of type {other:?}")),
+        other => return Err(InspectError::ManifestType(other.to_string())),
     };
     let layers = layer_descriptors(image)?;
     Ok(GoValue::Struct(vec![
@@ -144,7 +181,7 @@ struct Layer {
 }
 
 /// The config as `--config` prints it: the OCI `v1.Image` struct (image-spec 1.1).
-pub fn oci_config(config: &[u8]) -> Result<GoValue, String> {
+pub fn oci_config(config: &[u8]) -> Result<GoValue, InspectError> {
     let cfg = parse_object(config, "config")?;
     let c = obj_field(&cfg, "config")?;
     let empty = Map::new();
@@ -277,15 +314,15 @@ pub fn oci_config(config: &[u8]) -> Result<GoValue, String> {
     ]))
 }
 
-fn parse_object(bytes: &[u8], what: &str) -> Result<Map<String, Value>, String> {
+fn parse_object(bytes: &[u8], what: &'static str) -> Result<Map<String, Value>, InspectError> {
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(format!("the {what} is not a JSON object")),
-        Err(e) => Err(format!("the {what} is not valid JSON: {e}")),
+        Ok(_) => Err(InspectError::NotObject(what)),
+        Err(source) => Err(InspectError::Json { what, source }),
     }
 }
 
-fn descriptor_media_type(image: &Manifest, field: &str) -> Result<String, String> {
+fn descriptor_media_type(image: &Manifest, field: &str) -> Result<String, InspectError> {
     let doc = parse_object(&image.bytes, "manifest")?;
     Ok(doc
         .get(field)
@@ -295,7 +332,7 @@ fn descriptor_media_type(image: &Manifest, field: &str) -> Result<String, String
         .to_string())
 }
 
-fn layer_descriptors(image: &Manifest) -> Result<Vec<Layer>, String> {
+fn layer_descriptors(image: &Manifest) -> Result<Vec<Layer>, InspectError> {
     let doc = parse_object(&image.bytes, "manifest")?;
     let Some(Value::Array(layers)) = doc.get("layers") else {
         return Ok(vec![]);
@@ -303,12 +340,16 @@ fn layer_descriptors(image: &Manifest) -> Result<Vec<Layer>, String> {
     layers
         .iter()
         .map(|l| {
-            let l = l.as_object().ok_or("a layer descriptor is not an object")?;
+            let l = l
+                .as_object()
+                .ok_or(InspectError::Layer("a layer descriptor is not an object"))?;
             Ok(Layer {
                 media_type: str_field(l, "mediaType")?,
                 digest: str_field(l, "digest")?,
                 size: match get(l, "size") {
-                    Some(Value::Number(n)) => n.as_i64().ok_or("a layer size is not an integer")?,
+                    Some(Value::Number(n)) => n
+                        .as_i64()
+                        .ok_or(InspectError::Layer("a layer size is not an integer"))?,
                     _ => 0,
                 },
                 annotations: str_map_field(l, "annotations")?,
@@ -337,14 +378,15 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-fn type_error(key: &str, v: &Value, go_type: &str) -> String {
-    format!(
-        "json: cannot unmarshal {} into Go struct field .{key} of type {go_type}",
-        kind(v)
-    )
+fn type_error(key: &str, v: &Value, go_type: &'static str) -> InspectError {
+    InspectError::Type {
+        kind: kind(v),
+        key: key.to_string(),
+        go_type,
+    }
 }
 
-fn str_field(obj: &Map<String, Value>, key: &str) -> Result<String, String> {
+fn str_field(obj: &Map<String, Value>, key: &str) -> Result<String, InspectError> {
     match get(obj, key) {
         None | Some(Value::Null) => Ok(String::new()),
         Some(Value::String(s)) => Ok(s.clone()),
@@ -352,7 +394,7 @@ fn str_field(obj: &Map<String, Value>, key: &str) -> Result<String, String> {
     }
 }
 
-fn bool_field(obj: &Map<String, Value>, key: &str) -> Result<bool, String> {
+fn bool_field(obj: &Map<String, Value>, key: &str) -> Result<bool, InspectError> {
     match get(obj, key) {
         None | Some(Value::Null) => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),
@@ -363,7 +405,7 @@ fn bool_field(obj: &Map<String, Value>, key: &str) -> Result<bool, String> {
 fn obj_field<'a>(
     obj: &'a Map<String, Value>,
     key: &str,
-) -> Result<Option<&'a Map<String, Value>>, String> {
+) -> Result<Option<&'a Map<String, Value>>, InspectError> {
     match get(obj, key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(m)) => Ok(Some(m)),
@@ -371,15 +413,18 @@ fn obj_field<'a>(
     }
 }
 
-fn time_field(obj: &Map<String, Value>, key: &str) -> Result<Option<GoTime>, String> {
+fn time_field(obj: &Map<String, Value>, key: &str) -> Result<Option<GoTime>, InspectError> {
     match get(obj, key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => GoTime::parse_rfc3339(s).map(Some),
+        Some(Value::String(s)) => Ok(Some(GoTime::parse_rfc3339(s)?)),
         Some(other) => Err(type_error(key, other, "time.Time")),
     }
 }
 
-fn str_list_field(obj: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, String> {
+fn str_list_field(
+    obj: &Map<String, Value>,
+    key: &str,
+) -> Result<Option<Vec<String>>, InspectError> {
     match get(obj, key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(items)) => items
@@ -398,7 +443,7 @@ fn str_list_field(obj: &Map<String, Value>, key: &str) -> Result<Option<Vec<Stri
 fn str_map_field(
     obj: &Map<String, Value>,
     key: &str,
-) -> Result<Option<BTreeMap<String, String>>, String> {
+) -> Result<Option<BTreeMap<String, String>>, InspectError> {
     match get(obj, key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(m)) => m
@@ -415,7 +460,7 @@ fn str_map_field(
 }
 
 /// A `map[string]struct{}`: its keys.
-fn set_field(obj: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, String> {
+fn set_field(obj: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, InspectError> {
     match get(obj, key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(m)) => m
@@ -514,6 +559,40 @@ mod tests {
             .is_err()
         );
         assert!(output(&ctx(), &oci_image(OCI_CONFIG), b"[]").is_err());
+    }
+
+    #[test]
+    fn refusals_keep_go_s_texts() {
+        let err = |cfg: &[u8]| output(&ctx(), &oci_image(OCI_CONFIG), cfg).unwrap_err();
+        let e = err(br#"{"architecture":1}"#);
+        assert!(matches!(e, InspectError::Type { .. }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "json: cannot unmarshal number into Go struct field .architecture of type string"
+        );
+        let e = err(br#"{"created":"yesterday"}"#);
+        assert!(
+            matches!(e, InspectError::Time(TimeError::Syntax(_))),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            r#"parsing time "yesterday" as "2006-01-02T15:04:05Z07:00": cannot parse"#
+        );
+        let e = err(br#"{"created":"2024-02-30T00:00:00Z"}"#);
+        assert_eq!(
+            e.to_string(),
+            r#"parsing time "2024-02-30T00:00:00Z": day or month out of range"#
+        );
+        assert_eq!(err(b"[]").to_string(), "the config is not a JSON object");
+        assert!(
+            matches!(err(b"{").to_string(), m if m.starts_with("the config is not valid JSON: "))
+        );
+        let e = output(&ctx(), &oci_image("application/x-artifact"), b"{}").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"unsupported image-specific operation on artifact with type "application/x-artifact""#
+        );
     }
 
     #[test]

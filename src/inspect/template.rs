@@ -96,10 +96,20 @@ enum Token {
 }
 
 /// Why a template cannot be used.
-fn unsupported(what: impl std::fmt::Display) -> String {
-    format!(
+fn unsupported(what: impl std::fmt::Display) -> TemplateError {
+    TemplateError::Parse(format!(
         "unsupported template: {what} (ferry supports fields, index, json, len, join, lower, upper, range and if)"
-    )
+    ))
+}
+
+/// A [`TemplateError::Parse`].
+fn parse_error(why: impl Into<String>) -> TemplateError {
+    TemplateError::Parse(why.into())
+}
+
+/// A [`TemplateError::Execute`].
+fn exec_error(why: impl Into<String>) -> TemplateError {
+    TemplateError::Execute(why.into())
 }
 
 /// A `--format` template that cannot be parsed, or fails on the data (Go's `text/template`
@@ -117,23 +127,20 @@ pub enum TemplateError {
 impl Template {
     /// Parse a (normalised) template.
     pub fn parse(text: &str) -> Result<Template, TemplateError> {
-        let parse = || -> Result<Template, String> {
-            let pieces = split(text)?;
-            let mut pos = 0;
-            let (nodes, end) = parse_list(&pieces, &mut pos)?;
-            match end {
-                Stop::Eof => Ok(Template { nodes }),
-                Stop::End => Err("template: unexpected {{end}}".into()),
-                Stop::Else => Err("template: unexpected {{else}}".into()),
-            }
-        };
-        parse().map_err(TemplateError::Parse)
+        let pieces = split(text)?;
+        let mut pos = 0;
+        let (nodes, end) = parse_list(&pieces, &mut pos)?;
+        match end {
+            Stop::Eof => Ok(Template { nodes }),
+            Stop::End => Err(parse_error("template: unexpected {{end}}")),
+            Stop::Else => Err(parse_error("template: unexpected {{else}}")),
+        }
     }
 
     /// Execute against `data`.
     pub fn execute(&self, data: &GoValue) -> Result<String, TemplateError> {
         let mut out = String::new();
-        exec_list(&self.nodes, data, &mut out).map_err(TemplateError::Execute)?;
+        exec_list(&self.nodes, data, &mut out)?;
         Ok(out)
     }
 }
@@ -146,7 +153,7 @@ enum Piece {
 }
 
 /// Split into text and actions, applying trim markers and dropping comments.
-fn split(text: &str) -> Result<Vec<Piece>, String> {
+fn split(text: &str) -> Result<Vec<Piece>, TemplateError> {
     let mut pieces = Vec::new();
     let mut rest = text;
     let mut trim_next = false;
@@ -167,7 +174,8 @@ fn split(text: &str) -> Result<Vec<Piece>, String> {
         }
         let body_start = if trim_left { 2 } else { 0 };
         let body_and_rest = &after_open[body_start..];
-        let close = find_close(body_and_rest).ok_or("template: unclosed action (missing }})")?;
+        let close = find_close(body_and_rest)
+            .ok_or_else(|| parse_error("template: unclosed action (missing }})"))?;
         let mut body = &body_and_rest[..close];
         trim_next = false;
         if body.ends_with(" -") || body.ends_with("\t-") || body.ends_with("\n-") {
@@ -178,7 +186,7 @@ fn split(text: &str) -> Result<Vec<Piece>, String> {
         let trimmed = body.trim();
         if trimmed.starts_with("/*") {
             if !trimmed.ends_with("*/") {
-                return Err("template: unclosed comment".into());
+                return Err(parse_error("template: unclosed comment"));
             }
             continue;
         }
@@ -227,7 +235,7 @@ fn is_ident_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
 
-fn lex(action: &str) -> Result<Vec<Token>, String> {
+fn lex(action: &str) -> Result<Vec<Token>, TemplateError> {
     let mut tokens = Vec::new();
     let chars: Vec<char> = action.chars().collect();
     let mut i = 0;
@@ -271,11 +279,11 @@ fn lex(action: &str) -> Result<Vec<Token>, String> {
                     i += 1;
                 }
                 if i >= chars.len() {
-                    return Err("template: unterminated quoted string".into());
+                    return Err(parse_error("template: unterminated quoted string"));
                 }
                 let lit: String = chars[start..=i].iter().collect();
                 let s: String = serde_json::from_str(&lit)
-                    .map_err(|_| format!("template: bad string literal {lit}"))?;
+                    .map_err(|_| parse_error(format!("template: bad string literal {lit}")))?;
                 tokens.push(Token::Str(s));
                 i += 1;
             }
@@ -286,7 +294,7 @@ fn lex(action: &str) -> Result<Vec<Token>, String> {
                     i += 1;
                 }
                 if i >= chars.len() {
-                    return Err("template: unterminated raw string".into());
+                    return Err(parse_error("template: unterminated raw string"));
                 }
                 tokens.push(Token::Str(chars[start..i].iter().collect()));
                 i += 1;
@@ -322,7 +330,7 @@ enum Stop {
     Else,
 }
 
-fn parse_list(pieces: &[Piece], pos: &mut usize) -> Result<(Vec<Node>, Stop), String> {
+fn parse_list(pieces: &[Piece], pos: &mut usize) -> Result<(Vec<Node>, Stop), TemplateError> {
     let mut nodes = Vec::new();
     while *pos < pieces.len() {
         let piece = &pieces[*pos];
@@ -330,7 +338,7 @@ fn parse_list(pieces: &[Piece], pos: &mut usize) -> Result<(Vec<Node>, Stop), St
         match piece {
             Piece::Text(t) => nodes.push(Node::Text(t.clone())),
             Piece::Action(tokens) => match tokens.first() {
-                None => return Err("template: empty action {{}}".into()),
+                None => return Err(parse_error("template: empty action {{}}")),
                 Some(Token::Ident(k)) if k == "end" && tokens.len() == 1 => {
                     return Ok((nodes, Stop::End));
                 }
@@ -344,10 +352,16 @@ fn parse_list(pieces: &[Piece], pos: &mut usize) -> Result<(Vec<Node>, Stop), St
                         Stop::End => vec![],
                         Stop::Else => match parse_list(pieces, pos)? {
                             (alt, Stop::End) => alt,
-                            _ => return Err(format!("template: {{{{{k}}}}} without {{{{end}}}}")),
+                            _ => {
+                                return Err(parse_error(format!(
+                                    "template: {{{{{k}}}}} without {{{{end}}}}"
+                                )));
+                            }
                         },
                         Stop::Eof => {
-                            return Err(format!("template: {{{{{k}}}}} without {{{{end}}}}"));
+                            return Err(parse_error(format!(
+                                "template: {{{{{k}}}}} without {{{{end}}}}"
+                            )));
                         }
                     };
                     nodes.push(if k == "range" {
@@ -375,16 +389,16 @@ fn func_named(name: &str) -> Option<Func> {
     })
 }
 
-fn parse_pipeline(tokens: &[Token]) -> Result<Pipeline, String> {
+fn parse_pipeline(tokens: &[Token]) -> Result<Pipeline, TemplateError> {
     if tokens.is_empty() {
-        return Err("template: missing value in action".into());
+        return Err(parse_error("template: missing value in action"));
     }
     let mut cmds = Vec::new();
     for part in tokens.split(|t| *t == Token::Pipe) {
         let Some((first, args)) = part.split_first() else {
-            return Err("template: missing command in pipeline".into());
+            return Err(parse_error("template: missing command in pipeline"));
         };
-        let operand = |t: &Token| -> Result<Operand, String> {
+        let operand = |t: &Token| -> Result<Operand, TemplateError> {
             match t {
                 Token::Dot(f) => Ok(Operand::Dot(f.clone())),
                 Token::Str(s) => Ok(Operand::Str(s.clone())),
@@ -402,10 +416,10 @@ fn parse_pipeline(tokens: &[Token]) -> Result<Pipeline, String> {
             }
             other => {
                 if !args.is_empty() {
-                    return Err(format!(
+                    return Err(parse_error(format!(
                         "template: can't give arguments to a non-function {:?}",
                         token_text(other)
-                    ));
+                    )));
                 }
                 cmds.push(Command::Operand(operand(other)?));
             }
@@ -413,7 +427,7 @@ fn parse_pipeline(tokens: &[Token]) -> Result<Pipeline, String> {
     }
     if matches!(cmds.first(), Some(Command::Func(_, a)) if a.is_empty()) && cmds.len() == 1 {
         // e.g. `{{json}}` alone: Go fails at execution ("wrong number of args"); refuse early.
-        return Err("template: function called without arguments".into());
+        return Err(parse_error("template: function called without arguments"));
     }
     Ok(Pipeline(cmds))
 }
@@ -428,7 +442,7 @@ fn token_text(t: &Token) -> String {
     }
 }
 
-fn exec_list(nodes: &[Node], dot: &GoValue, out: &mut String) -> Result<(), String> {
+fn exec_list(nodes: &[Node], dot: &GoValue, out: &mut String) -> Result<(), TemplateError> {
     for n in nodes {
         match n {
             Node::Text(t) => out.push_str(t),
@@ -447,10 +461,10 @@ fn exec_list(nodes: &[Node], dot: &GoValue, out: &mut String) -> Result<(), Stri
                     GoValue::Map(m) => m.unwrap_or_default().into_values().collect(),
                     GoValue::Int(n) if n >= 0 => (0..n).map(GoValue::Int).collect(),
                     other => {
-                        return Err(format!(
+                        return Err(exec_error(format!(
                             "template: range can't iterate over {}",
                             other.type_name()
-                        ));
+                        )));
                     }
                 };
                 if items.is_empty() {
@@ -465,7 +479,7 @@ fn exec_list(nodes: &[Node], dot: &GoValue, out: &mut String) -> Result<(), Stri
     Ok(())
 }
 
-fn eval_operand(o: &Operand, dot: &GoValue) -> Result<GoValue, String> {
+fn eval_operand(o: &Operand, dot: &GoValue) -> Result<GoValue, TemplateError> {
     match o {
         Operand::Str(s) => Ok(GoValue::Str(s.clone())),
         Operand::Int(n) => Ok(GoValue::Int(*n)),
@@ -475,13 +489,13 @@ fn eval_operand(o: &Operand, dot: &GoValue) -> Result<GoValue, String> {
                 v = match v.field(f) {
                     Some(x) => x,
                     None if matches!(v, GoValue::Nil) => {
-                        return Err(format!("template: nil pointer evaluating .{f}"));
+                        return Err(exec_error(format!("template: nil pointer evaluating .{f}")));
                     }
                     None => {
-                        return Err(format!(
+                        return Err(exec_error(format!(
                             "template: can't evaluate field {f} in type {}",
                             v.type_name()
-                        ));
+                        )));
                     }
                 };
             }
@@ -490,13 +504,13 @@ fn eval_operand(o: &Operand, dot: &GoValue) -> Result<GoValue, String> {
     }
 }
 
-fn eval_pipeline(p: &Pipeline, dot: &GoValue) -> Result<GoValue, String> {
+fn eval_pipeline(p: &Pipeline, dot: &GoValue) -> Result<GoValue, TemplateError> {
     let mut prev: Option<GoValue> = None;
     for cmd in &p.0 {
         let v = match cmd {
             Command::Operand(o) => {
                 if prev.is_some() {
-                    return Err("template: can't give argument to non-function".into());
+                    return Err(exec_error("template: can't give argument to non-function"));
                 }
                 eval_operand(o, dot)?
             }
@@ -516,27 +530,27 @@ fn eval_pipeline(p: &Pipeline, dot: &GoValue) -> Result<GoValue, String> {
     Ok(prev.expect("a pipeline has at least one command"))
 }
 
-fn want_args(name: &str, args: &[GoValue], n: usize) -> Result<(), String> {
+fn want_args(name: &str, args: &[GoValue], n: usize) -> Result<(), TemplateError> {
     if args.len() != n {
-        return Err(format!(
+        return Err(exec_error(format!(
             "template: wrong number of args for {name}: want {n} got {}",
             args.len()
-        ));
+        )));
     }
     Ok(())
 }
 
-fn want_str<'a>(name: &str, v: &'a GoValue) -> Result<&'a str, String> {
+fn want_str<'a>(name: &str, v: &'a GoValue) -> Result<&'a str, TemplateError> {
     match v {
         GoValue::Str(s) => Ok(s),
-        other => Err(format!(
+        other => Err(exec_error(format!(
             "template: {name}: expected string, got {}",
             other.type_name()
-        )),
+        ))),
     }
 }
 
-fn call(f: Func, args: Vec<GoValue>) -> Result<GoValue, String> {
+fn call(f: Func, args: Vec<GoValue>) -> Result<GoValue, TemplateError> {
     match f {
         Func::Json => {
             want_args("json", &args, 1)?;
@@ -558,7 +572,12 @@ fn call(f: Func, args: Vec<GoValue>) -> Result<GoValue, String> {
                 GoValue::Str(s) => s.len(),
                 GoValue::List(l) => l.as_ref().map_or(0, Vec::len),
                 GoValue::Map(m) => m.as_ref().map_or(0, |m| m.len()),
-                other => return Err(format!("template: len of {}", other.type_name())),
+                other => {
+                    return Err(exec_error(format!(
+                        "template: len of {}",
+                        other.type_name()
+                    )));
+                }
             };
             Ok(GoValue::Int(n as i64))
         }
@@ -571,10 +590,10 @@ fn call(f: Func, args: Vec<GoValue>) -> Result<GoValue, String> {
                     .map(|v| want_str("join", v).map(str::to_string))
                     .collect::<Result<Vec<_>, _>>()?,
                 other => {
-                    return Err(format!(
+                    return Err(exec_error(format!(
                         "template: join: expected a list of strings, got {}",
                         other.type_name()
-                    ));
+                    )));
                 }
             };
             let sep = want_str("join", &args[1])?;
@@ -582,9 +601,9 @@ fn call(f: Func, args: Vec<GoValue>) -> Result<GoValue, String> {
         }
         Func::Index => {
             let Some((first, keys)) = args.split_first() else {
-                return Err(
-                    "template: wrong number of args for index: want at least 1 got 0".into(),
-                );
+                return Err(exec_error(
+                    "template: wrong number of args for index: want at least 1 got 0",
+                ));
             };
             let mut v = first.clone();
             for k in keys {
@@ -598,14 +617,16 @@ fn call(f: Func, args: Vec<GoValue>) -> Result<GoValue, String> {
                         usize::try_from(*i)
                             .ok()
                             .and_then(|i| l.get(i).cloned())
-                            .ok_or_else(|| format!("template: index out of range: {i}"))?
+                            .ok_or_else(|| {
+                                exec_error(format!("template: index out of range: {i}"))
+                            })?
                     }
                     (v, k) => {
-                        return Err(format!(
+                        return Err(exec_error(format!(
                             "template: can't index item of type {} with {}",
                             v.type_name(),
                             k.type_name()
-                        ));
+                        )));
                     }
                 };
             }
@@ -735,5 +756,15 @@ mod tests {
         ] {
             assert!(render(bad, &data()).is_err(), "{bad}");
         }
+        let e = render("{{.Digest", &data()).unwrap_err();
+        assert_eq!(
+            e,
+            TemplateError::Parse("template: unclosed action (missing }})".into())
+        );
+        let e = render("{{.Nope}}", &data()).unwrap_err();
+        assert_eq!(
+            e,
+            TemplateError::Execute("template: can't evaluate field Nope in type struct".into())
+        );
     }
 }

@@ -5,8 +5,68 @@
 
 use std::path::PathBuf;
 
-use super::identity::{DockerName, IdentityMatch, valid_remap_prefix};
+use super::identity::{DockerName, IdentityError, IdentityMatch, valid_remap_prefix};
 use crate::signing::json::{Strict, exact_fields, field};
+
+/// Why a policy file is refused as a whole (containers/image's words, which skopeo prints).
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyConfigError {
+    /// Not JSON, or JSON of the wrong shape (a duplicated, unknown or missing key, a value of
+    /// the wrong type); the text says where.
+    #[error("{0}")]
+    Json(String),
+    /// A key the policy, a requirement or `fulcio` does not have.
+    #[error("Unknown key {0:?}")]
+    UnknownKey(String),
+    /// A required part is absent or empty (`default`, a requirement list, a list of keys, a
+    /// `fulcio` field); the text says which.
+    #[error("{0}")]
+    Missing(String),
+    /// Key material given by no source, or by several where one is allowed; the text says
+    /// which keys.
+    #[error("{0}")]
+    KeySources(&'static str),
+    /// A requirement `type` containers/image does not know.
+    #[error("Unknown policy requirement type {0:?}")]
+    UnknownRequirement(String),
+    /// A `keyType` of `signedBy` containers/image does not know.
+    #[error("Unrecognized keyType value {0:?}")]
+    UnknownKeyType(String),
+    /// A `signedIdentity` `type` containers/image does not know.
+    #[error("Unknown policy reference match type {0:?}")]
+    UnknownMatch(String),
+    /// `dockerReference` or `dockerRepository` of a `signedIdentity` is not a reference.
+    #[error("Invalid format of {field} {value:?}: {source}")]
+    InvalidReference {
+        /// `dockerReference` or `dockerRepository`.
+        field: &'static str,
+        /// Its value.
+        value: String,
+        /// Why it is not a reference.
+        source: IdentityError,
+    },
+    /// An `exactReference` without a tag or digest.
+    #[error("dockerReference {0:?} contains neither a tag nor digest")]
+    NameOnly(String),
+    /// A `remapIdentity` prefix that is not a valid prefix.
+    #[error("prefix {0:?} is not valid")]
+    InvalidPrefix(String),
+}
+
+/// The strict JSON reader's report, as a [`PolicyConfigError::Json`].
+fn json(e: impl std::fmt::Display) -> PolicyConfigError {
+    PolicyConfigError::Json(e.to_string())
+}
+
+/// A key file of a [`KeySource`] that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("reading {}: {source}", path.display())]
+pub struct KeyReadError {
+    /// The file.
+    pub path: PathBuf,
+    /// The OS error.
+    pub source: std::io::Error,
+}
 
 /// Scopes of one transport and their requirements, in file order.
 pub type Scopes = Vec<(String, Vec<Requirement>)>;
@@ -36,9 +96,13 @@ pub enum KeySource {
 impl KeySource {
     /// The contents of every source (files are read now, as containers/image reads them at
     /// each check).
-    pub fn load(&self) -> Result<Vec<Vec<u8>>, String> {
-        let read =
-            |p: &PathBuf| std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()));
+    pub fn load(&self) -> Result<Vec<Vec<u8>>, KeyReadError> {
+        let read = |p: &PathBuf| {
+            std::fs::read(p).map_err(|source| KeyReadError {
+                path: p.clone(),
+                source,
+            })
+        };
         match self {
             KeySource::Path(p) => Ok(vec![read(p)?]),
             KeySource::Paths(ps) => ps.iter().map(read).collect(),
@@ -104,23 +168,30 @@ impl Requirement {
 }
 
 /// Parse a policy file's bytes.
-pub fn parse(bytes: &[u8]) -> Result<PolicyDoc, String> {
-    let doc = Strict::parse(bytes)?;
-    let fields = doc.object("policy")?;
+pub fn parse(bytes: &[u8]) -> Result<PolicyDoc, PolicyConfigError> {
+    let doc = Strict::parse(bytes).map_err(json)?;
+    let fields = doc.object("policy").map_err(json)?;
     for (k, _) in fields {
         if k != "default" && k != "transports" {
-            return Err(format!("Unknown key {k:?}"));
+            return Err(PolicyConfigError::UnknownKey(k.clone()));
         }
     }
     let default = match field(fields, "default") {
-        Some(Strict::Null) | None => return Err("Default policy is missing".into()),
+        Some(Strict::Null) | None => {
+            return Err(PolicyConfigError::Missing(
+                "Default policy is missing".into(),
+            ));
+        }
         Some(v) => requirements(v)?,
     };
     let mut transports = vec![];
     if let Some(t) = field(fields, "transports").filter(|t| **t != Strict::Null) {
-        for (name, scopes) in t.object("transports")? {
+        for (name, scopes) in t.object("transports").map_err(json)? {
             let mut out = vec![];
-            for (scope, reqs) in scopes.object(&format!("transport {name:?}"))? {
+            for (scope, reqs) in scopes
+                .object(&format!("transport {name:?}"))
+                .map_err(json)?
+            {
                 out.push((scope.clone(), requirements(reqs)?));
             }
             transports.push((name.clone(), out));
@@ -132,45 +203,52 @@ pub fn parse(bytes: &[u8]) -> Result<PolicyDoc, String> {
     })
 }
 
-fn requirements(v: &Strict) -> Result<Vec<Requirement>, String> {
+fn requirements(v: &Strict) -> Result<Vec<Requirement>, PolicyConfigError> {
     let Strict::Array(items) = v else {
-        return Err(format!("requirements: array expected, got {}", v.kind()));
+        return Err(json(format_args!(
+            "requirements: array expected, got {}",
+            v.kind()
+        )));
     };
     if items.is_empty() {
-        return Err("List of verification policy requirements must not be empty".into());
+        return Err(PolicyConfigError::Missing(
+            "List of verification policy requirements must not be empty".into(),
+        ));
     }
     items.iter().map(requirement).collect()
 }
 
-fn requirement(v: &Strict) -> Result<Requirement, String> {
-    let fields = v.object("requirement")?;
+fn requirement(v: &Strict) -> Result<Requirement, PolicyConfigError> {
+    let fields = v.object("requirement").map_err(json)?;
     let t = field(fields, "type")
         .map(|t| t.string("type"))
-        .transpose()?
+        .transpose()
+        .map_err(json)?
         .unwrap_or("");
     match t {
         "insecureAcceptAnything" => {
-            exact_fields(fields, ["type"], t)?;
+            exact_fields(fields, ["type"], t).map_err(json)?;
             Ok(Requirement::InsecureAcceptAnything)
         }
         "reject" => {
-            exact_fields(fields, ["type"], t)?;
+            exact_fields(fields, ["type"], t).map_err(json)?;
             Ok(Requirement::Reject)
         }
         "signedBaseLayer" => {
-            let [_, identity] = exact_fields(fields, ["type", "baseLayerIdentity"], t)?;
+            let [_, identity] =
+                exact_fields(fields, ["type", "baseLayerIdentity"], t).map_err(json)?;
             identity_match(identity)?;
             Ok(Requirement::SignedBaseLayer)
         }
         "signedBy" => signed_by(fields),
         "sigstoreSigned" => sigstore_signed(fields),
-        other => Err(format!("Unknown policy requirement type {other:?}")),
+        other => Err(PolicyConfigError::UnknownRequirement(other.to_string())),
     }
 }
 
-fn only_known(fields: &[(String, Strict)], known: &[&str]) -> Result<(), String> {
+fn only_known(fields: &[(String, Strict)], known: &[&str]) -> Result<(), PolicyConfigError> {
     match fields.iter().find(|(k, _)| !known.contains(&k.as_str())) {
-        Some((k, _)) => Err(format!("Unknown key {k:?}")),
+        Some((k, _)) => Err(PolicyConfigError::UnknownKey(k.clone())),
         None => Ok(()),
     }
 }
@@ -182,53 +260,58 @@ fn key_sources(
     paths: &str,
     data: &str,
     datas: Option<&str>,
-) -> Result<Vec<KeySource>, String> {
+) -> Result<Vec<KeySource>, PolicyConfigError> {
     let mut out = vec![];
     if let Some(v) = field(fields, path) {
-        let p = v.string(path)?;
+        let p = v.string(path).map_err(json)?;
         if !p.is_empty() {
             out.push(KeySource::Path(p.into()));
         }
     }
     if let Some(v) = field(fields, paths) {
-        let ps = v.strings(paths)?;
+        let ps = v.strings(paths).map_err(json)?;
         if ps.is_empty() {
-            return Err(format!("{paths:?} contains no entries"));
+            return Err(PolicyConfigError::Missing(format!(
+                "{paths:?} contains no entries"
+            )));
         }
         out.push(KeySource::Paths(
             ps.into_iter().map(PathBuf::from).collect(),
         ));
     }
     if let Some(v) = field(fields, data) {
-        out.push(KeySource::Data(v.bytes(data)?));
+        out.push(KeySource::Data(v.bytes(data).map_err(json)?));
     }
     if let Some(name) = datas
         && let Some(v) = field(fields, name)
     {
         let Strict::Array(items) = v else {
-            return Err(format!("{name}: array expected"));
+            return Err(json(format_args!("{name}: array expected")));
         };
         if items.is_empty() {
-            return Err(format!("{name:?} contains no entries"));
+            return Err(PolicyConfigError::Missing(format!(
+                "{name:?} contains no entries"
+            )));
         }
         out.push(KeySource::Datas(
             items
                 .iter()
                 .map(|i| i.bytes(name))
-                .collect::<Result<_, _>>()?,
+                .collect::<Result<_, _>>()
+                .map_err(json)?,
         ));
     }
     Ok(out)
 }
 
-fn signed_identity(fields: &[(String, Strict)]) -> Result<IdentityMatch, String> {
+fn signed_identity(fields: &[(String, Strict)]) -> Result<IdentityMatch, PolicyConfigError> {
     match field(fields, "signedIdentity") {
         None | Some(Strict::Null) => Ok(IdentityMatch::MatchRepoDigestOrExact),
         Some(v) => identity_match(v),
     }
 }
 
-fn signed_by(fields: &[(String, Strict)]) -> Result<Requirement, String> {
+fn signed_by(fields: &[(String, Strict)]) -> Result<Requirement, PolicyConfigError> {
     only_known(
         fields,
         &[
@@ -242,7 +325,8 @@ fn signed_by(fields: &[(String, Strict)]) -> Result<Requirement, String> {
     )?;
     let key_type = field(fields, "keyType")
         .map(|v| v.string("keyType"))
-        .transpose()?
+        .transpose()
+        .map_err(json)?
         .unwrap_or("");
     if ![
         "GPGKeys",
@@ -252,12 +336,14 @@ fn signed_by(fields: &[(String, Strict)]) -> Result<Requirement, String> {
     ]
     .contains(&key_type)
     {
-        return Err(format!("Unrecognized keyType value {key_type:?}"));
+        return Err(PolicyConfigError::UnknownKeyType(key_type.to_string()));
     }
     let identity = signed_identity(fields)?;
     let mut sources = key_sources(fields, "keyPath", "keyPaths", "keyData", None)?;
     if sources.len() != 1 {
-        return Err("Exactly one of keyPath, keyPaths and keyData must be specified".into());
+        return Err(PolicyConfigError::KeySources(
+            "Exactly one of keyPath, keyPaths and keyData must be specified",
+        ));
     }
     Ok(Requirement::SignedBy {
         key_type: key_type.to_string(),
@@ -266,7 +352,7 @@ fn signed_by(fields: &[(String, Strict)]) -> Result<Requirement, String> {
     })
 }
 
-fn sigstore_signed(fields: &[(String, Strict)]) -> Result<Requirement, String> {
+fn sigstore_signed(fields: &[(String, Strict)]) -> Result<Requirement, PolicyConfigError> {
     only_known(
         fields,
         &[
@@ -287,10 +373,9 @@ fn sigstore_signed(fields: &[(String, Strict)]) -> Result<Requirement, String> {
     let mut keys = key_sources(fields, "keyPath", "keyPaths", "keyData", Some("keyDatas"))?;
     let fulcio = field(fields, "fulcio").map(fulcio).transpose()?;
     if keys.len() + usize::from(fulcio.is_some()) != 1 {
-        return Err(
-            "exactly one of keyPath, keyPaths, keyData, keyDatas and fulcio must be specified"
-                .into(),
-        );
+        return Err(PolicyConfigError::KeySources(
+            "exactly one of keyPath, keyPaths, keyData, keyDatas and fulcio must be specified",
+        ));
     }
     let mut rekor = key_sources(
         fields,
@@ -300,10 +385,14 @@ fn sigstore_signed(fields: &[(String, Strict)]) -> Result<Requirement, String> {
         Some("rekorPublicKeyDatas"),
     )?;
     if rekor.len() > 1 {
-        return Err("at most one of rekorPublicKeyPath, rekorPublicKeyPaths, rekorPublicKeyData and rekorPublicKeyDatas can be used simultaneously".into());
+        return Err(PolicyConfigError::KeySources(
+            "at most one of rekorPublicKeyPath, rekorPublicKeyPaths, rekorPublicKeyData and rekorPublicKeyDatas can be used simultaneously",
+        ));
     }
     if fulcio.is_some() && rekor.is_empty() {
-        return Err("At least one of rekorPublicKeyPath, rekorPublicKeyPaths, rekorPublicKeyData and rekorPublicKeyDatas must be specified if fulcio is used".into());
+        return Err(PolicyConfigError::KeySources(
+            "At least one of rekorPublicKeyPath, rekorPublicKeyPaths, rekorPublicKeyData and rekorPublicKeyDatas must be specified if fulcio is used",
+        ));
     }
     Ok(Requirement::SigstoreSigned {
         keys: keys.pop(),
@@ -313,22 +402,31 @@ fn sigstore_signed(fields: &[(String, Strict)]) -> Result<Requirement, String> {
     })
 }
 
-fn fulcio(v: &Strict) -> Result<FulcioConfig, String> {
-    let fields = v.object("fulcio")?;
+fn fulcio(v: &Strict) -> Result<FulcioConfig, PolicyConfigError> {
+    let fields = v.object("fulcio").map_err(json)?;
     only_known(fields, &["caPath", "caData", "oidcIssuer", "subjectEmail"])?;
     let mut ca = key_sources(fields, "caPath", "-", "caData", None)?;
     match ca.len() {
-        0 => return Err("At least one of caPath and caData must be specified".into()),
+        0 => {
+            return Err(PolicyConfigError::KeySources(
+                "At least one of caPath and caData must be specified",
+            ));
+        }
         1 => {}
-        _ => return Err("caPath and caData cannot be used simultaneously".into()),
+        _ => {
+            return Err(PolicyConfigError::KeySources(
+                "caPath and caData cannot be used simultaneously",
+            ));
+        }
     }
-    let text = |k: &str| -> Result<String, String> {
+    let text = |k: &str| -> Result<String, PolicyConfigError> {
         let s = field(fields, k)
             .map(|v| v.string(k))
-            .transpose()?
+            .transpose()
+            .map_err(json)?
             .unwrap_or("");
         if s.is_empty() {
-            return Err(format!("{k} not specified"));
+            return Err(PolicyConfigError::Missing(format!("{k} not specified")));
         }
         Ok(s.to_string())
     };
@@ -339,50 +437,63 @@ fn fulcio(v: &Strict) -> Result<FulcioConfig, String> {
     })
 }
 
-fn identity_match(v: &Strict) -> Result<IdentityMatch, String> {
-    let fields = v.object("signedIdentity")?;
+fn identity_match(v: &Strict) -> Result<IdentityMatch, PolicyConfigError> {
+    let fields = v.object("signedIdentity").map_err(json)?;
     let t = field(fields, "type")
         .map(|t| t.string("type"))
-        .transpose()?
+        .transpose()
+        .map_err(json)?
         .unwrap_or("");
     Ok(match t {
         "matchExact" => {
-            exact_fields(fields, ["type"], t)?;
+            exact_fields(fields, ["type"], t).map_err(json)?;
             IdentityMatch::MatchExact
         }
         "matchRepoDigestOrExact" => {
-            exact_fields(fields, ["type"], t)?;
+            exact_fields(fields, ["type"], t).map_err(json)?;
             IdentityMatch::MatchRepoDigestOrExact
         }
         "matchRepository" => {
-            exact_fields(fields, ["type"], t)?;
+            exact_fields(fields, ["type"], t).map_err(json)?;
             IdentityMatch::MatchRepository
         }
         "exactReference" => {
-            let [_, r] = exact_fields(fields, ["type", "dockerReference"], t)?;
-            let r = r.string("dockerReference")?;
-            let n = DockerName::parse_normalized(r)
-                .map_err(|e| format!("Invalid format of dockerReference {r:?}: {e}"))?;
+            let [_, r] = exact_fields(fields, ["type", "dockerReference"], t).map_err(json)?;
+            let r = r.string("dockerReference").map_err(json)?;
+            let n = DockerName::parse_normalized(r).map_err(|source| {
+                PolicyConfigError::InvalidReference {
+                    field: "dockerReference",
+                    value: r.to_string(),
+                    source,
+                }
+            })?;
             if n.is_name_only() {
-                return Err(format!(
-                    "dockerReference {r:?} contains neither a tag nor digest"
-                ));
+                return Err(PolicyConfigError::NameOnly(r.to_string()));
             }
             IdentityMatch::ExactReference(r.to_string())
         }
         "exactRepository" => {
-            let [_, r] = exact_fields(fields, ["type", "dockerRepository"], t)?;
-            let r = r.string("dockerRepository")?;
-            DockerName::parse_normalized(r)
-                .map_err(|e| format!("Invalid format of dockerRepository {r:?}: {e}"))?;
+            let [_, r] = exact_fields(fields, ["type", "dockerRepository"], t).map_err(json)?;
+            let r = r.string("dockerRepository").map_err(json)?;
+            DockerName::parse_normalized(r).map_err(|source| {
+                PolicyConfigError::InvalidReference {
+                    field: "dockerRepository",
+                    value: r.to_string(),
+                    source,
+                }
+            })?;
             IdentityMatch::ExactRepository(r.to_string())
         }
         "remapIdentity" => {
-            let [_, p, s] = exact_fields(fields, ["type", "prefix", "signedPrefix"], t)?;
-            let (p, s) = (p.string("prefix")?, s.string("signedPrefix")?);
+            let [_, p, s] =
+                exact_fields(fields, ["type", "prefix", "signedPrefix"], t).map_err(json)?;
+            let (p, s) = (
+                p.string("prefix").map_err(json)?,
+                s.string("signedPrefix").map_err(json)?,
+            );
             for x in [p, s] {
                 if !valid_remap_prefix(x) {
-                    return Err(format!("prefix {x:?} is not valid"));
+                    return Err(PolicyConfigError::InvalidPrefix(x.to_string()));
                 }
             }
             IdentityMatch::RemapIdentity {
@@ -390,7 +501,7 @@ fn identity_match(v: &Strict) -> Result<IdentityMatch, String> {
                 signed_prefix: s.to_string(),
             }
         }
-        other => return Err(format!("Unknown policy reference match type {other:?}")),
+        other => return Err(PolicyConfigError::UnknownMatch(other.to_string())),
     })
 }
 
@@ -452,5 +563,43 @@ mod tests {
         ] {
             assert!(parse(bad.as_bytes()).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn refusals_are_classified_with_containers_image_texts() {
+        let err = |text: &str| parse(text.as_bytes()).unwrap_err();
+        let e = err(r#"{"default":[{"type":"reject"}],"other":1}"#);
+        assert!(matches!(e, PolicyConfigError::UnknownKey(_)), "{e:?}");
+        assert_eq!(e.to_string(), r#"Unknown key "other""#);
+        let e = err(r#"{"default":[{"type":"nope"}]}"#);
+        assert!(
+            matches!(e, PolicyConfigError::UnknownRequirement(_)),
+            "{e:?}"
+        );
+        assert_eq!(e.to_string(), r#"Unknown policy requirement type "nope""#);
+        let e = err(r#"{}"#);
+        assert_eq!(e.to_string(), "Default policy is missing");
+        let e = err(r#"{"default":[{"type":"signedBy","keyType":"GPGKeys"}]}"#);
+        assert!(matches!(e, PolicyConfigError::KeySources(_)), "{e:?}");
+        let e = err(
+            r#"{"default":[{"type":"signedBy","keyType":"GPGKeys","keyPath":"/k","signedIdentity":{"type":"exactReference","dockerReference":"Reg/UPPER:1"}}]}"#,
+        );
+        assert!(
+            matches!(
+                e,
+                PolicyConfigError::InvalidReference {
+                    field: "dockerReference",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string()
+                .starts_with(r#"Invalid format of dockerReference "Reg/UPPER:1": "#),
+            "{e}"
+        );
+        let e = err(r#"{"default":[{"type":"reject"}"#);
+        assert!(matches!(e, PolicyConfigError::Json(_)), "{e:?}");
     }
 }

@@ -30,8 +30,36 @@ pub struct Accepted {
     pub identity: String,
 }
 
-/// Why a requirement was not satisfied: skopeo's reason text.
-pub type Reason = String;
+/// Why a requirement was not satisfied, in skopeo's words: what a signature failed (a
+/// signing error's text, a digest or identity that does not match), or the summary of all of
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Reason(String);
+
+impl From<String> for Reason {
+    fn from(s: String) -> Self {
+        Reason(s)
+    }
+}
+
+impl From<&str> for Reason {
+    fn from(s: &str) -> Self {
+        Reason(s.to_string())
+    }
+}
+
+impl From<crate::signing::SigningError> for Reason {
+    fn from(e: crate::signing::SigningError) -> Self {
+        Reason(e.to_string())
+    }
+}
+
+impl From<super::config::KeyReadError> for Reason {
+    fn from(e: super::config::KeyReadError) -> Self {
+        Reason(e.to_string())
+    }
+}
 
 /// Check the payload's digest and identity (in containers/image's order).
 fn check_payload(
@@ -44,25 +72,28 @@ fn check_payload(
         return Err(format!(
             "Signature for digest {} does not match",
             payload.manifest_digest
-        ));
+        )
+        .into());
     }
     match identity.accepts(image.docker.as_ref(), &payload.docker_reference) {
         Some(true) => Ok(()),
         Some(false) => Err(format!(
             "Signature for identity {:?} is not accepted",
             payload.docker_reference
-        )),
+        )
+        .into()),
         None => Err(format!(
             "Docker reference match attempted on image {} with no known Docker reference identity",
             image.display
-        )),
+        )
+        .into()),
     }
 }
 
 /// skopeo's summary of the rejections.
-fn summary(rejections: Vec<(String, Reason)>, none: String) -> Reason {
-    match rejections.len() {
-        0 => none,
+fn summary(rejections: Vec<(String, Reason)>, none: Reason) -> Reason {
+    Reason(match rejections.len() {
+        0 => return none,
         1 => {
             let (origin, r) = &rejections[0];
             format!("{r} ({origin})")
@@ -75,7 +106,7 @@ fn summary(rejections: Vec<(String, Reason)>, none: String) -> Reason {
                 .collect::<Vec<_>>()
                 .join("; ")
         ),
-    }
+    })
 }
 
 /// `signedBy`.
@@ -89,16 +120,17 @@ pub fn signed_by(
 ) -> Result<Accepted, Reason> {
     let keyring = if key_type == "GPGKeys" {
         keys.load()
-            .and_then(|blobs| Keyring::from_blobs(&blobs).map_err(String::from))
+            .map_err(Reason::from)
+            .and_then(|blobs| Keyring::from_blobs(&blobs).map_err(Reason::from))
             .and_then(|k| {
                 if k.is_empty() {
-                    Err("No public keys imported".to_string())
+                    Err("No public keys imported".into())
                 } else {
                     Ok(k)
                 }
             })
     } else {
-        Err(format!("Unimplemented \"keyType\" value {key_type:?}"))
+        Err(format!("Unimplemented \"keyType\" value {key_type:?}").into())
     };
     let mut rejections = vec![];
     for c in candidates {
@@ -144,7 +176,8 @@ fn trust_root(
             .iter()
             .enumerate()
             .map(|(i, pem)| {
-                PublicKey::from_pem(pem).map_err(|e| format!("parsing {what} {}: {e}", i + 1))
+                PublicKey::from_pem(pem)
+                    .map_err(|e| Reason(format!("parsing {what} {}: {e}", i + 1)))
             })
             .collect()
     };
@@ -155,7 +188,7 @@ fn trust_root(
     if let Some(r) = &rekor {
         for (i, k) in r.iter().enumerate() {
             if !matches!(k, PublicKey::P256(_) | PublicKey::P384(_)) {
-                return Err(format!("Rekor public key {} is not using ECDSA", i + 1));
+                return Err(format!("Rekor public key {} is not using ECDSA", i + 1).into());
             }
         }
     }
@@ -239,7 +272,8 @@ pub fn sigstore_signed(
                                     return Err(format!(
                                         "No public key verified against the RekorSET: {}",
                                         failures.join(", ")
-                                    ));
+                                    )
+                                    .into());
                                 }
                             }
                         }
@@ -289,11 +323,11 @@ pub fn sigstore_signed(
         }
     }
     let none = if non_sigstore == 0 && non_signature == 0 {
-        "A signature was required, but no signature exists".to_string()
+        "A signature was required, but no signature exists".into()
     } else {
         format!(
             "A signature was required, but no signature exists ({non_sigstore} non-sigstore signatures, {non_signature} sigstore non-signature attachments)"
         )
     };
-    Err(summary(rejections, none))
+    Err(summary(rejections, none.into()))
 }

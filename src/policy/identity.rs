@@ -9,7 +9,22 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::reference::{Digest, ImageRef, Target};
+use crate::error::Error;
+use crate::reference::{Digest, ImageRef, ReferenceError, Target};
+
+/// Why a docker reference in a policy or a signature cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// The digest after `@` is not a valid digest.
+    #[error(transparent)]
+    Digest(#[from] ReferenceError),
+    /// The name (and tag) is not a valid image reference.
+    #[error(transparent)]
+    Reference(Box<Error>),
+    /// A reference that must be in normalised form (`docker.io/library/busybox:1`) is not.
+    #[error("reference {0:?} is not in its normalised form")]
+    NotCanonical(String),
+}
 
 /// A docker reference as `reference.ParseNormalizedNamed` parses it: a normalised name and an
 /// optional tag and digest (both may be present).
@@ -25,9 +40,9 @@ pub struct DockerName {
 
 impl DockerName {
     /// Parse and normalise (`busybox` is `docker.io/library/busybox`).
-    pub fn parse_normalized(s: &str) -> Result<Self, String> {
+    pub fn parse_normalized(s: &str) -> Result<Self, IdentityError> {
         let (name_tag, digest) = match s.split_once('@') {
-            Some((n, d)) => (n, Some(d.parse::<Digest>().map_err(|e| e.to_string())?)),
+            Some((n, d)) => (n, Some(d.parse::<Digest>()?)),
             None => (s, None),
         };
         let last_slash = name_tag.rfind('/').map(|i| i + 1).unwrap_or(0);
@@ -42,7 +57,7 @@ impl DockerName {
             Some(t) => format!("{name}:{t}"),
             None => name.to_string(),
         };
-        let r = ImageRef::parse(&checked).map_err(|e| e.to_string())?;
+        let r = ImageRef::parse(&checked).map_err(|e| IdentityError::Reference(Box::new(e)))?;
         Ok(DockerName {
             name: format!("{}/{}", r.registry, r.repository),
             tag,
@@ -51,10 +66,10 @@ impl DockerName {
     }
 
     /// Parse a reference that must already be in normalised form (`reference.ParseNamed`).
-    pub fn parse_canonical(s: &str) -> Result<Self, String> {
+    pub fn parse_canonical(s: &str) -> Result<Self, IdentityError> {
         let n = Self::parse_normalized(s)?;
         if n.to_string() != s {
-            return Err(format!("reference {s:?} is not in its normalised form"));
+            return Err(IdentityError::NotCanonical(s.to_string()));
         }
         Ok(n)
     }

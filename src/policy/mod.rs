@@ -223,9 +223,7 @@ impl Policy {
             let result = match r {
                 Requirement::InsecureAcceptAnything => continue,
                 Requirement::Reject => return Err(self.rejected(image, &scope)),
-                Requirement::SignedBaseLayer => {
-                    Err("signedBaseLayer not implemented yet!".to_string())
-                }
+                Requirement::SignedBaseLayer => Err("signedBaseLayer not implemented yet!".into()),
                 Requirement::SignedBy {
                     key_type,
                     keys,

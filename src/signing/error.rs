@@ -75,12 +75,3 @@ impl From<SigningError> for Error {
         Error::Signing(e.to_string())
     }
 }
-
-/// For callers that still keep errors as text (the trust policy's configuration parser and
-/// evaluation, whose own typed error is made separately): the message, unchanged. Remove once
-/// no caller needs it.
-impl From<SigningError> for String {
-    fn from(e: SigningError) -> Self {
-        e.to_string()
-    }
-}

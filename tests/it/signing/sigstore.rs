@@ -231,7 +231,7 @@ fn sigstore_attachments_in_a_registry_both_ways() {
             .get_manifest(repo, &attachment_tag(&digest))
             .expect("attachment manifest");
         assert_eq!(m.media_type, "application/vnd.oci.image.manifest.v1+json");
-        let layers = attachment_layers(&m.bytes)?;
+        let layers = attachment_layers(&m.bytes).map_err(|e| e.to_string())?;
         let candidates: Vec<Candidate> = layers
             .iter()
             .enumerate()
