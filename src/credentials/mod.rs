@@ -1,8 +1,5 @@
 //! Credentials: from flags, files, the environment, and containers-auth.json files.
 //!
-//! (Longer than most files, on purpose: the order below is one rule, read in one place; and
-//! its tests close the file.)
-//!
 //! For one side of an operation, the first source that gives credentials wins:
 //!
 //! 1. `--no-creds`: anonymous, nothing else is read;
