@@ -41,6 +41,7 @@ mod oc_process;
 mod parsers;
 mod progress;
 mod promote;
+mod promote_refusals;
 mod proxy;
 mod referrers;
 mod secrets;
