@@ -138,6 +138,21 @@ impl CopyReport {
         *n += size;
     }
 
+    /// What happened to every blob of the plan.
+    pub fn count_blobs(
+        &mut self,
+        blobs: &[(
+            crate::manifest::Descriptor,
+            crate::copy::transfer::BlobOutcome,
+        )],
+    ) {
+        self.blobs.total = blobs.len() as u64;
+        self.bytes.total = blobs.iter().map(|(d, _)| d.size).sum();
+        for (d, o) in blobs {
+            self.count(d.size, *o);
+        }
+    }
+
     /// The final one-line summary.
     pub fn summary(&self) -> String {
         let others = self.attached_others();

@@ -15,25 +15,20 @@ use crate::image::ManifestRole;
 use crate::manifest::{Descriptor, Manifest};
 
 impl Copier {
-    pub(super) async fn transfer(
+    /// Every distinct blob of every image in the plan, concurrently (the bound is the
+    /// shared [`super::Slots`]); what happened to each, for the report.
+    pub(super) async fn copy_blobs(
         &self,
         ends: &Ends<'_>,
         root: &Node,
-        sigs: &SourceSignatures,
-        attached: &[referrers::Attached],
-        new: Option<&sign::NewSignatures>,
-        report: &mut CopyReport,
-    ) -> Result<()> {
-        // Every distinct blob of every image in the plan.
+    ) -> Result<Vec<(Descriptor, BlobOutcome)>> {
         let mut blobs: Vec<Descriptor> = Vec::new();
         collect_blobs(root, &mut blobs, &mut HashSet::new());
         let total: u64 = blobs.iter().map(|b| b.size).sum();
-        report.blobs.total = blobs.len() as u64;
-        report.bytes.total = total;
         self.progress.add_total(total, blobs.len() as u64);
         let job = Arc::new(self.blob_job(ends));
         let scope = ends.dst.blob_scope();
-        let outcomes: Vec<(Descriptor, BlobOutcome)> = futures_util::stream::iter(blobs)
+        futures_util::stream::iter(blobs)
             .map(|d| {
                 let (job, scope) = (job.clone(), &scope);
                 async move {
@@ -43,10 +38,20 @@ impl Copier {
             })
             .buffer_unordered(usize::MAX >> 1)
             .try_collect()
-            .await?;
-        for (d, o) in &outcomes {
-            report.count(d.size, *o);
-        }
+            .await
+    }
+
+    /// After [`Self::copy_blobs`]: the child manifests, what is attached, new signatures and
+    /// — last — the top manifest to the reference, then commit.
+    pub(super) async fn write_manifests(
+        &self,
+        ends: &Ends<'_>,
+        root: &Node,
+        sigs: &SourceSignatures,
+        attached: &[referrers::Attached],
+        new: Option<&sign::NewSignatures>,
+        report: &mut CopyReport,
+    ) -> Result<()> {
         // Children by digest, deepest first; the top manifest last, to the reference.
         let creating = new.map(|n| n.creating.as_slice()).unwrap_or_default();
         self.say(|| transcript::children(root, sigs, creating));
