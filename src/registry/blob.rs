@@ -1,5 +1,5 @@
-//! Blob requests: existence checks, downloads (with `Range` to resume), uploads (chunked
-//! `PATCH` streaming, monolithic `PUT` for small blobs) and cross-repository mounts.
+//! Blob requests: existence checks, downloads (with `Range` to resume), uploads (a monolithic
+//! `PUT`, streamed or whole) and cross-repository mounts.
 
 use bytes::Bytes;
 use reqwest::header::{self, HeaderMap, HeaderValue};
@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use url::Url;
 
 use super::{Body, Client, Request, Scope, Timeout, status_error};
-use crate::error::{Error, Result};
+use crate::error::{Error, Location, Result};
 use crate::reference::Digest;
 
 /// What starting an upload gave.
@@ -173,27 +173,35 @@ impl Client {
         }
     }
 
-    /// `PATCH` a stream of bytes into an upload session (one attempt: a stream cannot be
-    /// re-sent). Returns the session's next URL and the size the registry reports.
-    pub async fn patch_upload(
+    /// `PUT <session>?digest=…` with the whole blob streamed as the body (`Content-Length`
+    /// its size): a monolithic upload, one request where `PATCH` + `PUT` take two. One
+    /// attempt (a stream cannot be re-sent). A stream that ends with an error (its bytes
+    /// wrong or short) aborts the body before its last byte, so the registry commits nothing;
+    /// the registry checks the digest as well.
+    pub async fn put_upload_stream(
         &self,
         session: &Url,
+        digest: &Digest,
+        size: u64,
         body: reqwest::Body,
         scope: &Scope,
         repo: &str,
-        op: &str,
-    ) -> Result<(Url, Option<u64>)> {
+    ) -> Result<()> {
         let loc = self.location(repo);
+        let op = format!("uploading blob {}", digest.short());
+        let mut url = session.clone();
+        url.query_pairs_mut().append_pair("digest", digest.as_str());
         // An upload session on another scheme, host or port gets no credentials.
-        let auth = if self.is_own(session).await? {
+        let auth = if self.is_own(&url).await? {
             self.prepare(scope, repo).await?
         } else {
             None
         };
         let mut req = self
             .http()
-            .request(Method::PATCH, session.clone())
+            .request(Method::PUT, url.clone())
             .header(header::CONTENT_TYPE, "application/octet-stream")
+            .header(header::CONTENT_LENGTH, size)
             .body(body);
         if let Some(a) = auth {
             req = req.header(header::AUTHORIZATION, a);
@@ -202,37 +210,26 @@ impl Client {
         let resp = req
             .send()
             .await
-            .map_err(|e| self.network_error(e, op, &loc))?;
+            .map_err(|e| self.network_error(e, &op, &loc))?;
         log::debug!(
-            "PATCH {} -> {}",
-            crate::redact::url(session),
+            "PUT {} -> {}",
+            crate::redact::url(&url),
             resp.status().as_u16()
         );
-        if resp.status() != StatusCode::ACCEPTED && !resp.status().is_success() {
-            let mut e = status_error(resp, op, &loc).await;
-            if let Error::Registry { status: 401, .. } = e {
-                // The token expired during the upload: the blob is retried with a fresh one.
-                e = Error::Network {
-                    op: op.to_string(),
-                    location: loc,
-                    reason: "the registry asked to authenticate again (HTTP 401)".into(),
-                    transient: true,
-                };
-            }
-            return Err(e);
+        if resp.status().is_success() {
+            return stored_as(&resp, digest, loc);
         }
-        let size = resp
-            .headers()
-            .get(header::RANGE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit('-').next())
-            .and_then(|v| v.parse::<u64>().ok())
-            .map(|last| last + 1);
-        let next = match location_header(&resp) {
-            Some(l) => self.resolve(&l).await?,
-            None => session.clone(),
-        };
-        Ok((next, size))
+        let mut e = status_error(resp, &op, &loc).await;
+        if let Error::Registry { status: 401, .. } = e {
+            // The token expired during the upload: the blob is retried with a fresh one.
+            e = Error::Network {
+                op,
+                location: loc,
+                reason: "the registry asked to authenticate again (HTTP 401)".into(),
+                transient: true,
+            };
+        }
+        Err(e)
     }
 
     /// `PUT <session>?digest=…`, with the last bytes (or none) — commits the blob.
@@ -271,20 +268,7 @@ impl Client {
             )
             .await?;
         if resp.status().is_success() {
-            if let Some(d) = resp
-                .headers()
-                .get("docker-content-digest")
-                .and_then(|v| v.to_str().ok())
-                && d != digest.as_str()
-            {
-                return Err(Error::DigestMismatch {
-                    what: format!("blob {} as stored", digest.short()),
-                    location: loc,
-                    expected: digest.to_string(),
-                    actual: d.to_string(),
-                });
-            }
-            return Ok(());
+            return stored_as(&resp, digest, loc);
         }
         Err(status_error(resp, &op, &loc).await)
     }
@@ -313,4 +297,22 @@ fn location_header(resp: &reqwest::Response) -> Option<String> {
         .get(header::LOCATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
+}
+
+/// A committed upload's `Docker-Content-Digest`, when the registry sends one, must be the
+/// digest asked for.
+fn stored_as(resp: &reqwest::Response, digest: &Digest, location: Location) -> Result<()> {
+    match resp
+        .headers()
+        .get("docker-content-digest")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(d) if d != digest.as_str() => Err(Error::DigestMismatch {
+            what: format!("blob {} as stored", digest.short()),
+            location,
+            expected: digest.to_string(),
+            actual: d.to_string(),
+        }),
+        _ => Ok(()),
+    }
 }

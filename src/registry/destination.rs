@@ -2,9 +2,11 @@
 //!
 //! Blobs: a mount from the source repository is tried first when both are on this registry
 //! (one round trip, whether it links the blob or finds it present); otherwise a `HEAD`, unless
-//! the repository did not exist when the copy started. Bytes go up as one `PUT` for blobs up
-//! to [`SMALL_BLOB`], else streamed into one `PATCH` of an upload session, then committed with
-//! `PUT ?digest=` only when the engine's stream ended cleanly (its size and digest checked).
+//! the repository did not exist when the copy started. Bytes go up in one `PUT ?digest=` after
+//! the `POST` that opens the upload session (a monolithic upload, the fewest requests every
+//! registry accepts): blobs up to [`SMALL_BLOB`] read whole, larger ones streamed as the body,
+//! which ends before its last byte unless the engine's stream ended cleanly (its size and
+//! digest checked), so that nothing wrong is committed.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -146,43 +148,6 @@ impl RegistryDestination {
         }
     }
 
-    /// Stream into one `PATCH`, counting what went out; the registry must hold exactly that.
-    async fn patch(&self, desc: &Descriptor, session: &Url, stream: BlobStream) -> Result<Url> {
-        let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let counter = sent.clone();
-        let body = stream.map(move |item| {
-            item.inspect(|chunk| {
-                counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-            })
-            .map_err(std::io::Error::other)
-        });
-        let op = format!("uploading blob {}", desc.digest.short());
-        let (next, reported) = self
-            .client
-            .patch_upload(
-                session,
-                reqwest::Body::wrap_stream(body),
-                &Scope::push(self.repo()),
-                self.repo(),
-                &op,
-            )
-            .await?;
-        let count = sent.load(Ordering::Relaxed);
-        // distribution answers `Range: 0-0` both for one byte and for an empty upload.
-        if let Some(r) = reported
-            && r != count
-            && !(count == 0 && r == 1)
-        {
-            return Err(Error::Network {
-                op,
-                location: self.location(),
-                reason: format!("the registry holds {r} bytes of the upload, ferry sent {count}"),
-                transient: true,
-            });
-        }
-        Ok(next)
-    }
-
     async fn upload(&self, desc: &Descriptor, session: &Url, data: BlobData) -> Result<()> {
         let push = Scope::push(self.repo());
         let whole = match data {
@@ -191,10 +156,17 @@ impl RegistryDestination {
             // ends with an error if its bytes are wrong, so collecting it verifies them.
             BlobData::Stream(s) if desc.size <= SMALL_BLOB => Some(collect(s, desc.size).await?),
             BlobData::Stream(s) => {
-                let next = self.patch(desc, session, s).await?;
+                let body = s.map(|item| item.map_err(std::io::Error::other));
                 return self
                     .client
-                    .finish_upload(&next, &desc.digest, None, &push, self.repo())
+                    .put_upload_stream(
+                        session,
+                        &desc.digest,
+                        desc.size,
+                        reqwest::Body::wrap_stream(body),
+                        &push,
+                        self.repo(),
+                    )
                     .await;
             }
         };

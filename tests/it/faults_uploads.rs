@@ -12,15 +12,21 @@ use crate::support::*;
 fn upload_and_manifest_put_failures_once_are_retried() {
     let lab = Lab::new();
     let proxy = FaultProxy::start(&lab.dst);
+    // The big layer goes up streamed in its `PUT`, the others whole.
+    let big = format!("digest={}", upload_digest(&lab.big().digest));
     let cases = [
-        ("POST", "/blobs/uploads/$"),
-        ("PATCH", "/blobs/uploads/"),
-        ("PUT", "/blobs/uploads/"),
-        ("PUT", "/manifests/try"),
+        ("POST", "/blobs/uploads/$", ""),
+        ("PUT", "/blobs/uploads/", big.as_str()),
+        ("PUT", "/blobs/uploads/", ""),
+        ("PUT", "/manifests/try", ""),
     ];
-    for (i, (method, path)) in cases.into_iter().enumerate() {
+    for (i, (method, path, query)) in cases.into_iter().enumerate() {
         // A fresh destination tag each time (the older image stays at prod/app:v1).
-        let id = proxy.add(Rule::new(method, path, Fault::status(500)).once());
+        let id = proxy.add(
+            Rule::new(method, path, Fault::status(500))
+                .query(query)
+                .once(),
+        );
         let tag = format!("try{i}");
         let dst_name = format!("prod/app{i}:{tag}");
         let out = ferry()
@@ -160,31 +166,34 @@ fn a_rejected_token_is_renewed_once_on_401() {
     assert!(pusher >= 2, "no new token after the 401\n{out}");
 }
 
-/// A destination that stops reading an upload: the watchdog gives up on the stalled PATCH
-/// after the stall timeout (the destination would hold it for an hour) and the blob is sent
-/// again in a fresh upload.
+/// A destination that stops reading an upload: the watchdog gives up on the stalled streamed
+/// `PUT` after the stall timeout (the destination would hold it for an hour) and the blob is
+/// sent again in a fresh upload.
 #[test]
 fn a_destination_that_stops_reading_an_upload_is_left_and_retried() {
     let lab = Lab::new();
     let proxy = FaultProxy::start(&lab.dst);
+    let big = format!("digest={}", upload_digest(&lab.big().digest));
     let id = proxy.add(
         Rule::new(
-            "PATCH",
+            "PUT",
             "/blobs/uploads/",
             // Longer than any test: the destination never gives up on its own, so the
             // counts below cannot depend on how fast the machine is.
             Fault::Delay(Duration::from_secs(3600)),
         )
+        .query(&big)
         .once(),
     );
     let out = lab.copy(Via::Dst(&proxy), &[]);
     lab.assert_copied(&out);
     assert_eq!(proxy.hits(id), 1, "{out}");
-    assert_eq!(
-        proxy.requests_to("PATCH", "/blobs/uploads/").len(),
-        2,
-        "{out}"
-    );
+    let big_puts = proxy
+        .requests_to("PUT", "/blobs/uploads/")
+        .into_iter()
+        .filter(|s| s.query.contains(&big))
+        .count();
+    assert_eq!(big_puts, 2, "{out}");
     // The copy was over while the destination was still holding the stalled PATCH (or had
     // seen ferry hang up on it): ferry did not wait for the destination.
     assert_eq!(
@@ -193,4 +202,9 @@ fn a_destination_that_stops_reading_an_upload_is_left_and_retried() {
         "waited for the destination\n{out}"
     );
     assert!(out.stderr.contains("stalled"), "{out}");
+}
+
+/// A digest as it appears in an upload's `?digest=` query (the colon percent-encoded).
+fn upload_digest(digest: &str) -> String {
+    digest.replace(':', "%3A")
 }

@@ -177,6 +177,7 @@ impl Fault {
 pub struct Rule {
     method: Option<String>,
     path: regex::Regex,
+    query: Option<regex::Regex>,
     times: Option<usize>,
     fault: Fault,
 }
@@ -188,6 +189,7 @@ impl Rule {
         Rule {
             method: (method != "*").then(|| method.to_ascii_uppercase()),
             path: regex::Regex::new(path).expect("rule path regex"),
+            query: None,
             times: None,
             fault,
         }
@@ -204,8 +206,16 @@ impl Rule {
         self.times(1)
     }
 
-    fn matches(&self, method: &str, path: &str) -> bool {
-        self.method.as_deref().is_none_or(|m| m == method) && self.path.is_match(path)
+    /// Only requests whose raw query (without `?`) matches the regex `query` (unanchored).
+    pub fn query(mut self, query: &str) -> Rule {
+        self.query = Some(regex::Regex::new(query).expect("rule query regex"));
+        self
+    }
+
+    fn matches(&self, method: &str, path: &str, query: &str) -> bool {
+        self.method.as_deref().is_none_or(|m| m == method)
+            && self.path.is_match(path)
+            && self.query.as_ref().is_none_or(|q| q.is_match(query))
     }
 }
 
@@ -493,7 +503,7 @@ async fn handle(State(state): State<Arc<ProxyState>>, req: Request) -> Response 
     let (rule, fault) = {
         let mut rules = state.rules.lock().unwrap();
         let hit = rules.iter_mut().enumerate().find(|(_, r)| {
-            r.rule.times.is_none_or(|k| r.hits < k) && r.rule.matches(&method, &path)
+            r.rule.times.is_none_or(|k| r.hits < k) && r.rule.matches(&method, &path, &query)
         });
         match hit {
             Some((i, r)) => {
