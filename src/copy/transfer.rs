@@ -179,6 +179,8 @@ struct Reader {
     skip: u64,
     resumes: u32,
     hasher: Option<Hasher>,
+    /// The digest was checked (when the last byte came in).
+    verified: bool,
     done: bool,
 }
 
@@ -207,6 +209,7 @@ fn verified(
         opened_at: 0,
         skip: 0,
         resumes: 0,
+        verified: false,
         done: false,
     };
     reader.opened(first)?;
@@ -277,6 +280,11 @@ impl Reader {
             if let Some(h) = self.hasher.as_mut() {
                 h.update(&chunk);
             }
+            // The last chunk goes out only with the right digest: a destination never gets
+            // all the bytes of a wrong blob, whatever framing its upload uses.
+            if self.count == self.desc.size {
+                self.verify_digest()?;
+            }
             self.tap.sent.store(self.count, Ordering::Relaxed);
             self.progress
                 .blob_bytes(&self.desc.digest, chunk.len() as u64);
@@ -316,6 +324,14 @@ impl Reader {
         if self.count != self.desc.size {
             return Err(short_blob(&self.desc, self.count, &self.loc));
         }
+        if self.verified {
+            return Ok(());
+        }
+        self.verify_digest()
+    }
+
+    /// All `desc.size` bytes are in: their digest must be the descriptor's.
+    fn verify_digest(&mut self) -> Result<()> {
         let hasher = self.hasher.take().ok_or_else(|| {
             Error::Unsupported(format!(
                 "blob digest algorithm {:?}",
@@ -326,6 +342,7 @@ impl Reader {
         if actual != self.desc.digest {
             return Err(mismatch(&self.desc, &self.loc, actual.to_string()));
         }
+        self.verified = true;
         Ok(())
     }
 }
