@@ -104,8 +104,8 @@ pub(super) struct CopyArgs {
     /// Suppress progress output.
     #[arg(short = 'q', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     quiet: Option<bool>,
-    /// Maximum number of blobs copied at the same time (default: adaptive, up to 32 small
-    /// blobs or 8 large ones at once).
+    /// Maximum number of blobs copied at the same time (default: adaptive, the largest first:
+    /// up to 32 blobs of at most 1 MiB, 8 of at most 8 MiB, 4 larger ones; N given: N of any size).
     #[arg(long, value_name = "N")]
     image_parallel_copies: Option<usize>,
     /// Accepted: ferry always knows digests before uploading.

@@ -47,7 +47,7 @@ layout, its name taking the place of the path. The air-gap round trip: \
 same digests on both sides, simple signatures carried as dir:'s signature-N files.
 
 Unlike skopeo, images are copied concurrently (--parallel-images, default 4) and share one \
-bound on blob transfers (--image-parallel-copies, default 8); a tag whose destination already \
+bound on blob transfers (--image-parallel-copies, default adaptive as in copy); a tag whose destination already \
 has the same digest costs one request. The last line sums up: copied, already present, failed.
 
 Default: as ferry, every image of a multi-arch index (digests kept); as skopeo, the current \
@@ -130,8 +130,8 @@ pub(super) struct SyncArgs {
     /// ferry: images copied at the same time (default 4).
     #[arg(long, value_name = "N")]
     parallel_images: Option<usize>,
-    /// Blobs copied at the same time, across all images (default: adaptive, up to 32 small
-    /// blobs or 8 large ones at once).
+    /// Blobs copied at the same time, across all images (default: adaptive, the largest first:
+    /// up to 32 blobs of at most 1 MiB, 8 of at most 8 MiB, 4 larger ones; N given: N of any size).
     #[arg(long, value_name = "N")]
     image_parallel_copies: Option<usize>,
     #[command(flatten)]

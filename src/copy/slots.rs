@@ -1,10 +1,17 @@
-//! How many blob transfers run at once: many small ones, few large ones.
+//! How many blob transfers run at once: many small ones, fewer large ones, fewest huge ones.
 //!
 //! Round trips, not bandwidth, bound the copy of many small blobs, so up to
-//! [`DEFAULT_COUNT`] run at once; a large blob weighs [`LARGE_WEIGHT`] of the
-//! [`WEIGHT_BUDGET`], so at most 8 large ones stream at once. Memory stays bounded by bytes in
-//! flight: a small blob (held whole, at most [`SMALL_BLOB`]) and a streamed one (a few
-//! chunks) cost about the same. `--image-parallel-copies N` caps the count at N.
+//! [`DEFAULT_COUNT`] run at once. A blob over [`SMALL_BLOB`] weighs [`LARGE_WEIGHT`] of the
+//! [`WEIGHT_BUDGET`] (8 at once); one over [`HUGE_BLOB`] weighs [`HUGE_WEIGHT`] (4 at once).
+//! Four streams fill a link, more only split it: over a WAN, ten large downloads starting
+//! together fill the bottleneck's queue, and some of the registry's TCP senders leave slow
+//! start early (CUBIC's HyStart) and crawl for the rest of their blob, which then finishes
+//! alone, long after the others (docs/bench.md, scenario (e)). Memory stays bounded by bytes in
+//! flight: a small blob (held whole, at most [`SMALL_BLOB`]) and a streamed one (a few chunks)
+//! cost about the same.
+//!
+//! `--image-parallel-copies N` means what it means to skopeo: N blobs at once, whatever their
+//! size.
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 
@@ -17,11 +24,17 @@ pub const DEFAULT_COUNT: usize = 32;
 pub const WEIGHT_BUDGET: u32 = 32;
 /// The weight of a blob larger than [`SMALL_BLOB`] (a small one weighs 1).
 pub const LARGE_WEIGHT: u32 = 4;
+/// Blobs larger than this weigh [`HUGE_WEIGHT`].
+pub const HUGE_BLOB: u64 = 8 * 1024 * 1024;
+/// The weight of a blob larger than [`HUGE_BLOB`].
+pub const HUGE_WEIGHT: u32 = 8;
 
 /// The bounds, shared by every copy of a command (`sync` runs several images at once).
 pub struct Slots {
     count: Semaphore,
     weight: Semaphore,
+    /// `--image-parallel-copies` was given: every blob weighs nothing, the count alone bounds.
+    counted: bool,
 }
 
 /// A blob's place among those in flight; dropped when its transfer ends.
@@ -31,20 +44,34 @@ pub struct Slot<'a> {
 }
 
 impl Slots {
-    /// At most `max` blobs at once (`--image-parallel-copies`), else the adaptive default.
+    /// Exactly `max` blobs at once (`--image-parallel-copies`), else the adaptive default.
     pub fn new(max: Option<usize>) -> Self {
         Slots {
             count: Semaphore::new(max.unwrap_or(DEFAULT_COUNT).max(1)),
             weight: Semaphore::new(WEIGHT_BUDGET as usize),
+            counted: max.is_some(),
         }
     }
 
-    /// Wait for room for a blob of `size` bytes.
+    /// The weight of a blob of `size` bytes.
+    fn weight(&self, size: u64) -> u32 {
+        match size {
+            _ if self.counted => 0,
+            s if s <= SMALL_BLOB => 1,
+            s if s <= HUGE_BLOB => LARGE_WEIGHT,
+            _ => HUGE_WEIGHT,
+        }
+    }
+
+    /// Wait for room for a blob of `size` bytes. Waiters are served in the order they came.
     pub async fn acquire(&self, size: u64) -> Result<Slot<'_>> {
-        let weight = if size <= SMALL_BLOB { 1 } else { LARGE_WEIGHT };
         let closed = |_| Error::usage("the blob transfer bound was closed");
         let count = self.count.acquire().await.map_err(closed)?;
-        let weight = self.weight.acquire_many(weight).await.map_err(closed)?;
+        let weight = self
+            .weight
+            .acquire_many(self.weight(size))
+            .await
+            .map_err(closed)?;
         Ok(Slot {
             _count: count,
             _weight: weight,
@@ -56,23 +83,36 @@ impl Slots {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn many_small_few_large() {
+    fn fill(s: &Slots, size: u64) -> Vec<Slot<'_>> {
+        let mut held = vec![];
+        while let Some(Ok(slot)) = futures_util::FutureExt::now_or_never(s.acquire(size)) {
+            held.push(slot);
+        }
+        held
+    }
+
+    #[test]
+    fn many_small_fewer_large_fewest_huge() {
         let s = Slots::new(None);
-        let mut small = vec![];
-        for _ in 0..DEFAULT_COUNT {
-            small.push(s.acquire(1000).await.unwrap());
+        assert_eq!(fill(&s, 1000).len(), DEFAULT_COUNT);
+        assert_eq!(fill(&s, SMALL_BLOB).len(), 32);
+        assert_eq!(fill(&s, SMALL_BLOB + 1).len(), 8);
+        assert_eq!(fill(&s, HUGE_BLOB).len(), 8);
+        assert_eq!(fill(&s, HUGE_BLOB + 1).len(), 4);
+        // Four huge ones leave no room for a small one until one of them ends.
+        let mut huge = fill(&s, 1 << 30);
+        assert_eq!(huge.len(), 4);
+        assert!(fill(&s, 1).is_empty());
+        huge.pop();
+        assert_eq!(fill(&s, 1).len(), HUGE_WEIGHT as usize);
+    }
+
+    #[test]
+    fn a_given_count_bounds_blobs_of_any_size() {
+        for n in [1, 3, 12] {
+            let s = Slots::new(Some(n));
+            assert_eq!(fill(&s, 1000).len(), n);
+            assert_eq!(fill(&s, 1 << 30).len(), n);
         }
-        assert!(s.count.try_acquire().is_err(), "more than the count");
-        drop(small);
-        let mut large = vec![];
-        for _ in 0..(WEIGHT_BUDGET / LARGE_WEIGHT) {
-            large.push(s.acquire(SMALL_BLOB + 1).await.unwrap());
-        }
-        assert!(s.weight.try_acquire().is_err(), "more than the weight");
-        drop(large);
-        let capped = Slots::new(Some(3));
-        let _held: Vec<_> = futures_util::future::join_all((0..3).map(|_| capped.acquire(1))).await;
-        assert!(capped.count.try_acquire().is_err());
     }
 }

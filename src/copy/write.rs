@@ -24,6 +24,9 @@ impl Copier {
     ) -> Result<Vec<(Descriptor, BlobOutcome)>> {
         let mut blobs: Vec<Descriptor> = Vec::new();
         collect_blobs(root, &mut blobs, &mut HashSet::new());
+        // Largest first: the streams end close together instead of one large blob, started
+        // last, finishing alone (the classic longest-first rule; waiters get slots in order).
+        blobs.sort_by_key(|b| std::cmp::Reverse(b.size));
         let total: u64 = blobs.iter().map(|b| b.size).sum();
         self.progress.add_total(total, blobs.len() as u64);
         let job = Arc::new(self.blob_job(ends));
