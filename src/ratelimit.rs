@@ -107,6 +107,11 @@ impl Pacer {
         self.state.lock().expect("pacer").interval = interval;
     }
 
+    /// Whether a requests-per-second bound is set.
+    pub fn is_bounded(&self) -> bool {
+        self.state.lock().expect("pacer").interval.is_some()
+    }
+
     /// Wait until a request may start, and take its slot.
     pub async fn wait(&self) {
         let until = {

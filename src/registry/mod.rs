@@ -136,6 +136,11 @@ impl Buffered {
     }
 }
 
+/// Connections opened to a registry beside its ping when a copy starts ([`Client::warm_up`]):
+/// with the ping's own, one for each of the four large blobs that stream at once
+/// ([`crate::copy::Slots`]).
+pub const WARM_CONNECTIONS: usize = 3;
+
 /// The user agent ferry sends.
 pub const USER_AGENT: &str = concat!("ferry/", env!("CARGO_PKG_VERSION"));
 

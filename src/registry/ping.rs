@@ -23,6 +23,31 @@ impl Client {
         self.base.get_or_try_init(|| self.ping()).await
     }
 
+    /// Open `extra` connections to the registry while its ping (the copy's first request) opens
+    /// the first (each an unauthenticated `GET /v2/`, its answer read and dropped), so that the
+    /// first requests that run side by side (an index's children, the first blob streams) find
+    /// connections ready instead of paying TCP and TLS set-up, two round trips, each. Only
+    /// over HTTPS with verification on (the scheme is certain) and without a request-rate
+    /// bound. Nothing waits for them, and their failures are ignored: a request that finds no
+    /// connection ready opens its own.
+    pub fn warm_up(&self, extra: usize) {
+        if self.allow_http || self.pace.is_bounded() {
+            return;
+        }
+        let Ok(url) = Url::parse(&format!("https://{}/v2/", self.host)) else {
+            return;
+        };
+        for _ in 0..extra {
+            let (http, url, timeout) = (self.http.clone(), url.clone(), self.request_timeout);
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                if let Ok(r) = http.get(url).timeout(timeout).send().await {
+                    let _ = r.bytes().await;
+                }
+            });
+        }
+    }
+
     async fn ping(&self) -> Result<Url> {
         let https = Url::parse(&format!("https://{}/", self.host))
             .map_err(|_| Error::usage(format!("invalid registry host {:?}", self.registry)))?;

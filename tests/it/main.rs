@@ -13,6 +13,7 @@ mod client_auth;
 mod copy;
 mod copy_auth;
 mod copy_failures;
+mod copy_order;
 mod copy_outputs;
 mod credentials;
 mod delete;

@@ -1,0 +1,97 @@
+//! What a copy does first: connections opened beside the ping (`Client::warm_up`), and the
+//! largest blobs started before the smaller ones. Asserted on what the registries saw.
+
+use std::collections::HashMap;
+
+use ferry::environment::Environment;
+use ferry::registry::{Client, ClientOptions, WARM_CONNECTIONS};
+use ferry::tls::TlsOptions;
+
+use crate::support::fixtures::*;
+use crate::support::setup::Pair;
+use crate::support::*;
+
+fn pings(reqs: &[LoggedRequest]) -> Vec<&LoggedRequest> {
+    reqs.iter()
+        .filter(|r| r.kind() == RequestKind::Ping)
+        .collect()
+}
+
+fn client(reg: &Registry, verify: bool) -> std::sync::Arc<Client> {
+    let tls = TlsOptions::new(
+        Some(verify),
+        reg.cert_dir().map(|d| d.to_path_buf()),
+        &Environment::default(),
+    );
+    let opts = ClientOptions {
+        tls,
+        ..ClientOptions::default()
+    };
+    Client::new(&reg.host(), opts).unwrap()
+}
+
+#[test]
+fn warm_up_opens_connections_with_unauthenticated_pings_only_over_verified_https() {
+    let reg = Registry::start(RegistryOptions {
+        tls: Tls::Ca,
+        auth: Auth::Basic(vec![("user".into(), "secret-pw".into())]),
+        ..RegistryOptions::default()
+    });
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mark = reg.mark();
+    {
+        let _in = rt.enter();
+        client(&reg, true).warm_up(WARM_CONNECTIONS);
+    }
+    wait_until("the warm-up pings", || {
+        pings(&reg.requests_since(mark)).len() >= WARM_CONNECTIONS
+    });
+    let seen = reg.requests_since(mark);
+    assert_eq!(seen.len(), WARM_CONNECTIONS, "{seen:#?}");
+    for r in &seen {
+        // `GET /v2/` without credentials: the registry answers with its challenge.
+        assert_eq!((r.kind(), r.status), (RequestKind::Ping, 401), "{r:#?}");
+    }
+
+    // With verification off the scheme is not known yet (plain HTTP may follow): no warm-up,
+    // only the client's own ping.
+    let mark = reg.mark();
+    let c = client(&reg, false);
+    {
+        let _in = rt.enter();
+        c.warm_up(WARM_CONNECTIONS);
+    }
+    rt.block_on(c.base()).unwrap();
+    let seen = reg.requests_since(mark);
+    assert_eq!(pings(&seen).len(), 1, "{seen:#?}");
+    assert_eq!(seen.len(), 1, "{seen:#?}");
+}
+
+#[test]
+fn a_copy_starts_the_largest_blobs_first() {
+    let p = Pair::plain();
+    let fx = ImageSpec::oci()
+        .layers(&[3_000, 2_500_000, 10, 400_000, 9_000_000])
+        .build();
+    fx.seed(&p.src, "ns/order:v1");
+    let mark = p.dst.mark();
+    // One blob at a time, so that the order they start in is the order they finish in.
+    p.ferry_copy(
+        &["--image-parallel-copies", "1"],
+        "ns/order:v1",
+        "ns/order:v1",
+    )
+    .assert_success();
+    let sizes: HashMap<String, u64> = fx.blobs().into_iter().collect();
+    let uploaded: Vec<u64> = p
+        .dst
+        .requests_since(mark)
+        .iter()
+        .filter(|r| r.kind() == RequestKind::UploadFinish)
+        .map(|r| sizes[&r.query_param("digest").expect("digest=")])
+        .collect();
+    assert_eq!(uploaded.len(), sizes.len(), "{uploaded:?}");
+    let mut largest_first = uploaded.clone();
+    largest_first.sort_by(|a, b| b.cmp(a));
+    assert_eq!(uploaded, largest_first);
+}
