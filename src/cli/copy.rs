@@ -16,7 +16,6 @@ use crate::fsutil::{Access, write_atomic};
 use crate::image::{ImageDestination, ImageSource};
 use crate::policy::PolicyImage;
 use crate::reference::{AnyRef, ImageRef};
-use crate::registry::WARM_CONNECTIONS;
 
 pub(super) const LONG_ABOUT: &str = "Copy an image between registries and skopeo's on-disk \
 formats, byte for byte.
@@ -208,17 +207,12 @@ pub(super) async fn run(
         (AnyRef::Docker(s), AnyRef::Docker(d)) => {
             let sc = src_side.client(&s.registry, &s.repository, retry.clone(), global)?;
             let dc = dst_side.client(&d.registry, &d.repository, retry, global)?;
-            sc.warm_up(WARM_CONNECTIONS);
-            if !dc.same_registry(&sc) {
-                dc.warm_up(WARM_CONNECTIONS);
-            }
             crate::registry::endpoints_with(sc, s, dc, d, rd)
         }
         _ => {
             let source: Arc<dyn ImageSource> = match &src {
                 AnyRef::Docker(s) => {
                     let c = src_side.client(&s.registry, &s.repository, retry.clone(), global)?;
-                    c.warm_up(WARM_CONNECTIONS);
                     Arc::new(crate::registry::source_with(c, s, rd))
                 }
                 AnyRef::Local(l) => l.source().await?,
@@ -226,7 +220,6 @@ pub(super) async fn run(
             let destination: Arc<dyn ImageDestination> = match &dst {
                 AnyRef::Docker(d) => {
                     let c = dst_side.client(&d.registry, &d.repository, retry, global)?;
-                    c.warm_up(WARM_CONNECTIONS);
                     Arc::new(crate::registry::destination_with(c, d, None, rd))
                 }
                 AnyRef::Local(l) => l.destination(&additional_tags).await?,

@@ -240,10 +240,6 @@ impl Promoter {
         jenkins: JenkinsEnv,
     ) -> Result<(Record, CopyReport)> {
         let started = Instant::now();
-        self.src.warm_up(crate::registry::WARM_CONNECTIONS);
-        if !self.dst.same_registry(&self.src) {
-            self.dst.warm_up(crate::registry::WARM_CONNECTIONS);
-        }
         let scope = Scope::push(&dst.repository);
         let tag = dst.target.as_str().to_string();
         // Only to record what an allowed overwrite replaced.

@@ -221,6 +221,8 @@ impl ImageDestination for RegistryDestination {
     }
 
     async fn prepare(&self) {
+        // The image is not there: uploads follow, each wanting a connection of its own.
+        self.client.warm_up(super::WARM_CONNECTIONS);
         let state = match self
             .client
             .repository_exists(self.repo(), &self.scope)

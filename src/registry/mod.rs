@@ -136,9 +136,9 @@ impl Buffered {
     }
 }
 
-/// Connections opened to a registry beside its ping when a copy starts ([`Client::warm_up`]):
-/// with the ping's own, one for each of the four large blobs that stream at once
-/// ([`crate::copy::Slots`]).
+/// Connections a registry destination opens ahead of its uploads ([`Client::warm_up`]), once it
+/// knows the image is not there: with the one already open, one for each of the four large
+/// blobs that stream at once ([`crate::copy::Slots`]).
 pub const WARM_CONNECTIONS: usize = 3;
 
 /// The user agent ferry sends.

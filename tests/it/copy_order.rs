@@ -1,4 +1,5 @@
-//! What a copy does first: connections opened beside the ping (`Client::warm_up`), and the
+//! What a copy does before its uploads: connections opened to the destination ahead of them
+//! (`Client::warm_up`, called when the destination is known to lack the image), and the
 //! largest blobs started before the smaller ones. Asserted on what the registries saw.
 
 use std::collections::HashMap;
@@ -31,7 +32,7 @@ fn client(reg: &Registry, verify: bool) -> std::sync::Arc<Client> {
 }
 
 #[test]
-fn warm_up_opens_connections_with_unauthenticated_pings_only_over_verified_https() {
+fn warm_up_opens_connections_once_with_unauthenticated_pings_only_over_verified_https() {
     let reg = Registry::start(RegistryOptions {
         tls: Tls::Ca,
         auth: Auth::Basic(vec![("user".into(), "secret-pw".into())]),
@@ -52,6 +53,18 @@ fn warm_up_opens_connections_with_unauthenticated_pings_only_over_verified_https
         // `GET /v2/` without credentials: the registry answers with its challenge.
         assert_eq!((r.kind(), r.status), (RequestKind::Ping, 401), "{r:#?}");
     }
+
+    // Once per host and process: a second client of the same registry opens none, only its
+    // own ping goes out.
+    let mark = reg.mark();
+    let again = client(&reg, true);
+    {
+        let _in = rt.enter();
+        again.warm_up(WARM_CONNECTIONS);
+    }
+    rt.block_on(again.base()).unwrap();
+    let seen = reg.requests_since(mark);
+    assert_eq!(seen.len(), 1, "{seen:#?}");
 
     // With verification off the scheme is not known yet (plain HTTP may follow): no warm-up,
     // only the client's own ping.
