@@ -221,7 +221,8 @@ impl ImageDestination for RegistryDestination {
     }
 
     async fn prepare(&self) {
-        // The image is not there: uploads follow, each wanting a connection of its own.
+        // Called once the image is probably not there (unless a signature check, signing or a
+        // conversion needs the plan first): uploads follow, each wanting a connection.
         self.client.warm_up(super::WARM_CONNECTIONS);
         let state = match self
             .client

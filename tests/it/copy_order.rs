@@ -56,28 +56,30 @@ fn warm_up_opens_connections_once_with_unauthenticated_pings_only_over_verified_
 
     // Once per host and process: a second client of the same registry opens none, only its
     // own ping goes out.
-    let mark = reg.mark();
-    let again = client(&reg, true);
-    {
-        let _in = rt.enter();
-        again.warm_up(WARM_CONNECTIONS);
-    }
-    rt.block_on(again.base()).unwrap();
-    let seen = reg.requests_since(mark);
+    let seen = warm_up_then_ping(&reg, &rt, true);
     assert_eq!(seen.len(), 1, "{seen:#?}");
 
     // With verification off the scheme is not known yet (plain HTTP may follow): no warm-up,
     // only the client's own ping.
+    let seen = warm_up_then_ping(&reg, &rt, false);
+    assert_eq!(pings(&seen).len(), 1, "{seen:#?}");
+    assert_eq!(seen.len(), 1, "{seen:#?}");
+}
+
+/// A new client of `reg` warms up, then pings: what the registry saw meanwhile.
+fn warm_up_then_ping(
+    reg: &Registry,
+    rt: &tokio::runtime::Runtime,
+    verify: bool,
+) -> Vec<LoggedRequest> {
     let mark = reg.mark();
-    let c = client(&reg, false);
+    let c = client(reg, verify);
     {
         let _in = rt.enter();
         c.warm_up(WARM_CONNECTIONS);
     }
     rt.block_on(c.base()).unwrap();
-    let seen = reg.requests_since(mark);
-    assert_eq!(pings(&seen).len(), 1, "{seen:#?}");
-    assert_eq!(seen.len(), 1, "{seen:#?}");
+    reg.requests_since(mark)
 }
 
 #[test]
