@@ -5,7 +5,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{LazyLock, Mutex};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use crate::environment::Proxies;
@@ -17,11 +18,21 @@ type PoolKey = (String, TlsKey, Duration);
 /// The TLS options that make two pools differ.
 type TlsKey = (Option<bool>, Option<PathBuf>, Option<PathBuf>, Proxies);
 
-static POOLS: LazyLock<Mutex<HashMap<PoolKey, reqwest::Client>>> =
+static POOLS: LazyLock<Mutex<HashMap<PoolKey, Pool>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
-/// The HTTP client for `host` with these TLS settings, built once per process.
-pub fn client(tls: &TlsOptions, host: &str, connect_timeout: Duration) -> Result<reqwest::Client> {
+/// One pool: its client, and whether its connections were opened ahead already
+/// (`registry::Client::warm_up`, once per pool).
+#[derive(Clone)]
+pub struct Pool {
+    /// The client whose connections are pooled.
+    pub http: reqwest::Client,
+    /// Set by the first warm-up of this pool.
+    pub warmed: Arc<AtomicBool>,
+}
+
+/// The pool for `host` with these TLS settings, built once per process.
+pub fn client(tls: &TlsOptions, host: &str, connect_timeout: Duration) -> Result<Pool> {
     let key = (
         host.to_string(),
         (
@@ -48,6 +59,10 @@ pub fn client(tls: &TlsOptions, host: &str, connect_timeout: Duration) -> Result
                 super::chain(&e.without_url())
             ))
         })?;
-    pools.insert(key, client.clone());
-    Ok(client)
+    let pool = Pool {
+        http: client,
+        warmed: Arc::default(),
+    };
+    pools.insert(key, pool.clone());
+    Ok(pool)
 }

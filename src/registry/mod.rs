@@ -190,6 +190,8 @@ pub struct Client {
     registry: String,
     host: String,
     http: reqwest::Client,
+    /// The pool's connections were opened ahead already ([`Client::warm_up`]).
+    warmed: Arc<std::sync::atomic::AtomicBool>,
     allow_http: bool,
     creds: Credentials,
     retry: RetryPolicy,
@@ -222,12 +224,13 @@ impl Client {
     /// A client for `registry` (as written in references: `docker.io`, `host:port`).
     pub fn new(registry: &str, opts: ClientOptions) -> Result<Arc<Self>> {
         let host = api_host(registry).to_string();
-        let http = crate::http::pool::client(&opts.tls, &host, opts.connect_timeout)?;
+        let pool = crate::http::pool::client(&opts.tls, &host, opts.connect_timeout)?;
         let pace = crate::ratelimit::for_host(&host, opts.requests_per_second);
         Ok(Arc::new(Client {
             registry: registry.to_string(),
             host,
-            http,
+            http: pool.http,
+            warmed: pool.warmed,
             allow_http: !opts.tls.verify(),
             creds: opts.credentials,
             retry: opts.retry,

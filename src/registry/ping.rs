@@ -24,23 +24,14 @@ impl Client {
     }
 
     /// Open `extra` connections to the registry (each an unauthenticated `GET /v2/`, its
-    /// answer read and dropped), once per host in a process, so that the requests that will
-    /// soon run side by side (a copy's upload sessions, while the source's child manifests are
-    /// read) find connections ready instead of paying TCP and TLS set-up, two round trips,
-    /// each. Only over HTTPS with verification on (the scheme is certain) and without a
-    /// request-rate bound. Nothing waits for them, and their failures are ignored: a request
-    /// that finds no connection ready opens its own.
+    /// answer read and dropped), once per connection pool (host and TLS settings) in a
+    /// process, so that the requests that will soon run side by side (a copy's upload
+    /// sessions, while the source's child manifests are read) find connections ready instead
+    /// of paying TCP and TLS set-up, two round trips, each. Only over HTTPS with verification
+    /// on (the scheme is certain) and without a request-rate bound. Nothing waits for them,
+    /// and their failures are ignored: a request that finds no connection ready opens its own.
     pub fn warm_up(&self, extra: usize) {
-        static WARMED: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<String>>> =
-            std::sync::LazyLock::new(Default::default);
-        if self.allow_http || self.pace.is_bounded() {
-            return;
-        }
-        if !WARMED
-            .lock()
-            .expect("warmed hosts")
-            .insert(self.host.clone())
-        {
+        if self.allow_http || self.pace.is_bounded() || self.warmed.swap(true, Ordering::Relaxed) {
             return;
         }
         let Ok(url) = Url::parse(&format!("https://{}/v2/", self.host)) else {

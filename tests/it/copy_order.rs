@@ -19,11 +19,15 @@ fn pings(reqs: &[LoggedRequest]) -> Vec<&LoggedRequest> {
 }
 
 fn client(reg: &Registry, verify: bool) -> std::sync::Arc<Client> {
-    let tls = TlsOptions::new(
-        Some(verify),
-        reg.cert_dir().map(|d| d.to_path_buf()),
-        &Environment::default(),
-    );
+    client_with(reg, verify, reg.cert_dir().map(|d| d.to_path_buf()))
+}
+
+fn client_with(
+    reg: &Registry,
+    verify: bool,
+    cert_dir: Option<std::path::PathBuf>,
+) -> std::sync::Arc<Client> {
+    let tls = TlsOptions::new(Some(verify), cert_dir, &Environment::default());
     let opts = ClientOptions {
         tls,
         ..ClientOptions::default()
@@ -54,31 +58,46 @@ fn warm_up_opens_connections_once_with_unauthenticated_pings_only_over_verified_
         assert_eq!((r.kind(), r.status), (RequestKind::Ping, 401), "{r:#?}");
     }
 
-    // Once per host and process: a second client of the same registry opens none, only its
-    // own ping goes out.
-    let seen = warm_up_then_ping(&reg, &rt, true);
+    // Once per connection pool and process: a second client of the same registry with the
+    // same TLS settings shares the pool and opens none, only its own ping goes out.
+    let seen = warm_up_then_ping(&reg, &rt, client(&reg, true), 1);
     assert_eq!(seen.len(), 1, "{seen:#?}");
+
+    // Another cert dir (the same CA) is another pool, with no connection open yet: it warms.
+    let other = tempfile::tempdir().unwrap();
+    for f in std::fs::read_dir(reg.cert_dir().unwrap()).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, other.path().join(f.file_name().unwrap())).unwrap();
+    }
+    let c = client_with(&reg, true, Some(other.path().into()));
+    let seen = warm_up_then_ping(&reg, &rt, c, 1 + WARM_CONNECTIONS);
+    assert_eq!(pings(&seen).len(), 1 + WARM_CONNECTIONS, "{seen:#?}");
+    assert_eq!(seen.len(), 1 + WARM_CONNECTIONS, "{seen:#?}");
 
     // With verification off the scheme is not known yet (plain HTTP may follow): no warm-up,
     // only the client's own ping.
-    let seen = warm_up_then_ping(&reg, &rt, false);
+    let seen = warm_up_then_ping(&reg, &rt, client(&reg, false), 1);
     assert_eq!(pings(&seen).len(), 1, "{seen:#?}");
     assert_eq!(seen.len(), 1, "{seen:#?}");
 }
 
-/// A new client of `reg` warms up, then pings: what the registry saw meanwhile.
+/// A new client `c` of `reg` warms up, then pings: what the registry saw meanwhile, once it
+/// has seen `expected` pings.
 fn warm_up_then_ping(
     reg: &Registry,
     rt: &tokio::runtime::Runtime,
-    verify: bool,
+    c: std::sync::Arc<Client>,
+    expected: usize,
 ) -> Vec<LoggedRequest> {
     let mark = reg.mark();
-    let c = client(reg, verify);
     {
         let _in = rt.enter();
         c.warm_up(WARM_CONNECTIONS);
     }
     rt.block_on(c.base()).unwrap();
+    wait_until("the pings", || {
+        pings(&reg.requests_since(mark)).len() >= expected
+    });
     reg.requests_since(mark)
 }
 
