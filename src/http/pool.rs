@@ -32,7 +32,7 @@ pub struct Pool {
 }
 
 /// The pool for `host` with these TLS settings, built once per process.
-pub fn client(tls: &TlsOptions, host: &str, connect_timeout: Duration) -> Result<Pool> {
+pub fn shared(tls: &TlsOptions, host: &str, connect_timeout: Duration) -> Result<Pool> {
     let key = (
         host.to_string(),
         (

@@ -224,7 +224,7 @@ impl Client {
     /// A client for `registry` (as written in references: `docker.io`, `host:port`).
     pub fn new(registry: &str, opts: ClientOptions) -> Result<Arc<Self>> {
         let host = api_host(registry).to_string();
-        let pool = crate::http::pool::client(&opts.tls, &host, opts.connect_timeout)?;
+        let pool = crate::http::pool::shared(&opts.tls, &host, opts.connect_timeout)?;
         let pace = crate::ratelimit::for_host(&host, opts.requests_per_second);
         Ok(Arc::new(Client {
             registry: registry.to_string(),

@@ -43,16 +43,8 @@ fn warm_up_opens_connections_once_with_unauthenticated_pings_only_over_verified_
         ..RegistryOptions::default()
     });
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let mark = reg.mark();
-    {
-        let _in = rt.enter();
-        client(&reg, true).warm_up(WARM_CONNECTIONS);
-    }
-    wait_until("the warm-up pings", || {
-        pings(&reg.requests_since(mark)).len() >= WARM_CONNECTIONS
-    });
-    let seen = reg.requests_since(mark);
-    assert_eq!(seen.len(), WARM_CONNECTIONS, "{seen:#?}");
+    let seen = warm_up_then_ping(&reg, &rt, client(&reg, true), 1 + WARM_CONNECTIONS);
+    assert_eq!(seen.len(), 1 + WARM_CONNECTIONS, "{seen:#?}");
     for r in &seen {
         // `GET /v2/` without credentials: the registry answers with its challenge.
         assert_eq!((r.kind(), r.status), (RequestKind::Ping, 401), "{r:#?}");
